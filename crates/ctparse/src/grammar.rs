@@ -1,0 +1,269 @@
+//! Value grammar: nom parsers for the pieces of a line (numbers, addresses,
+//! keys). Private, so that a nom upgrade never changes the public API.
+//!
+//! The error type is a two-variant `Copy` enum that keeps no input, so
+//! failing and backtracking cost nothing.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use nom::IResult;
+use nom::Parser;
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::{char, digit1, hex_digit1};
+use nom::combinator::{all_consuming, opt};
+
+/// Why a value did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fail {
+    /// Not the expected syntax.
+    Syntax,
+    /// The right syntax, but too large for its type.
+    Overflow,
+}
+
+impl<I> nom::error::ParseError<I> for Fail {
+    fn from_error_kind(_input: I, _kind: nom::error::ErrorKind) -> Self {
+        Fail::Syntax
+    }
+
+    fn append(_input: I, _kind: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+type Res<'a, T> = IResult<&'a [u8], T, Fail>;
+
+/// Runs a nom parser over a whole token: it must consume all of it.
+pub(crate) fn whole<'a, T>(
+    token: &'a [u8],
+    parser: impl Parser<&'a [u8], Output = T, Error = Fail>,
+) -> Result<T, Fail> {
+    match all_consuming(parser).parse(token) {
+        Ok((_, value)) => Ok(value),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+        Err(nom::Err::Incomplete(_)) => Err(Fail::Syntax),
+    }
+}
+
+/// Folds ASCII digits into a `u64`, failing (not wrapping) on overflow.
+fn fold_decimal(digits: &[u8]) -> Result<u64, Fail> {
+    digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)
+            .and_then(|acc| acc.checked_add(u64::from(d - b'0')))
+            .ok_or(Fail::Overflow)
+    })
+}
+
+/// An unsigned decimal number.
+pub(crate) fn decimal(input: &[u8]) -> Res<'_, u64> {
+    let (rest, digits) = digit1(input)?;
+    match fold_decimal(digits) {
+        Ok(value) => Ok((rest, value)),
+        Err(fail) => Err(nom::Err::Failure(fail)),
+    }
+}
+
+/// An unsigned decimal that must fit in `T`.
+pub(crate) fn decimal_as<T: TryFrom<u64>>(token: &[u8]) -> Result<T, Fail> {
+    let value = whole(token, decimal)?;
+    T::try_from(value).map_err(|_| Fail::Overflow)
+}
+
+/// A signed decimal (very old kernels printed negative timeouts).
+pub(crate) fn signed_decimal(token: &[u8]) -> Result<i64, Fail> {
+    let (negative, magnitude) = whole(token, (opt(char('-')), decimal))?;
+    let magnitude = i64::try_from(magnitude).map_err(|_| Fail::Overflow)?;
+    Ok(if negative.is_some() {
+        -magnitude
+    } else {
+        magnitude
+    })
+}
+
+/// `0x` followed by hex digits, as GRE keys are printed (`srckey=0x1f`).
+pub(crate) fn hex_u32(token: &[u8]) -> Result<u32, Fail> {
+    let digits = whole(token, |i| {
+        let (i, _) = tag(&b"0x"[..]).parse(i)?;
+        hex_digit1(i)
+    })?;
+    let digits = trim_leading_zeros(digits);
+    if digits.len() > 8 {
+        return Err(Fail::Overflow);
+    }
+    Ok(digits
+        .iter()
+        .fold(0u32, |acc, &d| (acc << 4) | hex_value(d)))
+}
+
+fn trim_leading_zeros(digits: &[u8]) -> &[u8] {
+    let zeros = digits.iter().take_while(|&&d| d == b'0').count();
+    &digits[zeros.min(digits.len().saturating_sub(1))..]
+}
+
+fn hex_value(d: u8) -> u32 {
+    match d {
+        b'0'..=b'9' => u32::from(d - b'0'),
+        b'a'..=b'f' => u32::from(d - b'a' + 10),
+        _ => u32::from(d - b'A' + 10),
+    }
+}
+
+/// One dotted-quad octet: 1 to 3 digits, at most 255, no leading zero.
+fn octet(input: &[u8]) -> Res<'_, u8> {
+    let (rest, digits) = digit1(input)?;
+    if digits.len() > 3 || (digits.len() > 1 && digits[0] == b'0') {
+        return Err(nom::Err::Error(Fail::Syntax));
+    }
+    match fold_decimal(digits).map(u8::try_from) {
+        Ok(Ok(value)) => Ok((rest, value)),
+        _ => Err(nom::Err::Error(Fail::Syntax)),
+    }
+}
+
+/// A dotted-quad IPv4 address, as `inet_ntoa` and the kernel's `%pI4` print it.
+pub(crate) fn ipv4(token: &[u8]) -> Result<Ipv4Addr, Fail> {
+    let (a, _, b, _, c, _, d) = whole(
+        token,
+        (octet, char('.'), octet, char('.'), octet, char('.'), octet),
+    )?;
+    Ok(Ipv4Addr::new(a, b, c, d))
+}
+
+/// An IPv6 address in either form: the kernel's `%pI6` (eight 4-digit
+/// groups) or `inet_ntop`'s compressed form, both to the same value.
+pub(crate) fn ipv6(token: &[u8]) -> Result<Ipv6Addr, Fail> {
+    // Every byte is checked to be ASCII here, so the UTF-8 view cannot fail;
+    // std's parser then handles `::`, embedded IPv4 and leading zeros.
+    let text = whole(
+        token,
+        take_while1(|b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+    )?;
+    let text = std::str::from_utf8(text).map_err(|_| Fail::Syntax)?;
+    text.parse().map_err(|_| Fail::Syntax)
+}
+
+/// An address of either family; the family is chosen by the presence of `:`.
+pub(crate) fn ip(token: &[u8]) -> Result<IpAddr, (Fail, bool)> {
+    if memchr::memchr(b':', token).is_some() {
+        ipv6(token).map(IpAddr::V6).map_err(|f| (f, true))
+    } else {
+        ipv4(token).map(IpAddr::V4).map_err(|f| (f, false))
+    }
+}
+
+/// The `[1700000000.123456]` prefix of `conntrack -E -o timestamp`, which
+/// conntrack pads inside the brackets (`[%-8ld.%-6ld]`): the digits, trimmed.
+pub(crate) fn event_timestamp(token: &[u8]) -> Option<&[u8]> {
+    if token.get(1).is_none_or(|b| !b.is_ascii_digit()) {
+        return None;
+    }
+    let inner = token
+        .strip_prefix(b"[")?
+        .strip_suffix(b"]")?
+        .trim_ascii_end();
+    whole(inner, (digit1, opt((char('.'), digit1))))
+        .ok()
+        .map(|_| inner)
+}
+
+/// A word of lowercase letters, digits and `_` (protocol names, `unknown`).
+pub(crate) fn is_lower_word(token: &[u8]) -> bool {
+    !token.is_empty()
+        && token[0].is_ascii_lowercase()
+        && token
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// True for tokens made of digits only (a number column).
+pub(crate) fn is_number(token: &[u8]) -> bool {
+    !token.is_empty() && token.iter().all(u8::is_ascii_digit)
+}
+
+/// True for tokens that look like a state name (`ESTABLISHED`, `SYN_SENT2`).
+pub(crate) fn is_state_word(token: &[u8]) -> bool {
+    !token.is_empty()
+        && token[0].is_ascii_uppercase()
+        && token
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        assert_eq!(decimal_as::<u16>(b"65535"), Ok(65535));
+        assert_eq!(decimal_as::<u16>(b"65536"), Err(Fail::Overflow));
+        assert_eq!(decimal_as::<u64>(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(
+            decimal_as::<u64>(b"18446744073709551616"),
+            Err(Fail::Overflow)
+        );
+        assert_eq!(decimal_as::<u32>(b"12a"), Err(Fail::Syntax));
+        assert_eq!(decimal_as::<u32>(b""), Err(Fail::Syntax));
+        assert_eq!(decimal_as::<u32>(b"-1"), Err(Fail::Syntax));
+        assert_eq!(signed_decimal(b"-12"), Ok(-12));
+        assert_eq!(signed_decimal(b"431999"), Ok(431_999));
+        assert_eq!(signed_decimal(b"--1"), Err(Fail::Syntax));
+    }
+
+    #[test]
+    fn hex_keys() {
+        assert_eq!(hex_u32(b"0x0"), Ok(0));
+        assert_eq!(hex_u32(b"0x1f"), Ok(31));
+        assert_eq!(hex_u32(b"0xFFFFFFFF"), Ok(u32::MAX));
+        assert_eq!(hex_u32(b"0x000000001"), Ok(1));
+        assert_eq!(hex_u32(b"0x100000000"), Err(Fail::Overflow));
+        assert_eq!(hex_u32(b"1f"), Err(Fail::Syntax));
+        assert_eq!(hex_u32(b"0x"), Err(Fail::Syntax));
+    }
+
+    #[test]
+    fn ipv4_addresses() {
+        assert_eq!(ipv4(b"192.0.2.1"), Ok(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(ipv4(b"0.0.0.0"), Ok(Ipv4Addr::UNSPECIFIED));
+        for bad in [
+            &b"192.0.2"[..],
+            b"192.0.2.256",
+            b"192.0.2.1.",
+            b"192.0.02.1",
+            b"192.0.2.1x",
+            b"1922.0.2.1",
+            b"",
+        ] {
+            assert_eq!(
+                ipv4(bad),
+                Err(Fail::Syntax),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_both_forms_are_equal() {
+        let full = ipv6(b"2001:0db8:0000:0000:0000:0000:0000:0001").unwrap();
+        let short = ipv6(b"2001:db8::1").unwrap();
+        assert_eq!(full, short);
+        assert!(ipv6(b"::ffff:192.0.2.1").is_ok());
+        assert!(ipv6(b"2001:db8:::1").is_err());
+        assert!(ipv6(b"2001:db8::g").is_err());
+    }
+
+    #[test]
+    fn event_timestamps() {
+        assert_eq!(
+            event_timestamp(b"[1700000000.123456]"),
+            Some(&b"1700000000.123456"[..])
+        );
+        assert_eq!(
+            event_timestamp(b"[1700000000.1234  ]"),
+            Some(&b"1700000000.1234"[..])
+        );
+        assert_eq!(event_timestamp(b"[NEW]"), None);
+        assert_eq!(event_timestamp(b"[12x]"), None);
+    }
+}

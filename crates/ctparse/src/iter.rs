@@ -1,0 +1,115 @@
+//! The iterator over a buffer of lines.
+
+use crate::error::ParseError;
+use crate::flow::Flow;
+use crate::line::{Line, parse_numbered};
+
+/// Line counts of one pass over a buffer.
+///
+/// `lines == flows + skipped + errors` always holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseStats {
+    /// Lines read (a final line without `\n` counts).
+    pub lines: u64,
+    /// Lines that parsed as flows.
+    pub flows: u64,
+    /// Blank lines and conntrack-tools messages (see [`crate::SkipReason`]).
+    pub skipped: u64,
+    /// Malformed lines.
+    pub errors: u64,
+}
+
+/// An iterator over the flows of a buffer of dump lines, yielding
+/// `Result<Flow<'a>, ParseError>`: `'a` is the buffer's lifetime.
+///
+/// Blank lines and conntrack-tools messages are skipped and counted in
+/// [`stats`](Parser::stats). A malformed line yields its error and the
+/// iterator moves on, so a caller that skips errors still reaches the end.
+///
+/// ```
+/// let dump = b"ipv4     2 tcp      6 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 \
+/// sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 zone=0 use=2
+/// garbage
+/// conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.
+/// ";
+/// let mut parser = ctparse::Parser::new(dump);
+/// let results: Vec<_> = parser.by_ref().collect();
+/// assert!(results[0].is_ok());
+/// assert_eq!(results[1].as_ref().unwrap_err().line, 2);
+/// assert_eq!(parser.stats().skipped, 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Parser<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    line: u64,
+    stats: ParseStats,
+}
+
+impl<'a> Parser<'a> {
+    /// A parser over `buf`, numbering lines from 1.
+    pub fn new(buf: &'a [u8]) -> Parser<'a> {
+        Parser::starting_at_line(buf, 1)
+    }
+
+    /// A parser over `buf` whose first line is line `first_line` (for a chunk
+    /// cut out of a larger dump).
+    pub fn starting_at_line(buf: &'a [u8], first_line: u64) -> Parser<'a> {
+        Parser {
+            buf,
+            pos: 0,
+            line: first_line.saturating_sub(1),
+            stats: ParseStats::default(),
+        }
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> ParseStats {
+        self.stats
+    }
+
+    /// The number of the line most recently read (0 before the first).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// The next line, whatever it is, with its number: the raw form of the
+    /// iterator for callers that want skipped lines too.
+    pub fn next_line(&mut self) -> Option<(u64, Result<Line<'a>, ParseError>)> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let rest = &self.buf[self.pos..];
+        let (line, advance) = match memchr::memchr(b'\n', rest) {
+            Some(end) => (&rest[..end], end + 1),
+            None => (rest, rest.len()),
+        };
+        // Advance before parsing: an error never leaves the iterator stuck.
+        self.pos += advance;
+        self.line += 1;
+        self.stats.lines += 1;
+        let parsed = parse_numbered(line, self.line);
+        match &parsed {
+            Ok(Line::Flow(_)) => self.stats.flows += 1,
+            Ok(Line::Skipped(_)) => self.stats.skipped += 1,
+            Err(_) => self.stats.errors += 1,
+        }
+        Some((self.line, parsed))
+    }
+}
+
+impl<'a> Iterator for Parser<'a> {
+    type Item = Result<Flow<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_line()?.1 {
+                Ok(Line::Flow(flow)) => return Some(Ok(flow)),
+                Ok(Line::Skipped(_)) => continue,
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for Parser<'_> {}

@@ -1,0 +1,742 @@
+//! One line to one [`Flow`]: dialect detection and field assembly.
+//!
+//! Every dialect shares one shape, so one parser serves them all:
+//!
+//! ```text
+//! [event time] [EVENT] [l3name l3num] l4name l4num [timeout] [STATE] key=value... [FLAG]...
+//! ```
+//!
+//! Tuples are recognised by position: the first `src=` opens the original
+//! tuple and the second opens the reply tuple; `packets=`/`bytes=` belong to
+//! the tuple they follow. Unknown `key=value` fields are kept raw.
+
+use std::net::IpAddr;
+
+use crate::error::{Direction, ErrorKind, Field, ParseError};
+use crate::flow::{
+    Counters, Event, Family, Flow, GreTimeouts, L4, Protocol, Status, Tuple, TupleKind,
+};
+use crate::grammar::{self, Fail};
+use crate::state::{DccpState, SctpState, State, TcpState};
+
+/// What one line of a dump is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A conntrack entry or event.
+    Flow(Flow<'a>),
+    /// A line that is not a flow and not an error.
+    Skipped(SkipReason),
+}
+
+/// Why a line was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// Empty or only white space.
+    Blank,
+    /// A message conntrack-tools prints around a listing, such as its
+    /// trailer `conntrack v1.4.7 (conntrack-tools): 12 flow entries have
+    /// been shown.` (it goes to stderr and lands in `2>&1` captures).
+    ToolMessage,
+}
+
+/// Parses one line (without its line terminator; a trailing `\r` is
+/// ignored). Errors report line 1; [`crate::Parser`] reports real line numbers.
+///
+/// ```
+/// use ctparse::{parse_line, Line, Protocol};
+///
+/// let line = b"udp      17 29 src=192.0.2.7 dst=198.51.100.9 sport=5353 dport=53 \
+///     [UNREPLIED] src=198.51.100.9 dst=192.0.2.7 sport=53 dport=5353 mark=0 use=1";
+/// let Line::Flow(flow) = parse_line(line)? else { panic!("not a flow") };
+/// assert_eq!(flow.protocol, Protocol::UDP);
+/// assert!(flow.is_unreplied());
+/// # Ok::<(), ctparse::ParseError>(())
+/// ```
+pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
+    parse_numbered(line, 1)
+}
+
+pub(crate) fn parse_numbered(line: &[u8], number: u64) -> Result<Line<'_>, ParseError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut tokens = Tokens::new(line);
+    let Some(first) = tokens.clone().next() else {
+        return Ok(Line::Skipped(SkipReason::Blank));
+    };
+    if first.bytes == b"conntrack" || first.bytes.starts_with(b"conntrack v") {
+        return Ok(Line::Skipped(SkipReason::ToolMessage));
+    }
+    let builder = Builder::new(line, number);
+    builder.parse(&mut tokens).map(Line::Flow)
+}
+
+/// A token and where it starts.
+#[derive(Debug, Clone, Copy)]
+struct Token<'a> {
+    bytes: &'a [u8],
+    start: usize,
+}
+
+/// Splits a line on runs of spaces and tabs. A token that starts with `[`
+/// runs to its `]`, so bracketed text with spaces (`[start=Mon Nov  3
+/// 10:00:00 2026]`, `[1700000000.1234  ]`) stays one token.
+#[derive(Debug, Clone)]
+struct Tokens<'a> {
+    line: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(line: &'a [u8]) -> Tokens<'a> {
+        Tokens { line, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        let line = self.line;
+        let mut start = self.pos;
+        while start < line.len() && (line[start] == b' ' || line[start] == b'\t') {
+            start += 1;
+        }
+        if start >= line.len() {
+            self.pos = start;
+            return None;
+        }
+        let end = if line[start] == b'[' {
+            match memchr::memchr(b']', &line[start..]) {
+                Some(close) => start + close + 1,
+                None => line.len(),
+            }
+        } else {
+            memchr::memchr2(b' ', b'\t', &line[start..]).map_or(line.len(), |n| start + n)
+        };
+        self.pos = end;
+        Some(Token {
+            bytes: &line[start..end],
+            start,
+        })
+    }
+}
+
+/// The pieces of one tuple as they arrive.
+#[derive(Debug, Default, Clone, Copy)]
+struct PartialTuple {
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    icmp_type: Option<u8>,
+    icmp_code: Option<u8>,
+    icmp_id: Option<u16>,
+    srckey: Option<u32>,
+    dstkey: Option<u32>,
+    /// Column of the `src=` token, for errors about the whole tuple.
+    column: usize,
+}
+
+struct Builder<'a> {
+    line: &'a [u8],
+    number: u64,
+    flow: Flow<'a>,
+    tuples: [PartialTuple; 2],
+    /// How many `src=` have been seen: 0 before the first tuple, 1 in the
+    /// original tuple, 2 in the reply tuple.
+    tuples_seen: usize,
+    /// The previous key, to tell an ICMP `id=` (right after `code=`) from the
+    /// `conntrack -o id` entry id.
+    previous_key: &'a [u8],
+    /// `packets=` waiting for its `bytes=`.
+    pending_packets: Option<u64>,
+    /// GRE `timeout=` waiting for its `stream_timeout=`.
+    pending_gre_timeout: Option<u32>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(line: &'a [u8], number: u64) -> Builder<'a> {
+        let unspecified = Tuple {
+            src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            l4: L4::None,
+        };
+        Builder {
+            line,
+            number,
+            flow: Flow {
+                raw: line,
+                event_time: None,
+                event: None,
+                family: Family::Ipv4,
+                l3_number: None,
+                protocol: Protocol(0),
+                timeout: None,
+                state: None,
+                gre_timeouts: None,
+                orig: unspecified,
+                reply: unspecified,
+                orig_zone: None,
+                reply_zone: None,
+                orig_counters: None,
+                reply_counters: None,
+                status: Status::EMPTY,
+                mark: None,
+                secmark: None,
+                secctx: None,
+                zone: None,
+                delta_time: None,
+                start: None,
+                stop: None,
+                helper: None,
+                use_count: None,
+                id: None,
+                labels: None,
+                portid: None,
+                progname: None,
+                extra: Vec::new(),
+            },
+            tuples: [PartialTuple::default(); 2],
+            tuples_seen: 0,
+            previous_key: b"",
+            pending_packets: None,
+            pending_gre_timeout: None,
+        }
+    }
+
+    fn error(&self, token: Token<'_>, kind: ErrorKind) -> ParseError {
+        ParseError::new(self.number, token.start + 1, kind, token.bytes)
+    }
+
+    fn error_at(&self, column: usize, kind: ErrorKind) -> ParseError {
+        ParseError::new(self.number, column, kind, b"")
+    }
+
+    fn end_column(&self) -> usize {
+        self.line.len() + 1
+    }
+
+    fn parse(mut self, tokens: &mut Tokens<'a>) -> Result<Flow<'a>, ParseError> {
+        self.prefixes(tokens);
+        self.protocol_columns(tokens)?;
+        self.timeout_and_state(tokens)?;
+        for token in tokens {
+            self.field(token)?;
+        }
+        self.finish()
+    }
+
+    /// `[1700000000.123456]` and `[NEW]`/`[UPDATE]`/`[DESTROY]`.
+    fn prefixes(&mut self, tokens: &mut Tokens<'a>) {
+        let mut peek = tokens.clone();
+        if let Some(token) = peek.next()
+            && let Some(time) = grammar::event_timestamp(token.bytes)
+        {
+            self.flow.event_time = Some(time);
+            *tokens = peek.clone();
+        }
+        if let Some(token) = peek.next() {
+            let event = match token.bytes {
+                b"[NEW]" => Some(Event::New),
+                b"[UPDATE]" => Some(Event::Update),
+                b"[DESTROY]" => Some(Event::Destroy),
+                _ => None,
+            };
+            if event.is_some() {
+                self.flow.event = event;
+                *tokens = peek;
+            }
+        }
+    }
+
+    /// `[l3name l3num] l4name l4num`.
+    fn protocol_columns(&mut self, tokens: &mut Tokens<'a>) -> Result<(), ParseError> {
+        let name = self.next_or_missing(tokens)?;
+        let number = self.next_or_missing(tokens)?;
+        let mut peek = tokens.clone();
+        let has_l3 = match (peek.next(), peek.next()) {
+            _ if matches!(name.bytes, b"ipv4" | b"ipv6") => true,
+            // `unknown  2 tcp  6 ...` has L3 columns; `unknown  253 599 ...`
+            // (a generic protocol without L3 columns) does not: only an L4
+            // name followed by a number can follow an L3 pair.
+            (Some(l4_name), Some(l4_number)) => {
+                grammar::is_lower_word(l4_name.bytes)
+                    && grammar::is_lower_word(name.bytes)
+                    && grammar::is_number(l4_number.bytes)
+            }
+            _ => false,
+        };
+        if has_l3 {
+            self.l3_columns(name, number)?;
+            let l4_name = self.next_or_missing(tokens)?;
+            let l4_number = self.next_or_missing(tokens)?;
+            self.l4_columns(l4_name, l4_number)
+        } else {
+            self.l4_columns(name, number)
+        }
+    }
+
+    fn next_or_missing(&self, tokens: &mut Tokens<'a>) -> Result<Token<'a>, ParseError> {
+        tokens
+            .next()
+            .ok_or_else(|| self.error_at(self.end_column(), ErrorKind::MissingProtocol))
+    }
+
+    fn l3_columns(&mut self, name: Token<'a>, number: Token<'a>) -> Result<(), ParseError> {
+        let value: u16 = grammar::decimal_as(number.bytes)
+            .map_err(|fail| self.error(number, number_error(fail, Field::L3Number)))?;
+        let family = match name.bytes {
+            b"ipv4" => Some(Family::Ipv4),
+            b"ipv6" => Some(Family::Ipv6),
+            b"unknown" => None,
+            _ => return Err(self.error(name, ErrorKind::UnknownFamily)),
+        };
+        let consistent = match family {
+            Some(family) => family.number() == value,
+            None => value != 2 && value != 10,
+        };
+        if !consistent {
+            let printed = family.map_or("unknown", Family::name);
+            return Err(self.error(
+                name,
+                ErrorKind::FamilyMismatch {
+                    name: printed,
+                    number: value,
+                },
+            ));
+        }
+        if let Some(family) = family {
+            self.flow.family = family;
+        }
+        self.flow.l3_number = Some(value);
+        Ok(())
+    }
+
+    fn l4_columns(&mut self, name: Token<'a>, number: Token<'a>) -> Result<(), ParseError> {
+        let value: u8 = grammar::decimal_as(number.bytes)
+            .map_err(|fail| self.error(number, number_error(fail, Field::L4Number)))?;
+        let protocol = Protocol(value);
+        let named = match name.bytes {
+            b"unknown" => None,
+            other => match Protocol::from_name(other) {
+                Some(named) => Some(named),
+                None => return Err(self.error(name, ErrorKind::UnknownProtocol)),
+            },
+        };
+        // `unknown` must go with a number outside the name table, and a name
+        // with its own number.
+        if named.map_or(protocol.name() != "unknown", |named| named != protocol) {
+            return Err(self.error(
+                name,
+                ErrorKind::ProtocolMismatch {
+                    number: value,
+                    expected: protocol.name(),
+                },
+            ));
+        }
+        self.flow.protocol = protocol;
+        Ok(())
+    }
+
+    /// The optional timeout column and the optional state column.
+    fn timeout_and_state(&mut self, tokens: &mut Tokens<'a>) -> Result<(), ParseError> {
+        let mut peek = tokens.clone();
+        if let Some(token) = peek.next()
+            && (token.bytes.first().is_some_and(u8::is_ascii_digit)
+                || token.bytes.first() == Some(&b'-'))
+        {
+            let timeout = grammar::signed_decimal(token.bytes)
+                .map_err(|fail| self.error(token, number_error(fail, Field::Timeout)))?;
+            self.flow.timeout = Some(timeout);
+            *tokens = peek.clone();
+        }
+        if let Some(token) = peek.next()
+            && grammar::is_state_word(token.bytes)
+        {
+            self.flow.state = Some(self.state(token)?);
+            *tokens = peek;
+        }
+        Ok(())
+    }
+
+    fn state(&self, token: Token<'a>) -> Result<State, ParseError> {
+        let (state, label) = match self.flow.protocol {
+            Protocol::TCP => (
+                TcpState::parse(token.bytes).map(State::Tcp),
+                TcpState::LABEL,
+            ),
+            Protocol::SCTP => (
+                SctpState::from_name(token.bytes).map(State::Sctp),
+                SctpState::LABEL,
+            ),
+            Protocol::DCCP => (
+                DccpState::parse(token.bytes).map(State::Dccp),
+                DccpState::LABEL,
+            ),
+            _ => return Err(self.error(token, ErrorKind::UnexpectedState)),
+        };
+        state.ok_or_else(|| self.error(token, ErrorKind::UnknownState { protocol: label }))
+    }
+
+    /// One `key=value` or `[FLAG]` token after the columns.
+    fn field(&mut self, token: Token<'a>) -> Result<(), ParseError> {
+        if token.bytes[0] == b'[' {
+            return self.bracketed(token);
+        }
+        let Some(eq) = memchr::memchr(b'=', token.bytes) else {
+            return Err(self.error(token, ErrorKind::UnexpectedToken));
+        };
+        let (key, value) = (&token.bytes[..eq], &token.bytes[eq + 1..]);
+        if key.is_empty() {
+            return Err(self.error(token, ErrorKind::UnexpectedToken));
+        }
+        let previous = std::mem::replace(&mut self.previous_key, key);
+        match key {
+            b"src" => {
+                if self.tuples_seen == 2 {
+                    return Err(self.error(token, ErrorKind::DuplicateField(Field::Src)));
+                }
+                self.no_pending_packets(token.start + 1)?;
+                self.tuples_seen += 1;
+                let addr = self.address(token, value, Field::Src)?;
+                let tuple = &mut self.tuples[self.tuples_seen - 1];
+                tuple.src = Some(addr);
+                tuple.column = token.start + 1;
+            }
+            b"dst" => {
+                let addr = self.address(token, value, Field::Dst)?;
+                let slot = &mut self.tuple(token)?.dst;
+                set_once(slot, addr)
+                    .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::Dst)))?;
+            }
+            b"sport" => self.tuple_number(token, value, Field::Sport, |t| &mut t.sport)?,
+            b"dport" => self.tuple_number(token, value, Field::Dport, |t| &mut t.dport)?,
+            b"type" => self.tuple_number(token, value, Field::IcmpType, |t| &mut t.icmp_type)?,
+            b"code" => self.tuple_number(token, value, Field::IcmpCode, |t| &mut t.icmp_code)?,
+            b"id" if previous == b"code" => {
+                self.tuple_number(token, value, Field::IcmpId, |t| &mut t.icmp_id)?;
+            }
+            b"srckey" | b"dstkey" => {
+                let field = if key == b"srckey" {
+                    Field::SrcKey
+                } else {
+                    Field::DstKey
+                };
+                let parsed = grammar::hex_u32(value)
+                    .map_err(|fail| self.error(token, number_error(fail, field)))?;
+                let tuple = self.tuple(token)?;
+                let slot = if field == Field::SrcKey {
+                    &mut tuple.srckey
+                } else {
+                    &mut tuple.dstkey
+                };
+                set_once(slot, parsed)
+                    .map_err(|()| self.error(token, ErrorKind::DuplicateField(field)))?;
+            }
+            b"zone-orig" => {
+                let zone = self.number(token, value, Field::ZoneOrig)?;
+                set_once(&mut self.flow.orig_zone, zone)
+                    .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::ZoneOrig)))?;
+            }
+            b"zone-reply" => {
+                let zone = self.number(token, value, Field::ZoneReply)?;
+                set_once(&mut self.flow.reply_zone, zone)
+                    .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::ZoneReply)))?;
+            }
+            b"packets" => {
+                let packets = self.number(token, value, Field::Packets)?;
+                if self.counters(token)?.is_some() || self.pending_packets.is_some() {
+                    return Err(self.error(token, ErrorKind::DuplicateField(Field::Packets)));
+                }
+                self.pending_packets = Some(packets);
+            }
+            b"bytes" => {
+                let bytes = self.number(token, value, Field::Bytes)?;
+                // `bytes=` is printed right after its `packets=`.
+                let Some(packets) = self
+                    .pending_packets
+                    .take()
+                    .filter(|_| previous == b"packets")
+                else {
+                    return Err(self.error(token, ErrorKind::UnexpectedToken));
+                };
+                *self.counters(token)? = Some(Counters { packets, bytes });
+            }
+            b"timeout" if self.flow.protocol == Protocol::GRE && self.tuples_seen == 0 => {
+                // GRE prints `timeout=180, stream_timeout=180` (note the comma).
+                let timeout = self.number(
+                    token,
+                    value.strip_suffix(b",").unwrap_or(value),
+                    Field::GreTimeout,
+                )?;
+                if self.flow.gre_timeouts.is_some() || self.pending_gre_timeout.is_some() {
+                    return Err(self.error(token, ErrorKind::DuplicateField(Field::GreTimeout)));
+                }
+                self.pending_gre_timeout = Some(timeout);
+            }
+            b"stream_timeout" if previous == b"timeout" && self.pending_gre_timeout.is_some() => {
+                let stream_timeout = self.number(token, value, Field::GreStreamTimeout)?;
+                let timeout = self.pending_gre_timeout.take().unwrap_or_default();
+                self.flow.gre_timeouts = Some(GreTimeouts {
+                    timeout,
+                    stream_timeout,
+                });
+            }
+            b"mark" => self.scalar(token, value, Field::Mark, |f| &mut f.mark)?,
+            b"secmark" => self.scalar(token, value, Field::Secmark, |f| &mut f.secmark)?,
+            b"zone" => self.scalar(token, value, Field::Zone, |f| &mut f.zone)?,
+            b"delta-time" => self.scalar(token, value, Field::DeltaTime, |f| &mut f.delta_time)?,
+            b"use" => self.scalar(token, value, Field::Use, |f| &mut f.use_count)?,
+            b"id" => self.scalar(token, value, Field::Id, |f| &mut f.id)?,
+            b"portid" => self.scalar(token, value, Field::Portid, |f| &mut f.portid)?,
+            b"secctx" => self.text(token, value, Field::Secctx, |f| &mut f.secctx)?,
+            b"helper" => self.text(token, value, Field::Helper, |f| &mut f.helper)?,
+            b"labels" => self.text(token, value, Field::Labels, |f| &mut f.labels)?,
+            b"progname" => self.text(token, value, Field::Progname, |f| &mut f.progname)?,
+            _ => self.flow.extra.push((key, value)),
+        }
+        Ok(())
+    }
+
+    fn bracketed(&mut self, token: Token<'a>) -> Result<(), ParseError> {
+        if token.bytes.last() != Some(&b']') {
+            return Err(self.error(token, ErrorKind::UnterminatedBracket));
+        }
+        let inner = &token.bytes[1..token.bytes.len() - 1];
+        if let Some(time) = inner.strip_prefix(b"start=") {
+            return set_once(&mut self.flow.start, time)
+                .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::Start)));
+        }
+        if let Some(time) = inner.strip_prefix(b"stop=") {
+            return set_once(&mut self.flow.stop, time)
+                .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::Stop)));
+        }
+        let Some(flag) = Status::from_tag(token.bytes) else {
+            return Err(self.error(token, ErrorKind::UnknownFlag));
+        };
+        if self.flow.status.contains(flag) {
+            return Err(self.error(token, ErrorKind::DuplicateFlag));
+        }
+        let exclusive = Status::ASSURED | Status::OFFLOAD | Status::HW_OFFLOAD;
+        if exclusive.contains(flag) && self.flow.status.intersects(exclusive) {
+            return Err(self.error(token, ErrorKind::ConflictingFlags));
+        }
+        // [UNREPLIED] is printed after the original tuple, before the reply.
+        if flag == Status::UNREPLIED && self.tuples_seen != 1 {
+            return Err(self.error(token, ErrorKind::MisplacedFlag));
+        }
+        self.flow.status.insert(flag);
+        Ok(())
+    }
+
+    fn address(&self, token: Token<'a>, value: &[u8], field: Field) -> Result<IpAddr, ParseError> {
+        grammar::ip(value).map_err(|(_, v6)| {
+            let kind = if v6 {
+                ErrorKind::InvalidIpv6(field)
+            } else {
+                ErrorKind::InvalidIpv4(field)
+            };
+            self.error(token, kind)
+        })
+    }
+
+    /// The tuple a tuple field belongs to: the one the last `src=` opened.
+    fn tuple(&mut self, token: Token<'a>) -> Result<&mut PartialTuple, ParseError> {
+        match self.tuples_seen {
+            0 => Err(self.error(token, ErrorKind::MissingTuple)),
+            n => Ok(&mut self.tuples[n - 1]),
+        }
+    }
+
+    fn tuple_number<T: TryFrom<u64> + Copy>(
+        &mut self,
+        token: Token<'a>,
+        value: &[u8],
+        field: Field,
+        slot: impl FnOnce(&mut PartialTuple) -> &mut Option<T>,
+    ) -> Result<(), ParseError> {
+        let parsed = self.number(token, value, field)?;
+        let tuple = self.tuple(token)?;
+        set_once(slot(tuple), parsed)
+            .map_err(|()| self.error(token, ErrorKind::DuplicateField(field)))
+    }
+
+    /// The counters of the tuple the last `src=` opened.
+    fn counters(&mut self, token: Token<'a>) -> Result<&mut Option<Counters>, ParseError> {
+        match self.tuples_seen {
+            0 => Err(self.error(token, ErrorKind::MissingTuple)),
+            1 => Ok(&mut self.flow.orig_counters),
+            _ => Ok(&mut self.flow.reply_counters),
+        }
+    }
+
+    fn number<T: TryFrom<u64>>(
+        &self,
+        token: Token<'a>,
+        value: &[u8],
+        field: Field,
+    ) -> Result<T, ParseError> {
+        grammar::decimal_as(value).map_err(|fail| self.error(token, number_error(fail, field)))
+    }
+
+    fn scalar<T: TryFrom<u64>>(
+        &mut self,
+        token: Token<'a>,
+        value: &[u8],
+        field: Field,
+        slot: impl for<'f> FnOnce(&'f mut Flow<'a>) -> &'f mut Option<T>,
+    ) -> Result<(), ParseError> {
+        let parsed = self.number(token, value, field)?;
+        set_once(slot(&mut self.flow), parsed)
+            .map_err(|()| self.error(token, ErrorKind::DuplicateField(field)))
+    }
+
+    fn text(
+        &mut self,
+        token: Token<'a>,
+        value: &'a [u8],
+        field: Field,
+        slot: impl for<'f> FnOnce(&'f mut Flow<'a>) -> &'f mut Option<&'a [u8]>,
+    ) -> Result<(), ParseError> {
+        set_once(slot(&mut self.flow), value)
+            .map_err(|()| self.error(token, ErrorKind::DuplicateField(field)))
+    }
+
+    /// A `packets=` of the current tuple must have had its `bytes=`.
+    fn no_pending_packets(&self, column: usize) -> Result<(), ParseError> {
+        if self.pending_packets.is_none() {
+            return Ok(());
+        }
+        let direction = if self.tuples_seen == 1 {
+            Direction::Original
+        } else {
+            Direction::Reply
+        };
+        Err(self.error_at(
+            column,
+            ErrorKind::MissingField {
+                direction,
+                field: Field::Bytes,
+            },
+        ))
+    }
+
+    /// Checks completeness and assembles the tuples.
+    fn finish(mut self) -> Result<Flow<'a>, ParseError> {
+        match self.tuples_seen {
+            0 => return Err(self.error_at(self.end_column(), ErrorKind::MissingTuple)),
+            1 => return Err(self.error_at(self.end_column(), ErrorKind::MissingReplyTuple)),
+            _ => {}
+        }
+        self.no_pending_packets(self.end_column())?;
+        if self.pending_gre_timeout.is_some() {
+            return Err(self.error_at(
+                self.end_column(),
+                ErrorKind::MissingField {
+                    direction: Direction::Original,
+                    field: Field::GreStreamTimeout,
+                },
+            ));
+        }
+        let family_from_column = self.flow.l3_number.and_then(|n| match n {
+            2 => Some(Family::Ipv4),
+            10 => Some(Family::Ipv6),
+            _ => None,
+        });
+        let orig = self.assemble(0, Direction::Original)?;
+        let reply = self.assemble(1, Direction::Reply)?;
+        let family = family_from_column.unwrap_or_else(|| Family::of(&orig.src));
+        for (addr, field, tuple) in [
+            (orig.src, Field::Src, 0),
+            (orig.dst, Field::Dst, 0),
+            (reply.src, Field::Src, 1),
+            (reply.dst, Field::Dst, 1),
+        ] {
+            if Family::of(&addr) != family {
+                let column = self.tuples[tuple].column;
+                return Err(self.error_at(column, ErrorKind::AddressFamilyMismatch(field)));
+            }
+        }
+        self.flow.family = family;
+        self.flow.orig = orig;
+        self.flow.reply = reply;
+        Ok(self.flow)
+    }
+
+    fn assemble(&self, index: usize, direction: Direction) -> Result<Tuple, ParseError> {
+        let t = &self.tuples[index];
+        let missing = |field| self.error_at(t.column, ErrorKind::MissingField { direction, field });
+        let unexpected = |field| self.error_at(t.column, ErrorKind::UnexpectedField(field));
+        let src = t.src.ok_or_else(|| missing(Field::Src))?;
+        let dst = t.dst.ok_or_else(|| missing(Field::Dst))?;
+        let has_ports = t.sport.is_some() || t.dport.is_some();
+        let has_icmp = t.icmp_type.is_some() || t.icmp_code.is_some() || t.icmp_id.is_some();
+        let has_keys = t.srckey.is_some() || t.dstkey.is_some();
+        let l4 = match self.flow.protocol.tuple_kind() {
+            TupleKind::Ports => {
+                if has_icmp {
+                    return Err(unexpected(Field::IcmpType));
+                }
+                if has_keys {
+                    return Err(unexpected(Field::SrcKey));
+                }
+                L4::Ports {
+                    sport: t.sport.ok_or_else(|| missing(Field::Sport))?,
+                    dport: t.dport.ok_or_else(|| missing(Field::Dport))?,
+                }
+            }
+            TupleKind::Icmp => {
+                if has_ports {
+                    return Err(unexpected(Field::Sport));
+                }
+                if has_keys {
+                    return Err(unexpected(Field::SrcKey));
+                }
+                L4::Icmp {
+                    icmp_type: t.icmp_type.ok_or_else(|| missing(Field::IcmpType))?,
+                    code: t.icmp_code.ok_or_else(|| missing(Field::IcmpCode))?,
+                    id: t.icmp_id.ok_or_else(|| missing(Field::IcmpId))?,
+                }
+            }
+            TupleKind::Gre => {
+                if has_ports {
+                    return Err(unexpected(Field::Sport));
+                }
+                if has_icmp {
+                    return Err(unexpected(Field::IcmpType));
+                }
+                L4::Gre {
+                    srckey: t.srckey.ok_or_else(|| missing(Field::SrcKey))?,
+                    dstkey: t.dstkey.ok_or_else(|| missing(Field::DstKey))?,
+                }
+            }
+            TupleKind::AddressOnly => {
+                if has_ports {
+                    return Err(unexpected(Field::Sport));
+                }
+                if has_icmp {
+                    return Err(unexpected(Field::IcmpType));
+                }
+                if has_keys {
+                    return Err(unexpected(Field::SrcKey));
+                }
+                L4::None
+            }
+        };
+        Ok(Tuple { src, dst, l4 })
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), ()> {
+    if slot.is_some() {
+        return Err(());
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn number_error(fail: Fail, field: Field) -> ErrorKind {
+    match fail {
+        Fail::Syntax => ErrorKind::InvalidNumber(field),
+        Fail::Overflow => ErrorKind::OutOfRange(field),
+    }
+}

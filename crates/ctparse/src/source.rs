@@ -1,0 +1,202 @@
+//! Where dump bytes come from: memory maps for regular files, bounded
+//! streaming for everything else, and line-aligned chunks for parallel
+//! consumers.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use memmap2::Mmap;
+
+/// The bytes of a dump, or a reader to stream them from.
+///
+/// [`Source::open`] memory-maps regular, non-empty files. Everything else
+/// is a stream: `/proc/net/nf_conntrack` (procfs reports size 0, so a map
+/// would silently be empty), pipes, character devices and stdin.
+#[derive(Debug)]
+pub enum Source {
+    /// A memory-mapped regular file.
+    Mapped(Mmap),
+    /// A stream to read with a [`ChunkReader`].
+    Stream(Stream),
+}
+
+/// A readable, sendable byte stream.
+pub struct Stream(pub Box<dyn Read + Send>);
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream")
+    }
+}
+
+impl Source {
+    /// Opens `path`, mapping it when it is a regular file with a non-zero
+    /// size and streaming it otherwise.
+    pub fn open(path: &Path) -> io::Result<Source> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_file() && meta.len() > 0 {
+            map(&file).map(Source::Mapped)
+        } else {
+            Ok(Source::Stream(Stream(Box::new(file))))
+        }
+    }
+
+    /// A source streaming from `reader`.
+    pub fn from_reader(reader: impl Read + Send + 'static) -> Source {
+        Source::Stream(Stream(Box::new(reader)))
+    }
+
+    /// The mapped bytes, when the source is mapped.
+    pub fn as_mapped(&self) -> Option<&[u8]> {
+        match self {
+            Source::Mapped(map) => Some(map),
+            Source::Stream(_) => None,
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn map(file: &File) -> io::Result<Mmap> {
+    // SAFETY: the map is read-only and private to this process. The one
+    // hazard is another process truncating the file while it is mapped,
+    // which makes reads of the vanished pages fault (SIGBUS). Dumps are
+    // captured once and then read; ctreport documents that a file being
+    // rewritten must be read from a pipe (`cat dump | ctreport -`) instead.
+    let map = unsafe { Mmap::map(file)? };
+    #[cfg(unix)]
+    {
+        // Purely advisory; a failure changes nothing but speed.
+        let _ = map.advise(memmap2::Advice::Sequential);
+    }
+    Ok(map)
+}
+
+/// Reads a stream in chunks of whole lines, so memory stays bounded by the
+/// chunk size plus the longest line, whatever the size of the dump.
+///
+/// ```
+/// use ctparse::ChunkReader;
+/// let input: &[u8] = b"line one\nline two\nline three";
+/// let mut reader = ChunkReader::new(input, 10);
+/// let mut chunk = Vec::new();
+/// let mut chunks = Vec::new();
+/// while reader.next_chunk(&mut chunk)? {
+///     chunks.push(String::from_utf8(chunk.clone()).unwrap());
+/// }
+/// assert_eq!(chunks, ["line one\n", "line two\n", "line three"]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ChunkReader<R> {
+    reader: R,
+    chunk_size: usize,
+    /// The partial line left over from the previous read.
+    carry: Vec<u8>,
+    eof: bool,
+}
+
+impl<R: Read> ChunkReader<R> {
+    /// A reader aiming for chunks of about `chunk_size` bytes (at least 1).
+    pub fn new(reader: R, chunk_size: usize) -> ChunkReader<R> {
+        ChunkReader {
+            reader,
+            chunk_size: chunk_size.max(1),
+            carry: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Replaces the contents of `chunk` with the next run of whole lines
+    /// (the last line of the stream may lack its `\n`). Returns `false`, with
+    /// `chunk` empty, at the end of the stream.
+    pub fn next_chunk(&mut self, chunk: &mut Vec<u8>) -> io::Result<bool> {
+        chunk.clear();
+        chunk.append(&mut self.carry);
+        while !self.eof && chunk.len() < self.chunk_size {
+            let want = self.chunk_size - chunk.len();
+            if read_up_to(&mut self.reader, chunk, want)? == 0 {
+                self.eof = true;
+            }
+        }
+        if self.eof {
+            return Ok(!chunk.is_empty());
+        }
+        // Cut after the last complete line. Nothing before `searched` holds a
+        // newline, so a line longer than a chunk is read on until it ends.
+        let mut searched = 0;
+        loop {
+            if let Some(i) = memchr::memrchr(b'\n', &chunk[searched..]) {
+                let cut = searched + i + 1;
+                self.carry.extend_from_slice(&chunk[cut..]);
+                chunk.truncate(cut);
+                return Ok(true);
+            }
+            searched = chunk.len();
+            if read_up_to(&mut self.reader, chunk, self.chunk_size.max(64 * 1024))? == 0 {
+                self.eof = true;
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// Appends up to `want` bytes from `reader` to `buf`, retrying interrupts.
+fn read_up_to(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let result = loop {
+        match reader.read(&mut buf[start..]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
+    let read = *result.as_ref().unwrap_or(&0);
+    buf.truncate(start + read);
+    result
+}
+
+/// Splits `buf` into consecutive slices of whole lines, each about
+/// `chunk_size` bytes (a slice ends right after a `\n`, or at the end of
+/// `buf`). Concatenated, the slices are `buf`.
+///
+/// ```
+/// let chunks: Vec<&[u8]> = ctparse::line_chunks(b"a\nbb\nccc\n", 4).collect();
+/// assert_eq!(chunks, [&b"a\nbb\n"[..], &b"ccc\n"[..]]);
+/// ```
+pub fn line_chunks(buf: &[u8], chunk_size: usize) -> LineChunks<'_> {
+    LineChunks {
+        rest: buf,
+        chunk_size: chunk_size.max(1),
+    }
+}
+
+/// The iterator of [`line_chunks`].
+#[derive(Debug, Clone)]
+pub struct LineChunks<'a> {
+    rest: &'a [u8],
+    chunk_size: usize,
+}
+
+impl<'a> Iterator for LineChunks<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let end = if self.rest.len() <= self.chunk_size {
+            self.rest.len()
+        } else {
+            // Cut after the first newline at or past the target size.
+            memchr::memchr(b'\n', &self.rest[self.chunk_size - 1..])
+                .map_or(self.rest.len(), |i| self.chunk_size + i)
+        };
+        let (chunk, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        Some(chunk)
+    }
+}
+
+impl std::iter::FusedIterator for LineChunks<'_> {}
