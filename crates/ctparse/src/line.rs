@@ -91,6 +91,16 @@ impl<'a> Tokens<'a> {
     }
 }
 
+impl<'a> Tokens<'a> {
+    /// The next token, only if it satisfies `accept`.
+    fn next_if(&mut self, accept: impl FnOnce(&[u8]) -> bool) -> Option<Token<'a>> {
+        let mut peek = self.clone();
+        let token = peek.next().filter(|t| accept(t.bytes))?;
+        *self = peek;
+        Some(token)
+    }
+}
+
 impl<'a> Iterator for Tokens<'a> {
     type Item = Token<'a>;
 
@@ -227,24 +237,17 @@ impl<'a> Builder<'a> {
 
     /// `[1700000000.123456]` and `[NEW]`/`[UPDATE]`/`[DESTROY]`.
     fn prefixes(&mut self, tokens: &mut Tokens<'a>) {
-        let mut peek = tokens.clone();
-        if let Some(token) = peek.next()
-            && let Some(time) = grammar::event_timestamp(token.bytes)
-        {
-            self.flow.event_time = Some(time);
-            *tokens = peek.clone();
+        if let Some(token) = tokens.next_if(|t| grammar::event_timestamp(t).is_some()) {
+            self.flow.event_time = grammar::event_timestamp(token.bytes);
         }
-        if let Some(token) = peek.next() {
-            let event = match token.bytes {
-                b"[NEW]" => Some(Event::New),
-                b"[UPDATE]" => Some(Event::Update),
-                b"[DESTROY]" => Some(Event::Destroy),
-                _ => None,
-            };
-            if event.is_some() {
-                self.flow.event = event;
-                *tokens = peek;
-            }
+        let event = |t: &[u8]| match t {
+            b"[NEW]" => Some(Event::New),
+            b"[UPDATE]" => Some(Event::Update),
+            b"[DESTROY]" => Some(Event::Destroy),
+            _ => None,
+        };
+        if let Some(token) = tokens.next_if(|t| event(t).is_some()) {
+            self.flow.event = event(token.bytes);
         }
     }
 
@@ -339,21 +342,15 @@ impl<'a> Builder<'a> {
 
     /// The optional timeout column and the optional state column.
     fn timeout_and_state(&mut self, tokens: &mut Tokens<'a>) -> Result<(), ParseError> {
-        let mut peek = tokens.clone();
-        if let Some(token) = peek.next()
-            && (token.bytes.first().is_some_and(u8::is_ascii_digit)
-                || token.bytes.first() == Some(&b'-'))
+        if let Some(token) =
+            tokens.next_if(|t| t.first().is_some_and(|&b| b.is_ascii_digit() || b == b'-'))
         {
             let timeout = grammar::signed_decimal(token.bytes)
                 .map_err(|fail| self.error(token, number_error(fail, Field::Timeout)))?;
             self.flow.timeout = Some(timeout);
-            *tokens = peek.clone();
         }
-        if let Some(token) = peek.next()
-            && grammar::is_state_word(token.bytes)
-        {
+        if let Some(token) = tokens.next_if(grammar::is_state_word) {
             self.flow.state = Some(self.state(token)?);
-            *tokens = peek;
         }
         Ok(())
     }

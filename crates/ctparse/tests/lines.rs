@@ -1,0 +1,462 @@
+//! Field-by-field checks of single lines of each dialect, and of each error.
+
+use std::net::IpAddr;
+
+use ctparse::{
+    Counters, DccpState, Direction, ErrorKind, Event, Family, Field, Flow, GreTimeouts, L4, Line,
+    ParseError, Protocol, SctpState, SkipReason, State, Status, TcpState, parse_line,
+};
+
+fn flow(line: &[u8]) -> Flow<'_> {
+    match parse_line(line) {
+        Ok(Line::Flow(flow)) => flow,
+        other => panic!("{}: {other:?}", String::from_utf8_lossy(line)),
+    }
+}
+
+fn error(line: &[u8]) -> ParseError {
+    match parse_line(line) {
+        Err(error) => error,
+        Ok(other) => panic!("{}: parsed as {other:?}", String::from_utf8_lossy(line)),
+    }
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn proc_tcp_with_every_common_field() {
+    let f = flow(
+        b"ipv4     2 tcp      6 431999 ESTABLISHED src=192.0.2.10 dst=198.51.100.5 sport=51234 dport=8080 \
+packets=12 bytes=1800 src=203.0.113.7 dst=192.0.2.10 sport=80 dport=51234 packets=10 bytes=9000 \
+[ASSURED] mark=42 secctx=system_u:object_r:unlabeled_t:s0 zone=3 delta-time=17 use=2",
+    );
+    assert_eq!(f.event, None);
+    assert_eq!(f.family, Family::Ipv4);
+    assert_eq!(f.l3_number, Some(2));
+    assert_eq!(f.protocol, Protocol::TCP);
+    assert_eq!(f.timeout, Some(431_999));
+    assert_eq!(f.state, Some(State::Tcp(TcpState::Established)));
+    assert_eq!(f.orig.src, ip("192.0.2.10"));
+    assert_eq!(f.orig.dst, ip("198.51.100.5"));
+    assert_eq!(
+        f.orig.l4,
+        L4::Ports {
+            sport: 51234,
+            dport: 8080
+        }
+    );
+    assert_eq!(
+        f.orig_counters,
+        Some(Counters {
+            packets: 12,
+            bytes: 1800
+        })
+    );
+    assert_eq!(f.reply.src, ip("203.0.113.7"));
+    assert_eq!(
+        f.reply.l4,
+        L4::Ports {
+            sport: 80,
+            dport: 51234
+        }
+    );
+    assert_eq!(
+        f.reply_counters,
+        Some(Counters {
+            packets: 10,
+            bytes: 9000
+        })
+    );
+    assert_eq!(f.status, Status::ASSURED);
+    assert_eq!(f.mark, Some(42));
+    assert_eq!(f.secctx, Some(&b"system_u:object_r:unlabeled_t:s0"[..]));
+    assert_eq!(f.zone, Some(3));
+    assert_eq!(f.delta_time, Some(17));
+    assert_eq!(f.use_count, Some(2));
+    assert!(
+        f.is_dnat(),
+        "reply source differs from original destination"
+    );
+    assert!(!f.is_snat());
+    assert!(f.extra.is_empty());
+}
+
+#[test]
+fn conntrack_default_has_no_l3_columns() {
+    let f = flow(
+        b"tcp      6 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 \
+src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 use=1",
+    );
+    assert_eq!(f.l3_number, None);
+    assert_eq!(f.family, Family::Ipv4);
+    assert_eq!(f.state, Some(State::Tcp(TcpState::TimeWait)));
+    assert!(!f.is_dnat() && !f.is_snat());
+}
+
+#[test]
+fn generic_protocol_253_without_l3_columns_is_not_an_l3_prefix() {
+    // `unknown  253 599` looks like the L3 pair `unknown  2`; the next token
+    // (a timeout, not an L4 name) says it is the L4 pair.
+    let f = flow(
+        b"unknown  253 599 src=192.0.2.1 dst=198.51.100.2 src=198.51.100.2 dst=192.0.2.1 mark=0 use=1",
+    );
+    assert_eq!(f.l3_number, None);
+    assert_eq!(f.protocol, Protocol(253));
+    assert_eq!(f.timeout, Some(599));
+    assert_eq!(f.orig.l4, L4::None);
+
+    let f = flow(
+        b"ipv4     2 unknown  253 599 src=192.0.2.1 dst=198.51.100.2 src=198.51.100.2 dst=192.0.2.1 mark=0 zone=0 use=2",
+    );
+    assert_eq!(f.l3_number, Some(2));
+    assert_eq!(f.protocol, Protocol(253));
+}
+
+#[test]
+fn gre_proc_form_with_comma_and_keys() {
+    let f = flow(
+        b"ipv4     2 gre      47 178 timeout=180, stream_timeout=180 src=192.0.2.1 dst=203.0.113.1 \
+srckey=0x0 dstkey=0x1f src=203.0.113.1 dst=192.0.2.1 srckey=0x1f dstkey=0x0 [ASSURED] mark=0 zone=0 use=2",
+    );
+    assert_eq!(f.protocol, Protocol::GRE);
+    assert_eq!(
+        f.gre_timeouts,
+        Some(GreTimeouts {
+            timeout: 180,
+            stream_timeout: 180
+        })
+    );
+    assert_eq!(
+        f.orig.l4,
+        L4::Gre {
+            srckey: 0,
+            dstkey: 0x1f
+        }
+    );
+    assert_eq!(
+        f.reply.l4,
+        L4::Gre {
+            srckey: 0x1f,
+            dstkey: 0
+        }
+    );
+}
+
+#[test]
+fn offloaded_entries_have_no_timeout_and_no_state() {
+    let f = flow(
+        b"ipv4     2 tcp      6 src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 \
+src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [OFFLOAD] mark=0 zone=0 use=2",
+    );
+    assert_eq!(f.timeout, None);
+    assert_eq!(f.state, None);
+    assert!(f.is_offloaded());
+    let f = flow(
+        b"ipv4     2 udp      17 src=192.0.2.1 dst=198.51.100.2 sport=4000 dport=53 \
+src=198.51.100.2 dst=192.0.2.1 sport=53 dport=4000 [HW_OFFLOAD] mark=0 zone=0 use=2",
+    );
+    assert_eq!(f.status, Status::HW_OFFLOAD);
+}
+
+#[test]
+fn icmp_id_and_conntrack_id_are_told_apart() {
+    let f = flow(
+        b"icmp     1 29 src=192.0.2.1 dst=198.51.100.2 type=8 code=0 id=4711 \
+src=198.51.100.2 dst=192.0.2.1 type=0 code=0 id=4711 mark=0 use=1 id=3735928559",
+    );
+    assert_eq!(
+        f.orig.l4,
+        L4::Icmp {
+            icmp_type: 8,
+            code: 0,
+            id: 4711
+        }
+    );
+    assert_eq!(
+        f.reply.l4,
+        L4::Icmp {
+            icmp_type: 0,
+            code: 0,
+            id: 4711
+        }
+    );
+    assert_eq!(f.id, Some(3_735_928_559));
+    // The reply type differs, but nothing is translated.
+    assert!(!f.is_dnat() && !f.is_snat());
+}
+
+#[test]
+fn ipv6_full_and_compressed_forms_are_the_same_value() {
+    let full = flow(
+        b"ipv6     10 udp      17 29 src=2001:0db8:0000:0000:0000:0000:0000:0001 \
+dst=2001:0db8:0000:0000:0000:0000:0000:0002 sport=5000 dport=53 [UNREPLIED] \
+src=2001:0db8:0000:0000:0000:0000:0000:0002 dst=2001:0db8:0000:0000:0000:0000:0000:0001 sport=53 dport=5000 mark=0 zone=0 use=2",
+    );
+    let short = flow(
+        b"udp      17 29 src=2001:db8::1 dst=2001:db8::2 sport=5000 dport=53 [UNREPLIED] \
+src=2001:db8::2 dst=2001:db8::1 sport=53 dport=5000 mark=0 use=1",
+    );
+    assert_eq!(full.family, Family::Ipv6);
+    assert_eq!(short.family, Family::Ipv6);
+    assert_eq!(full.orig, short.orig);
+    assert_eq!(full.reply, short.reply);
+    assert!(full.is_unreplied());
+}
+
+#[test]
+fn events_with_timestamp_prefix_and_userspace_suffix() {
+    let f = flow(
+        b"[1700000000.123456]\t    [NEW] tcp      6 120 SYN_SENT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=22 \
+[UNREPLIED] src=198.51.100.2 dst=192.0.2.1 sport=22 dport=40000",
+    );
+    assert_eq!(f.event_time, Some(&b"1700000000.123456"[..]));
+    assert_eq!(f.event, Some(Event::New));
+    assert_eq!(f.state, Some(State::Tcp(TcpState::SynSent)));
+
+    let f = flow(
+        b"[DESTROY] ipv4     2 udp      17 src=192.0.2.1 dst=198.51.100.2 sport=4000 dport=53 packets=1 bytes=60 \
+src=198.51.100.2 dst=192.0.2.1 sport=53 dport=4000 packets=1 bytes=120 delta-time=30 \
+[start=Mon Nov  3 09:59:30 2026] [stop=Mon Nov  3 10:00:00 2026] [USERSPACE] portid=1234 progname=conntrack",
+    );
+    assert_eq!(f.event, Some(Event::Destroy));
+    assert_eq!(f.timeout, None);
+    assert_eq!(f.start, Some(&b"Mon Nov  3 09:59:30 2026"[..]));
+    assert_eq!(f.stop, Some(&b"Mon Nov  3 10:00:00 2026"[..]));
+    assert!(f.status.contains(Status::USERSPACE));
+    assert_eq!(f.portid, Some(1234));
+    assert_eq!(f.progname, Some(&b"conntrack"[..]));
+
+    // conntrack pads the time inside the brackets (`%-6ld`).
+    let f = flow(
+        b"[1700000000.1234  ]\t [UPDATE] udp      17 30 src=192.0.2.1 dst=198.51.100.2 sport=4000 dport=53 \
+src=198.51.100.2 dst=192.0.2.1 sport=53 dport=4000",
+    );
+    assert_eq!(f.event_time, Some(&b"1700000000.1234"[..]));
+    assert_eq!(f.event, Some(Event::Update));
+}
+
+#[test]
+fn sctp_and_dccp_states() {
+    let f = flow(
+        b"ipv4     2 sctp     132 431999 ESTABLISHED src=192.0.2.1 dst=198.51.100.2 sport=5000 dport=6000 \
+src=198.51.100.2 dst=192.0.2.1 sport=6000 dport=5000 [ASSURED] mark=0 zone=0 use=2",
+    );
+    assert_eq!(f.state, Some(State::Sctp(SctpState::Established)));
+    let f = flow(
+        b"ipv4     2 dccp     33 43199 OPEN src=192.0.2.1 dst=198.51.100.2 sport=5000 dport=6000 \
+src=198.51.100.2 dst=192.0.2.1 sport=6000 dport=5000 [ASSURED] mark=0 zone=0 use=2",
+    );
+    assert_eq!(f.state, Some(State::Dccp(DccpState::Open)));
+    // conntrack-tools prints DCCP states from its SCTP name table.
+    let f = flow(
+        b"dccp     33 43199 ESTABLISHED src=192.0.2.1 dst=198.51.100.2 sport=5000 dport=6000 \
+src=198.51.100.2 dst=192.0.2.1 sport=6000 dport=5000 [ASSURED] mark=0 use=1",
+    );
+    assert_eq!(f.state, Some(State::Dccp(DccpState::Open)));
+}
+
+#[test]
+fn conntrack_only_fields_and_unknown_fields() {
+    let f = flow(
+        b"tcp      6 299 ESTABLISHED src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=21 zone-orig=1 \
+src=198.51.100.2 dst=192.0.2.1 sport=21 dport=40000 zone-reply=2 [ASSURED] mark=7 secmark=9 \
+helper=ftp future-field=x=y use=1 id=99 labels=web,backup",
+    );
+    assert_eq!(f.orig_zone, Some(1));
+    assert_eq!(f.reply_zone, Some(2));
+    assert_eq!(f.secmark, Some(9));
+    assert_eq!(f.helper, Some(&b"ftp"[..]));
+    assert_eq!(f.labels, Some(&b"web,backup"[..]));
+    assert_eq!(f.id, Some(99));
+    assert_eq!(f.extra, vec![(&b"future-field"[..], &b"x=y"[..])]);
+}
+
+#[test]
+fn crlf_trailing_spaces_and_tool_messages() {
+    let f = flow(
+        b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 src=198.51.100.2 dst=192.0.2.1 sport=2 dport=1 mark=0 use=1   \r",
+    );
+    assert_eq!(f.use_count, Some(1));
+    assert_eq!(
+        parse_line(b"   \t \r"),
+        Ok(Line::Skipped(SkipReason::Blank))
+    );
+    assert_eq!(parse_line(b""), Ok(Line::Skipped(SkipReason::Blank)));
+    assert_eq!(
+        parse_line(b"conntrack v1.4.7 (conntrack-tools): 42 flow entries have been shown."),
+        Ok(Line::Skipped(SkipReason::ToolMessage))
+    );
+}
+
+/// Each error kind, with the column of the offending token.
+#[test]
+fn errors_name_kind_column_and_token() {
+    let tail = b" src=198.51.100.2 dst=192.0.2.1 sport=2 dport=1 mark=0 use=1";
+    const END: usize = usize::MAX;
+    let cases: Vec<(Vec<u8>, usize, ErrorKind, &str)> = vec![
+        (
+            [&b"tcp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::ProtocolMismatch { number: 17, expected: "udp" },
+            "tcp",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100 sport=1 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::InvalidIpv4(Field::Dst),
+            "dst=198.51.100",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=70000 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::OutOfRange(Field::Sport),
+            "sport=70000",
+        ),
+        (
+            [&b"tcp      6 29 SYN_SNT src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::UnknownState { protocol: "TCP" },
+            "SYN_SNT",
+        ),
+        (
+            b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 [UNREPLIED]".to_vec(),
+            END,
+            ErrorKind::MissingReplyTuple,
+            "",
+        ),
+        (
+            [&b"udp      17 2x9 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::InvalidNumber(Field::Timeout),
+            "2x9",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 [UNREPLIED] [UNREPLIED]"[..], tail]
+                .concat(),
+            0,
+            ErrorKind::DuplicateFlag,
+            "[UNREPLIED]",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=2001:db8::zz sport=1 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::InvalidIpv6(Field::Dst),
+            "dst=2001:db8::zz",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 bogus"[..], tail].concat(),
+            0,
+            ErrorKind::UnexpectedToken,
+            "bogus",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 dport=2"[..], tail].concat(),
+            16,
+            ErrorKind::MissingField { direction: Direction::Original, field: Field::Sport },
+            "",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=2001:db8::1 sport=1 dport=2"[..], tail].concat(),
+            16,
+            ErrorKind::AddressFamilyMismatch(Field::Dst),
+            "",
+        ),
+        (b"xyz      6 29".to_vec(), 0, ErrorKind::UnknownProtocol, "xyz"),
+        (b"tcp".to_vec(), END, ErrorKind::MissingProtocol, ""),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail, b" [ASSURED] [OFFLOAD]"]
+                .concat(),
+            0, // computed below
+            ErrorKind::ConflictingFlags,
+            "[OFFLOAD]",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail, b" [BOGUS]"].concat(),
+            0,
+            ErrorKind::UnknownFlag,
+            "[BOGUS]",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail, b" [start=Mon"].concat(),
+            0,
+            ErrorKind::UnterminatedBracket,
+            "[start=Mon",
+        ),
+        (
+            [&b"icmp     1 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail].concat(),
+            15,
+            ErrorKind::UnexpectedField(Field::Sport),
+            "",
+        ),
+        (
+            [&b"ipv6     2 udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::FamilyMismatch { name: "ipv6", number: 2 },
+            "ipv6",
+        ),
+        (
+            [&b"udp      17 29 ESTABLISHED src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::UnexpectedState,
+            "ESTABLISHED",
+        ),
+        (
+            [&b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 dst=198.51.100.3 sport=1 dport=2"[..], tail].concat(),
+            0,
+            ErrorKind::DuplicateField(Field::Dst),
+            "dst=198.51.100.3",
+        ),
+    ];
+    for (line, column, kind, token) in cases {
+        let e = error(&line);
+        let text = String::from_utf8_lossy(&line);
+        let column = match column {
+            // Where the (last occurrence of the) offending token starts.
+            0 => text.rfind(token).unwrap() + 1,
+            // Just past the end: something is missing.
+            END => line.len() + 1,
+            explicit => explicit,
+        };
+        assert_eq!(
+            (e.line, e.column, &e.kind, e.token.as_str()),
+            (1, column, &kind, token),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn error_message_format() {
+    let e = error(b"tcp      6 29 SYN_SNT src=192.0.2.1");
+    assert_eq!(e.to_string(), "1:15: unknown TCP state \"SYN_SNT\"");
+    assert_eq!(
+        e.display_in(std::path::Path::new("dump.txt")).to_string(),
+        "dump.txt:1:15: unknown TCP state \"SYN_SNT\""
+    );
+    let e = error(b"udp      17 29 src=192.0.2.1 dst=198.51.100 sport=1 dport=2");
+    assert_eq!(
+        e.message(),
+        "invalid IPv4 address in dst \"dst=198.51.100\""
+    );
+}
+
+#[test]
+fn hostile_bytes_are_errors_not_panics() {
+    let long = vec![b'a'; 10 << 20];
+    let e = error(&long);
+    assert!(e.token.len() <= ctparse::MAX_TOKEN_LEN + 3);
+    for line in [
+        &b"\xff\xfe\x00 tcp"[..],
+        b"tcp 6 \x00",
+        b"[",
+        b"[NEW]",
+        b"ipv4 2",
+        b"ipv4 2 tcp 6 1 ESTABLISHED src=",
+        b"udp 17 1 src=192.0.2.1 dst=192.0.2.2 sport=1 dport=1 src=\xc3\x28",
+        b"udp 17 1 src=192.0.2.1 dst=192.0.2.2 sport=1 dport=1 packets=1",
+    ] {
+        assert!(parse_line(line).is_err(), "{line:?}");
+    }
+}
