@@ -57,7 +57,7 @@ pub struct Flow<'a> {
     /// `packets=` / `bytes=` after the reply tuple (with accounting on).
     pub reply_counters: Option<Counters>,
     /// The bracketed status flags: `[UNREPLIED]`, `[ASSURED]`, `[OFFLOAD]`,
-    /// `[HW_OFFLOAD]`, `[USERSPACE]`.
+    /// `[HW_OFFLOAD]`, `[UNCONFIRMED]`, `[USERSPACE]`.
     pub status: Status,
     /// `mark=`: the connection mark.
     pub mark: Option<u32>,
@@ -79,7 +79,9 @@ pub struct Flow<'a> {
     pub use_count: Option<u32>,
     /// `id=` (`conntrack -o id`): the conntrack entry id.
     pub id: Option<u32>,
-    /// `labels=` (`conntrack -o labels`): comma-separated label names, as printed.
+    /// `labels=` (`conntrack -o labels`): comma-separated label names, as
+    /// printed. A bare `labels` token (libnetfilter_conntrack prints it when
+    /// an entry has label bits but none of them has a name) is `Some(b"")`.
     pub labels: Option<&'a [u8]>,
     /// `portid=` after `[USERSPACE]` in `conntrack -E -o userspace` output.
     pub portid: Option<u32>,
@@ -367,13 +369,16 @@ impl Status {
     pub const HW_OFFLOAD: Status = Status(1 << 3);
     /// `[USERSPACE]`: the event was caused by a userspace program.
     pub const USERSPACE: Status = Status(1 << 4);
+    /// `[UNCONFIRMED]`: not yet in the hash table (Linux 2.4/early 2.6 only).
+    pub const UNCONFIRMED: Status = Status(1 << 5);
 
     /// Every flag, in print order, with its bracketed tag.
-    pub const ALL: [(Status, &'static str); 5] = [
+    pub const ALL: [(Status, &'static str); 6] = [
         (Status::UNREPLIED, "[UNREPLIED]"),
         (Status::ASSURED, "[ASSURED]"),
         (Status::OFFLOAD, "[OFFLOAD]"),
         (Status::HW_OFFLOAD, "[HW_OFFLOAD]"),
+        (Status::UNCONFIRMED, "[UNCONFIRMED]"),
         (Status::USERSPACE, "[USERSPACE]"),
     ];
 
@@ -405,7 +410,8 @@ impl Status {
         self.0 == 0
     }
 
-    /// The raw bits (stable: UNREPLIED=1, ASSURED=2, OFFLOAD=4, HW_OFFLOAD=8, USERSPACE=16).
+    /// The raw bits (stable: UNREPLIED=1, ASSURED=2, OFFLOAD=4, HW_OFFLOAD=8,
+    /// USERSPACE=16, UNCONFIRMED=32).
     pub fn bits(self) -> u8 {
         self.0
     }

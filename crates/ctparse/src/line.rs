@@ -37,6 +37,9 @@ pub enum SkipReason {
     /// trailer `conntrack v1.4.7 (conntrack-tools): 12 flow entries have
     /// been shown.` (it goes to stderr and lands in `2>&1` captures).
     ToolMessage,
+    /// An `EXPECTING:` line: Linux 2.4's `/proc/net/ip_conntrack` listed
+    /// expectations among the entries.
+    Expectation,
 }
 
 /// Parses one line (without its line terminator; a trailing `\r` is
@@ -62,12 +65,32 @@ pub(crate) fn parse_numbered(line: &[u8], number: u64) -> Result<Line<'_>, Parse
     let Some(first) = tokens.clone().next() else {
         return Ok(Line::Skipped(SkipReason::Blank));
     };
-    if first.bytes == b"conntrack" || first.bytes.starts_with(b"conntrack v") {
+    let text = &line[first.start..];
+    if TOOL_MESSAGES.iter().any(|prefix| text.starts_with(prefix)) {
         return Ok(Line::Skipped(SkipReason::ToolMessage));
+    }
+    if first.bytes == b"EXPECTING:" {
+        return Ok(Line::Skipped(SkipReason::Expectation));
     }
     let builder = Builder::new(line, number);
     builder.parse(&mut tokens).map(Line::Flow)
 }
+
+/// How the messages conntrack-tools prints around a listing begin (from
+/// conntrack-tools' `conntrack.c` and libnetfilter_conntrack). They go to
+/// stderr, and land in the middle of `2>&1` captures.
+const TOOL_MESSAGES: &[&[u8]] = &[
+    // The trailer, "Operation failed", "table has been emptied", and others.
+    b"conntrack v",
+    b"NOTICE: ",
+    b"WARNING: ",
+    // Printed after "WARNING: We have hit ENOBUFS!".
+    b"This message means that the current netlink socket buffer size is too small.",
+    b"Please, check --buffer-size in conntrack(8) manpage.",
+    b"Try `conntrack -h'",
+    // `-o labels` without a connlabel.conf.
+    b"nfct_labelmap_new: ",
+];
 
 /// A token and where it starts.
 #[derive(Debug, Clone, Copy)]
@@ -380,6 +403,9 @@ impl<'a> Builder<'a> {
             return self.bracketed(token);
         }
         let Some(eq) = memchr::memchr(b'=', token.bytes) else {
+            if token.bytes == b"labels" {
+                return self.text(token, b"", Field::Labels, |f| &mut f.labels);
+            }
             return Err(self.error(token, ErrorKind::UnexpectedToken));
         };
         let (key, value) = (&token.bytes[..eq], &token.bytes[eq + 1..]);

@@ -84,6 +84,9 @@ pub fn render(out: &mut impl Write, flow: &Flow<'_>, dialect: Dialect) -> io::Re
             break;
         }
     }
+    if flow.status.contains(Status::UNCONFIRMED) {
+        out.write_all(b"[UNCONFIRMED] ")?;
+    }
     number(out, "mark", flow.mark)?;
     number(out, "secmark", flow.secmark)?;
     text(out, "secctx", flow.secctx)?;
@@ -108,7 +111,10 @@ pub fn render(out: &mut impl Write, flow: &Flow<'_>, dialect: Dialect) -> io::Re
     number(out, "use", flow.use_count)?;
     if !proc {
         number(out, "id", flow.id)?;
-        text(out, "labels", flow.labels)?;
+        match flow.labels {
+            Some(b"") => out.write_all(b"labels ")?,
+            labels => text(out, "labels", labels)?,
+        }
         if flow.status.contains(Status::USERSPACE) {
             out.write_all(b"[USERSPACE] ")?;
             number(out, "portid", flow.portid)?;
