@@ -1,0 +1,285 @@
+//! The parallel driver: line-aligned chunks folded into fresh accumulators
+//! on a rayon pool, merged at the end. No locks or atomics per flow.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use ctparse::{ChunkReader, Parser, Source, line_chunks};
+use rayon::prelude::*;
+
+use crate::filter::Filter;
+use crate::merge::Merge;
+use crate::summary::{ErrorSample, Summary};
+
+/// A callback told how many input bytes were just processed (called once
+/// per chunk, from any thread).
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Runs a pass over dumps: parses, filters and aggregates into a [`Summary`].
+///
+/// ```
+/// use ctanalyze::Analyzer;
+/// let dump = b"\
+/// tcp      6 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 use=1
+/// tcp      6 431999 ESTABLISHED src=192.0.2.1 dst=198.51.100.2 sport=40001 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40001 [ASSURED] mark=0 use=1
+/// udp      17 29 src=192.0.2.9 dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.9 sport=53 dport=5353 mark=0 use=1
+/// ";
+/// let summary = Analyzer::new().threads(2).analyze_bytes(dump);
+/// assert_eq!(summary.totals.flows, 3);
+/// let top = summary.sources.top(1);
+/// assert_eq!((top[0].0.to_string().as_str(), top[0].1), ("192.0.2.1", 2));
+/// ```
+#[derive(Clone)]
+pub struct Analyzer {
+    filter: Filter,
+    threads: usize,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    chunk_size: usize,
+    max_errors: usize,
+    progress: Option<Progress>,
+}
+
+impl fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Analyzer")
+            .field("filter", &self.filter)
+            .field("threads", &self.threads)
+            .field("chunk_size", &self.chunk_size)
+            .field("max_errors", &self.max_errors)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Analyzer::new()
+    }
+}
+
+/// The default chunk size: large enough that per-chunk overhead vanishes,
+/// small enough that a few hundred chunks balance two or more threads.
+pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
+
+impl Analyzer {
+    /// An analyzer with no filter, all available threads, 1 MiB chunks and
+    /// the first 20 errors kept.
+    pub fn new() -> Analyzer {
+        Analyzer {
+            filter: Filter::default(),
+            threads: 0,
+            pool: None,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            max_errors: 20,
+            progress: None,
+        }
+    }
+
+    /// Counts only flows that pass `filter`.
+    pub fn filter(mut self, filter: Filter) -> Analyzer {
+        self.filter = filter;
+        self
+    }
+
+    /// Uses `threads` threads; 0 means rayon's default (one per core), and 1
+    /// runs the sequential reference path without rayon.
+    ///
+    /// # Panics
+    ///
+    /// Only if the operating system refuses to start threads.
+    pub fn threads(mut self, threads: usize) -> Analyzer {
+        self.threads = threads;
+        self.pool = (threads > 1).then(|| {
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("cannot start analyzer threads"),
+            )
+        });
+        self
+    }
+
+    /// Splits input into chunks of about `bytes` bytes (at least 1).
+    pub fn chunk_size(mut self, bytes: usize) -> Analyzer {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// Keeps the first `n` malformed lines (by position) in the summary.
+    pub fn max_errors(mut self, n: usize) -> Analyzer {
+        self.max_errors = n;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn progress(mut self, progress: Progress) -> Analyzer {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// The filter in use.
+    pub fn current_filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Analyzes a buffer (input index 0).
+    pub fn analyze_bytes(&self, bytes: &[u8]) -> Summary {
+        self.analyze_input_bytes(0, bytes)
+    }
+
+    /// Analyzes a source: a mapped file in parallel chunks, a stream in
+    /// bounded batches of chunks. `input` tags its errors (the index of the
+    /// file among several).
+    pub fn analyze_source(&self, input: usize, source: Source) -> io::Result<Summary> {
+        match source {
+            Source::Mapped(map) => Ok(self.analyze_input_bytes(input, &map)),
+            Source::Stream(stream) => self.analyze_stream(input, stream.0),
+        }
+    }
+
+    fn analyze_input_bytes(&self, input: usize, bytes: &[u8]) -> Summary {
+        let chunks: Vec<&[u8]> = line_chunks(bytes, self.chunk_size).collect();
+        let base = bytes.as_ptr() as usize;
+        let fold = |mut acc: Summary, chunk: &&[u8]| {
+            let offset = (chunk.as_ptr() as usize - base) as u64;
+            self.fold_chunk(&mut acc, input, offset, 1, chunk);
+            acc
+        };
+        let mut summary = self.run(
+            || {
+                chunks
+                    .par_iter()
+                    .fold(|| Summary::with_error_limit(self.max_errors), fold)
+                    .reduce(|| Summary::with_error_limit(self.max_errors), merged)
+            },
+            || {
+                chunks
+                    .iter()
+                    .fold(Summary::with_error_limit(self.max_errors), fold)
+            },
+        );
+        resolve_error_lines(&mut summary, bytes);
+        summary
+    }
+
+    /// Streams `reader` in batches of whole-line chunks: memory stays
+    /// bounded by (threads x 2) chunks however long the stream is.
+    pub fn analyze_stream(&self, input: usize, reader: impl Read) -> io::Result<Summary> {
+        let chunk_size = self.chunk_size.max(1 << 20);
+        let batch_len = 2 * self.effective_threads();
+        let mut reader = ChunkReader::new(reader, chunk_size);
+        let mut total = Summary::with_error_limit(self.max_errors);
+        let mut next_line = 1u64;
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(batch_len);
+            while batch.len() < batch_len {
+                let mut chunk = spare.pop().unwrap_or_default();
+                if !reader.next_chunk(&mut chunk)? {
+                    break;
+                }
+                let first_line = next_line;
+                next_line += memchr_count(&chunk) + u64::from(chunk.last() != Some(&b'\n'));
+                batch.push((first_line, chunk));
+            }
+            if batch.is_empty() {
+                return Ok(total);
+            }
+            let fold = |mut acc: Summary, (first_line, chunk): &(u64, Vec<u8>)| {
+                self.fold_chunk(&mut acc, input, 0, *first_line, chunk);
+                acc
+            };
+            let part = self.run(
+                || {
+                    batch
+                        .par_iter()
+                        .fold(|| Summary::with_error_limit(self.max_errors), fold)
+                        .reduce(|| Summary::with_error_limit(self.max_errors), merged)
+                },
+                || {
+                    batch
+                        .iter()
+                        .fold(Summary::with_error_limit(self.max_errors), fold)
+                },
+            );
+            total.merge(part);
+            spare.extend(batch.into_iter().map(|(_, chunk)| chunk));
+        }
+    }
+
+    fn effective_threads(&self) -> usize {
+        match (self.threads, &self.pool) {
+            (1, _) => 1,
+            (_, Some(pool)) => pool.current_num_threads(),
+            _ => rayon::current_num_threads(),
+        }
+    }
+
+    /// Runs `parallel` on the analyzer's pool, or `sequential` with one thread.
+    fn run(
+        &self,
+        parallel: impl FnOnce() -> Summary + Send,
+        sequential: impl FnOnce() -> Summary,
+    ) -> Summary {
+        match (self.threads, &self.pool) {
+            (1, _) => sequential(),
+            (_, Some(pool)) => pool.install(parallel),
+            _ => parallel(),
+        }
+    }
+
+    /// Folds one chunk sequentially into `acc`.
+    fn fold_chunk(
+        &self,
+        acc: &mut Summary,
+        input: usize,
+        offset: u64,
+        first_line: u64,
+        chunk: &[u8],
+    ) {
+        let mut parser = Parser::starting_at_line(chunk, first_line);
+        for result in parser.by_ref() {
+            match result {
+                Ok(flow) => acc.add_filtered(&flow, &self.filter),
+                Err(error) => acc.totals.error_samples.add(ErrorSample {
+                    input,
+                    chunk_offset: offset,
+                    error,
+                }),
+            }
+        }
+        acc.totals.add_stats(parser.stats());
+        acc.totals.bytes += chunk.len() as u64;
+        if let Some(progress) = &self.progress {
+            progress(chunk.len() as u64);
+        }
+    }
+}
+
+fn merged(mut a: Summary, b: Summary) -> Summary {
+    a.merge(b);
+    a
+}
+
+fn memchr_count(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// Turns chunk-relative error lines into line numbers of the whole buffer:
+/// counts newlines once, up to the last chunk that holds a kept error.
+fn resolve_error_lines(summary: &mut Summary, bytes: &[u8]) {
+    let mut counted_to = 0usize;
+    let mut lines_before = 0u64;
+    for sample in &mut summary.totals.error_samples.samples {
+        let offset = usize::try_from(sample.chunk_offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        if offset > counted_to {
+            lines_before += memchr_count(&bytes[counted_to..offset]);
+            counted_to = offset;
+        }
+        sample.error.line += lines_before;
+        sample.chunk_offset = 0;
+    }
+}

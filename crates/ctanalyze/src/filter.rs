@@ -1,0 +1,325 @@
+//! Flow filters with the vocabulary of `conntrack -L`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ctparse::{DccpState, Family, Flow, Protocol, SctpState, State, Status, TcpState};
+
+/// Which flows to count. Every set condition must hold (logical AND), as
+/// with `conntrack -L`'s options; the default matches every flow.
+///
+/// ```
+/// use ctanalyze::{Filter, Nat};
+/// let filter = Filter {
+///     protocol: Some(ctparse::Protocol::TCP),
+///     dst: Some("198.51.100.0/24".parse()?),
+///     nat: Some(Nat::Dst),
+///     ..Filter::default()
+/// };
+/// assert!(!filter.is_empty());
+/// # Ok::<(), ctanalyze::FilterError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// `-f ipv4|ipv6`
+    pub family: Option<Family>,
+    /// `-p PROTO`
+    pub protocol: Option<Protocol>,
+    /// `--state STATE` (TCP, or SCTP/DCCP with `-p sctp|dccp`)
+    pub state: Option<State>,
+    /// `-s ADDR[/LEN]`: original source.
+    pub src: Option<Cidr>,
+    /// `-d ADDR[/LEN]`: original destination.
+    pub dst: Option<Cidr>,
+    /// `-r ADDR[/LEN]` / `--reply-src`: reply source.
+    pub reply_src: Option<Cidr>,
+    /// `-q ADDR[/LEN]` / `--reply-dst`: reply destination.
+    pub reply_dst: Option<Cidr>,
+    /// `--sport PORT`: original source port.
+    pub sport: Option<u16>,
+    /// `--dport PORT`: original destination port.
+    pub dport: Option<u16>,
+    /// `-m MARK[/MASK]`: `(mark & mask) == value`.
+    pub mark: Option<MarkMatch>,
+    /// `-w ZONE`: entries without a `zone=` field are in zone 0.
+    pub zone: Option<u16>,
+    /// `-u STATUS[,STATUS]`: every listed status must hold.
+    pub status: Vec<StatusMatch>,
+    /// `--src-nat`, `--dst-nat`, `--any-nat`.
+    pub nat: Option<Nat>,
+}
+
+impl Filter {
+    /// True when the filter matches every flow.
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    /// Whether `flow` passes.
+    pub fn matches(&self, flow: &Flow<'_>) -> bool {
+        self.family.is_none_or(|f| f == flow.family)
+            && self.protocol.is_none_or(|p| p == flow.protocol)
+            && self.state.is_none_or(|s| flow.state == Some(s))
+            && self.src.is_none_or(|c| c.contains(&flow.orig.src))
+            && self.dst.is_none_or(|c| c.contains(&flow.orig.dst))
+            && self.reply_src.is_none_or(|c| c.contains(&flow.reply.src))
+            && self.reply_dst.is_none_or(|c| c.contains(&flow.reply.dst))
+            && self
+                .sport
+                .is_none_or(|p| flow.orig.l4.src_port() == Some(p))
+            && self
+                .dport
+                .is_none_or(|p| flow.orig.l4.dst_port() == Some(p))
+            && self
+                .mark
+                .is_none_or(|m| flow.mark.is_some_and(|mark| mark & m.mask == m.value))
+            && self.zone.is_none_or(|z| flow.zone.unwrap_or(0) == z)
+            && self.status.iter().all(|s| s.matches(flow.status))
+            && self.nat.is_none_or(|n| n.matches(flow))
+    }
+
+    /// Parses a `--state` name for the filter's protocol (TCP when none is
+    /// set). Accepts the kernel's names, case-insensitively.
+    pub fn parse_state(&self, name: &str) -> Result<State, FilterError> {
+        let upper = name.to_ascii_uppercase();
+        let bytes = upper.as_bytes();
+        let state = match self.protocol {
+            Some(Protocol::SCTP) => SctpState::from_name(bytes).map(State::Sctp),
+            Some(Protocol::DCCP) => DccpState::parse(bytes).map(State::Dccp),
+            None | Some(Protocol::TCP) => TcpState::parse(bytes).map(State::Tcp),
+            Some(other) => {
+                return Err(FilterError(format!("protocol {other} has no states")));
+            }
+        };
+        state.ok_or_else(|| FilterError(format!("unknown state {name:?}")))
+    }
+}
+
+/// A filter option that did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError(pub String);
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+/// An address or prefix: `192.0.2.7`, `198.51.100.0/24`, `2001:db8::/32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    /// The network address (host bits cleared).
+    pub addr: IpAddr,
+    /// The prefix length.
+    pub len: u8,
+}
+
+impl Cidr {
+    /// Whether `addr` is inside the prefix (never across families).
+    pub fn contains(&self, addr: &IpAddr) -> bool {
+        match (self.addr, addr) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
+                u32::from(*a) & mask == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.len))
+                    .unwrap_or(0);
+                u128::from(*a) & mask == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<Cidr, FilterError> {
+        let (addr_text, len_text) = match text.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr_text
+            .parse()
+            .map_err(|_| FilterError(format!("invalid address {addr_text:?}")))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len_text {
+            None => max,
+            Some(len) => len
+                .parse::<u8>()
+                .ok()
+                .filter(|&l| l <= max)
+                .ok_or_else(|| {
+                    FilterError(format!("invalid prefix length {len:?} (0 to {max})"))
+                })?,
+        };
+        let addr = match addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        };
+        Ok(Cidr { addr, len })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// `--mark VALUE[/MASK]`: matches when `mark & mask == value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MarkMatch {
+    /// The value to compare with.
+    pub value: u32,
+    /// The mask applied to the mark first (all ones without `/MASK`).
+    pub mask: u32,
+}
+
+impl FromStr for MarkMatch {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<MarkMatch, FilterError> {
+        let number = |t: &str| {
+            let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                Some(hex) => u32::from_str_radix(hex, 16),
+                None => t.parse(),
+            };
+            parsed.map_err(|_| FilterError(format!("invalid mark {t:?}")))
+        };
+        match text.split_once('/') {
+            Some((value, mask)) => Ok(MarkMatch {
+                value: number(value)?,
+                mask: number(mask)?,
+            }),
+            None => Ok(MarkMatch {
+                value: number(text)?,
+                mask: u32::MAX,
+            }),
+        }
+    }
+}
+
+/// A `--status` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusMatch {
+    /// `ASSURED`
+    Assured,
+    /// `SEEN_REPLY`: a reply was seen (no `[UNREPLIED]`).
+    SeenReply,
+    /// `UNREPLIED`: no reply seen (shorthand for conntrack's `UNSET`).
+    Unreplied,
+    /// `OFFLOAD`: software or hardware offload.
+    Offload,
+    /// `HW_OFFLOAD`
+    HwOffload,
+}
+
+impl StatusMatch {
+    /// Whether `status` satisfies the condition.
+    pub fn matches(self, status: Status) -> bool {
+        match self {
+            StatusMatch::Assured => status.contains(Status::ASSURED),
+            StatusMatch::SeenReply => !status.contains(Status::UNREPLIED),
+            StatusMatch::Unreplied => status.contains(Status::UNREPLIED),
+            StatusMatch::Offload => status.intersects(Status::OFFLOAD | Status::HW_OFFLOAD),
+            StatusMatch::HwOffload => status.contains(Status::HW_OFFLOAD),
+        }
+    }
+}
+
+impl FromStr for StatusMatch {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<StatusMatch, FilterError> {
+        Ok(match text.to_ascii_uppercase().as_str() {
+            "ASSURED" => StatusMatch::Assured,
+            "SEEN_REPLY" => StatusMatch::SeenReply,
+            "UNREPLIED" => StatusMatch::Unreplied,
+            "OFFLOAD" => StatusMatch::Offload,
+            "HW_OFFLOAD" => StatusMatch::HwOffload,
+            _ => {
+                return Err(FilterError(format!(
+                    "unknown status {text:?} (ASSURED, SEEN_REPLY, UNREPLIED, OFFLOAD, HW_OFFLOAD)"
+                )));
+            }
+        })
+    }
+}
+
+/// `--src-nat`, `--dst-nat`, `--any-nat`, decided from the text of the
+/// tuples (see [`Flow::is_dnat`] and [`Flow::is_snat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Nat {
+    /// Source NAT.
+    Src,
+    /// Destination NAT.
+    Dst,
+    /// Either.
+    Any,
+}
+
+impl Nat {
+    /// Whether `flow` is translated this way.
+    pub fn matches(self, flow: &Flow<'_>) -> bool {
+        match self {
+            Nat::Src => flow.is_snat(),
+            Nat::Dst => flow.is_dnat(),
+            Nat::Any => flow.is_snat() || flow.is_dnat(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parsing_and_matching() {
+        let net: Cidr = "198.51.100.77/24".parse().unwrap();
+        assert_eq!(net.to_string(), "198.51.100.0/24");
+        assert!(net.contains(&"198.51.100.1".parse().unwrap()));
+        assert!(!net.contains(&"198.51.101.1".parse().unwrap()));
+        assert!(!net.contains(&"2001:db8::1".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(&"203.0.113.9".parse().unwrap()));
+        let host: Cidr = "2001:db8::1".parse().unwrap();
+        assert_eq!(host.len, 128);
+        assert!(host.contains(&"2001:db8::1".parse().unwrap()));
+        assert!(!host.contains(&"2001:db8::2".parse().unwrap()));
+        assert!("192.0.2.0/33".parse::<Cidr>().is_err());
+        assert!("192.0.2".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn marks_and_statuses() {
+        assert_eq!(
+            "7".parse(),
+            Ok(MarkMatch {
+                value: 7,
+                mask: u32::MAX
+            })
+        );
+        assert_eq!(
+            "0x10/0xf0".parse(),
+            Ok(MarkMatch {
+                value: 16,
+                mask: 240
+            })
+        );
+        assert!("x".parse::<MarkMatch>().is_err());
+        assert_eq!("assured".parse(), Ok(StatusMatch::Assured));
+        assert!("EXPECTED".parse::<StatusMatch>().is_err());
+    }
+}

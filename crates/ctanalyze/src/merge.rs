@@ -1,0 +1,140 @@
+//! The merge law and the counting building blocks.
+
+use std::hash::Hash;
+
+use rustc_hash::FxHashMap;
+
+/// An aggregate that can be computed in pieces and combined.
+///
+/// The law every implementation keeps (and the tests check):
+///
+/// - `Default::default()` is the identity: merging it changes nothing;
+/// - `merge` is associative and commutative, so folding any split of the
+///   input into fresh accumulators and merging them, in any grouping and
+///   order, equals folding the whole input into one.
+pub trait Merge: Default {
+    /// Adds `other` into `self`.
+    fn merge(&mut self, other: Self);
+}
+
+impl<const N: usize> Merge for [u64; N]
+where
+    [u64; N]: Default,
+{
+    fn merge(&mut self, other: Self) {
+        for (mine, theirs) in self.iter_mut().zip(other) {
+            *mine += theirs;
+        }
+    }
+}
+
+/// Exact counts for an open set of keys (addresses, endpoint pairs).
+///
+/// Memory grows with the number of distinct keys, never with the number of
+/// flows counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter<K: Eq + Hash> {
+    counts: FxHashMap<K, u64>,
+}
+
+impl<K: Eq + Hash> Default for Counter<K> {
+    fn default() -> Self {
+        Counter {
+            counts: FxHashMap::default(),
+        }
+    }
+}
+
+impl<K: Eq + Hash> Counter<K> {
+    /// Counts `key` once.
+    #[inline]
+    pub fn add(&mut self, key: K) {
+        *self.counts.entry(key).or_insert(0) += 1;
+    }
+
+    /// Counts `key` `n` times.
+    #[inline]
+    pub fn add_n(&mut self, key: K, n: u64) {
+        *self.counts.entry(key).or_insert(0) += n;
+    }
+
+    /// The count of `key` (0 when never counted).
+    pub fn get(&self, key: &K) -> u64 {
+        self.counts.get(key).copied().unwrap_or(0)
+    }
+
+    /// The number of distinct keys.
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// The sum of all counts.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// Every key with its count, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, u64)> {
+        self.counts.iter().map(|(k, &n)| (k, n))
+    }
+}
+
+impl<K: Eq + Hash + Ord + Clone> Counter<K> {
+    /// The `n` largest counts (all of them when `n` is 0), ordered by count
+    /// descending, then key ascending: deterministic whatever the hash order.
+    pub fn top(&self, n: usize) -> Vec<(K, u64)> {
+        let mut all: Vec<(&K, u64)> = self.iter().collect();
+        let order = |a: &(&K, u64), b: &(&K, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+        if n > 0 && n < all.len() {
+            all.select_nth_unstable_by(n - 1, order);
+            all.truncate(n);
+        }
+        all.sort_unstable_by(order);
+        all.into_iter().map(|(k, c)| (k.clone(), c)).collect()
+    }
+}
+
+impl<K: Eq + Hash> Merge for Counter<K> {
+    fn merge(&mut self, other: Self) {
+        // Fold the smaller map into the larger one.
+        let (mut big, small) = if self.counts.len() >= other.counts.len() {
+            (std::mem::take(&mut self.counts), other.counts)
+        } else {
+            (other.counts, std::mem::take(&mut self.counts))
+        };
+        big.reserve(small.len());
+        for (key, n) in small {
+            *big.entry(key).or_insert(0) += n;
+        }
+        self.counts = big;
+    }
+}
+
+impl<K: Eq + Hash> FromIterator<K> for Counter<K> {
+    fn from_iter<I: IntoIterator<Item = K>>(iter: I) -> Self {
+        let mut counter = Counter::default();
+        for key in iter {
+            counter.add(key);
+        }
+        counter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_orders_by_count_then_key_and_zero_means_all() {
+        let counter: Counter<u32> = [5, 3, 3, 9, 9, 1, 7, 7].into_iter().collect();
+        assert_eq!(counter.top(0), vec![(3, 2), (7, 2), (9, 2), (1, 1), (5, 1)]);
+        assert_eq!(counter.top(2), vec![(3, 2), (7, 2)]);
+        assert_eq!(counter.top(4), vec![(3, 2), (7, 2), (9, 2), (1, 1)]);
+        assert_eq!(counter.top(100).len(), 5);
+    }
+}

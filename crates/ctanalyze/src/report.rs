@@ -1,0 +1,302 @@
+//! Owned, serializable report rows: what a [`Summary`] says, in the order
+//! it should be read (count descending, then key ascending).
+
+use serde::Serialize;
+
+use ctparse::{DccpState, Family, Protocol, SctpState, State, TcpState};
+
+use crate::summary::{Accounting, FlagCounts, Summary};
+
+/// Flows of one family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FamilyRow {
+    /// `ipv4` or `ipv6`.
+    pub family: &'static str,
+    /// Flows.
+    pub count: u64,
+}
+
+/// Flows of one L4 protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProtocolRow {
+    /// The name conntrack prints (`unknown` outside its table).
+    pub protocol: &'static str,
+    /// The IP protocol number.
+    pub number: u8,
+    /// Flows.
+    pub count: u64,
+}
+
+/// Flows in one protocol state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateRow {
+    /// The state name; `(none)` for TCP entries printed without a state
+    /// (offloaded entries, `[DESTROY]` events).
+    pub state: &'static str,
+    /// Flows.
+    pub count: u64,
+}
+
+/// Flows per address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressRow {
+    /// The address in canonical text form (RFC 5952 for IPv6).
+    pub address: String,
+    /// Flows (or bytes, in `top_sources_by_bytes`).
+    pub count: u64,
+}
+
+/// Flows per destination port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortRow {
+    /// The L4 protocol name.
+    pub protocol: &'static str,
+    /// The original destination port.
+    pub port: u16,
+    /// Flows.
+    pub count: u64,
+}
+
+/// Flows per NAT pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NatRow {
+    /// The L4 protocol name.
+    pub protocol: &'static str,
+    /// The original endpoint (`addr:port`, `[v6]:port`, or an address).
+    pub original: String,
+    /// The translated endpoint.
+    pub translated: String,
+    /// Flows.
+    pub count: u64,
+}
+
+/// Flows per zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ZoneRow {
+    /// The zone.
+    pub zone: u16,
+    /// Flows.
+    pub count: u64,
+}
+
+/// Flows per mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarkRow {
+    /// The mark.
+    pub mark: u32,
+    /// Flows.
+    pub count: u64,
+}
+
+/// Flag counts, as serialized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlagsRow {
+    /// `[ASSURED]` flows.
+    pub assured: u64,
+    /// `[UNREPLIED]` flows.
+    pub unreplied: u64,
+    /// `[OFFLOAD]` flows.
+    pub offload: u64,
+    /// `[HW_OFFLOAD]` flows.
+    pub hw_offload: u64,
+}
+
+impl From<FlagCounts> for FlagsRow {
+    fn from(f: FlagCounts) -> Self {
+        FlagsRow {
+            assured: f.assured,
+            unreplied: f.unreplied,
+            offload: f.offload,
+            hw_offload: f.hw_offload,
+        }
+    }
+}
+
+/// Accounting totals, as serialized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountingRow {
+    /// Flows with `packets=`/`bytes=`.
+    pub flows_with_counters: u64,
+    /// Original-direction packets.
+    pub orig_packets: u64,
+    /// Original-direction bytes.
+    pub orig_bytes: u64,
+    /// Reply-direction packets.
+    pub reply_packets: u64,
+    /// Reply-direction bytes.
+    pub reply_bytes: u64,
+}
+
+impl From<Accounting> for AccountingRow {
+    fn from(a: Accounting) -> Self {
+        AccountingRow {
+            flows_with_counters: a.flows_with_counters,
+            orig_packets: a.orig_packets,
+            orig_bytes: a.orig_bytes,
+            reply_packets: a.reply_packets,
+            reply_bytes: a.reply_bytes,
+        }
+    }
+}
+
+/// Sorts rows by count descending, keeping the given (key) order for ties.
+fn by_count<T>(mut rows: Vec<T>, count: impl Fn(&T) -> u64) -> Vec<T> {
+    rows.sort_by_key(|row| std::cmp::Reverse(count(row)));
+    rows
+}
+
+impl Summary {
+    /// Flows per family, non-zero only.
+    pub fn family_rows(&self) -> Vec<FamilyRow> {
+        let rows = [Family::Ipv4, Family::Ipv6]
+            .into_iter()
+            .map(|f| FamilyRow {
+                family: f.name(),
+                count: self.family(f),
+            })
+            .filter(|r| r.count > 0)
+            .collect();
+        by_count(rows, |r| r.count)
+    }
+
+    /// Flows per L4 protocol, non-zero only.
+    pub fn protocol_rows(&self) -> Vec<ProtocolRow> {
+        let rows = (0..=u8::MAX)
+            .map(Protocol)
+            .map(|p| ProtocolRow {
+                protocol: p.name(),
+                number: p.number(),
+                count: self.protocol(p),
+            })
+            .filter(|r| r.count > 0)
+            .collect();
+        by_count(rows, |r| r.count)
+    }
+
+    /// TCP entries per state (non-zero only), plus `(none)` for stateless ones.
+    pub fn tcp_state_rows(&self) -> Vec<StateRow> {
+        let mut rows: Vec<StateRow> = TcpState::ALL
+            .iter()
+            .map(|&s| StateRow {
+                state: s.name(),
+                count: self.state(State::Tcp(s)),
+            })
+            .collect();
+        rows.push(StateRow {
+            state: "(none)",
+            count: self.states.tcp_without_state,
+        });
+        by_count(rows.into_iter().filter(|r| r.count > 0).collect(), |r| {
+            r.count
+        })
+    }
+
+    /// SCTP entries per state, non-zero only.
+    pub fn sctp_state_rows(&self) -> Vec<StateRow> {
+        let rows = SctpState::ALL
+            .iter()
+            .map(|&s| StateRow {
+                state: s.name(),
+                count: self.state(State::Sctp(s)),
+            })
+            .filter(|r| r.count > 0)
+            .collect();
+        by_count(rows, |r| r.count)
+    }
+
+    /// DCCP entries per state, non-zero only.
+    pub fn dccp_state_rows(&self) -> Vec<StateRow> {
+        let rows = DccpState::ALL
+            .iter()
+            .map(|&s| StateRow {
+                state: s.name(),
+                count: self.state(State::Dccp(s)),
+            })
+            .filter(|r| r.count > 0)
+            .collect();
+        by_count(rows, |r| r.count)
+    }
+
+    /// The top `n` original sources (all when `n` is 0).
+    pub fn top_source_rows(&self, n: usize) -> Vec<AddressRow> {
+        address_rows(self.sources.top(n))
+    }
+
+    /// The top `n` original destinations.
+    pub fn top_destination_rows(&self, n: usize) -> Vec<AddressRow> {
+        address_rows(self.destinations.top(n))
+    }
+
+    /// The top `n` original sources by bytes in both directions.
+    pub fn top_source_bytes_rows(&self, n: usize) -> Vec<AddressRow> {
+        address_rows(self.source_bytes.top(n))
+    }
+
+    /// The top `n` (protocol, destination port) pairs.
+    pub fn top_port_rows(&self, n: usize) -> Vec<PortRow> {
+        self.destination_ports
+            .top(n)
+            .into_iter()
+            .map(|((protocol, port), count)| PortRow {
+                protocol: protocol.name(),
+                port,
+                count,
+            })
+            .collect()
+    }
+
+    /// The top `n` DNAT pairs.
+    pub fn dnat_rows(&self, n: usize) -> Vec<NatRow> {
+        self.dnat
+            .top(n)
+            .into_iter()
+            .map(|(key, count)| NatRow {
+                protocol: key.protocol.name(),
+                original: key.original.to_string(),
+                translated: key.translated.to_string(),
+                count,
+            })
+            .collect()
+    }
+
+    /// The top `n` SNAT pairs.
+    pub fn snat_rows(&self, n: usize) -> Vec<NatRow> {
+        self.snat
+            .top(n)
+            .into_iter()
+            .map(|(key, count)| NatRow {
+                protocol: key.protocol.name(),
+                original: key.original.to_string(),
+                translated: key.translated.to_string(),
+                count,
+            })
+            .collect()
+    }
+
+    /// Flows per zone (all zones).
+    pub fn zone_rows(&self) -> Vec<ZoneRow> {
+        self.zones
+            .top(0)
+            .into_iter()
+            .map(|(zone, count)| ZoneRow { zone, count })
+            .collect()
+    }
+
+    /// Flows per mark (all marks).
+    pub fn mark_rows(&self) -> Vec<MarkRow> {
+        self.marks
+            .top(0)
+            .into_iter()
+            .map(|(mark, count)| MarkRow { mark, count })
+            .collect()
+    }
+}
+
+fn address_rows(top: Vec<(std::net::IpAddr, u64)>) -> Vec<AddressRow> {
+    top.into_iter()
+        .map(|(addr, count)| AddressRow {
+            address: addr.to_string(),
+            count,
+        })
+        .collect()
+}

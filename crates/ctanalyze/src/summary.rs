@@ -1,0 +1,434 @@
+//! Every aggregate of one pass, and how a flow feeds them.
+
+use std::net::IpAddr;
+
+use ctparse::{
+    DccpState, Family, Flow, L4, ParseError, ParseStats, Protocol, SctpState, State, Status,
+    TcpState,
+};
+
+use crate::filter::Filter;
+use crate::merge::{Counter, Merge};
+
+/// Line and flow counts, and the first malformed lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Input bytes read.
+    pub bytes: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// Lines that parsed as flows.
+    pub flows: u64,
+    /// Flows that passed the filter (all of them without a filter).
+    pub matched: u64,
+    /// Blank lines and tool messages.
+    pub skipped: u64,
+    /// Malformed lines.
+    pub errors: u64,
+    /// The first malformed lines, by position; at most the analyzer's
+    /// `max_errors`.
+    pub error_samples: ErrorSamples,
+}
+
+impl Totals {
+    /// Adds the line counts of a parser pass.
+    pub fn add_stats(&mut self, stats: ParseStats) {
+        self.lines += stats.lines;
+        self.flows += stats.flows;
+        self.skipped += stats.skipped;
+        self.errors += stats.errors;
+    }
+}
+
+impl Merge for Totals {
+    fn merge(&mut self, other: Self) {
+        self.bytes += other.bytes;
+        self.lines += other.lines;
+        self.flows += other.flows;
+        self.matched += other.matched;
+        self.skipped += other.skipped;
+        self.errors += other.errors;
+        self.error_samples.merge(other.error_samples);
+    }
+}
+
+/// A malformed line and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorSample {
+    /// The index of the input (file) it came from.
+    pub input: usize,
+    /// The byte offset of the chunk that held it; its `error.line` counts
+    /// from that chunk's first line until the analyzer resolves it to the
+    /// line number in the whole input (then this is 0).
+    pub chunk_offset: u64,
+    /// The error.
+    pub error: ParseError,
+}
+
+impl ErrorSample {
+    fn position(&self) -> (usize, u64, u64, usize) {
+        (
+            self.input,
+            self.chunk_offset,
+            self.error.line,
+            self.error.column,
+        )
+    }
+}
+
+/// The first `limit` errors by position in the input: merged from any
+/// split, it keeps the same ones as a sequential pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorSamples {
+    /// How many to keep.
+    pub limit: usize,
+    /// Kept errors, ordered by position.
+    pub samples: Vec<ErrorSample>,
+}
+
+impl ErrorSamples {
+    /// Keeps `sample` when it is among the first `limit` by position.
+    pub fn add(&mut self, sample: ErrorSample) {
+        if self.limit == 0 {
+            return;
+        }
+        if self.samples.len() == self.limit
+            && self
+                .samples
+                .last()
+                .is_some_and(|last| last.position() <= sample.position())
+        {
+            return;
+        }
+        let at = self
+            .samples
+            .partition_point(|s| s.position() <= sample.position());
+        self.samples.insert(at, sample);
+        self.samples.truncate(self.limit);
+    }
+}
+
+impl Merge for ErrorSamples {
+    fn merge(&mut self, other: Self) {
+        self.limit = self.limit.max(other.limit);
+        for sample in other.samples {
+            self.add(sample);
+        }
+    }
+}
+
+/// Counts of the bracketed status flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagCounts {
+    /// `[ASSURED]`
+    pub assured: u64,
+    /// `[UNREPLIED]`
+    pub unreplied: u64,
+    /// `[OFFLOAD]`
+    pub offload: u64,
+    /// `[HW_OFFLOAD]`
+    pub hw_offload: u64,
+}
+
+impl Merge for FlagCounts {
+    fn merge(&mut self, other: Self) {
+        self.assured += other.assured;
+        self.unreplied += other.unreplied;
+        self.offload += other.offload;
+        self.hw_offload += other.hw_offload;
+    }
+}
+
+/// Protocol-state counts: dense tables indexed by the kernel's state index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    /// TCP entries per state.
+    pub tcp: [u64; TcpState::COUNT],
+    /// TCP entries printed without a state (offloaded entries, `[DESTROY]`
+    /// events): counted here rather than dropped.
+    pub tcp_without_state: u64,
+    /// SCTP entries per state.
+    pub sctp: [u64; SctpState::COUNT],
+    /// DCCP entries per state.
+    pub dccp: [u64; DccpState::COUNT],
+}
+
+impl Merge for StateCounts {
+    fn merge(&mut self, other: Self) {
+        self.tcp.merge(other.tcp);
+        self.tcp_without_state += other.tcp_without_state;
+        self.sctp.merge(other.sctp);
+        self.dccp.merge(other.dccp);
+    }
+}
+
+/// Accounting totals, from `packets=` / `bytes=` (with `nf_conntrack_acct`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accounting {
+    /// Flows that carried counters.
+    pub flows_with_counters: u64,
+    /// Original-direction packets.
+    pub orig_packets: u64,
+    /// Original-direction bytes.
+    pub orig_bytes: u64,
+    /// Reply-direction packets.
+    pub reply_packets: u64,
+    /// Reply-direction bytes.
+    pub reply_bytes: u64,
+}
+
+impl Merge for Accounting {
+    fn merge(&mut self, other: Self) {
+        self.flows_with_counters += other.flows_with_counters;
+        self.orig_packets += other.orig_packets;
+        self.orig_bytes += other.orig_bytes;
+        self.reply_packets += other.reply_packets;
+        self.reply_bytes += other.reply_bytes;
+    }
+}
+
+/// An address with the port when the protocol has ports: `addr:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// The address.
+    pub addr: IpAddr,
+    /// The port, for protocols with ports.
+    pub port: Option<u16>,
+}
+
+impl std::fmt::Display for Endpoint {
+    /// `192.0.2.1:80`, `[2001:db8::1]:80`, or the bare address without a port.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.addr, self.port) {
+            (IpAddr::V6(a), Some(port)) => write!(f, "[{a}]:{port}"),
+            (a, Some(port)) => write!(f, "{a}:{port}"),
+            (a, None) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// The key of a DNAT pair: the destination the client used and the one
+/// the connection was translated to (the reply's source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DnatKey {
+    /// The L4 protocol.
+    pub protocol: Protocol,
+    /// Original destination.
+    pub original: Endpoint,
+    /// Reply source: where the connection really goes.
+    pub translated: Endpoint,
+}
+
+/// The key of an SNAT pair: the original source address and the address it
+/// was translated to (the reply's destination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SnatKey {
+    /// The L4 protocol.
+    pub protocol: Protocol,
+    /// Original source address.
+    pub original: IpAddr,
+    /// Reply destination address.
+    pub translated: IpAddr,
+}
+
+/// The key of the remaining-timeout histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimeoutKey {
+    /// The L4 protocol.
+    pub protocol: Protocol,
+    /// The state, for stateful protocols.
+    pub state: Option<State>,
+    /// Seconds left before the entry expires.
+    pub remaining: i64,
+}
+
+/// Every aggregate of one pass over flows.
+///
+/// Exact and mergeable ([`Merge`]): `Summary::default()` is the identity,
+/// and folding any split of the input and merging the parts equals folding
+/// the whole. Memory grows with the number of distinct keys (addresses,
+/// ports, NAT pairs, distinct remaining timeouts), never with the number of
+/// flows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Line, flow and error counts.
+    pub totals: Totals,
+    /// Flows per family, indexed ipv4 = 0, ipv6 = 1.
+    pub families: [u64; 2],
+    /// Flows per L4 protocol number.
+    pub protocols: Protocols,
+    /// Flag counts.
+    pub flags: FlagCounts,
+    /// Per-state counts of stateful protocols.
+    pub states: StateCounts,
+    /// Flows per original source address.
+    pub sources: Counter<IpAddr>,
+    /// Flows per original destination address.
+    pub destinations: Counter<IpAddr>,
+    /// Flows per (protocol, original destination port), for protocols with ports.
+    pub destination_ports: Counter<(Protocol, u16)>,
+    /// Destination-NATed flows per (original destination, translated).
+    pub dnat: Counter<DnatKey>,
+    /// Source-NATed flows per (original source, translated).
+    pub snat: Counter<SnatKey>,
+    /// Flows per zone (`zone=`; 0 when the line has none).
+    pub zones: Counter<u16>,
+    /// Flows per mark (lines without `mark=` are not counted).
+    pub marks: Counter<u32>,
+    /// Accounting totals.
+    pub accounting: Accounting,
+    /// Bytes (both directions) per original source, when counters are present.
+    pub source_bytes: Counter<IpAddr>,
+    /// Flows per (protocol, state, remaining timeout).
+    pub timeouts: Counter<TimeoutKey>,
+}
+
+/// A dense count per L4 protocol number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocols(pub [u64; 256]);
+
+impl Default for Protocols {
+    fn default() -> Self {
+        Protocols([0; 256])
+    }
+}
+
+impl Merge for Protocols {
+    fn merge(&mut self, other: Self) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
+}
+
+impl Summary {
+    /// An empty summary that keeps the first `max_errors` errors.
+    pub fn with_error_limit(max_errors: usize) -> Summary {
+        let mut summary = Summary::default();
+        summary.totals.error_samples.limit = max_errors;
+        summary
+    }
+
+    /// Counts `flow` if it passes `filter`.
+    #[inline]
+    pub fn add_filtered(&mut self, flow: &Flow<'_>, filter: &Filter) {
+        if filter.matches(flow) {
+            self.add(flow);
+        }
+    }
+
+    /// Counts `flow` in every aggregate (and in `totals.matched`).
+    pub fn add(&mut self, flow: &Flow<'_>) {
+        self.totals.matched += 1;
+        self.families[match flow.family {
+            Family::Ipv4 => 0,
+            Family::Ipv6 => 1,
+        }] += 1;
+        self.protocols.0[usize::from(flow.protocol.number())] += 1;
+
+        let status = flow.status;
+        self.flags.assured += u64::from(status.contains(Status::ASSURED));
+        self.flags.unreplied += u64::from(status.contains(Status::UNREPLIED));
+        self.flags.offload += u64::from(status.contains(Status::OFFLOAD));
+        self.flags.hw_offload += u64::from(status.contains(Status::HW_OFFLOAD));
+
+        match flow.state {
+            Some(State::Tcp(s)) => self.states.tcp[s.index()] += 1,
+            Some(State::Sctp(s)) => self.states.sctp[s.index()] += 1,
+            Some(State::Dccp(s)) => self.states.dccp[s.index()] += 1,
+            None if flow.protocol == Protocol::TCP => self.states.tcp_without_state += 1,
+            None => {}
+        }
+
+        self.sources.add(flow.orig.src);
+        self.destinations.add(flow.orig.dst);
+        if let L4::Ports { dport, .. } = flow.orig.l4 {
+            self.destination_ports.add((flow.protocol, dport));
+        }
+        if flow.is_dnat() {
+            self.dnat.add(DnatKey {
+                protocol: flow.protocol,
+                original: Endpoint {
+                    addr: flow.orig.dst,
+                    port: flow.orig.l4.dst_port(),
+                },
+                translated: Endpoint {
+                    addr: flow.reply.src,
+                    port: flow.reply.l4.src_port(),
+                },
+            });
+        }
+        if flow.is_snat() {
+            self.snat.add(SnatKey {
+                protocol: flow.protocol,
+                original: flow.orig.src,
+                translated: flow.reply.dst,
+            });
+        }
+        self.zones.add(flow.zone.unwrap_or(0));
+        if let Some(mark) = flow.mark {
+            self.marks.add(mark);
+        }
+        if flow.orig_counters.is_some() || flow.reply_counters.is_some() {
+            let orig = flow.orig_counters.unwrap_or_default();
+            let reply = flow.reply_counters.unwrap_or_default();
+            let a = &mut self.accounting;
+            a.flows_with_counters += 1;
+            a.orig_packets += orig.packets;
+            a.orig_bytes += orig.bytes;
+            a.reply_packets += reply.packets;
+            a.reply_bytes += reply.bytes;
+            self.source_bytes
+                .add_n(flow.orig.src, orig.bytes.saturating_add(reply.bytes));
+        }
+        if let Some(remaining) = flow.timeout {
+            self.timeouts.add(TimeoutKey {
+                protocol: flow.protocol,
+                state: flow.state,
+                remaining,
+            });
+        }
+    }
+
+    /// Flows of family `family`.
+    pub fn family(&self, family: Family) -> u64 {
+        self.families[match family {
+            Family::Ipv4 => 0,
+            Family::Ipv6 => 1,
+        }]
+    }
+
+    /// Flows of protocol `protocol`.
+    pub fn protocol(&self, protocol: Protocol) -> u64 {
+        self.protocols.0[usize::from(protocol.number())]
+    }
+
+    /// Flows in `state`.
+    pub fn state(&self, state: State) -> u64 {
+        match state {
+            State::Tcp(s) => self.states.tcp[s.index()],
+            State::Sctp(s) => self.states.sctp[s.index()],
+            State::Dccp(s) => self.states.dccp[s.index()],
+        }
+    }
+}
+
+impl Merge for Summary {
+    fn merge(&mut self, other: Self) {
+        self.totals.merge(other.totals);
+        self.families.merge(other.families);
+        self.protocols.merge(other.protocols);
+        self.flags.merge(other.flags);
+        self.states.merge(other.states);
+        self.sources.merge(other.sources);
+        self.destinations.merge(other.destinations);
+        self.destination_ports.merge(other.destination_ports);
+        self.dnat.merge(other.dnat);
+        self.snat.merge(other.snat);
+        self.zones.merge(other.zones);
+        self.marks.merge(other.marks);
+        self.accounting.merge(other.accounting);
+        self.source_bytes.merge(other.source_bytes);
+        self.timeouts.merge(other.timeouts);
+    }
+}
