@@ -92,6 +92,22 @@ const TOOL_MESSAGES: &[&[u8]] = &[
     b"nfct_labelmap_new: ",
 ];
 
+/// Keys that belong to a tuple (or directly follow one).
+const TUPLE_KEYS: &[&[u8]] = &[
+    b"src",
+    b"dst",
+    b"sport",
+    b"dport",
+    b"type",
+    b"code",
+    b"srckey",
+    b"dstkey",
+    b"zone-orig",
+    b"zone-reply",
+    b"packets",
+    b"bytes",
+];
+
 /// A token and where it starts.
 #[derive(Debug, Clone, Copy)]
 struct Token<'a> {
@@ -184,6 +200,9 @@ struct Builder<'a> {
     pending_packets: Option<u64>,
     /// GRE `timeout=` waiting for its `stream_timeout=`.
     pending_gre_timeout: Option<u32>,
+    /// Where the first field that belongs after both tuples appeared while
+    /// only the original tuple had been seen: where the reply is missing.
+    first_trailing_field: Option<usize>,
 }
 
 impl<'a> Builder<'a> {
@@ -233,6 +252,7 @@ impl<'a> Builder<'a> {
             previous_key: b"",
             pending_packets: None,
             pending_gre_timeout: None,
+            first_trailing_field: None,
         }
     }
 
@@ -413,6 +433,9 @@ impl<'a> Builder<'a> {
             return Err(self.error(token, ErrorKind::UnexpectedToken));
         }
         let previous = std::mem::replace(&mut self.previous_key, key);
+        if !TUPLE_KEYS.contains(&key) && !(key == b"id" && previous == b"code") {
+            self.note_trailing_field(token);
+        }
         match key {
             b"src" => {
                 if self.tuples_seen == 2 {
@@ -533,6 +556,9 @@ impl<'a> Builder<'a> {
             return set_once(&mut self.flow.stop, time)
                 .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::Stop)));
         }
+        if token.bytes != b"[UNREPLIED]" {
+            self.note_trailing_field(token);
+        }
         let Some(flag) = Status::from_tag(token.bytes) else {
             return Err(self.error(token, ErrorKind::UnknownFlag));
         };
@@ -624,6 +650,12 @@ impl<'a> Builder<'a> {
             .map_err(|()| self.error(token, ErrorKind::DuplicateField(field)))
     }
 
+    fn note_trailing_field(&mut self, token: Token<'a>) {
+        if self.tuples_seen == 1 && self.first_trailing_field.is_none() {
+            self.first_trailing_field = Some(token.start + 1);
+        }
+    }
+
     /// A `packets=` of the current tuple must have had its `bytes=`.
     fn no_pending_packets(&self, column: usize) -> Result<(), ParseError> {
         if self.pending_packets.is_none() {
@@ -647,7 +679,10 @@ impl<'a> Builder<'a> {
     fn finish(mut self) -> Result<Flow<'a>, ParseError> {
         match self.tuples_seen {
             0 => return Err(self.error_at(self.end_column(), ErrorKind::MissingTuple)),
-            1 => return Err(self.error_at(self.end_column(), ErrorKind::MissingReplyTuple)),
+            1 => {
+                let column = self.first_trailing_field.unwrap_or(self.end_column());
+                return Err(self.error_at(column, ErrorKind::MissingReplyTuple));
+            }
             _ => {}
         }
         self.no_pending_packets(self.end_column())?;
