@@ -1,0 +1,133 @@
+//! The parallel driver equals the sequential reference: 1, 2 and 7
+//! threads, odd chunk sizes, mapped and streamed input, on generated dumps
+//! and on every fixture.
+
+use std::path::Path;
+
+use ctanalyze::{Analyzer, Filter, Summary};
+use ctparse::{Dialect, Parser};
+use proptest::prelude::*;
+
+/// The plainest possible pass: one parser over the whole buffer.
+fn naive(bytes: &[u8], filter: &Filter, max_errors: usize) -> Summary {
+    let mut summary = Summary::with_error_limit(max_errors);
+    let mut parser = Parser::new(bytes);
+    for result in parser.by_ref() {
+        match result {
+            Ok(flow) => summary.add_filtered(&flow, filter),
+            Err(error) => summary.totals.error_samples.add(ctanalyze::ErrorSample {
+                input: 0,
+                chunk_offset: 0,
+                error,
+            }),
+        }
+    }
+    summary.totals.add_stats(parser.stats());
+    summary.totals.bytes = bytes.len() as u64;
+    summary
+}
+
+fn check_all_paths(bytes: &[u8], filter: &Filter, chunk_size: usize) -> Result<(), TestCaseError> {
+    let reference = naive(bytes, filter, 7);
+    for threads in [1, 2, 7] {
+        let analyzer = Analyzer::new()
+            .threads(threads)
+            .chunk_size(chunk_size)
+            .max_errors(7)
+            .filter(filter.clone());
+        let mapped = analyzer.analyze_bytes(bytes);
+        prop_assert_eq!(
+            &mapped,
+            &reference,
+            "mapped, {} threads, chunks of {}",
+            threads,
+            chunk_size
+        );
+        let streamed = analyzer.analyze_stream(0, bytes).unwrap();
+        prop_assert_eq!(&streamed, &reference, "streamed, {} threads", threads);
+    }
+    Ok(())
+}
+
+fn generated(seed: u64, flows: u64, malformed_every: u64, dialect: Dialect) -> Vec<u8> {
+    let mut out = Vec::new();
+    let options = ctgen::Options {
+        flows,
+        seed,
+        malformed_every,
+        dialect,
+        clients: 500,
+    };
+    ctgen::generate(&mut out, &options).unwrap();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parallel_equals_sequential_on_generated_dumps(
+        seed in any::<u64>(),
+        flows in 0u64..3000,
+        malformed_every in prop::sample::select(vec![0u64, 1, 13, 401]),
+        dialect in prop::sample::select(vec![Dialect::Proc, Dialect::Conntrack, Dialect::ConntrackExtended]),
+        chunk_size in prop::sample::select(vec![1usize, 7, 333, 4099, 65_537]),
+        tcp_only in any::<bool>(),
+    ) {
+        let bytes = generated(seed, flows, malformed_every, dialect);
+        let filter = if tcp_only {
+            Filter { protocol: Some(ctparse::Protocol::TCP), ..Filter::default() }
+        } else {
+            Filter::default()
+        };
+        check_all_paths(&bytes, &filter, chunk_size)?;
+    }
+}
+
+#[test]
+fn parallel_equals_sequential_on_every_fixture() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "txt") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() >= 8, "fixtures not found: {files:?}");
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        for chunk_size in [1, 3, 101, 1 << 20] {
+            if let Err(e) = check_all_paths(&bytes, &Filter::default(), chunk_size) {
+                panic!("{}: {e}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn error_lines_are_absolute_whatever_the_chunking() {
+    let bytes = generated(7, 500, 50, Dialect::Proc);
+    let reference = naive(&bytes, &Filter::default(), 100);
+    assert_eq!(reference.totals.errors, 10);
+    let lines: Vec<u64> = reference
+        .totals
+        .error_samples
+        .samples
+        .iter()
+        .map(|s| s.error.line)
+        .collect();
+    // Flow lines 1..=50, then the malformed line 51, and so on.
+    assert_eq!(lines, (1..=10).map(|i| i * 51).collect::<Vec<_>>());
+    let chunked = Analyzer::new()
+        .threads(2)
+        .chunk_size(97)
+        .max_errors(100)
+        .analyze_bytes(&bytes);
+    assert_eq!(chunked.totals.error_samples, reference.totals.error_samples);
+}
