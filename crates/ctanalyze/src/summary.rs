@@ -111,9 +111,25 @@ impl ErrorSamples {
 impl Merge for ErrorSamples {
     fn merge(&mut self, other: Self) {
         self.limit = self.limit.max(other.limit);
-        for sample in other.samples {
-            self.add(sample);
+        // Both lists are sorted: merge them, keep the first `limit`.
+        let mut merged =
+            Vec::with_capacity((self.samples.len() + other.samples.len()).min(self.limit));
+        let mut mine = std::mem::take(&mut self.samples).into_iter().peekable();
+        let mut theirs = other.samples.into_iter().peekable();
+        while merged.len() < self.limit {
+            let take_mine = match (mine.peek(), theirs.peek()) {
+                (Some(a), Some(b)) => a.position() <= b.position(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            merged.extend(if take_mine {
+                mine.next()
+            } else {
+                theirs.next()
+            });
         }
+        self.samples = merged;
     }
 }
 

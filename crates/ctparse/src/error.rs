@@ -22,25 +22,25 @@ pub struct ParseError {
     pub column: usize,
     /// What was wrong.
     pub kind: ErrorKind,
-    /// The offending token (lossily decoded, at most [`MAX_TOKEN_LEN`] bytes
-    /// of it); empty when the problem is something missing.
+    /// The offending token (at most [`MAX_TOKEN_LEN`] bytes of it, then
+    /// `...`), printable ASCII as is and every other byte, `"` and `\\` as
+    /// `\xNN` escapes, so a message is always one clean line; empty when
+    /// the problem is something missing.
     pub token: String,
 }
 
 impl ParseError {
     pub(crate) fn new(line: u64, column: usize, kind: ErrorKind, token: &[u8]) -> ParseError {
-        let token = if token.len() > MAX_TOKEN_LEN {
-            let mut cut = String::from_utf8_lossy(&token[..MAX_TOKEN_LEN]).into_owned();
-            cut.push_str("...");
-            cut
-        } else {
-            String::from_utf8_lossy(token).into_owned()
-        };
+        let shown = &token[..token.len().min(MAX_TOKEN_LEN)];
+        let mut text = escape(shown);
+        if token.len() > MAX_TOKEN_LEN {
+            text.push_str("...");
+        }
         ParseError {
             line,
             column,
             kind,
-            token,
+            token: text,
         }
     }
 
@@ -49,7 +49,7 @@ impl ParseError {
         if self.token.is_empty() {
             self.kind.to_string()
         } else {
-            format!("{} {:?}", self.kind, self.token)
+            format!("{} \"{}\"", self.kind, self.token)
         }
     }
 
@@ -57,6 +57,20 @@ impl ParseError {
     pub fn display_in<'e>(&'e self, path: &'e Path) -> impl fmt::Display + 'e {
         DisplayIn { error: self, path }
     }
+}
+
+/// Printable ASCII stays; anything else (control bytes, NUL, invalid or
+/// non-ASCII UTF-8, quotes, backslashes) becomes `\xNN`.
+fn escape(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\' {
+            text.push(char::from(b));
+        } else {
+            text.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    text
 }
 
 struct DisplayIn<'e> {

@@ -20,6 +20,8 @@ use crate::grammar::{self, Fail};
 use crate::state::{DccpState, SctpState, State, TcpState};
 
 /// What one line of a dump is.
+// Boxing the flow would cost an allocation per line; skipped lines are rare.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line<'a> {
     /// A conntrack entry or event.
@@ -433,7 +435,8 @@ impl<'a> Builder<'a> {
             return Err(self.error(token, ErrorKind::UnexpectedToken));
         }
         let previous = std::mem::replace(&mut self.previous_key, key);
-        if !TUPLE_KEYS.contains(&key) && !(key == b"id" && previous == b"code") {
+        let icmp_id = key == b"id" && previous == b"code";
+        if !TUPLE_KEYS.contains(&key) && !icmp_id {
             self.note_trailing_field(token);
         }
         match key {

@@ -1,0 +1,116 @@
+//! Running the analyzer over every input and reporting malformed lines.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use ctanalyze::{Analyzer, Filter, Merge, Summary};
+
+use crate::exit::Fatal;
+use crate::input;
+
+/// Per-file line counts.
+#[derive(Debug, Clone)]
+pub struct InputTotals {
+    /// The file (or `<stdin>`).
+    pub path: PathBuf,
+    /// Bytes read (after decompression).
+    pub bytes: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// Flow lines.
+    pub flows: u64,
+    /// Blank lines and tool messages.
+    pub skipped: u64,
+    /// Malformed lines.
+    pub errors: u64,
+}
+
+/// The result of one pass over all inputs.
+#[derive(Debug)]
+pub struct Analysis {
+    /// Per-input totals, in command-line order.
+    pub inputs: Vec<InputTotals>,
+    /// Everything merged.
+    pub summary: Summary,
+}
+
+impl Analysis {
+    /// The path of input `index`.
+    pub fn path(&self, index: usize) -> &std::path::Path {
+        &self.inputs[index].path
+    }
+}
+
+/// Options of a pass.
+pub struct Pass<'a> {
+    pub files: &'a [PathBuf],
+    pub filter: Filter,
+    pub threads: usize,
+    pub quiet: bool,
+    /// Errors to keep (for printing and for the report).
+    pub keep_errors: usize,
+}
+
+/// Analyzes every input; a file that cannot be opened or read is fatal.
+pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
+    let analyzer = Analyzer::new()
+        .threads(pass.threads)
+        .max_errors(pass.keep_errors)
+        .filter(pass.filter);
+    let mut inputs = Vec::new();
+    let mut summary = Summary::with_error_limit(pass.keep_errors);
+    for (index, name) in input::names(pass.files).iter().enumerate() {
+        let opened = input::open(name).map_err(Fatal::Input)?;
+        let bar = input::progress_bar(&opened, pass.quiet);
+        let analyzer = match &bar {
+            Some(bar) => analyzer.clone().progress(input::progress_callback(bar)),
+            None => analyzer.clone(),
+        };
+        let part = analyzer.analyze_source(index, opened.source).map_err(|e| {
+            Fatal::Input(format!(
+                "{}: {}",
+                opened.name.display(),
+                input::describe(&e)
+            ))
+        })?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let t = &part.totals;
+        inputs.push(InputTotals {
+            path: opened.name,
+            bytes: t.bytes,
+            lines: t.lines,
+            flows: t.flows,
+            skipped: t.skipped,
+            errors: t.errors,
+        });
+        summary.merge(part);
+    }
+    Ok(Analysis { inputs, summary })
+}
+
+/// Prints the first `max` malformed lines to stderr as
+/// `ctreport: FILE:LINE:COL: MESSAGE`, then how many were not shown.
+pub fn print_errors(analysis: &Analysis, max: usize) {
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    let samples = &analysis.summary.totals.error_samples.samples;
+    for sample in samples.iter().take(max) {
+        let _ = writeln!(
+            err,
+            "ctreport: {}",
+            sample.error.display_in(analysis.path(sample.input))
+        );
+    }
+    let total = analysis.summary.totals.errors;
+    let shown = samples.len().min(max) as u64;
+    if total > shown {
+        let _ = writeln!(
+            err,
+            "ctreport: {} more malformed line{} not shown (--max-errors {max})",
+            total - shown,
+            if total - shown == 1 { "" } else { "s" }
+        );
+    }
+}

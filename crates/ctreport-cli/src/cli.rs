@@ -1,0 +1,328 @@
+//! Command-line definition (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use ctanalyze::{Cidr, Filter, MarkMatch, Nat, StatusMatch};
+use ctparse::{Family, Protocol};
+
+/// What fills your Linux conntrack table, from a dump, in one pass.
+///
+/// Reads `/proc/net/nf_conntrack`, `conntrack -L` (any -o options) and
+/// `conntrack -E` output, plain or gzip/zstd compressed, from files or
+/// stdin, and reports protocols, TCP states, top talkers and NAT pairs.
+#[derive(Debug, Parser)]
+#[command(name = "ctreport", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The report to produce.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every section: totals, families, protocols, states, flags, top
+    /// sources/destinations/ports, DNAT/SNAT pairs, zones, marks, accounting.
+    Summary(ReportArgs),
+    /// Top source IPs (original direction); `--by dst` for destinations.
+    TopIps(TopIpsArgs),
+    /// Flows per L4 protocol.
+    Protocols(ReportArgs),
+    /// Flows per TCP state (and SCTP/DCCP states when present).
+    States(ReportArgs),
+    /// Top destination ports (protocol and port).
+    TopPorts(ReportArgs),
+    /// Top destination-NAT pairs (original destination -> translated).
+    Dnat(ReportArgs),
+    /// Top source-NAT pairs (original source -> translated).
+    Snat(ReportArgs),
+    /// Parse only: list every malformed line as file:line:col; exit 1 if any.
+    Check(CheckArgs),
+    /// The (filtered) flow records themselves, one row per flow, as CSV or
+    /// newline-delimited JSON, for DuckDB, ClickHouse or Spark.
+    Flows(FlowsArgs),
+}
+
+/// Arguments shared by every report.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `top-ips` arguments.
+#[derive(Debug, Args)]
+pub struct TopIpsArgs {
+    /// Rank source (original `src`) or destination (original `dst`) addresses.
+    #[arg(long, value_enum, default_value_t = By::Src)]
+    pub by: By,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// Which address `top-ips` ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    /// Original-direction source addresses.
+    Src,
+    /// Original-direction destination addresses.
+    Dst,
+}
+
+/// `check` arguments.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// `flows` arguments.
+#[derive(Debug, Args)]
+pub struct FlowsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Output format: CSV with a header row, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = FlowFormat::Csv)]
+    pub format: FlowFormat,
+    /// Print at most this many malformed lines on stderr (then a count).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_errors: usize,
+    /// Exit 1 if any line is malformed.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Formats of `flows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlowFormat {
+    /// CSV with a header row.
+    Csv,
+    /// Newline-delimited JSON.
+    Json,
+}
+
+/// Where the dump comes from.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Dump files (several are merged; per-file totals are kept). `-` or
+    /// nothing reads stdin. gzip and zstd are detected by their magic bytes.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Output options of reports.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Rows per ranked section (0: all).
+    #[arg(short = 'n', long = "top", default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Print at most this many malformed lines on stderr (then a count).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_errors: usize,
+    /// Exit 1 if any line is malformed.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned text for a terminal.
+    Table,
+    /// CSV with a header row (several sections: one table with a leading
+    /// `section` column).
+    Csv,
+    /// One typed JSON object (schema `ctreport.<command>/1`).
+    Json,
+    /// GitHub-flavored markdown tables.
+    Markdown,
+}
+
+/// Selection options, named like `conntrack -L`'s.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Filters (as conntrack -L)")]
+pub struct FilterArgs {
+    /// Layer-3 family.
+    #[arg(short = 'f', long, value_parser = parse_family, value_name = "ipv4|ipv6")]
+    pub family: Option<Family>,
+    /// L4 protocol, by name (tcp, udp, udplite, icmp, icmpv6, sctp, dccp, gre) or number.
+    #[arg(short = 'p', long = "proto", value_parser = parse_protocol, value_name = "PROTO")]
+    pub protocol: Option<Protocol>,
+    /// Protocol state (TCP by default; SCTP/DCCP with -p sctp|dccp).
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Original source address or prefix.
+    #[arg(
+        short = 's',
+        long = "src",
+        visible_alias = "orig-src",
+        value_name = "ADDR[/LEN]"
+    )]
+    pub src: Option<Cidr>,
+    /// Original destination address or prefix.
+    #[arg(
+        short = 'd',
+        long = "dst",
+        visible_alias = "orig-dst",
+        value_name = "ADDR[/LEN]"
+    )]
+    pub dst: Option<Cidr>,
+    /// Reply source address or prefix.
+    #[arg(short = 'r', long = "reply-src", value_name = "ADDR[/LEN]")]
+    pub reply_src: Option<Cidr>,
+    /// Reply destination address or prefix.
+    #[arg(short = 'q', long = "reply-dst", value_name = "ADDR[/LEN]")]
+    pub reply_dst: Option<Cidr>,
+    /// Original source port.
+    #[arg(long = "sport", visible_alias = "orig-port-src", value_name = "PORT")]
+    pub sport: Option<u16>,
+    /// Original destination port.
+    #[arg(long = "dport", visible_alias = "orig-port-dst", value_name = "PORT")]
+    pub dport: Option<u16>,
+    /// Mark, optionally masked: matches when (mark & MASK) == VALUE.
+    #[arg(short = 'm', long, value_name = "VALUE[/MASK]")]
+    pub mark: Option<MarkMatch>,
+    /// Conntrack zone (entries without zone= are zone 0).
+    #[arg(short = 'w', long, value_name = "ZONE")]
+    pub zone: Option<u16>,
+    /// Status flags, comma-separated; all must hold.
+    #[arg(
+        short = 'u',
+        long,
+        value_delimiter = ',',
+        value_name = "ASSURED|SEEN_REPLY|UNREPLIED|OFFLOAD|HW_OFFLOAD"
+    )]
+    pub status: Vec<StatusMatch>,
+    /// Only source-NATed flows (reply destination differs from original source).
+    #[arg(long)]
+    pub src_nat: bool,
+    /// Only destination-NATed flows (reply source differs from original destination).
+    #[arg(long)]
+    pub dst_nat: bool,
+    /// Only flows with source or destination NAT.
+    #[arg(long)]
+    pub any_nat: bool,
+}
+
+impl FilterArgs {
+    /// The filter these options describe.
+    pub fn to_filter(&self) -> Result<Filter, String> {
+        let mut filter = Filter {
+            family: self.family,
+            protocol: self.protocol,
+            state: None,
+            src: self.src,
+            dst: self.dst,
+            reply_src: self.reply_src,
+            reply_dst: self.reply_dst,
+            sport: self.sport,
+            dport: self.dport,
+            mark: self.mark,
+            zone: self.zone,
+            status: self.status.clone(),
+            nat: match (self.src_nat, self.dst_nat, self.any_nat) {
+                (_, _, true) | (true, true, _) => Some(Nat::Any),
+                (true, false, false) => Some(Nat::Src),
+                (false, true, false) => Some(Nat::Dst),
+                (false, false, false) => None,
+            },
+        };
+        if let Some(name) = &self.state {
+            filter.state = Some(
+                filter
+                    .parse_state(name)
+                    .map_err(|e| format!("--state: {e}"))?,
+            );
+        }
+        Ok(filter)
+    }
+}
+
+fn parse_family(text: &str) -> Result<Family, String> {
+    match text {
+        "ipv4" | "4" => Ok(Family::Ipv4),
+        "ipv6" | "6" => Ok(Family::Ipv6),
+        _ => Err("expected ipv4 or ipv6".to_owned()),
+    }
+}
+
+fn parse_protocol(text: &str) -> Result<Protocol, String> {
+    if let Some(protocol) = Protocol::from_name(text.to_ascii_lowercase().as_bytes()) {
+        return Ok(protocol);
+    }
+    text.parse::<u8>().map(Protocol).map_err(|_| {
+        "expected a protocol name (tcp, udp, udplite, icmp, icmpv6, sctp, dccp, gre) or number"
+            .to_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn conntrack_style_filters_parse() {
+        let cli = Cli::try_parse_from([
+            "ctreport",
+            "summary",
+            "-p",
+            "tcp",
+            "--state",
+            "time_wait",
+            "-s",
+            "192.0.2.0/24",
+            "-m",
+            "1/0xff",
+            "-u",
+            "ASSURED,SEEN_REPLY",
+            "--dst-nat",
+            "dump.txt",
+        ])
+        .unwrap();
+        let Command::Summary(args) = cli.command else {
+            panic!()
+        };
+        let filter = args.filter.to_filter().unwrap();
+        assert_eq!(filter.protocol, Some(Protocol::TCP));
+        assert_eq!(
+            filter.state,
+            Some(ctparse::State::Tcp(ctparse::TcpState::TimeWait))
+        );
+        assert_eq!(
+            filter.mark,
+            Some(MarkMatch {
+                value: 1,
+                mask: 0xff
+            })
+        );
+        assert_eq!(
+            filter.status,
+            vec![StatusMatch::Assured, StatusMatch::SeenReply]
+        );
+        assert_eq!(filter.nat, Some(Nat::Dst));
+        assert_eq!(args.input.files, vec![PathBuf::from("dump.txt")]);
+    }
+}

@@ -1,0 +1,43 @@
+//! `ctreport check`: parse only; every malformed line on stdout.
+
+use std::io::{self, BufWriter, Write};
+
+use ctanalyze::Filter;
+
+use crate::analysis::{self, Pass};
+use crate::cli::CheckArgs;
+use crate::exit::{Exit, Fatal};
+use crate::report::thousands;
+
+pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
+    let analysis = analysis::run(Pass {
+        files: &args.input.files,
+        filter: Filter::default(),
+        threads: args.input.threads,
+        quiet: args.input.quiet,
+        keep_errors: usize::MAX,
+    })?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for sample in &analysis.summary.totals.error_samples.samples {
+        writeln!(
+            out,
+            "{}",
+            sample.error.display_in(analysis.path(sample.input))
+        )?;
+    }
+    out.flush()?;
+    let t = &analysis.summary.totals;
+    eprintln!(
+        "ctreport: {} lines: {} flows, {} skipped, {} malformed",
+        thousands(t.lines),
+        thousands(t.flows),
+        thousands(t.skipped),
+        thousands(t.errors)
+    );
+    Ok(if t.errors > 0 {
+        Exit::Malformed
+    } else {
+        Exit::Success
+    })
+}

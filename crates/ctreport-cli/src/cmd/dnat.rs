@@ -1,0 +1,10 @@
+//! `ctreport dnat`: destination-NAT pairs (port forwards, load balancers).
+
+use crate::cli::ReportArgs;
+use crate::exit::{Exit, Fatal};
+
+pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
+    super::run_report("dnat", args, Some("dnat"), |report, summary, top| {
+        report.dnat = Some(summary.dnat_rows(top));
+    })
+}

@@ -1,0 +1,56 @@
+//! One file per subcommand.
+
+pub mod check;
+pub mod dnat;
+pub mod flows;
+pub mod protocols;
+pub mod snat;
+pub mod states;
+pub mod summary;
+pub mod top_ips;
+pub mod top_ports;
+
+use std::io::{self, BufWriter, Write};
+
+use ctanalyze::Summary;
+
+use crate::analysis::{self, Analysis, Pass};
+use crate::cli::ReportArgs;
+use crate::exit::{Exit, Fatal};
+use crate::render;
+use crate::report::Report;
+
+/// Runs a report subcommand: analyze, print malformed lines, fill the
+/// report's sections with `fill`, render it to stdout.
+pub fn run_report(
+    command: &str,
+    args: &ReportArgs,
+    primary: Option<&str>,
+    fill: impl FnOnce(&mut Report, &Summary, usize),
+) -> Result<Exit, Fatal> {
+    let filter = args.filter.to_filter().map_err(Fatal::Usage)?;
+    let analysis = analysis::run(Pass {
+        files: &args.input.files,
+        filter,
+        threads: args.input.threads,
+        quiet: args.input.quiet,
+        keep_errors: args.output.max_errors,
+    })?;
+    analysis::print_errors(&analysis, args.output.max_errors);
+    let mut report = Report::new(command, &analysis, args.output.max_errors);
+    fill(&mut report, &analysis.summary, args.output.top);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    render::write(&mut out, &report, args.output.format, primary)?;
+    out.flush()?;
+    Ok(strict_exit(&analysis, args.output.strict))
+}
+
+/// `Malformed` when `--strict` and any line was malformed.
+pub fn strict_exit(analysis: &Analysis, strict: bool) -> Exit {
+    if strict && analysis.summary.totals.errors > 0 {
+        Exit::Malformed
+    } else {
+        Exit::Success
+    }
+}

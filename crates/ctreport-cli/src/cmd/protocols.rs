@@ -1,0 +1,15 @@
+//! `ctreport protocols`: flows per L4 protocol.
+
+use crate::cli::ReportArgs;
+use crate::exit::{Exit, Fatal};
+
+pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
+    super::run_report(
+        "protocols",
+        args,
+        Some("protocols"),
+        |report, summary, _| {
+            report.protocols = Some(summary.protocol_rows());
+        },
+    )
+}

@@ -1,0 +1,10 @@
+//! `ctreport snat`: source-NAT pairs (masquerade, SNAT).
+
+use crate::cli::ReportArgs;
+use crate::exit::{Exit, Fatal};
+
+pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
+    super::run_report("snat", args, Some("snat"), |report, summary, top| {
+        report.snat = Some(summary.snat_rows(top));
+    })
+}

@@ -1,0 +1,14 @@
+//! `ctreport states`: flows per TCP state (SCTP and DCCP when present).
+
+use crate::cli::ReportArgs;
+use crate::exit::{Exit, Fatal};
+
+pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
+    super::run_report("states", args, Some("tcp_states"), |report, summary, _| {
+        report.tcp_states = Some(summary.tcp_state_rows());
+        let sctp = summary.sctp_state_rows();
+        report.sctp_states = (!sctp.is_empty()).then_some(sctp);
+        let dccp = summary.dccp_state_rows();
+        report.dccp_states = (!dccp.is_empty()).then_some(dccp);
+    })
+}

@@ -1,0 +1,28 @@
+//! `ctreport summary`: every section.
+
+use crate::cli::ReportArgs;
+use crate::exit::{Exit, Fatal};
+
+pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
+    super::run_report("summary", args, None, |report, summary, top| {
+        report.families = Some(summary.family_rows());
+        report.protocols = Some(summary.protocol_rows());
+        report.tcp_states = Some(summary.tcp_state_rows());
+        let sctp = summary.sctp_state_rows();
+        report.sctp_states = (!sctp.is_empty()).then_some(sctp);
+        let dccp = summary.dccp_state_rows();
+        report.dccp_states = (!dccp.is_empty()).then_some(dccp);
+        report.flags = Some(summary.flags.into());
+        report.top_sources = Some(summary.top_source_rows(top));
+        report.top_destinations = Some(summary.top_destination_rows(top));
+        report.top_ports = Some(summary.top_port_rows(top));
+        report.dnat = Some(summary.dnat_rows(top));
+        report.snat = Some(summary.snat_rows(top));
+        report.zones = Some(summary.zone_rows());
+        report.marks = Some(summary.mark_rows());
+        if summary.accounting.flows_with_counters > 0 {
+            report.accounting = Some(summary.accounting.into());
+            report.top_sources_by_bytes = Some(summary.top_source_bytes_rows(top));
+        }
+    })
+}

@@ -1,0 +1,15 @@
+//! `ctreport top-ports`: the busiest (protocol, destination port) pairs.
+
+use crate::cli::ReportArgs;
+use crate::exit::{Exit, Fatal};
+
+pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
+    super::run_report(
+        "top-ports",
+        args,
+        Some("top_ports"),
+        |report, summary, top| {
+            report.top_ports = Some(summary.top_port_rows(top));
+        },
+    )
+}

@@ -1,0 +1,139 @@
+//! Opening inputs: files (mapped), `/proc` files, pipes, stdin, and gzip or
+//! zstd compressed dumps detected by their magic bytes.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ctparse::Source;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// One opened input.
+pub struct Input {
+    /// The name to show (`<stdin>` for standard input).
+    pub name: PathBuf,
+    /// The bytes.
+    pub source: Source,
+    /// The size in bytes when known in advance (mapped files).
+    pub size: Option<u64>,
+}
+
+/// The inputs named on the command line (`-` or none: stdin), in order.
+pub fn names(files: &[PathBuf]) -> Vec<PathBuf> {
+    if files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        files.to_vec()
+    }
+}
+
+/// Opens `path` (`-` is stdin). The error is one line naming the file.
+pub fn open(path: &Path) -> Result<Input, String> {
+    if path == Path::new("-") {
+        let source = decompressing(io::stdin()).map_err(|e| format!("<stdin>: {e}"))?;
+        return Ok(Input {
+            name: PathBuf::from("<stdin>"),
+            source,
+            size: None,
+        });
+    }
+    let fail = |e: io::Error| format!("{}: {}", path.display(), describe(&e));
+    let mut file = File::open(path).map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    if meta.is_dir() {
+        return Err(format!("{}: is a directory", path.display()));
+    }
+    if meta.is_file() && meta.len() > 0 {
+        let mut head = [0u8; 4];
+        let read = read_head(&mut file, &mut head).map_err(fail)?;
+        if !is_compressed(&head[..read]) {
+            let source = Source::open(path).map_err(fail)?;
+            return Ok(Input {
+                name: path.to_owned(),
+                source,
+                size: Some(meta.len()),
+            });
+        }
+        file.rewind().map_err(fail)?;
+    }
+    // /proc files (size 0), pipes, devices, and compressed files stream.
+    let source = decompressing(file).map_err(fail)?;
+    Ok(Input {
+        name: path.to_owned(),
+        source,
+        size: None,
+    })
+}
+
+fn read_head(file: &mut File, head: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn is_compressed(head: &[u8]) -> bool {
+    head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC)
+}
+
+/// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
+fn decompressing(reader: impl Read + Send + 'static) -> io::Result<Source> {
+    let mut buffered = BufReader::with_capacity(1 << 16, reader);
+    let head = buffered.fill_buf()?;
+    Ok(if head.starts_with(GZIP_MAGIC) {
+        Source::from_reader(flate2::bufread::MultiGzDecoder::new(buffered))
+    } else if head.starts_with(ZSTD_MAGIC) {
+        Source::from_reader(zstd::stream::read::Decoder::with_buffer(buffered)?)
+    } else {
+        Source::from_reader(buffered)
+    })
+}
+
+/// `No such file or directory` rather than `No such file or directory (os error 2)`.
+pub fn describe(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// A progress bar on stderr for inputs worth one: only when stderr is a
+/// terminal, `--quiet` is off, and the input is large or of unknown size.
+pub fn progress_bar(input: &Input, quiet: bool) -> Option<ProgressBar> {
+    if quiet || !io::stderr().is_terminal() || input.size.is_some_and(|s| s < 64 << 20) {
+        return None;
+    }
+    let bar = match input.size {
+        Some(size) => ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
+            .with_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            ),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template("{msg} {spinner} {bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_message(input.name.display().to_string());
+    Some(bar)
+}
+
+/// The analyzer's progress callback for `bar`.
+pub fn progress_callback(bar: &ProgressBar) -> ctanalyze::Progress {
+    let bar = bar.clone();
+    Arc::new(move |bytes| bar.inc(bytes))
+}

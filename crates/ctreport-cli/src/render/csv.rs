@@ -1,0 +1,46 @@
+//! CSV: a header row, plain numbers. Several sections become one long
+//! table with a leading `section` column and the union of their columns
+//! (a cell a section does not have is empty).
+
+use std::io::Write;
+
+use crate::exit::Fatal;
+use crate::report::Section;
+
+pub fn write(
+    out: &mut impl Write,
+    sections: &[Section],
+    primary: Option<&str>,
+) -> Result<(), Fatal> {
+    let mut writer = csv::Writer::from_writer(out);
+    if let Some(section) = primary.and_then(|key| sections.iter().find(|s| s.key == key)) {
+        writer.write_record(&section.columns)?;
+        for row in &section.rows {
+            writer.write_record(row.iter().map(|c| c.plain()))?;
+        }
+        writer.flush()?;
+        return Ok(());
+    }
+    let mut columns: Vec<&str> = Vec::new();
+    for section in sections {
+        for name in &section.columns {
+            if !columns.contains(name) {
+                columns.push(name);
+            }
+        }
+    }
+    writer.write_record(std::iter::once("section").chain(columns.iter().copied()))?;
+    for section in sections {
+        for row in &section.rows {
+            let mut record = vec![String::new(); columns.len()];
+            for (name, cell) in section.columns.iter().zip(row) {
+                if let Some(at) = columns.iter().position(|c| c == name) {
+                    record[at] = cell.plain();
+                }
+            }
+            writer.write_record(std::iter::once(section.key.to_owned()).chain(record))?;
+        }
+    }
+    writer.flush()?;
+    Ok(())
+}

@@ -1,0 +1,443 @@
+//! The report: one typed structure (serialized as is for JSON), and the
+//! table model every other format renders from it.
+
+use serde::Serialize;
+
+use ctanalyze::{
+    AccountingRow, AddressRow, FamilyRow, FlagsRow, MarkRow, NatRow, PortRow, ProtocolRow,
+    StateRow, ZoneRow,
+};
+
+use crate::analysis::Analysis;
+
+/// Per-input totals, as serialized.
+#[derive(Debug, Serialize)]
+pub struct InputJson {
+    pub path: String,
+    pub bytes: u64,
+    pub lines: u64,
+    pub flows: u64,
+    pub skipped: u64,
+    pub errors: u64,
+}
+
+/// Totals over all inputs.
+#[derive(Debug, Serialize)]
+pub struct TotalsJson {
+    pub lines: u64,
+    pub flows: u64,
+    /// Flows that passed the filters (all flows without filters).
+    pub matched: u64,
+    pub skipped: u64,
+    pub errors: u64,
+}
+
+/// A malformed line.
+#[derive(Debug, Serialize)]
+pub struct ErrorJson {
+    pub path: String,
+    pub line: u64,
+    pub column: usize,
+    pub message: String,
+}
+
+/// The whole report. Sections a subcommand does not produce are absent.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// `ctreport.<command>/1`.
+    pub schema: String,
+    pub inputs: Vec<InputJson>,
+    pub totals: Option<TotalsJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub families: Option<Vec<FamilyRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocols: Option<Vec<ProtocolRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_states: Option<Vec<StateRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sctp_states: Option<Vec<StateRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dccp_states: Option<Vec<StateRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<FlagsRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_sources: Option<Vec<AddressRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_destinations: Option<Vec<AddressRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_ports: Option<Vec<PortRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnat: Option<Vec<NatRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snat: Option<Vec<NatRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zones: Option<Vec<ZoneRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marks: Option<Vec<MarkRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounting: Option<AccountingRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_sources_by_bytes: Option<Vec<AddressRow>>,
+    pub errors: Vec<ErrorJson>,
+}
+
+impl Report {
+    /// The parts every report has: schema, inputs, totals, kept errors.
+    pub fn new(command: &str, analysis: &Analysis, max_errors: usize) -> Report {
+        let t = &analysis.summary.totals;
+        Report {
+            schema: format!("ctreport.{command}/1"),
+            inputs: analysis
+                .inputs
+                .iter()
+                .map(|i| InputJson {
+                    path: i.path.display().to_string(),
+                    bytes: i.bytes,
+                    lines: i.lines,
+                    flows: i.flows,
+                    skipped: i.skipped,
+                    errors: i.errors,
+                })
+                .collect(),
+            totals: Some(TotalsJson {
+                lines: t.lines,
+                flows: t.flows,
+                matched: t.matched,
+                skipped: t.skipped,
+                errors: t.errors,
+            }),
+            errors: t
+                .error_samples
+                .samples
+                .iter()
+                .take(max_errors)
+                .map(|s| ErrorJson {
+                    path: analysis.path(s.input).display().to_string(),
+                    line: s.error.line,
+                    column: s.error.column,
+                    message: s.error.message(),
+                })
+                .collect(),
+            ..Report::default()
+        }
+    }
+
+    /// The table model of every section present, in reading order.
+    pub fn sections(&self) -> Vec<Section> {
+        let matched = self.totals.as_ref().map_or(0, |t| t.matched);
+        let pct = |count: u64| Cell::Percent(percent(count, matched));
+        let mut sections = Vec::new();
+        if let Some(t) = &self.totals {
+            let mut rows = vec![
+                vec![Cell::text("lines"), Cell::Int(t.lines)],
+                vec![Cell::text("flows"), Cell::Int(t.flows)],
+                vec![Cell::text("matched"), Cell::Int(t.matched)],
+                vec![Cell::text("skipped"), Cell::Int(t.skipped)],
+                vec![Cell::text("malformed"), Cell::Int(t.errors)],
+            ];
+            if self.inputs.len() > 1 {
+                for input in &self.inputs {
+                    rows.push(vec![
+                        Cell::Text(format!("flows in {}", input.path)),
+                        Cell::Int(input.flows),
+                    ]);
+                }
+            }
+            sections.push(Section::new("totals", "Totals", &["metric", "value"], rows));
+        }
+        if let Some(rows) = &self.families {
+            let rows = rows
+                .iter()
+                .map(|r| vec![Cell::text(r.family), Cell::Int(r.count), pct(r.count)]);
+            sections.push(Section::new(
+                "families",
+                "Families",
+                &["family", "count", "percent"],
+                rows.collect(),
+            ));
+        }
+        if let Some(rows) = &self.protocols {
+            let rows = rows.iter().map(|r| {
+                vec![
+                    Cell::text(r.protocol),
+                    Cell::Id(u64::from(r.number)),
+                    Cell::Int(r.count),
+                    pct(r.count),
+                ]
+            });
+            let columns = &["protocol", "number", "count", "percent"];
+            sections.push(Section::new(
+                "protocols",
+                "Protocols",
+                columns,
+                rows.collect(),
+            ));
+        }
+        for (key, title, rows) in [
+            ("tcp_states", "TCP states", &self.tcp_states),
+            ("sctp_states", "SCTP states", &self.sctp_states),
+            ("dccp_states", "DCCP states", &self.dccp_states),
+        ] {
+            if let Some(rows) = rows {
+                let rows = rows
+                    .iter()
+                    .map(|r| vec![Cell::text(r.state), Cell::Int(r.count), pct(r.count)]);
+                sections.push(Section::new(
+                    key,
+                    title,
+                    &["state", "count", "percent"],
+                    rows.collect(),
+                ));
+            }
+        }
+        if let Some(f) = &self.flags {
+            let rows = [
+                ("ASSURED", f.assured),
+                ("UNREPLIED", f.unreplied),
+                ("OFFLOAD", f.offload),
+                ("HW_OFFLOAD", f.hw_offload),
+            ]
+            .into_iter()
+            .map(|(name, count)| vec![Cell::text(name), Cell::Int(count), pct(count)]);
+            sections.push(Section::new(
+                "flags",
+                "Flags",
+                &["flag", "count", "percent"],
+                rows.collect(),
+            ));
+        }
+        for (key, title, rows) in [
+            ("top_sources", "Top sources", &self.top_sources),
+            (
+                "top_destinations",
+                "Top destinations",
+                &self.top_destinations,
+            ),
+        ] {
+            if let Some(rows) = rows {
+                let rows = rows.iter().map(|r| {
+                    vec![
+                        Cell::Text(r.address.clone()),
+                        Cell::Int(r.count),
+                        pct(r.count),
+                    ]
+                });
+                sections.push(Section::new(
+                    key,
+                    title,
+                    &["address", "count", "percent"],
+                    rows.collect(),
+                ));
+            }
+        }
+        if let Some(rows) = &self.top_ports {
+            let rows = rows.iter().map(|r| {
+                vec![
+                    Cell::text(r.protocol),
+                    Cell::Id(u64::from(r.port)),
+                    Cell::Int(r.count),
+                    pct(r.count),
+                ]
+            });
+            let columns = &["protocol", "port", "count", "percent"];
+            sections.push(Section::new(
+                "top_ports",
+                "Top destination ports",
+                columns,
+                rows.collect(),
+            ));
+        }
+        for (key, title, rows) in [
+            ("dnat", "DNAT pairs", &self.dnat),
+            ("snat", "SNAT pairs", &self.snat),
+        ] {
+            if let Some(rows) = rows {
+                let rows = rows.iter().map(|r| {
+                    vec![
+                        Cell::text(r.protocol),
+                        Cell::Text(r.original.clone()),
+                        Cell::Text(r.translated.clone()),
+                        Cell::Int(r.count),
+                        pct(r.count),
+                    ]
+                });
+                let columns = &["protocol", "original", "translated", "count", "percent"];
+                sections.push(Section::new(key, title, columns, rows.collect()));
+            }
+        }
+        if let Some(rows) = &self.zones {
+            let rows = rows.iter().map(|r| {
+                vec![
+                    Cell::Id(u64::from(r.zone)),
+                    Cell::Int(r.count),
+                    pct(r.count),
+                ]
+            });
+            sections.push(Section::new(
+                "zones",
+                "Zones",
+                &["zone", "count", "percent"],
+                rows.collect(),
+            ));
+        }
+        if let Some(rows) = &self.marks {
+            let rows = rows.iter().map(|r| {
+                vec![
+                    Cell::Id(u64::from(r.mark)),
+                    Cell::Int(r.count),
+                    pct(r.count),
+                ]
+            });
+            sections.push(Section::new(
+                "marks",
+                "Marks",
+                &["mark", "count", "percent"],
+                rows.collect(),
+            ));
+        }
+        if let Some(a) = &self.accounting {
+            let rows = [
+                ("flows with counters", a.flows_with_counters),
+                ("original packets", a.orig_packets),
+                ("original bytes", a.orig_bytes),
+                ("reply packets", a.reply_packets),
+                ("reply bytes", a.reply_bytes),
+            ]
+            .into_iter()
+            .map(|(name, value)| vec![Cell::text(name), Cell::Int(value)]);
+            sections.push(Section::new(
+                "accounting",
+                "Accounting",
+                &["metric", "value"],
+                rows.collect(),
+            ));
+        }
+        if let Some(rows) = &self.top_sources_by_bytes {
+            let total: u64 = self
+                .accounting
+                .as_ref()
+                .map_or(0, |a| a.orig_bytes + a.reply_bytes);
+            let rows = rows.iter().map(|r| {
+                vec![
+                    Cell::Text(r.address.clone()),
+                    Cell::Int(r.count),
+                    Cell::Percent(percent(r.count, total)),
+                ]
+            });
+            let columns = &["address", "bytes", "percent"];
+            sections.push(Section::new(
+                "top_sources_by_bytes",
+                "Top sources by bytes",
+                columns,
+                rows.collect(),
+            ));
+        }
+        sections
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// One section of a report as a table.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// The JSON key and CSV `section` value.
+    pub key: &'static str,
+    /// The heading in table and markdown output.
+    pub title: &'static str,
+    /// Column names.
+    pub columns: Vec<&'static str>,
+    /// Rows, one cell per column.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Section {
+    fn new(
+        key: &'static str,
+        title: &'static str,
+        columns: &[&'static str],
+        rows: Vec<Vec<Cell>>,
+    ) -> Section {
+        Section {
+            key,
+            title,
+            columns: columns.to_vec(),
+            rows,
+        }
+    }
+}
+
+/// A table cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// Text, left-aligned.
+    Text(String),
+    /// A count, right-aligned, thousands separated in tables.
+    Int(u64),
+    /// A numeric identifier (port, protocol number, zone, mark): right-aligned, never separated.
+    Id(u64),
+    /// A percentage, right-aligned, one decimal.
+    Percent(f64),
+}
+
+impl Cell {
+    fn text(text: &str) -> Cell {
+        Cell::Text(text.to_owned())
+    }
+
+    /// Numbers align right.
+    pub fn is_numeric(&self) -> bool {
+        !matches!(self, Cell::Text(_))
+    }
+
+    /// The plain form (CSV, markdown): `1234`, `12.5`.
+    pub fn plain(&self) -> String {
+        match self {
+            Cell::Text(t) => t.clone(),
+            Cell::Int(n) | Cell::Id(n) => n.to_string(),
+            Cell::Percent(p) => format!("{p:.1}"),
+        }
+    }
+
+    /// The terminal form: thousands separated, `12.5%`.
+    pub fn pretty(&self) -> String {
+        match self {
+            Cell::Text(t) => t.clone(),
+            Cell::Int(n) => thousands(*n),
+            Cell::Id(n) => n.to_string(),
+            Cell::Percent(p) => format!("{p:.1}%"),
+        }
+    }
+}
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}
