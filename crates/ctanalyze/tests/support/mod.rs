@@ -1,0 +1,4 @@
+//! Helpers shared by the kernel-capture tests.
+#![allow(dead_code)] // each test binary uses part of it
+
+pub mod oracle;

@@ -1,0 +1,200 @@
+//! Checking a capture directory against its conntrack-tools oracle.
+//!
+//! A capture directory (written by `fixtures/capture/capture.sh`) holds, per
+//! network namespace, the table as several dialects print it and an
+//! `oracle.tsv` of counts computed by conntrack-tools alone:
+//! `<conntrack arguments>\t<count>`. Each line's arguments are turned into
+//! a [`Filter`] with the same meaning, and the count ctanalyze derives from
+//! every dump of that namespace must equal the oracle's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ctanalyze::{Analyzer, Filter, Nat, StatusMatch};
+use ctparse::{Family, Flow, L4, Parser, Protocol};
+
+/// The dumps of one namespace that list the whole table.
+pub const TABLE_DUMPS: &[&str] = &[
+    "proc.txt",
+    "conntrack-L.txt",
+    "conntrack-L-extended.txt",
+    "conntrack-L-id.txt",
+    "conntrack-L-ktimestamp.txt",
+    "conntrack-L-labels.txt",
+];
+
+/// Every namespace directory (one holding an `oracle.tsv`) under `root`.
+pub fn namespaces(root: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("oracle.tsv").is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+/// The oracle: conntrack arguments -> count.
+pub fn read_oracle(dir: &Path) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(dir.join("oracle.tsv")).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (args, count) = line
+                .rsplit_once('\t')
+                .unwrap_or_else(|| panic!("bad oracle line {line:?}"));
+            (
+                args.to_owned(),
+                count
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad count in {line:?}")),
+            )
+        })
+        .collect()
+}
+
+/// The filter meaning the same as conntrack's arguments.
+pub fn filter_for(args: &str) -> Filter {
+    let mut filter = Filter::default();
+    let mut words = args.split_whitespace();
+    while let Some(word) = words.next() {
+        let mut value = || {
+            words
+                .next()
+                .unwrap_or_else(|| panic!("{word} without value in {args:?}"))
+                .to_owned()
+        };
+        match word {
+            "-C" | "-L" => {}
+            "-f" => {
+                filter.family = Some(match value().as_str() {
+                    "ipv4" => Family::Ipv4,
+                    "ipv6" => Family::Ipv6,
+                    other => panic!("family {other:?}"),
+                })
+            }
+            "-p" => {
+                let name = value();
+                filter.protocol = Some(
+                    Protocol::from_name(name.as_bytes())
+                        .unwrap_or_else(|| panic!("protocol {name:?}")),
+                );
+            }
+            "--state" => {
+                let name = value();
+                filter.state = Some(filter.parse_state(&name).unwrap());
+            }
+            "-s" | "--src" | "--orig-src" => filter.src = Some(value().parse().unwrap()),
+            "-d" | "--dst" | "--orig-dst" => filter.dst = Some(value().parse().unwrap()),
+            "-r" | "--reply-src" => filter.reply_src = Some(value().parse().unwrap()),
+            "-q" | "--reply-dst" => filter.reply_dst = Some(value().parse().unwrap()),
+            "--sport" | "--orig-port-src" => filter.sport = Some(value().parse().unwrap()),
+            "--dport" | "--orig-port-dst" => filter.dport = Some(value().parse().unwrap()),
+            "-m" | "--mark" => filter.mark = Some(value().parse().unwrap()),
+            "-w" | "--zone" => filter.zone = Some(value().parse().unwrap()),
+            "-u" | "--status" => {
+                for status in value().split(',') {
+                    filter.status.push(status.parse::<StatusMatch>().unwrap());
+                }
+            }
+            "--src-nat" => filter.nat = Some(Nat::Src),
+            "--dst-nat" => filter.nat = Some(Nat::Dst),
+            "--any-nat" => filter.nat = Some(Nat::Any),
+            other => panic!("oracle uses conntrack option {other:?}, which this test does not map"),
+        }
+    }
+    filter
+}
+
+/// conntrack-tools decides NAT with libnetfilter_conntrack's
+/// `NFCT_GOPT_IS_SPAT`/`IS_DPAT`, which compare the raw L4 words of the
+/// tuples. For ICMP the reply's type differs from the request's (echo 8 vs
+/// echo-reply 0), so every answered ICMP echo counts as "NATed" although no
+/// address or id was translated. ctreport decides NAT from addresses and
+/// ports only. This predicate names exactly the entries on which the two
+/// differ, so the test can check the oracle is matched everywhere else.
+pub fn conntrack_misflags_as_nat(flow: &Flow<'_>, nat: Nat) -> bool {
+    let icmp_words_differ = match (flow.orig.l4, flow.reply.l4) {
+        (
+            L4::Icmp {
+                icmp_type: a,
+                code: ca,
+                id: ia,
+            },
+            L4::Icmp {
+                icmp_type: b,
+                code: cb,
+                id: ib,
+            },
+        ) => (a, ca, ia) != (b, cb, ib),
+        _ => false,
+    };
+    icmp_words_differ && !nat.matches(flow)
+}
+
+/// Compares every oracle count with every table dump of `dir`; returns the
+/// list of mismatches (empty when all agree) and how many checks were made.
+pub fn check_namespace(dir: &Path) -> (Vec<String>, usize) {
+    let oracle = read_oracle(dir);
+    assert!(
+        oracle.contains_key("-L"),
+        "{}: oracle has no `-L` line",
+        dir.display()
+    );
+    let mut mismatches = Vec::new();
+    let mut checks = 0;
+    for dump_name in TABLE_DUMPS {
+        let path = dir.join(dump_name);
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        // Every line parses.
+        let mut parser = Parser::new(&bytes);
+        let errors: Vec<String> = parser
+            .by_ref()
+            .filter_map(Result::err)
+            .map(|e| e.display_in(&path).to_string())
+            .collect();
+        if !errors.is_empty() {
+            mismatches.push(format!(
+                "{}: {} malformed lines, first: {}",
+                path.display(),
+                errors.len(),
+                errors[0]
+            ));
+            continue;
+        }
+        let flows: Vec<Flow<'_>> = Parser::new(&bytes).map(Result::unwrap).collect();
+        for (args, &expected) in &oracle {
+            let filter = filter_for(args);
+            let ours = Analyzer::new()
+                .threads(1)
+                .filter(filter.clone())
+                .analyze_bytes(&bytes)
+                .totals
+                .matched;
+            let misflagged = match filter.nat {
+                Some(nat) => {
+                    let without_nat = Filter {
+                        nat: None,
+                        ..filter.clone()
+                    };
+                    flows
+                        .iter()
+                        .filter(|f| without_nat.matches(f) && conntrack_misflags_as_nat(f, nat))
+                        .count() as u64
+                }
+                None => 0,
+            };
+            checks += 1;
+            if ours + misflagged != expected {
+                mismatches.push(format!(
+                    "{}: `conntrack {args}` counts {expected}, ctanalyze {ours} (+{misflagged} ICMP entries conntrack-tools flags as NAT)",
+                    path.display()
+                ));
+            }
+        }
+    }
+    (mismatches, checks)
+}

@@ -1,0 +1,322 @@
+//! Runs the real `ctreport` binary: every subcommand in every format
+//! against golden output, and every error path's stderr and exit code.
+//!
+//! Regenerate the golden files after an intended output change with
+//! `UPDATE_GOLDEN=1 cargo test -p ctreport-cli --test cli`, and review the diff.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The bundled example dump the README runs.
+const EXAMPLE: &str = "fixtures/example/nf_conntrack.txt";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn ctreport(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn ctreport_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(actual, expected, "output differs from {}", path.display());
+}
+
+const FORMATS: &[(&str, &str)] = &[
+    ("table", "txt"),
+    ("csv", "csv"),
+    ("json", "json"),
+    ("markdown", "md"),
+];
+
+#[test]
+fn every_report_in_every_format_matches_golden_output() {
+    let commands: &[(&str, &[&str])] = &[
+        ("summary", &["summary"]),
+        ("top-ips", &["top-ips"]),
+        ("top-ips-dst", &["top-ips", "--by", "dst"]),
+        ("protocols", &["protocols"]),
+        ("states", &["states"]),
+        ("top-ports", &["top-ports"]),
+        ("dnat", &["dnat"]),
+        ("snat", &["snat"]),
+    ];
+    for (name, args) in commands {
+        for (format, extension) in FORMATS {
+            let mut argv = args.to_vec();
+            argv.extend(["--format", format, EXAMPLE]);
+            let out = ctreport(&argv);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{argv:?}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(text(&out.stderr), "", "{argv:?}");
+            golden(&format!("{name}.{extension}"), &text(&out.stdout));
+        }
+    }
+}
+
+#[test]
+fn filters_narrow_the_report() {
+    let out = ctreport(&[
+        "summary",
+        "--format",
+        "json",
+        "-p",
+        "tcp",
+        "--state",
+        "TIME_WAIT",
+        EXAMPLE,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    golden("summary-tcp-time-wait.json", &text(&out.stdout));
+}
+
+#[test]
+fn flows_as_csv_and_ndjson() {
+    for (format, extension) in [("csv", "csv"), ("json", "ndjson")] {
+        let out = ctreport(&["flows", "--format", format, EXAMPLE]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "");
+        golden(&format!("flows.{extension}"), &text(&out.stdout));
+    }
+    let all = ctreport(&["flows", EXAMPLE]);
+    let dnat = ctreport(&["flows", "--dst-nat", EXAMPLE]);
+    let rows = |o: &Output| text(&o.stdout).lines().count() - 1;
+    assert!(
+        rows(&dnat) < rows(&all),
+        "--dst-nat did not narrow the flows"
+    );
+    assert!(
+        text(&dnat.stdout)
+            .lines()
+            .skip(1)
+            .all(|l| l.contains(",true,")),
+        "a non-DNAT row"
+    );
+}
+
+#[test]
+fn check_lists_every_malformed_line_and_exits_1() {
+    let out = ctreport(&["check", "fixtures/dialects/malformed.txt"]);
+    assert_eq!(out.status.code(), Some(1));
+    let listed = text(&out.stdout);
+    assert_eq!(listed.lines().count(), 11);
+    assert!(
+        listed.starts_with("fixtures/dialects/malformed.txt:1:12: "),
+        "{listed}"
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "ctreport: 11 lines: 0 flows, 0 skipped, 11 malformed\n"
+    );
+
+    let clean = ctreport(&["check", EXAMPLE]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!(text(&clean.stdout), "");
+}
+
+#[test]
+fn malformed_lines_are_reported_and_counted_not_fatal() {
+    let out = ctreport(&[
+        "summary",
+        "--max-errors",
+        "2",
+        "--format",
+        "json",
+        "fixtures/dialects/malformed.txt",
+        EXAMPLE,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "ctreport: fixtures/dialects/malformed.txt:1:12: L4 protocol name does not match number 17 (which prints as udp) \"tcp\"",
+            "ctreport: fixtures/dialects/malformed.txt:2:42: invalid IPv4 address in dst \"dst=198.51.100.300\"",
+            "ctreport: 9 more malformed lines not shown (--max-errors 2)",
+        ]
+    );
+    let json = text(&out.stdout);
+    assert!(json.contains("\"errors\": 11"), "{json}");
+
+    let strict = ctreport(&["summary", "--strict", "fixtures/dialects/malformed.txt"]);
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+#[test]
+fn unreadable_inputs_exit_2_naming_the_file() {
+    let out = ctreport(&["top-ips", "no/such/dump.txt"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "ctreport: no/such/dump.txt: No such file or directory\n"
+    );
+    assert_eq!(text(&out.stdout), "");
+
+    let dir = ctreport(&["summary", "fixtures"]);
+    assert_eq!(dir.status.code(), Some(2));
+    assert_eq!(text(&dir.stderr), "ctreport: fixtures: is a directory\n");
+}
+
+#[test]
+fn usage_errors_exit_2_with_clap_message() {
+    let out = ctreport(&["summary", "--format", "yaml", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid value 'yaml' for '--format"),
+        "{}",
+        text(&out.stderr)
+    );
+    let bad_state = ctreport(&["summary", "--state", "SYN_SNT", EXAMPLE]);
+    assert_eq!(bad_state.status.code(), Some(2));
+    assert_eq!(
+        text(&bad_state.stderr),
+        "ctreport: --state: unknown state \"SYN_SNT\"\n"
+    );
+    let bad_cidr = ctreport(&["summary", "-s", "192.0.2.0/40", EXAMPLE]);
+    assert_eq!(bad_cidr.status.code(), Some(2));
+}
+
+#[test]
+fn stdin_plain_gzip_and_zstd_give_the_same_report() {
+    let dump = std::fs::read(root().join(EXAMPLE)).unwrap();
+    let from_file = ctreport(&["summary", "--format", "json", EXAMPLE]);
+    let expected = text(&from_file.stdout).replace(EXAMPLE, "<stdin>");
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&dump).unwrap();
+    let gzipped = gz.finish().unwrap();
+    let zstded = zstd::encode_all(&dump[..], 3).unwrap();
+
+    for (what, input, args) in [
+        (
+            "stdin, no path",
+            &dump,
+            &["summary", "--format", "json"][..],
+        ),
+        ("stdin, -", &dump, &["summary", "--format", "json", "-"][..]),
+        (
+            "gzip on stdin",
+            &gzipped,
+            &["summary", "--format", "json"][..],
+        ),
+        (
+            "zstd on stdin",
+            &zstded,
+            &["summary", "--format", "json", "-"][..],
+        ),
+    ] {
+        let out = ctreport_stdin(args, input);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), expected, "{what}");
+    }
+
+    let dir = std::env::temp_dir().join(format!("ctreport-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gz_path = dir.join("dump.txt.gz");
+    std::fs::write(&gz_path, &gzipped).unwrap();
+    let out = ctreport(&["summary", "--format", "json", gz_path.to_str().unwrap()]);
+    assert_eq!(
+        text(&out.stdout),
+        expected.replace("<stdin>", gz_path.to_str().unwrap())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn several_files_merge_and_keep_per_file_totals() {
+    let one = ctreport(&["summary", "--format", "json", EXAMPLE]);
+    let two = ctreport(&[
+        "summary",
+        "--format",
+        "json",
+        EXAMPLE,
+        "fixtures/dialects/proc-protocols.txt",
+    ]);
+    assert_eq!(two.status.code(), Some(0));
+    let (one, two) = (text(&one.stdout), text(&two.stdout));
+    assert!(two.matches("\"path\"").count() == 2, "{two}");
+    assert_ne!(one, two);
+}
+
+#[test]
+fn closed_stdout_pipe_exits_0_quietly() {
+    let mut dump = Vec::new();
+    ctgen::generate(
+        &mut dump,
+        &ctgen::Options {
+            flows: 20_000,
+            ..ctgen::Options::default()
+        },
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(["flows", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line of output, then close the pipe, as `| head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&dump);
+    });
+    let mut first = [0u8; 64];
+    let _ = std::io::Read::read(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stderr), "");
+}
