@@ -44,6 +44,12 @@ pub struct Filter {
     pub mark: Option<MarkMatch>,
     /// `-w ZONE`: entries without a `zone=` field are in zone 0.
     pub zone: Option<u16>,
+    /// `--orig-zone ZONE`: the original direction's zone (`zone-orig=`;
+    /// 0 when the line has none).
+    pub orig_zone: Option<u16>,
+    /// `--reply-zone ZONE`: the reply direction's zone (`zone-reply=`; 0
+    /// when the line has none).
+    pub reply_zone: Option<u16>,
     /// `-u STATUS[,STATUS]`: every listed status must hold.
     pub status: Vec<StatusMatch>,
     /// `--src-nat`, `--dst-nat`, `--any-nat`.
@@ -75,6 +81,12 @@ impl Filter {
                 .mark
                 .is_none_or(|m| flow.mark.is_some_and(|mark| mark & m.mask == m.value))
             && self.zone.is_none_or(|z| flow.zone.unwrap_or(0) == z)
+            && self
+                .orig_zone
+                .is_none_or(|z| flow.orig_zone.unwrap_or(0) == z)
+            && self
+                .reply_zone
+                .is_none_or(|z| flow.reply_zone.unwrap_or(0) == z)
             && self.status.iter().all(|s| s.matches(flow.status))
             && self.nat.is_none_or(|n| n.matches(flow))
     }

@@ -1,7 +1,7 @@
 //! The committed real-kernel captures (`fixtures/kernel/`): every line of
 //! every dialect parses, and every count conntrack-tools computed equals
-//! the count ctanalyze derives (see `support/oracle.rs` for the one
-//! documented difference: ICMP echo entries conntrack-tools flags as NAT).
+//! the count ctanalyze derives, exactly: protocol, family, state, status,
+//! zone, mark, address and NAT counts.
 
 mod support;
 

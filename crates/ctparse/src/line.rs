@@ -202,6 +202,10 @@ struct Builder<'a> {
     pending_packets: Option<u64>,
     /// GRE `timeout=` waiting for its `stream_timeout=`.
     pending_gre_timeout: Option<u32>,
+    /// The L4 name column said `unknown`: the kernel has no tracker for the
+    /// protocol (Linux 6.16+ for DCCP, kernels built without SCTP or GRE
+    /// tracking), so the generic tracker printed addresses only.
+    printed_unknown: bool,
     /// Where the first field that belongs after both tuples appeared while
     /// only the original tuple had been seen: where the reply is missing.
     first_trailing_field: Option<usize>,
@@ -255,6 +259,7 @@ impl<'a> Builder<'a> {
             pending_packets: None,
             pending_gre_timeout: None,
             first_trailing_field: None,
+            printed_unknown: false,
         }
     }
 
@@ -370,9 +375,11 @@ impl<'a> Builder<'a> {
                 None => return Err(self.error(name, ErrorKind::UnknownProtocol)),
             },
         };
-        // `unknown` must go with a number outside the name table, and a name
-        // with its own number.
-        if named.map_or(protocol.name() != "unknown", |named| named != protocol) {
+        // A name must go with its own number. `unknown` may go with any
+        // number: the kernel's name table changes between versions (Linux
+        // 6.16 dropped DCCP tracking and prints `unknown  33`, while
+        // conntrack-tools still prints `dccp     33`).
+        if named.is_some_and(|named| named != protocol) {
             return Err(self.error(
                 name,
                 ErrorKind::ProtocolMismatch {
@@ -382,6 +389,7 @@ impl<'a> Builder<'a> {
             ));
         }
         self.flow.protocol = protocol;
+        self.printed_unknown = named.is_none();
         Ok(())
     }
 
@@ -732,7 +740,12 @@ impl<'a> Builder<'a> {
         let has_ports = t.sport.is_some() || t.dport.is_some();
         let has_icmp = t.icmp_type.is_some() || t.icmp_code.is_some() || t.icmp_id.is_some();
         let has_keys = t.srckey.is_some() || t.dstkey.is_some();
-        let l4 = match self.flow.protocol.tuple_kind() {
+        let kind = if self.printed_unknown {
+            TupleKind::AddressOnly
+        } else {
+            self.flow.protocol.tuple_kind()
+        };
+        let l4 = match kind {
             TupleKind::Ports => {
                 if has_icmp {
                     return Err(unexpected(Field::IcmpType));

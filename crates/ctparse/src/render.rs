@@ -42,12 +42,13 @@ pub fn render(out: &mut impl Write, flow: &Flow<'_>, dialect: Dialect) -> io::Re
         let number = flow.l3_number.unwrap_or(flow.family.number());
         write!(out, "{:<8} {} ", flow.family.name(), number)?;
     }
-    write!(
-        out,
-        "{:<8} {} ",
-        flow.protocol.name(),
-        flow.protocol.number()
-    )?;
+    // A protocol whose tuples carry nothing was printed by the generic
+    // tracker, which names it `unknown` whatever its number.
+    let name = match flow.orig.l4 {
+        L4::None => "unknown",
+        _ => flow.protocol.name(),
+    };
+    write!(out, "{:<8} {} ", name, flow.protocol.number())?;
     if let Some(timeout) = flow.timeout {
         write!(out, "{timeout} ")?;
     }

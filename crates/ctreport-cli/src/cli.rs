@@ -202,6 +202,12 @@ pub struct FilterArgs {
     /// Conntrack zone (entries without zone= are zone 0).
     #[arg(short = 'w', long, value_name = "ZONE")]
     pub zone: Option<u16>,
+    /// Original-direction zone (`zone-orig=`; 0 when absent).
+    #[arg(long, value_name = "ZONE")]
+    pub orig_zone: Option<u16>,
+    /// Reply-direction zone (`zone-reply=`; 0 when absent).
+    #[arg(long, value_name = "ZONE")]
+    pub reply_zone: Option<u16>,
     /// Status flags, comma-separated; all must hold.
     #[arg(
         short = 'u',
@@ -236,6 +242,8 @@ impl FilterArgs {
             dport: self.dport,
             mark: self.mark,
             zone: self.zone,
+            orig_zone: self.orig_zone,
+            reply_zone: self.reply_zone,
             status: self.status.clone(),
             nat: match (self.src_nat, self.dst_nat, self.any_nat) {
                 (_, _, true) | (true, true, _) => Some(Nat::Any),

@@ -93,6 +93,8 @@ pub fn filter_for(args: &str) -> Filter {
             "--dport" | "--orig-port-dst" => filter.dport = Some(value().parse().unwrap()),
             "-m" | "--mark" => filter.mark = Some(value().parse().unwrap()),
             "-w" | "--zone" => filter.zone = Some(value().parse().unwrap()),
+            "--orig-zone" => filter.orig_zone = Some(value().parse().unwrap()),
+            "--reply-zone" => filter.reply_zone = Some(value().parse().unwrap()),
             "-u" | "--status" => {
                 for status in value().split(',') {
                     filter.status.push(status.parse::<StatusMatch>().unwrap());
@@ -107,15 +109,18 @@ pub fn filter_for(args: &str) -> Filter {
     filter
 }
 
-/// conntrack-tools decides NAT with libnetfilter_conntrack's
-/// `NFCT_GOPT_IS_SPAT`/`IS_DPAT`, which compare the raw L4 words of the
-/// tuples. For ICMP the reply's type differs from the request's (echo 8 vs
-/// echo-reply 0), so every answered ICMP echo counts as "NATed" although no
-/// address or id was translated. ctreport decides NAT from addresses and
-/// ports only. This predicate names exactly the entries on which the two
-/// differ, so the test can check the oracle is matched everywhere else.
-pub fn conntrack_misflags_as_nat(flow: &Flow<'_>, nat: Nat) -> bool {
-    let icmp_words_differ = match (flow.orig.l4, flow.reply.l4) {
+/// The one place conntrack-tools and a reading of the text disagree.
+///
+/// In a namespace where NAT is configured, conntrack-tools 1.4.7 counts
+/// every ICMP/ICMPv6 entry whose reply tuple differs from the inverted
+/// original in its L4 words (an answered echo: type 8 comes back as type 0)
+/// as both `--src-nat` and `--dst-nat`, although no address or id was
+/// translated. Observed in `fixtures/kernel/router` (and not in `client` or
+/// `server`, which have no NAT). ctreport decides NAT from addresses and
+/// ports only; this predicate names exactly the entries on which the two
+/// differ, so that the test still matches the oracle exactly everywhere else.
+pub fn conntrack_flags_as_nat(flow: &Flow<'_>, nat: Nat) -> bool {
+    let l4_words_differ = match (flow.orig.l4, flow.reply.l4) {
         (
             L4::Icmp {
                 icmp_type: a,
@@ -130,7 +135,12 @@ pub fn conntrack_misflags_as_nat(flow: &Flow<'_>, nat: Nat) -> bool {
         ) => (a, ca, ia) != (b, cb, ib),
         _ => false,
     };
-    icmp_words_differ && !nat.matches(flow)
+    l4_words_differ && !nat.matches(flow)
+}
+
+/// Whether the namespace's saved ruleset configures NAT.
+pub fn has_nat(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("ruleset.nft")).is_ok_and(|rules| rules.contains("type nat"))
 }
 
 /// Compares every oracle count with every table dump of `dir`; returns the
@@ -142,6 +152,7 @@ pub fn check_namespace(dir: &Path) -> (Vec<String>, usize) {
         "{}: oracle has no `-L` line",
         dir.display()
     );
+    let nat_namespace = has_nat(dir);
     let mut mismatches = Vec::new();
     let mut checks = 0;
     for dump_name in TABLE_DUMPS {
@@ -174,23 +185,23 @@ pub fn check_namespace(dir: &Path) -> (Vec<String>, usize) {
                 .analyze_bytes(&bytes)
                 .totals
                 .matched;
-            let misflagged = match filter.nat {
-                Some(nat) => {
+            let flagged = match filter.nat {
+                Some(nat) if nat_namespace => {
                     let without_nat = Filter {
                         nat: None,
                         ..filter.clone()
                     };
                     flows
                         .iter()
-                        .filter(|f| without_nat.matches(f) && conntrack_misflags_as_nat(f, nat))
+                        .filter(|f| without_nat.matches(f) && conntrack_flags_as_nat(f, nat))
                         .count() as u64
                 }
-                None => 0,
+                _ => 0,
             };
             checks += 1;
-            if ours + misflagged != expected {
+            if ours + flagged != expected {
                 mismatches.push(format!(
-                    "{}: `conntrack {args}` counts {expected}, ctanalyze {ours} (+{misflagged} ICMP entries conntrack-tools flags as NAT)",
+                    "{}: `conntrack {args}` counts {expected}, ctanalyze {ours} (+{flagged} ICMP entries that conntrack-tools flags as NAT)",
                     path.display()
                 ));
             }
