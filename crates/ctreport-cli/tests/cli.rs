@@ -121,8 +121,11 @@ fn filters_narrow_the_report() {
 
 #[test]
 fn flows_as_csv_and_ndjson() {
+    // The golden files hold the base flows of the capture (its 192.0.2.0/24
+    // clients), which cover every protocol and state; the row count of the
+    // unfiltered output is checked against the summary below.
     for (format, extension) in [("csv", "csv"), ("json", "ndjson")] {
-        let out = ctreport(&["flows", "--format", format, EXAMPLE]);
+        let out = ctreport(&["flows", "--format", format, "-s", "192.0.2.0/24", EXAMPLE]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         assert_eq!(text(&out.stderr), "");
         golden(&format!("flows.{extension}"), &text(&out.stdout));
@@ -130,6 +133,13 @@ fn flows_as_csv_and_ndjson() {
     let all = ctreport(&["flows", EXAMPLE]);
     let dnat = ctreport(&["flows", "--dst-nat", EXAMPLE]);
     let rows = |o: &Output| text(&o.stdout).lines().count() - 1;
+    let summary = text(&ctreport(&["summary", "--format", "json", EXAMPLE]).stdout);
+    let flows_line = format!("\"flows\": {},", rows(&all));
+    assert!(
+        summary.contains(&flows_line),
+        "flows printed {} rows; summary: {summary}",
+        rows(&all)
+    );
     assert!(
         rows(&dnat) < rows(&all),
         "--dst-nat did not narrow the flows"

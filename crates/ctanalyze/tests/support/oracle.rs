@@ -16,6 +16,7 @@ use ctparse::{Family, Flow, L4, Parser, Protocol};
 /// The dumps of one namespace that list the whole table.
 pub const TABLE_DUMPS: &[&str] = &[
     "proc.txt",
+    "nf_conntrack.txt",
     "conntrack-L.txt",
     "conntrack-L-extended.txt",
     "conntrack-L-id.txt",
