@@ -330,3 +330,36 @@ fn closed_stdout_pipe_exits_0_quietly() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(text(&output.stderr), "");
 }
+
+/// The README shows real output: every "`ctreport …`…:" line followed by a
+/// ```text block must match what the binary prints now.
+#[test]
+fn readme_examples_are_current() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut checked = 0;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let command = line
+            .trim_end()
+            .strip_suffix(':')
+            .and_then(|l| l.split("`ctreport ").nth(1))
+            .and_then(|rest| rest.split('`').next());
+        let next = (i + 1..lines.len()).find(|&j| !lines[j].trim().is_empty());
+        if let (Some(command), Some(fence)) = (command, next)
+            && lines[fence] == "```text"
+        {
+            let start = fence + 1;
+            let end = start + lines[start..].iter().position(|l| *l == "```").unwrap();
+            let expected: String = lines[start..end].iter().map(|l| format!("{l}\n")).collect();
+            let args: Vec<&str> = command.split_whitespace().collect();
+            let out = ctreport(&args);
+            assert_eq!(text(&out.stdout), expected, "README output of `ctreport {command}` is stale");
+            checked += 1;
+            i = end;
+        }
+        i += 1;
+    }
+    assert!(checked >= 2, "found only {checked} README examples");
+}
