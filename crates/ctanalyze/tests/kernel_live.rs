@@ -24,6 +24,15 @@ fn skip_or_fail(reason: &str) {
     );
 }
 
+/// Removes the capture directory however the test ends.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn have(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -52,13 +61,13 @@ fn live_capture_matches_the_conntrack_tools_oracle() {
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = std::env::temp_dir().join(format!("ctreport-live-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(out.clone());
     let status = Command::new(root.join("fixtures/capture/capture.sh"))
         .args(["--scale", "20000", "--out"])
         .arg(&out)
         .status()
         .expect("cannot run fixtures/capture/capture.sh");
     if !status.success() {
-        let _ = std::fs::remove_dir_all(&out);
         if status.code() == Some(77) {
             return skip_or_fail(
                 "capture.sh reports that network namespaces or conntrack are unavailable",
@@ -75,7 +84,6 @@ fn live_capture_matches_the_conntrack_tools_oracle() {
         mismatches.extend(found);
         flows += support::oracle::read_oracle(dir)["-L"];
     }
-    let _ = std::fs::remove_dir_all(&out);
     assert!(
         namespaces.len() >= 2,
         "capture produced {} namespaces",

@@ -355,7 +355,11 @@ fn readme_examples_are_current() {
             let expected: String = lines[start..end].iter().map(|l| format!("{l}\n")).collect();
             let args: Vec<&str> = command.split_whitespace().collect();
             let out = ctreport(&args);
-            assert_eq!(text(&out.stdout), expected, "README output of `ctreport {command}` is stale");
+            assert_eq!(
+                text(&out.stdout),
+                expected,
+                "README output of `ctreport {command}` is stale"
+            );
             checked += 1;
             i = end;
         }
