@@ -24,6 +24,10 @@ pub const TABLE_DUMPS: &[&str] = &[
     "conntrack-L-labels.txt",
 ];
 
+/// Event captures (`conntrack -E`): they have no oracle, but every line
+/// must parse.
+pub const EVENT_DUMPS: &[&str] = &["events.txt", "events-userspace.txt"];
+
 /// Every namespace directory (one holding an `oracle.tsv`) under `root`.
 pub fn namespaces(root: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(root)
@@ -280,6 +284,27 @@ pub fn check_namespace(dir: &Path) -> (Vec<String>, usize) {
                     ));
                 }
             }
+        }
+    }
+    for dump_name in EVENT_DUMPS {
+        let path = dir.join(dump_name);
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let mut parser = Parser::new(&bytes);
+        let errors: Vec<String> = parser
+            .by_ref()
+            .filter_map(Result::err)
+            .map(|e| e.display_in(&path).to_string())
+            .collect();
+        checks += 1;
+        if !errors.is_empty() || parser.stats().flows == 0 {
+            mismatches.push(format!(
+                "{}: {} malformed lines {:?}",
+                path.display(),
+                errors.len(),
+                errors.first()
+            ));
         }
     }
     (mismatches, checks)
