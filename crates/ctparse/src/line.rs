@@ -94,21 +94,104 @@ const TOOL_MESSAGES: &[&[u8]] = &[
     b"nfct_labelmap_new: ",
 ];
 
-/// Keys that belong to a tuple (or directly follow one).
-const TUPLE_KEYS: &[&[u8]] = &[
-    b"src",
-    b"dst",
-    b"sport",
-    b"dport",
-    b"type",
-    b"code",
-    b"srckey",
-    b"dstkey",
-    b"zone-orig",
-    b"zone-reply",
-    b"packets",
-    b"bytes",
-];
+/// The keys of `key=value` fields, recognised in one step (by length and
+/// first byte, then one comparison) rather than by a chain of comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Src,
+    Dst,
+    Sport,
+    Dport,
+    Type,
+    Code,
+    Id,
+    SrcKey,
+    DstKey,
+    ZoneOrig,
+    ZoneReply,
+    Packets,
+    Bytes,
+    Timeout,
+    StreamTimeout,
+    Mark,
+    Secmark,
+    Secctx,
+    Zone,
+    DeltaTime,
+    Use,
+    Portid,
+    Helper,
+    Labels,
+    Progname,
+    Other,
+    /// Before the first key.
+    None,
+}
+
+impl Key {
+    #[inline]
+    fn classify(key: &[u8]) -> Key {
+        let candidate = match (key.len(), key.first()) {
+            (2, Some(b'i')) => (Key::Id, &b"id"[..]),
+            (3, Some(b's')) => (Key::Src, &b"src"[..]),
+            (3, Some(b'd')) => (Key::Dst, &b"dst"[..]),
+            (3, Some(b'u')) => (Key::Use, &b"use"[..]),
+            (4, Some(b't')) => (Key::Type, &b"type"[..]),
+            (4, Some(b'c')) => (Key::Code, &b"code"[..]),
+            (4, Some(b'm')) => (Key::Mark, &b"mark"[..]),
+            (4, Some(b'z')) => (Key::Zone, &b"zone"[..]),
+            (5, Some(b's')) => (Key::Sport, &b"sport"[..]),
+            (5, Some(b'd')) => (Key::Dport, &b"dport"[..]),
+            (5, Some(b'b')) => (Key::Bytes, &b"bytes"[..]),
+            (6, Some(b's')) if key[3] == b'k' => (Key::SrcKey, &b"srckey"[..]),
+            (6, Some(b'd')) => (Key::DstKey, &b"dstkey"[..]),
+            (6, Some(b's')) => (Key::Secctx, &b"secctx"[..]),
+            (6, Some(b'l')) => (Key::Labels, &b"labels"[..]),
+            (6, Some(b'h')) => (Key::Helper, &b"helper"[..]),
+            (6, Some(b'p')) => (Key::Portid, &b"portid"[..]),
+            (7, Some(b'p')) => (Key::Packets, &b"packets"[..]),
+            (7, Some(b't')) => (Key::Timeout, &b"timeout"[..]),
+            (7, Some(b's')) => (Key::Secmark, &b"secmark"[..]),
+            (8, Some(b'p')) => (Key::Progname, &b"progname"[..]),
+            (9, Some(b'z')) => (Key::ZoneOrig, &b"zone-orig"[..]),
+            (10, Some(b'z')) => (Key::ZoneReply, &b"zone-reply"[..]),
+            (10, Some(b'd')) => (Key::DeltaTime, &b"delta-time"[..]),
+            (14, Some(b's')) => (Key::StreamTimeout, &b"stream_timeout"[..]),
+            _ => return Key::Other,
+        };
+        if same_bytes(candidate.1, key) {
+            candidate.0
+        } else {
+            Key::Other
+        }
+    }
+
+    /// Keys that belong to a tuple or directly follow one.
+    fn is_tuple_key(self) -> bool {
+        matches!(
+            self,
+            Key::Src
+                | Key::Dst
+                | Key::Sport
+                | Key::Dport
+                | Key::Type
+                | Key::Code
+                | Key::SrcKey
+                | Key::DstKey
+                | Key::ZoneOrig
+                | Key::ZoneReply
+                | Key::Packets
+                | Key::Bytes
+        )
+    }
+}
+
+/// Equality of two short byte strings (keys are at most 14 bytes) without
+/// a `memcmp` call.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
 
 /// A token and where it starts.
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +228,7 @@ impl<'a> Tokens<'a> {
 impl<'a> Iterator for Tokens<'a> {
     type Item = Token<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Token<'a>> {
         let line = self.line;
         let mut start = self.pos;
@@ -161,7 +245,7 @@ impl<'a> Iterator for Tokens<'a> {
                 None => line.len(),
             }
         } else {
-            memchr::memchr2(b' ', b'\t', &line[start..]).map_or(line.len(), |n| start + n)
+            find_blank(line, start + 1)
         };
         self.pos = end;
         Some(Token {
@@ -169,6 +253,35 @@ impl<'a> Iterator for Tokens<'a> {
             start,
         })
     }
+}
+
+/// The index of the first space or tab at or after `from` (or the line's
+/// length). Tokens are short, so a vectorised search pays its setup cost on
+/// every call; this tests eight bytes at a time in a `u64` instead.
+#[inline]
+fn find_blank(line: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = line.get(i..i + 8) {
+        let word = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
+        let spaces = word ^ (ONES * u64::from(b' '));
+        let tabs = word ^ (ONES * u64::from(b'\t'));
+        // A byte of `spaces`/`tabs` is zero where `word` has a blank; the
+        // lowest flagged byte is always a true match.
+        let found =
+            ((spaces.wrapping_sub(ONES) & !spaces) | (tabs.wrapping_sub(ONES) & !tabs)) & HIGHS;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < line.len() && line[i] != b' ' && line[i] != b'\t' {
+        i += 1;
+    }
+    i
 }
 
 /// The pieces of one tuple as they arrive.
@@ -197,7 +310,7 @@ struct Builder<'a> {
     tuples_seen: usize,
     /// The previous key, to tell an ICMP `id=` (right after `code=`) from the
     /// `conntrack -o id` entry id.
-    previous_key: &'a [u8],
+    previous_key: Key,
     /// `packets=` waiting for its `bytes=`.
     pending_packets: Option<u64>,
     /// GRE `timeout=` waiting for its `stream_timeout=`.
@@ -255,7 +368,7 @@ impl<'a> Builder<'a> {
             },
             tuples: [PartialTuple::default(); 2],
             tuples_seen: 0,
-            previous_key: b"",
+            previous_key: Key::None,
             pending_packets: None,
             pending_gre_timeout: None,
             first_trailing_field: None,
@@ -432,23 +545,25 @@ impl<'a> Builder<'a> {
         if token.bytes[0] == b'[' {
             return self.bracketed(token);
         }
-        let Some(eq) = memchr::memchr(b'=', token.bytes) else {
+        // Keys are short: a plain scan, no vectorised search setup.
+        let Some(eq) = token.bytes.iter().position(|&b| b == b'=') else {
             if token.bytes == b"labels" {
                 return self.text(token, b"", Field::Labels, |f| &mut f.labels);
             }
             return Err(self.error(token, ErrorKind::UnexpectedToken));
         };
-        let (key, value) = (&token.bytes[..eq], &token.bytes[eq + 1..]);
-        if key.is_empty() {
+        let (name, value) = (&token.bytes[..eq], &token.bytes[eq + 1..]);
+        if name.is_empty() {
             return Err(self.error(token, ErrorKind::UnexpectedToken));
         }
+        let key = Key::classify(name);
         let previous = std::mem::replace(&mut self.previous_key, key);
-        let icmp_id = key == b"id" && previous == b"code";
-        if !TUPLE_KEYS.contains(&key) && !icmp_id {
+        let icmp_id = key == Key::Id && previous == Key::Code;
+        if !key.is_tuple_key() && !icmp_id {
             self.note_trailing_field(token);
         }
         match key {
-            b"src" => {
+            Key::Src => {
                 if self.tuples_seen == 2 {
                     return Err(self.error(token, ErrorKind::DuplicateField(Field::Src)));
                 }
@@ -459,21 +574,21 @@ impl<'a> Builder<'a> {
                 tuple.src = Some(addr);
                 tuple.column = token.start + 1;
             }
-            b"dst" => {
+            Key::Dst => {
                 let addr = self.address(token, value, Field::Dst)?;
                 let slot = &mut self.tuple(token)?.dst;
                 set_once(slot, addr)
                     .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::Dst)))?;
             }
-            b"sport" => self.tuple_number(token, value, Field::Sport, |t| &mut t.sport)?,
-            b"dport" => self.tuple_number(token, value, Field::Dport, |t| &mut t.dport)?,
-            b"type" => self.tuple_number(token, value, Field::IcmpType, |t| &mut t.icmp_type)?,
-            b"code" => self.tuple_number(token, value, Field::IcmpCode, |t| &mut t.icmp_code)?,
-            b"id" if previous == b"code" => {
+            Key::Sport => self.tuple_number(token, value, Field::Sport, |t| &mut t.sport)?,
+            Key::Dport => self.tuple_number(token, value, Field::Dport, |t| &mut t.dport)?,
+            Key::Type => self.tuple_number(token, value, Field::IcmpType, |t| &mut t.icmp_type)?,
+            Key::Code => self.tuple_number(token, value, Field::IcmpCode, |t| &mut t.icmp_code)?,
+            Key::Id if icmp_id => {
                 self.tuple_number(token, value, Field::IcmpId, |t| &mut t.icmp_id)?;
             }
-            b"srckey" | b"dstkey" => {
-                let field = if key == b"srckey" {
+            Key::SrcKey | Key::DstKey => {
+                let field = if key == Key::SrcKey {
                     Field::SrcKey
                 } else {
                     Field::DstKey
@@ -489,36 +604,36 @@ impl<'a> Builder<'a> {
                 set_once(slot, parsed)
                     .map_err(|()| self.error(token, ErrorKind::DuplicateField(field)))?;
             }
-            b"zone-orig" => {
+            Key::ZoneOrig => {
                 let zone = self.number(token, value, Field::ZoneOrig)?;
                 set_once(&mut self.flow.orig_zone, zone)
                     .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::ZoneOrig)))?;
             }
-            b"zone-reply" => {
+            Key::ZoneReply => {
                 let zone = self.number(token, value, Field::ZoneReply)?;
                 set_once(&mut self.flow.reply_zone, zone)
                     .map_err(|()| self.error(token, ErrorKind::DuplicateField(Field::ZoneReply)))?;
             }
-            b"packets" => {
+            Key::Packets => {
                 let packets = self.number(token, value, Field::Packets)?;
                 if self.counters(token)?.is_some() || self.pending_packets.is_some() {
                     return Err(self.error(token, ErrorKind::DuplicateField(Field::Packets)));
                 }
                 self.pending_packets = Some(packets);
             }
-            b"bytes" => {
+            Key::Bytes => {
                 let bytes = self.number(token, value, Field::Bytes)?;
                 // `bytes=` is printed right after its `packets=`.
                 let Some(packets) = self
                     .pending_packets
                     .take()
-                    .filter(|_| previous == b"packets")
+                    .filter(|_| previous == Key::Packets)
                 else {
                     return Err(self.error(token, ErrorKind::UnexpectedToken));
                 };
                 *self.counters(token)? = Some(Counters { packets, bytes });
             }
-            b"timeout" if self.flow.protocol == Protocol::GRE && self.tuples_seen == 0 => {
+            Key::Timeout if self.flow.protocol == Protocol::GRE && self.tuples_seen == 0 => {
                 // GRE prints `timeout=180, stream_timeout=180` (note the comma).
                 let timeout = self.number(
                     token,
@@ -530,7 +645,9 @@ impl<'a> Builder<'a> {
                 }
                 self.pending_gre_timeout = Some(timeout);
             }
-            b"stream_timeout" if previous == b"timeout" && self.pending_gre_timeout.is_some() => {
+            Key::StreamTimeout
+                if previous == Key::Timeout && self.pending_gre_timeout.is_some() =>
+            {
                 let stream_timeout = self.number(token, value, Field::GreStreamTimeout)?;
                 let timeout = self.pending_gre_timeout.take().unwrap_or_default();
                 self.flow.gre_timeouts = Some(GreTimeouts {
@@ -538,18 +655,18 @@ impl<'a> Builder<'a> {
                     stream_timeout,
                 });
             }
-            b"mark" => self.scalar(token, value, Field::Mark, |f| &mut f.mark)?,
-            b"secmark" => self.scalar(token, value, Field::Secmark, |f| &mut f.secmark)?,
-            b"zone" => self.scalar(token, value, Field::Zone, |f| &mut f.zone)?,
-            b"delta-time" => self.scalar(token, value, Field::DeltaTime, |f| &mut f.delta_time)?,
-            b"use" => self.scalar(token, value, Field::Use, |f| &mut f.use_count)?,
-            b"id" => self.scalar(token, value, Field::Id, |f| &mut f.id)?,
-            b"portid" => self.scalar(token, value, Field::Portid, |f| &mut f.portid)?,
-            b"secctx" => self.text(token, value, Field::Secctx, |f| &mut f.secctx)?,
-            b"helper" => self.text(token, value, Field::Helper, |f| &mut f.helper)?,
-            b"labels" => self.text(token, value, Field::Labels, |f| &mut f.labels)?,
-            b"progname" => self.text(token, value, Field::Progname, |f| &mut f.progname)?,
-            _ => self.flow.extra.push((key, value)),
+            Key::Mark => self.scalar(token, value, Field::Mark, |f| &mut f.mark)?,
+            Key::Secmark => self.scalar(token, value, Field::Secmark, |f| &mut f.secmark)?,
+            Key::Zone => self.scalar(token, value, Field::Zone, |f| &mut f.zone)?,
+            Key::DeltaTime => self.scalar(token, value, Field::DeltaTime, |f| &mut f.delta_time)?,
+            Key::Use => self.scalar(token, value, Field::Use, |f| &mut f.use_count)?,
+            Key::Id => self.scalar(token, value, Field::Id, |f| &mut f.id)?,
+            Key::Portid => self.scalar(token, value, Field::Portid, |f| &mut f.portid)?,
+            Key::Secctx => self.text(token, value, Field::Secctx, |f| &mut f.secctx)?,
+            Key::Helper => self.text(token, value, Field::Helper, |f| &mut f.helper)?,
+            Key::Labels => self.text(token, value, Field::Labels, |f| &mut f.labels)?,
+            Key::Progname => self.text(token, value, Field::Progname, |f| &mut f.progname)?,
+            _ => self.flow.extra.push((name, value)),
         }
         Ok(())
     }
@@ -812,5 +929,49 @@ fn number_error(fail: Fail, field: Field) -> ErrorKind {
     match fail {
         Fail::Syntax => ErrorKind::InvalidNumber(field),
         Fail::Overflow => ErrorKind::OutOfRange(field),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_blank;
+
+    #[test]
+    fn find_blank_agrees_with_a_plain_scan() {
+        let plain = |line: &[u8], from: usize| {
+            (from..line.len())
+                .find(|&i| line[i] == b' ' || line[i] == b'\t')
+                .unwrap_or(line.len())
+        };
+        let alphabet = [
+            b'a',
+            b' ',
+            b'\t',
+            0x80,
+            0xff,
+            0x20 ^ 0x80,
+            0x09 ^ 0x01,
+            b'=',
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..40 {
+            for _ in 0..50 {
+                let line: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                for from in 0..=len {
+                    assert_eq!(
+                        find_blank(&line, from),
+                        plain(&line, from),
+                        "{line:?} from {from}"
+                    );
+                }
+            }
+        }
     }
 }
