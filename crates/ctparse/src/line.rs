@@ -105,8 +105,8 @@ enum Key {
     Type,
     Code,
     Id,
-    SrcKey,
-    DstKey,
+    GreSrc,
+    GreDst,
     ZoneOrig,
     ZoneReply,
     Packets,
@@ -143,8 +143,8 @@ impl Key {
             (5, Some(b's')) => (Key::Sport, &b"sport"[..]),
             (5, Some(b'd')) => (Key::Dport, &b"dport"[..]),
             (5, Some(b'b')) => (Key::Bytes, &b"bytes"[..]),
-            (6, Some(b's')) if key[3] == b'k' => (Key::SrcKey, &b"srckey"[..]),
-            (6, Some(b'd')) => (Key::DstKey, &b"dstkey"[..]),
+            (6, Some(b's')) if key[3] == b'k' => (Key::GreSrc, &b"srckey"[..]),
+            (6, Some(b'd')) => (Key::GreDst, &b"dstkey"[..]),
             (6, Some(b's')) => (Key::Secctx, &b"secctx"[..]),
             (6, Some(b'l')) => (Key::Labels, &b"labels"[..]),
             (6, Some(b'h')) => (Key::Helper, &b"helper"[..]),
@@ -176,8 +176,8 @@ impl Key {
                 | Key::Dport
                 | Key::Type
                 | Key::Code
-                | Key::SrcKey
-                | Key::DstKey
+                | Key::GreSrc
+                | Key::GreDst
                 | Key::ZoneOrig
                 | Key::ZoneReply
                 | Key::Packets
@@ -587,8 +587,8 @@ impl<'a> Builder<'a> {
             Key::Id if icmp_id => {
                 self.tuple_number(token, value, Field::IcmpId, |t| &mut t.icmp_id)?;
             }
-            Key::SrcKey | Key::DstKey => {
-                let field = if key == Key::SrcKey {
+            Key::GreSrc | Key::GreDst => {
+                let field = if key == Key::GreSrc {
                     Field::SrcKey
                 } else {
                     Field::DstKey
