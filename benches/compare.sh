@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# End-to-end comparison on one generated dump, in one run: `wc -l` (the
+# floor: touching every byte), the awk one-liners people use today, and
+# ctreport (1 and 2 threads, top-ips, stdin, gzip). Wall time by hyperfine,
+# peak memory by /usr/bin/time -v, ratios printed at the end.
+#
+#   benches/compare.sh            # 4M-line dump (~0.8 GB), full timing
+#   benches/compare.sh --short    # 100k lines: correctness check + one timing
+#   benches/compare.sh --flows N  # another size
+#
+# The dump is generated into target/bench/ (never committed) by ctgen,
+# seed 1, /proc dialect. Needs hyperfine and GNU time (Debian packages
+# `hyperfine` and `time`); --short needs neither.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+flows=4000000
+short=false
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --short) short=true; flows=100000 ;;
+        --flows) flows="$2"; shift ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+cargo build --release --quiet -p ctreport-cli -p ctgen
+ctreport=target/release/ctreport
+dir=target/bench
+mkdir -p "$dir"
+dump="$dir/dump-$flows.txt"
+if [ ! -s "$dump" ]; then
+    target/release/ctgen --flows "$flows" --seed 1 --dialect proc > "$dump.tmp"
+    mv "$dump.tmp" "$dump"
+fi
+if [ ! -s "$dump.gz" ] || [ "$dump.gz" -ot "$dump" ]; then
+    gzip -1 -c "$dump" > "$dump.gz"
+fi
+cat "$dump" > /dev/null # page cache
+
+bytes=$(stat -c %s "$dump")
+lines=$(wc -l < "$dump")
+echo "dump: $dump, $lines lines, $bytes bytes"
+
+# The one-liners. Positional fields assume the /proc layout of TCP lines
+# (`$6` is the state, `$7` the source): on UDP and ICMP lines they read
+# the wrong column, which is how such one-liners silently miscount.
+awk_protocols='{n[$3]++} END {for (p in n) print p, n[p]}'
+awk_states='$3 == "tcp" {n[$6]++} END {for (s in n) print s, n[s]}'
+awk_sources_cmd="awk '{print \$7}' $dump | cut -d= -f2 | sort | uniq -c | sort -nr | head"
+
+# --- correctness: ctreport against an independent count -----------------
+"$ctreport" summary --format json -n 0 --quiet "$dump" > "$dir/summary-$flows.json"
+python3 - "$dump" "$dir/summary-$flows.json" <<'EOF'
+import collections, ipaddress, json, sys
+report = json.load(open(sys.argv[2]))
+protocols, states, sources = collections.Counter(), collections.Counter(), collections.Counter()
+with open(sys.argv[1]) as dump:
+    for line in dump:
+        fields = line.split()
+        protocols[fields[2]] += 1
+        if fields[2] == "tcp" and not fields[5].startswith("src="):
+            states[fields[5]] += 1
+        # The original source is the first src= on the line, wherever it is.
+        sources[str(ipaddress.ip_address(next(f for f in fields if f.startswith("src="))[4:]))] += 1
+ours = collections.Counter()
+for r in report["protocols"]:
+    ours[r["protocol"]] += r["count"]
+assert ours == protocols, f"protocols differ: {ours} vs {protocols}"
+tcp = collections.Counter({r["state"]: r["count"] for r in report["tcp_states"]})
+assert tcp == states, f"TCP states differ: {tcp} vs {states}"
+top = {r["address"]: r["count"] for r in report["top_sources"]}
+assert top == dict(sources), "source counts differ"
+assert report["totals"]["flows"] == sum(protocols.values())
+print(f"correctness: protocols, TCP states and {len(sources)} source counts match an independent count")
+EOF
+
+if $short; then
+    start=$(date +%s.%N)
+    "$ctreport" summary --quiet "$dump" > /dev/null
+    "$ctreport" summary --quiet - < "$dump" > /dev/null
+    "$ctreport" summary --quiet "$dump.gz" > /dev/null
+    end=$(date +%s.%N)
+    echo "short mode: summary (mapped, stdin, gzip) in $(python3 -c "print(f'{$end - $start:.2f}')") s"
+    exit 0
+fi
+
+# --- timing ----------------------------------------------------------------
+results="$dir/compare-$flows.json"
+hyperfine --style basic --warmup 1 --runs 3 --export-json "$results" \
+    -n "wc -l" "wc -l $dump" \
+    -n "awk protocols" "awk '$awk_protocols' $dump" \
+    -n "awk tcp states" "awk '$awk_states' $dump" \
+    -n "awk top sources" "$awk_sources_cmd" \
+    -n "ctreport summary, 1 thread" "$ctreport summary --quiet --threads 1 $dump" \
+    -n "ctreport summary, 2 threads" "$ctreport summary --quiet --threads 2 $dump" \
+    -n "ctreport top-ips" "$ctreport top-ips --quiet $dump" \
+    -n "ctreport summary, stdin" "$ctreport summary --quiet - < $dump" \
+    -n "ctreport summary, gzip" "$ctreport summary --quiet $dump.gz" \
+    > /dev/null
+
+peak() { # peak resident memory in MB of a command line
+    /usr/bin/time -f '%M' bash -c "$1 > /dev/null" 2>&1 >/dev/null | tail -1 | awk '{printf "%.0f", $1 / 1024}'
+}
+mem_mapped=$(peak "$ctreport summary --quiet $dump")
+mem_stdin=$(peak "$ctreport summary --quiet - < $dump")
+mem_gzip=$(peak "$ctreport summary --quiet $dump.gz")
+
+python3 - "$results" "$bytes" "$lines" "$mem_mapped" "$mem_stdin" "$mem_gzip" <<'EOF'
+import json, sys
+results, size, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mem_mapped, mem_stdin, mem_gzip = sys.argv[4:7]
+t = {r["command"]: r["median"] for r in json.load(open(results))["results"]}
+print(f"\n| command | median s | GB/s | Mlines/s |")
+print("|---|---:|---:|---:|")
+for name, secs in t.items():
+    print(f"| {name} | {secs:.3f} | {size / secs / 1e9:.2f} | {lines / secs / 1e6:.2f} |")
+awk3 = t["awk protocols"] + t["awk tcp states"] + t["awk top sources"]
+s1, s2 = t["ctreport summary, 1 thread"], t["ctreport summary, 2 threads"]
+print()
+print(f"summary (2 threads) / wc -l:              {s2 / t['wc -l']:.2f}x   (target <= 3x)")
+print(f"three awk one-liners / summary (2 thr.):  {awk3 / s2:.1f}x   (target >= 30x)")
+print(f"summary 1 thread / 2 threads:             {s1 / s2:.2f}x   (target >= 1.8x)")
+print(f"summary throughput, 1 thread:             {size / s1 / 1e9:.2f} GB/s (parse+aggregate; parse-only target 1 GB/s per core)")
+print(f"peak RSS: mapped {mem_mapped} MB (includes the file's mapped pages), stdin {mem_stdin} MB, gzip {mem_gzip} MB (target <= 64 MB)")
+EOF
