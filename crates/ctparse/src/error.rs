@@ -262,6 +262,10 @@ pub enum ErrorKind {
     UnexpectedToken,
     /// An unterminated `[start=...` / `[stop=...` / `[FLAG`.
     UnterminatedBracket,
+    /// A conntrack-tools message spliced into the middle of an entry, as
+    /// `conntrack -L 2>&1` produces when stderr interleaves with buffered
+    /// stdout; the rest of the entry is on the next line.
+    SplicedToolMessage,
 }
 
 impl fmt::Display for ErrorKind {
@@ -307,6 +311,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::MissingTuple => write!(f, "missing original tuple"),
             ErrorKind::UnexpectedToken => write!(f, "unexpected token"),
             ErrorKind::UnterminatedBracket => write!(f, "unterminated bracket"),
+            ErrorKind::SplicedToolMessage => write!(
+                f,
+                "conntrack's stderr spliced into this entry (capture with 2>/dev/null); the entry continues on the next line:"
+            ),
         }
     }
 }

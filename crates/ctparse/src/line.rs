@@ -75,7 +75,28 @@ pub(crate) fn parse_numbered(line: &[u8], number: u64) -> Result<Line<'_>, Parse
         return Ok(Line::Skipped(SkipReason::Expectation));
     }
     let builder = Builder::new(line, number);
-    builder.parse(&mut tokens).map(Line::Flow)
+    builder
+        .parse(&mut tokens)
+        .map(Line::Flow)
+        .map_err(|error| spliced(line, number).unwrap_or(error))
+}
+
+/// `conntrack -L 2>&1` can splice conntrack's stderr trailer into the middle
+/// of an entry (stdout is block-buffered): `... dstkey=0x4242 paconntrack
+/// v1.4.7 (conntrack-tools): 85 flow entries have been shown.`, with the
+/// rest of the entry on the next line. Name that cause instead of the
+/// symptom.
+fn spliced(line: &[u8], number: u64) -> Option<ParseError> {
+    let marker = memchr::memmem::find(line, b" (conntrack-tools): ")?;
+    let start = memchr::memmem::rfind(&line[..marker], b"conntrack v")?;
+    (start > 0).then(|| {
+        ParseError::new(
+            number,
+            start + 1,
+            ErrorKind::SplicedToolMessage,
+            &line[start..marker],
+        )
+    })
 }
 
 /// How the messages conntrack-tools prints around a listing begin (from

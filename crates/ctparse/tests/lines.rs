@@ -428,6 +428,18 @@ fn errors_name_kind_column_and_token() {
 }
 
 #[test]
+fn spliced_trailer_is_named_as_such() {
+    let line = b"gre      47 3599 src=192.0.2.1 dst=198.51.100.2 srckey=0x0 dstkey=0x4242 paconntrack v1.4.7 (conntrack-tools): 85 flow entries have been shown.";
+    let e = error(line);
+    assert_eq!(e.kind, ErrorKind::SplicedToolMessage);
+    assert_eq!(
+        e.column,
+        String::from_utf8_lossy(line).find("conntrack v").unwrap() + 1
+    );
+    assert_eq!(e.token, "conntrack v1.4.7");
+}
+
+#[test]
 fn error_message_format() {
     let e = error(b"tcp      6 29 SYN_SNT src=192.0.2.1");
     assert_eq!(e.to_string(), "1:15: unknown TCP state \"SYN_SNT\"");
