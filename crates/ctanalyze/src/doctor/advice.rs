@@ -1,0 +1,639 @@
+//! Recommendations: one small rule each, given only when the evidence
+//! supports it, each with its rationale (numbers included) and the exact
+//! commands.
+
+use serde::Serialize;
+
+use crate::Summary;
+use crate::doctor::notrack::{Candidate, Target};
+use crate::doctor::whatif::{Timer, WhatIf};
+use crate::doctor::{Fill, Stats, bytes, group, pct};
+
+/// Fill (percent of `nf_conntrack_max`) from which the table counts as full.
+pub const FULL: f64 = 90.0;
+/// Fill from which the table counts as under pressure.
+pub const HIGH: f64 = 75.0;
+/// The least share of the table (percent) a shorter timeout must free to
+/// be recommended.
+pub const MIN_RELIEF: f64 = 10.0;
+/// The least share of the table (percent) one source must hold to be
+/// called out.
+pub const DOMINANT: f64 = 30.0;
+/// Bytes per hash bucket (an `hlist_nulls_head`: one pointer, 64-bit).
+pub const BUCKET_BYTES: u64 = 8;
+
+/// One recommendation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recommendation {
+    /// A stable identifier (`raise-max`, `buckets`, `timeout`, `notrack`,
+    /// `dominant-source`, `persist`).
+    pub id: &'static str,
+    /// What to do, in one line.
+    pub title: String,
+    /// Why, with the numbers that support it, and the caveats.
+    pub rationale: String,
+    /// The exact commands, one per line; lines starting with `#` are
+    /// comments. A command may span lines (a here-document).
+    pub commands: Vec<String>,
+}
+
+/// How close the table is to its limit, from the evidence there is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pressure {
+    /// At least [`FULL`] percent of the limit, or `early_drop` counted: the
+    /// table was full.
+    Full,
+    /// At least [`HIGH`] percent of the limit.
+    High,
+    /// Below that.
+    Low,
+    /// The limit is unknown and the statistics show no early drop.
+    Unknown,
+}
+
+impl Pressure {
+    /// Full or high: recommendations that cost something are worth it.
+    pub fn is_high(self) -> bool {
+        matches!(self, Pressure::Full | Pressure::High)
+    }
+}
+
+/// The rule for pressure: the fill if it is known, and `early_drop > 0`,
+/// which the kernel only counts when a namespace's count exceeded the limit.
+pub fn pressure(fill_percent: Option<f64>, early_drop: Option<u64>) -> Pressure {
+    if early_drop.is_some_and(|n| n > 0) {
+        return Pressure::Full;
+    }
+    match fill_percent {
+        Some(p) if p >= FULL => Pressure::Full,
+        Some(p) if p >= HIGH => Pressure::High,
+        Some(_) => Pressure::Low,
+        None => Pressure::Unknown,
+    }
+}
+
+/// The limit to suggest: twice the larger of the limit and the entries,
+/// rounded up to a power of two.
+pub fn suggested_max(max: u64, entries: u64) -> u64 {
+    max.max(entries)
+        .max(1)
+        .saturating_mul(2)
+        .checked_next_power_of_two()
+        .unwrap_or(u64::MAX)
+}
+
+/// Raise `nf_conntrack_max` when the table is (or was) full.
+pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<Recommendation> {
+    let max = fill.max?;
+    let early_drop = stats.and_then(|s| s.get("early_drop")).unwrap_or(0);
+    if pressure(fill.fill_percent, Some(early_drop)) != Pressure::Full {
+        return None;
+    }
+    let new = suggested_max(max, fill.entries);
+    let mut why = format!(
+        "The dump holds {} entries, {} of nf_conntrack_max = {}",
+        group(fill.entries),
+        pct(fill.fill_percent.unwrap_or(0.0)),
+        group(max)
+    );
+    if early_drop > 0 {
+        why.push_str(&format!(
+            ", and early_drop = {} says the limit was reached (the kernel only evicts when a namespace's count is over it)",
+            group(early_drop)
+        ));
+    }
+    why.push_str(&format!(
+        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom; the other findings say what fills the table.",
+        group(new),
+        bytes(new.saturating_mul(fill.object_size)),
+        group(new),
+        fill.object_size
+    ));
+    Some(Recommendation {
+        id: "raise-max",
+        title: format!(
+            "Raise nf_conntrack_max from {} to {}",
+            group(max),
+            group(new)
+        ),
+        rationale: why,
+        commands: vec![format!("sysctl -w net.netfilter.nf_conntrack_max={new}")],
+    })
+}
+
+/// Set `nf_conntrack_buckets` to the (new) limit when there are fewer
+/// buckets than that, and the table is under pressure, the limit is being
+/// raised or chains were too long (`chaintoolong`).
+pub fn buckets(
+    fill: &Fill,
+    target_max: u64,
+    pressure: Pressure,
+    stats: Option<&Stats>,
+) -> Option<Recommendation> {
+    let buckets = fill.buckets?;
+    let too_long = stats.and_then(|s| s.get("chaintoolong")).unwrap_or(0);
+    let raising = fill.max.is_some_and(|max| target_max > max);
+    if buckets == 0 || buckets >= target_max || !(pressure.is_high() || raising || too_long > 0) {
+        return None;
+    }
+    let chain = 2.0 * target_max as f64 / buckets as f64;
+    let mut why = format!(
+        "Each entry is hashed twice (original and reply direction), so {} entries in {} buckets make hash chains of {:.1} entries on average; lookups walk them for every packet.",
+        group(target_max),
+        group(buckets),
+        chain
+    );
+    if too_long > 0 {
+        why.push_str(&format!(
+            " chaintoolong = {}: inserts were refused because a chain was too long.",
+            group(too_long)
+        ));
+    }
+    why.push_str(&format!(
+        " Kernels since 5.15 default to as many buckets as nf_conntrack_max (chains of 2 at a full table); older ones defaulted to nf_conntrack_max = 4 x buckets (chains of 8), the least to keep. The table costs {} bytes per bucket ({} for {}). The sysctl resizes it at once but is only writable in the initial network namespace (the host, not a container); where it is read-only (older kernels), the nf_conntrack module parameter hashsize does the same.",
+        BUCKET_BYTES,
+        bytes(target_max.saturating_mul(BUCKET_BYTES)),
+        group(target_max)
+    ));
+    Some(Recommendation {
+        id: "buckets",
+        title: format!(
+            "Set nf_conntrack_buckets from {} to {}",
+            group(buckets),
+            group(target_max)
+        ),
+        rationale: why,
+        commands: vec![
+            format!("sysctl -w net.netfilter.nf_conntrack_buckets={target_max}"),
+            "# where that key is read-only (older kernels):".to_owned(),
+            format!("echo {target_max} > /sys/module/nf_conntrack/parameters/hashsize"),
+        ],
+    })
+}
+
+/// Shorten a timeout when the table is under pressure and the what-if says
+/// it would free at least [`MIN_RELIEF`] percent of it.
+pub fn shorter_timeout(
+    what_if: &WhatIf,
+    timer: Timer,
+    pressure: Pressure,
+) -> Option<Recommendation> {
+    if !pressure.is_high() || what_if.table_percent < MIN_RELIEF {
+        return None;
+    }
+    let name = what_if.sysctl.trim_start_matches("net.netfilter.");
+    let caveat = match timer {
+        Timer::Tcp(ctparse::TcpState::Established) => {
+            "An idle connection that outlives the timeout loses its entry: if it is NATed it breaks; otherwise conntrack picks it up again with its next packet (nf_conntrack_tcp_loose = 1, the default). Keep the timeout above the idle time of connections that matter (TCP keepalive starts probing after 7200 s by default)."
+        }
+        Timer::Tcp(ctparse::TcpState::SynSent | ctparse::TcpState::SynRecv) => {
+            "A handshake slower than that is rare; a client that retries its SYN gets a new entry."
+        }
+        Timer::Tcp(ctparse::TcpState::TimeWait) => {
+            "Segments of a closed connection that arrive later than that are no longer matched to it (rules dropping `ct state invalid` drop them)."
+        }
+        Timer::Tcp(_) => {
+            "A closing connection silent for longer loses its entry; its last packets may then match `ct state invalid`."
+        }
+        Timer::Udp | Timer::UdpStream => {
+            "A UDP flow silent for longer gets a new entry with its next packet (and, if NATed, possibly a new mapping)."
+        }
+    };
+    let state = match timer {
+        Timer::Tcp(_) => format!("{} {}", what_if.protocol, what_if.state),
+        Timer::Udp => "UDP entries that are not ASSURED".to_owned(),
+        Timer::UdpStream => "ASSURED (stream) UDP".to_owned(),
+    };
+    let configured = match what_if.configured_from {
+        super::Origin::Sysctl => format!("now {} s", group(what_if.configured)),
+        _ => format!(
+            "now {} s, the kernel default, assumed without --sysctl",
+            group(what_if.configured)
+        ),
+    };
+    Some(Recommendation {
+        id: "timeout",
+        title: format!("Shorten {name} to {} s", group(what_if.proposed)),
+        rationale: format!(
+            "With {name} = {} ({configured}), {} of {} {state} entries ({}) would already be gone: they have been idle in that state for {} s or more. That is {} of the table. {caveat}",
+            what_if.proposed,
+            group(what_if.gone),
+            group(what_if.entries),
+            pct(what_if.percent),
+            group(what_if.proposed),
+            pct(what_if.table_percent),
+        ),
+        commands: vec![format!("sysctl -w {}={}", what_if.sysctl, what_if.proposed)],
+    })
+}
+
+/// Do not track a heavy, never-NATed port or address pair, when the table
+/// is under pressure.
+pub fn notrack(candidate: &Candidate, pressure: Pressure) -> Option<Recommendation> {
+    if !pressure.is_high() {
+        return None;
+    }
+    let (title, what, matches, iptables): (String, String, Vec<String>, Vec<String>) =
+        match &candidate.target {
+            Target::Port { protocol, port } => (
+                format!("Do not track {protocol} port {port}"),
+                format!("{protocol} to port {port}"),
+                vec![
+                    format!("{protocol} dport {port}"),
+                    format!("{protocol} sport {port}"),
+                ],
+                vec![
+                    format!("-p {protocol} --dport {port}"),
+                    format!("-p {protocol} --sport {port}"),
+                ],
+            ),
+            Target::Pair {
+                source,
+                destination,
+                internal,
+            } => {
+                let ip = if source.contains(':') { "ip6" } else { "ip" };
+                (
+                    format!("Do not track traffic between {source} and {destination}"),
+                    format!(
+                        "from {source} to {destination}{}",
+                        if *internal {
+                            " (both internal addresses)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    vec![
+                        format!("{ip} saddr {source} {ip} daddr {destination}"),
+                        format!("{ip} saddr {destination} {ip} daddr {source}"),
+                    ],
+                    vec![
+                        format!("-s {source} -d {destination}"),
+                        format!("-s {destination} -d {source}"),
+                    ],
+                )
+            }
+        };
+    let iptables_cmd = match &candidate.target {
+        Target::Pair { source, .. } if source.contains(':') => "ip6tables",
+        _ => "iptables",
+    };
+    let mut commands = vec![
+        "nft add table inet notrack".to_owned(),
+        "nft add chain inet notrack prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
+        "nft add chain inet notrack output '{ type filter hook output priority raw; policy accept; }'".to_owned(),
+    ];
+    for chain in ["prerouting", "output"] {
+        for m in &matches {
+            commands.push(format!("nft add rule inet notrack {chain} {m} notrack"));
+        }
+    }
+    commands.push(format!("# or, with {iptables_cmd}:"));
+    for chain in ["PREROUTING", "OUTPUT"] {
+        for m in &iptables {
+            commands.push(format!(
+                "{iptables_cmd} -t raw -A {chain} {m} -j CT --notrack"
+            ));
+        }
+    }
+    Some(Recommendation {
+        id: "notrack",
+        title,
+        rationale: format!(
+            "{} entries ({} of the table) are {what}, and none of them is NATed. Untracked packets make no entry at all. Only do this if nothing needs their conntrack state: they match `ct state untracked`, not `established`, so the filter rules must accept them explicitly; they cannot be NATed or use a conntrack helper. The rules match both directions, for traffic to this host, from it, and through it.",
+            group(candidate.count),
+            pct(candidate.percent)
+        ),
+        commands,
+    })
+}
+
+/// Call out a source that holds at least [`DOMINANT`] percent of the table,
+/// when the table is under pressure.
+pub fn dominant_source(summary: &Summary, pressure: Pressure) -> Option<Recommendation> {
+    if !pressure.is_high() {
+        return None;
+    }
+    let total = summary.totals.matched;
+    let top = summary.sources.top(2);
+    let (addr, count) = top.first()?;
+    let share = super::percent(*count, total);
+    if share < DOMINANT {
+        return None;
+    }
+    let next = match top.get(1) {
+        Some((next, n)) => format!(
+            "; the next source, {next}, holds {} ({})",
+            group(*n),
+            pct(super::percent(*n, total))
+        ),
+        None => String::new(),
+    };
+    Some(Recommendation {
+        id: "dominant-source",
+        title: format!("Find out why {addr} holds {} of the table", pct(share)),
+        rationale: format!(
+            "{addr} is the original source of {} entries ({}){next}. Whatever it is (a client that never closes its connections, a retry storm, a scan), no table size outlasts it. Deleting its entries gives room at once, at the price of its connections if they are NATed or their packets filtered by conntrack state.",
+            group(*count),
+            pct(share)
+        ),
+        commands: vec![
+            format!("conntrack -L -s {addr} | head -n 20"),
+            format!("conntrack -L -s {addr} | awk '{{print $1, $4}}' | sort | uniq -c | sort -rn"),
+            format!("conntrack -D -s {addr}"),
+        ],
+    })
+}
+
+/// Make the sysctl changes of `settings` (full name, value) survive a
+/// reboot, and the bucket count through the module parameter.
+pub fn persist(settings: &[(String, u64)], hashsize: Option<u64>) -> Option<Recommendation> {
+    if settings.is_empty() && hashsize.is_none() {
+        return None;
+    }
+    let mut commands = Vec::new();
+    if !settings.is_empty() {
+        let lines: String = settings
+            .iter()
+            .map(|(name, value)| format!("{name} = {value}\n"))
+            .collect();
+        commands.push(format!(
+            "cat > /etc/sysctl.d/90-nf_conntrack.conf <<'EOF'\n{lines}EOF"
+        ));
+        commands.push(
+            "cat > /etc/udev/rules.d/90-nf_conntrack-sysctl.rules <<'EOF'\nACTION==\"add\", SUBSYSTEM==\"module\", KERNEL==\"nf_conntrack\", RUN+=\"/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter\"\nEOF"
+                .to_owned(),
+        );
+    }
+    if let Some(buckets) = hashsize {
+        commands.push(format!(
+            "echo 'options nf_conntrack hashsize={buckets}' > /etc/modprobe.d/nf_conntrack.conf"
+        ));
+    }
+    let mut why = "sysctl -w lasts until the next boot.".to_owned();
+    if !settings.is_empty() {
+        why.push_str(" At boot, systemd-sysctl applies /etc/sysctl.d/ and /etc/sysctl.conf early, usually before nf_conntrack is loaded (the first firewall rule or NAT that needs conntrack loads it), when the net.netfilter keys do not exist yet: the settings are skipped. The udev rule applies them again when the module loads (alternatively, load it first: echo nf_conntrack > /etc/modules-load.d/nf_conntrack.conf).");
+    }
+    if hashsize.is_some() {
+        why.push_str(" The bucket count is set when the module loads, by its hashsize parameter; with hashsize given, the kernel's default nf_conntrack_max becomes 8 x hashsize, so keep nf_conntrack_max in sysctl.d as well.");
+    }
+    Some(Recommendation {
+        id: "persist",
+        title: "Make the changes survive a reboot".to_owned(),
+        rationale: why,
+        commands,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::{Origin, notrack::Candidate};
+    use ctparse::TcpState;
+
+    fn fill(entries: u64, max: Option<u64>, buckets: Option<u64>) -> Fill {
+        Fill::new(
+            entries,
+            max.map(|m| (m, Origin::Sysctl)),
+            buckets.map(|b| (b, Origin::Sysctl)),
+            None,
+            None,
+            (320, Origin::Assumed),
+        )
+    }
+
+    fn stats(text: &str) -> Stats {
+        Stats::parse(text.as_bytes()).0
+    }
+
+    #[test]
+    fn pressure_boundaries() {
+        assert_eq!(pressure(Some(90.0), None), Pressure::Full);
+        assert_eq!(pressure(Some(89.99), None), Pressure::High);
+        assert_eq!(pressure(Some(75.0), Some(0)), Pressure::High);
+        assert_eq!(pressure(Some(74.9), Some(0)), Pressure::Low);
+        assert_eq!(pressure(Some(1.0), Some(1)), Pressure::Full);
+        assert_eq!(pressure(None, Some(0)), Pressure::Unknown);
+        assert_eq!(pressure(None, Some(3)), Pressure::Full);
+    }
+
+    #[test]
+    fn suggested_max_doubles_to_a_power_of_two() {
+        assert_eq!(suggested_max(262_144, 262_144), 524_288);
+        assert_eq!(suggested_max(65_536, 70_000), 262_144);
+        assert_eq!(suggested_max(100_000, 1), 262_144);
+        assert_eq!(suggested_max(0, 0), 2);
+        assert_eq!(suggested_max(u64::MAX, 0), u64::MAX);
+    }
+
+    #[test]
+    fn raise_max_only_when_full_and_the_limit_is_known() {
+        assert_eq!(raise_max(&fill(262_144, None, None), None), None);
+        assert_eq!(raise_max(&fill(235_000, Some(262_144), None), None), None); // 89.6 %
+        let full = raise_max(&fill(235_930, Some(262_144), None), None).unwrap(); // 90.0 %
+        assert_eq!(
+            full.commands,
+            ["sysctl -w net.netfilter.nf_conntrack_max=524288"]
+        );
+        assert!(
+            full.rationale
+                .contains("90.0% of nf_conntrack_max = 262,144"),
+            "{}",
+            full.rationale
+        );
+        assert!(
+            full.rationale
+                .contains("160.0 MiB of kernel memory (524,288 x 320 bytes"),
+            "{}",
+            full.rationale
+        );
+        // A low fill now, but early_drop says it was full.
+        let s = stats("cpu=0 drop=0 early_drop=5\n");
+        let was_full = raise_max(&fill(1_000, Some(262_144), None), Some(&s)).unwrap();
+        assert!(was_full.rationale.contains("early_drop = 5"));
+        // drop alone is not proof: it also counts insert clashes.
+        let s = stats("cpu=0 drop=7 early_drop=0\n");
+        assert_eq!(raise_max(&fill(1_000, Some(262_144), None), Some(&s)), None);
+    }
+
+    #[test]
+    fn buckets_rule() {
+        let f = fill(262_144, Some(262_144), Some(65_536));
+        let r = buckets(&f, 524_288, Pressure::Full, None).unwrap();
+        assert_eq!(
+            r.commands[0],
+            "sysctl -w net.netfilter.nf_conntrack_buckets=524288"
+        );
+        assert_eq!(
+            r.commands[2],
+            "echo 524288 > /sys/module/nf_conntrack/parameters/hashsize"
+        );
+        assert!(
+            r.rationale.contains("chains of 16.0 entries"),
+            "{}",
+            r.rationale
+        );
+        // Enough buckets already.
+        assert_eq!(
+            buckets(
+                &fill(10, Some(262_144), Some(262_144)),
+                262_144,
+                Pressure::Full,
+                None
+            ),
+            None
+        );
+        // Fewer buckets than the limit but no pressure, no raise, no long chains.
+        let quiet = fill(10, Some(262_144), Some(65_536));
+        assert_eq!(buckets(&quiet, 262_144, Pressure::Low, None), None);
+        let s = stats("cpu=0 chaintoolong=3\n");
+        assert!(
+            buckets(&quiet, 262_144, Pressure::Low, Some(&s))
+                .unwrap()
+                .rationale
+                .contains("chaintoolong = 3")
+        );
+        // Unknown bucket count: nothing to say.
+        assert_eq!(
+            buckets(
+                &fill(10, Some(262_144), None),
+                524_288,
+                Pressure::Full,
+                None
+            ),
+            None
+        );
+    }
+
+    fn what_if(gone: u64, entries: u64, table: u64) -> WhatIf {
+        WhatIf {
+            protocol: "tcp",
+            state: "TIME_WAIT",
+            sysctl: "net.netfilter.nf_conntrack_tcp_timeout_time_wait".into(),
+            configured: 120,
+            configured_from: Origin::KernelDefault,
+            proposed: 30,
+            entries,
+            gone,
+            percent: crate::doctor::percent(gone, entries),
+            table_percent: crate::doctor::percent(gone, table),
+        }
+    }
+
+    #[test]
+    fn timeout_rule_needs_pressure_and_relief() {
+        let tw = Timer::Tcp(TcpState::TimeWait);
+        let w = what_if(10, 40, 100); // frees 10.0 % of the table
+        let r = shorter_timeout(&w, tw, Pressure::High).unwrap();
+        assert_eq!(
+            r.commands,
+            ["sysctl -w net.netfilter.nf_conntrack_tcp_timeout_time_wait=30"]
+        );
+        assert!(
+            r.rationale
+                .contains("10 of 40 tcp TIME_WAIT entries (25.0%) would already be gone"),
+            "{}",
+            r.rationale
+        );
+        assert!(
+            r.rationale
+                .contains("the kernel default, assumed without --sysctl")
+        );
+        assert_eq!(
+            shorter_timeout(&what_if(9, 40, 100), tw, Pressure::Full),
+            None
+        );
+        assert_eq!(shorter_timeout(&w, tw, Pressure::Low), None);
+        assert_eq!(shorter_timeout(&w, tw, Pressure::Unknown), None);
+    }
+
+    #[test]
+    fn notrack_rule_covers_both_directions_and_families() {
+        let port = Candidate {
+            target: Target::Port {
+                protocol: "tcp",
+                port: 9400,
+            },
+            count: 600,
+            percent: 60.0,
+        };
+        assert_eq!(notrack(&port, Pressure::Low), None);
+        let r = notrack(&port, Pressure::Full).unwrap();
+        assert!(
+            r.commands.contains(
+                &"nft add rule inet notrack prerouting tcp dport 9400 notrack".to_owned()
+            )
+        );
+        assert!(
+            r.commands
+                .contains(&"nft add rule inet notrack output tcp sport 9400 notrack".to_owned())
+        );
+        assert!(r.commands.contains(
+            &"iptables -t raw -A PREROUTING -p tcp --dport 9400 -j CT --notrack".to_owned()
+        ));
+        let pair = Candidate {
+            target: Target::Pair {
+                source: "fd00::1".into(),
+                destination: "fd00::2".into(),
+                internal: true,
+            },
+            count: 20,
+            percent: 20.0,
+        };
+        let r = notrack(&pair, Pressure::High).unwrap();
+        assert!(
+            r.commands.contains(
+                &"nft add rule inet notrack output ip6 saddr fd00::2 ip6 daddr fd00::1 notrack"
+                    .to_owned()
+            )
+        );
+        assert!(r.commands.contains(
+            &"ip6tables -t raw -A OUTPUT -s fd00::1 -d fd00::2 -j CT --notrack".to_owned()
+        ));
+        assert!(r.rationale.contains("both internal addresses"));
+    }
+
+    #[test]
+    fn dominant_source_threshold() {
+        let dump = include_bytes!("../../../../fixtures/example/nf_conntrack.txt");
+        let summary = crate::Analyzer::new().threads(1).analyze_bytes(dump);
+        // 198.18.1.1 holds 14.6 % of the example: below the threshold.
+        assert_eq!(dominant_source(&summary, Pressure::Full), None);
+        let mut skewed = crate::Summary::default();
+        skewed.totals.matched = 10;
+        skewed.sources.add_n("192.0.2.1".parse().unwrap(), 3);
+        skewed.sources.add_n("192.0.2.2".parse().unwrap(), 2);
+        let r = dominant_source(&skewed, Pressure::Full).unwrap();
+        assert_eq!(r.title, "Find out why 192.0.2.1 holds 30.0% of the table");
+        assert!(
+            r.rationale
+                .contains("the next source, 192.0.2.2, holds 2 (20.0%)")
+        );
+        assert_eq!(r.commands[2], "conntrack -D -s 192.0.2.1");
+        assert_eq!(dominant_source(&skewed, Pressure::Low), None);
+    }
+
+    #[test]
+    fn persist_lists_what_changed_and_explains_the_boot_order() {
+        assert_eq!(persist(&[], None), None);
+        let r = persist(
+            &[("net.netfilter.nf_conntrack_max".into(), 524_288)],
+            Some(524_288),
+        )
+        .unwrap();
+        assert_eq!(
+            r.commands[0],
+            "cat > /etc/sysctl.d/90-nf_conntrack.conf <<'EOF'\nnet.netfilter.nf_conntrack_max = 524288\nEOF"
+        );
+        assert!(r.commands[1].contains("KERNEL==\"nf_conntrack\", RUN+=\"/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter\""));
+        assert_eq!(
+            r.commands[2],
+            "echo 'options nf_conntrack hashsize=524288' > /etc/modprobe.d/nf_conntrack.conf"
+        );
+        assert!(r.rationale.contains("before nf_conntrack is loaded"));
+        assert!(r.rationale.contains("8 x hashsize"));
+        let only_buckets = persist(&[], Some(1024)).unwrap();
+        assert_eq!(only_buckets.commands.len(), 1);
+    }
+}

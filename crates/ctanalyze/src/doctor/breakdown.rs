@@ -1,0 +1,211 @@
+//! The counts the doctor needs beyond a [`Summary`](crate::Summary).
+
+use std::net::IpAddr;
+
+use ctparse::{Flow, Parser, Protocol, State, Status, line_chunks};
+use rayon::prelude::*;
+
+use crate::merge::{Counter, Merge};
+
+/// Counts a [`Summary`](crate::Summary) does not keep, made in the same
+/// kind of pass: which UDP timer each entry runs on, which traffic is not
+/// NATed (NOTRACK candidates), and what the kernel could evict.
+///
+/// A mergeable aggregate like every other: `Breakdown::default()` is the
+/// identity and [`Merge::merge`] is associative and commutative, so it can
+/// be folded per chunk on any thread.
+///
+/// ```
+/// use ctanalyze::doctor::Breakdown;
+/// let dump = b"\
+/// ipv4     2 udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 zone=0 use=2
+/// ipv4     2 udp      17 118 src=192.0.2.1 dst=198.51.100.53 sport=5354 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5354 [ASSURED] mark=0 zone=0 use=2
+/// ";
+/// let breakdown = Breakdown::from_bytes(dump);
+/// assert_eq!(breakdown.udp_timeouts.get(&(false, 29)), 1);
+/// assert_eq!(breakdown.udp_timeouts.get(&(true, 118)), 1);
+/// assert_eq!(breakdown.nated_ports.get(&(ctparse::Protocol::UDP, 53)), 0);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Breakdown {
+    /// UDP entries per (`[ASSURED]`, remaining timeout). The kernel runs an
+    /// ASSURED UDP entry (a stream: replied, and still active 2 s after the
+    /// first packet) on `nf_conntrack_udp_timeout_stream`, any other on
+    /// `nf_conntrack_udp_timeout`.
+    pub udp_timeouts: Counter<(bool, i64)>,
+    /// Source- or destination-NATed entries per (protocol, original
+    /// destination port), for protocols with ports.
+    pub nated_ports: Counter<(Protocol, u16)>,
+    /// Entries per (original source, original destination) address pair.
+    pub pairs: Counter<(IpAddr, IpAddr)>,
+    /// Source- or destination-NATed entries per (original source, original
+    /// destination) address pair.
+    pub nated_pairs: Counter<(IpAddr, IpAddr)>,
+    /// Entries without `[ASSURED]` per (protocol, state): what early drop
+    /// may evict when the table is full.
+    pub not_assured: Counter<(Protocol, Option<State>)>,
+}
+
+impl Breakdown {
+    /// Counts one flow.
+    pub fn add(&mut self, flow: &Flow<'_>) {
+        let assured = flow.status.contains(Status::ASSURED);
+        if flow.protocol == Protocol::UDP
+            && let Some(remaining) = flow.timeout
+        {
+            self.udp_timeouts.add((assured, remaining));
+        }
+        let pair = (flow.orig.src, flow.orig.dst);
+        self.pairs.add(pair);
+        if flow.is_dnat() || flow.is_snat() {
+            self.nated_pairs.add(pair);
+            if let Some(port) = flow.orig.l4.dst_port() {
+                self.nated_ports.add((flow.protocol, port));
+            }
+        }
+        if !assured {
+            self.not_assured.add((flow.protocol, flow.state));
+        }
+    }
+
+    /// Counts every flow of a buffer of dump lines (malformed lines are
+    /// skipped: the [`Analyzer`](crate::Analyzer) reports them), folding
+    /// line-aligned chunks in parallel on the current rayon pool.
+    pub fn from_bytes(bytes: &[u8]) -> Breakdown {
+        let chunks: Vec<&[u8]> = line_chunks(bytes, crate::DEFAULT_CHUNK_SIZE).collect();
+        chunks
+            .par_iter()
+            .fold(Breakdown::default, |mut acc, chunk| {
+                acc.add_lines(chunk);
+                acc
+            })
+            .reduce(Breakdown::default, |mut a, b| {
+                a.merge(b);
+                a
+            })
+    }
+
+    /// Counts every flow of whole lines, sequentially.
+    pub fn add_lines(&mut self, lines: &[u8]) {
+        for flow in Parser::new(lines).flatten() {
+            self.add(&flow);
+        }
+    }
+}
+
+impl Merge for Breakdown {
+    fn merge(&mut self, other: Self) {
+        self.udp_timeouts.merge(other.udp_timeouts);
+        self.nated_ports.merge(other.nated_ports);
+        self.pairs.merge(other.pairs);
+        self.nated_pairs.merge(other.nated_pairs);
+        self.not_assured.merge(other.not_assured);
+    }
+}
+
+/// Builds a [`Breakdown`] from a stream cut anywhere (the pieces a reader
+/// returns): keeps the unfinished last line until its end arrives, so
+/// memory is one piece plus one line.
+///
+/// ```
+/// use ctanalyze::doctor::{Breakdown, BreakdownFeed};
+/// let dump: &[u8] = b"\
+/// ipv4     2 udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 zone=0 use=2
+/// ipv4     2 udp      17 28 src=192.0.2.2 dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.2 sport=53 dport=5353 mark=0 zone=0 use=2";
+/// let mut feed = BreakdownFeed::default();
+/// for piece in dump.chunks(7) {
+///     feed.push(piece);
+/// }
+/// assert_eq!(feed.finish(), Breakdown::from_bytes(dump));
+/// ```
+#[derive(Debug, Default)]
+pub struct BreakdownFeed {
+    breakdown: Breakdown,
+    partial: Vec<u8>,
+}
+
+impl BreakdownFeed {
+    /// Counts the complete lines `bytes` finishes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        let Some(last) = memchr::memrchr(b'\n', bytes) else {
+            self.partial.extend_from_slice(bytes);
+            return;
+        };
+        let (complete, rest) = bytes.split_at(last + 1);
+        if self.partial.is_empty() {
+            self.breakdown.add_lines(complete);
+        } else {
+            self.partial.extend_from_slice(complete);
+            let lines = std::mem::take(&mut self.partial);
+            self.breakdown.add_lines(&lines);
+            self.partial = lines;
+            self.partial.clear();
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    /// Counts the last line (if it had no newline) and returns the result.
+    pub fn finish(mut self) -> Breakdown {
+        if !self.partial.is_empty() {
+            let last = std::mem::take(&mut self.partial);
+            self.breakdown.add_lines(&last);
+        }
+        self.breakdown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DUMP: &[u8] = include_bytes!("../../../../fixtures/example/nf_conntrack.txt");
+
+    fn fold(lines: &[&[u8]]) -> Breakdown {
+        let mut acc = Breakdown::default();
+        for line in lines {
+            acc.add_lines(line);
+        }
+        acc
+    }
+
+    #[test]
+    fn merge_law_for_many_split_points() {
+        let lines: Vec<&[u8]> = DUMP.split_inclusive(|&b| b == b'\n').collect();
+        let whole = fold(&lines);
+        assert_eq!(Breakdown::from_bytes(DUMP), whole);
+        for at in [0, 1, 7, 100, 777, lines.len() - 1, lines.len()] {
+            let mut left = fold(&lines[..at]);
+            let right = fold(&lines[at..]);
+            left.merge(right);
+            assert_eq!(left, whole, "split at {at}");
+            let mut identity = Breakdown::default();
+            identity.merge(fold(&lines[..at]));
+            assert_eq!(identity, fold(&lines[..at]));
+        }
+    }
+
+    #[test]
+    fn a_stream_cut_anywhere_counts_the_same() {
+        let whole = Breakdown::from_bytes(DUMP);
+        for piece in [1, 13, 4096, 1 << 20] {
+            let mut feed = BreakdownFeed::default();
+            for chunk in DUMP.chunks(piece) {
+                feed.push(chunk);
+            }
+            assert_eq!(feed.finish(), whole, "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn the_example_counts() {
+        let b = Breakdown::from_bytes(DUMP);
+        // Every entry has a pair; NATed ones are a minority.
+        assert_eq!(b.pairs.total(), 1585);
+        assert_eq!(b.nated_pairs.total(), 322); // `ctreport flows --any-nat`
+        // tcp/9400 is never NATed in the example; the DNAT port 8081 always is.
+        assert_eq!(b.nated_ports.get(&(Protocol::TCP, 9400)), 0);
+        assert_eq!(b.nated_ports.get(&(Protocol::TCP, 8081)), 125);
+        assert_eq!(b.not_assured.total(), 1585 - 1024);
+        assert_eq!(b.udp_timeouts.total(), 295);
+    }
+}

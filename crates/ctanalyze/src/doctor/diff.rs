@@ -1,0 +1,263 @@
+//! What changed between two snapshots of a table.
+
+use std::hash::Hash;
+
+use ctparse::{DccpState, Protocol, SctpState, State, TcpState};
+use serde::Serialize;
+
+use crate::Summary;
+use crate::merge::Counter;
+
+/// A count before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// What is counted: a metric, protocol, state or flag name.
+    pub name: String,
+    /// The count in the first snapshot.
+    pub before: u64,
+    /// The count in the second snapshot.
+    pub after: u64,
+    /// `after - before`.
+    pub delta: i64,
+}
+
+/// An address whose entry count grew.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressGrowth {
+    /// The address.
+    pub address: String,
+    /// Entries before.
+    pub before: u64,
+    /// Entries after.
+    pub after: u64,
+    /// `after - before` (positive).
+    pub delta: i64,
+    /// Absent from the first snapshot.
+    pub new: bool,
+}
+
+/// A DNAT pair whose entry count grew.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NatGrowth {
+    /// The L4 protocol name.
+    pub protocol: &'static str,
+    /// The original destination.
+    pub original: String,
+    /// The translated destination.
+    pub translated: String,
+    /// Entries before.
+    pub before: u64,
+    /// Entries after.
+    pub after: u64,
+    /// `after - before` (positive).
+    pub delta: i64,
+    /// Absent from the first snapshot.
+    pub new: bool,
+}
+
+/// The differences between two summaries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SummaryDiff {
+    /// Entries, flags, errors.
+    pub totals: Vec<Change>,
+    /// Per L4 protocol present in either snapshot.
+    pub protocols: Vec<Change>,
+    /// Per protocol state present in either snapshot (`tcp ESTABLISHED`,
+    /// `sctp CLOSED`, ...).
+    pub states: Vec<Change>,
+    /// Sources that grew the most (new ones included), largest growth first.
+    pub sources: Vec<AddressGrowth>,
+    /// Destinations that grew the most.
+    pub destinations: Vec<AddressGrowth>,
+    /// DNAT pairs that grew the most.
+    pub dnat: Vec<NatGrowth>,
+}
+
+fn change(name: impl Into<String>, before: u64, after: u64) -> Change {
+    Change {
+        name: name.into(),
+        before,
+        after,
+        delta: delta(before, after),
+    }
+}
+
+fn delta(before: u64, after: u64) -> i64 {
+    let d = i128::from(after) - i128::from(before);
+    i64::try_from(d).unwrap_or(if d < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The keys whose count grew, with before and after, by growth descending
+/// then key ascending, at most `top` (0: all).
+pub fn grown<K: Eq + Hash + Ord + Clone>(
+    before: &Counter<K>,
+    after: &Counter<K>,
+    top: usize,
+) -> Vec<(K, u64, u64)> {
+    let mut rows: Vec<(K, u64, u64)> = after
+        .iter()
+        .filter_map(|(key, now)| {
+            let was = before.get(key);
+            (now > was).then(|| (key.clone(), was, now))
+        })
+        .collect();
+    rows.sort_by(|a, b| (b.2 - b.1).cmp(&(a.2 - a.1)).then_with(|| a.0.cmp(&b.0)));
+    if top > 0 {
+        rows.truncate(top);
+    }
+    rows
+}
+
+/// Compares two snapshots; growth lists keep the `top` largest (0: all).
+///
+/// ```
+/// use ctanalyze::Analyzer;
+/// use ctanalyze::doctor::diff::diff;
+/// let before = Analyzer::new().analyze_bytes(b"\
+/// ipv4     2 udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 zone=0 use=2
+/// ");
+/// let after = Analyzer::new().analyze_bytes(b"\
+/// ipv4     2 udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 zone=0 use=2
+/// ipv4     2 udp      17 29 src=192.0.2.9 dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.9 sport=53 dport=5353 mark=0 zone=0 use=2
+/// ");
+/// let d = diff(&before, &after, 10);
+/// assert_eq!((d.totals[0].name.as_str(), d.totals[0].delta), ("entries", 1));
+/// assert_eq!((d.sources[0].address.as_str(), d.sources[0].new), ("192.0.2.9", true));
+/// ```
+pub fn diff(before: &Summary, after: &Summary, top: usize) -> SummaryDiff {
+    let (b, a) = (before, after);
+    let totals = vec![
+        change("entries", b.totals.matched, a.totals.matched),
+        change("ipv4", b.families[0], a.families[0]),
+        change("ipv6", b.families[1], a.families[1]),
+        change("assured", b.flags.assured, a.flags.assured),
+        change(
+            "not assured",
+            b.totals.matched.saturating_sub(b.flags.assured),
+            a.totals.matched.saturating_sub(a.flags.assured),
+        ),
+        change("unreplied", b.flags.unreplied, a.flags.unreplied),
+        change("dnat", b.dnat.total(), a.dnat.total()),
+        change("snat", b.snat.total(), a.snat.total()),
+        change("malformed lines", b.totals.errors, a.totals.errors),
+    ];
+    let protocols = (0..=u8::MAX)
+        .map(Protocol)
+        .filter(|&p| b.protocol(p) + a.protocol(p) > 0)
+        .map(|p| change(p.name(), b.protocol(p), a.protocol(p)));
+    let protocols = by_delta(protocols.collect());
+    let states = TcpState::ALL
+        .iter()
+        .map(|&s| State::Tcp(s))
+        .chain(SctpState::ALL.iter().map(|&s| State::Sctp(s)))
+        .chain(DccpState::ALL.iter().map(|&s| State::Dccp(s)))
+        .filter(|&s| b.state(s) + a.state(s) > 0)
+        .map(|s| {
+            let protocol = match s {
+                State::Tcp(_) => "tcp",
+                State::Sctp(_) => "sctp",
+                State::Dccp(_) => "dccp",
+            };
+            change(format!("{protocol} {}", s.name()), b.state(s), a.state(s))
+        });
+    let mut states: Vec<Change> = states.collect();
+    let none = (b.states.tcp_without_state, a.states.tcp_without_state);
+    if none.0 + none.1 > 0 {
+        states.push(change("tcp (none)", none.0, none.1));
+    }
+    let addresses = |before: &Counter<std::net::IpAddr>, after: &Counter<std::net::IpAddr>| {
+        grown(before, after, top)
+            .into_iter()
+            .map(|(addr, was, now)| AddressGrowth {
+                address: addr.to_string(),
+                before: was,
+                after: now,
+                delta: delta(was, now),
+                new: was == 0,
+            })
+            .collect()
+    };
+    SummaryDiff {
+        totals,
+        protocols,
+        states: by_delta(states),
+        sources: addresses(&b.sources, &a.sources),
+        destinations: addresses(&b.destinations, &a.destinations),
+        dnat: grown(&b.dnat, &a.dnat, top)
+            .into_iter()
+            .map(|(key, was, now)| NatGrowth {
+                protocol: key.protocol.name(),
+                original: key.original.to_string(),
+                translated: key.translated.to_string(),
+                before: was,
+                after: now,
+                delta: delta(was, now),
+                new: was == 0,
+            })
+            .collect(),
+    }
+}
+
+/// Largest change (in absolute value) first, then by name: stable output.
+fn by_delta(mut rows: Vec<Change>) -> Vec<Change> {
+    rows.sort_by(|a, b| {
+        b.delta
+            .unsigned_abs()
+            .cmp(&a.delta.unsigned_abs())
+            .then_with(|| b.delta.cmp(&a.delta))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grown_keeps_growth_only_ordered_and_bounded() {
+        let before: Counter<u32> = [1, 1, 2, 2, 2, 3].into_iter().collect();
+        let after: Counter<u32> = [1, 1, 1, 2, 4, 4, 5, 5].into_iter().collect();
+        // 1: 2 -> 3 (+1); 2: 3 -> 1 (shrank); 3: gone; 4: new +2; 5: new +2.
+        assert_eq!(
+            grown(&before, &after, 0),
+            vec![(4, 0, 2), (5, 0, 2), (1, 2, 3)]
+        );
+        assert_eq!(grown(&before, &after, 1), vec![(4, 0, 2)]);
+        assert_eq!(grown(&after, &after, 0), vec![]);
+    }
+
+    #[test]
+    fn deltas_saturate_and_sort_by_size() {
+        assert_eq!(delta(0, u64::MAX), i64::MAX);
+        assert_eq!(delta(u64::MAX, 0), i64::MIN);
+        let rows = by_delta(vec![
+            change("a", 5, 6),
+            change("b", 9, 1),
+            change("c", 0, 8),
+            change("d", 2, 2),
+        ]);
+        let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["c", "b", "a", "d"]);
+    }
+
+    #[test]
+    fn the_same_snapshot_changes_nothing() {
+        let dump = include_bytes!("../../../../fixtures/example/nf_conntrack.txt");
+        let s = crate::Analyzer::new().threads(1).analyze_bytes(dump);
+        let d = diff(&s, &s, 10);
+        assert!(
+            d.totals
+                .iter()
+                .chain(&d.protocols)
+                .chain(&d.states)
+                .all(|c| c.delta == 0)
+        );
+        assert!(d.sources.is_empty() && d.destinations.is_empty() && d.dnat.is_empty());
+        let empty = diff(&Summary::default(), &s, 3);
+        assert_eq!(empty.totals[0].delta, 1585);
+        assert_eq!(empty.sources.len(), 3);
+        assert!(empty.sources.iter().all(|g| g.new));
+        assert_eq!(empty.sources[0].address, "198.18.1.1");
+    }
+}

@@ -1,0 +1,889 @@
+//! The table-full post-mortem: from a dump (and, when given, the sysctls
+//! and statistics captured with it) to what filled the table, what a
+//! shorter timeout would change, and what to do, with the commands.
+//!
+//! The main types:
+//!
+//! - [`Doctor`]: the knobs (limits given on the command line, the memory
+//!   per entry, the timeouts to try) and [`Doctor::diagnose`].
+//! - [`Diagnosis`]: the typed, serializable result: [`Fill`],
+//!   [`Composition`], [`whatif::WhatIf`] rows, [`notrack::Candidate`]s,
+//!   the statistics with their meaning, findings, [`advice::Recommendation`]s
+//!   and what could not be assessed.
+//! - [`Sysctl`] and [`Stats`]: the side inputs, parsed from the text people
+//!   capture (`sysctl -a | grep conntrack`, `conntrack -S`,
+//!   `/proc/net/stat/nf_conntrack`), with [`InputError`]s that name line
+//!   and column.
+//! - [`Breakdown`]: the mergeable counts the doctor needs beyond a
+//!   [`Summary`], made in the same pass ([`BreakdownFeed`] for streams).
+//! - [`diff`]: what changed between two snapshots.
+//!
+//! Every rule (pressure, what-if, each recommendation, NOTRACK candidates)
+//! is a small pure function in [`advice`], [`whatif`] or [`notrack`].
+//!
+//! # Example
+//!
+//! ```
+//! use ctanalyze::Analyzer;
+//! use ctanalyze::doctor::{Breakdown, Doctor, Stats, Sysctl};
+//!
+//! let dump = b"\
+//! ipv4     2 tcp      6 60 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 zone=0 use=2
+//! ipv4     2 tcp      6 110 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40001 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40001 [ASSURED] mark=0 zone=0 use=2
+//! ipv4     2 tcp      6 431999 ESTABLISHED src=192.0.2.7 dst=198.51.100.2 sport=40002 dport=443 src=198.51.100.2 dst=192.0.2.7 sport=443 dport=40002 [ASSURED] mark=0 zone=0 use=2
+//! ";
+//! let (sysctl, _) = Sysctl::parse(b"net.netfilter.nf_conntrack_max = 3\nnet.netfilter.nf_conntrack_buckets = 1024\n");
+//! let (stats, _) = Stats::parse(b"cpu=0 found=0 invalid=0 insert=0 insert_failed=0 drop=9 early_drop=0 error=0 search_restart=0\n");
+//! let summary = Analyzer::new().analyze_bytes(dump);
+//! let breakdown = Breakdown::from_bytes(dump);
+//! let diagnosis = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), Some(&stats));
+//!
+//! assert_eq!(diagnosis.fill.fill_percent, Some(100.0));
+//! // TIME_WAIT at the default 120 s: the entry with 60 s left has been idle 60 s.
+//! let time_wait = diagnosis.timeouts.iter().find(|w| w.state == "TIME_WAIT").unwrap();
+//! assert_eq!((time_wait.proposed, time_wait.entries, time_wait.gone), (30, 2, 1));
+//! assert_eq!(diagnosis.recommendations[0].commands, ["sysctl -w net.netfilter.nf_conntrack_max=8"]);
+//! ```
+
+pub mod advice;
+mod breakdown;
+pub mod diff;
+pub mod notrack;
+mod stats;
+mod sysctl;
+mod text;
+pub mod whatif;
+
+use std::fmt;
+use std::path::Path;
+
+use ctparse::Protocol;
+use serde::Serialize;
+
+pub use advice::{Pressure, Recommendation};
+pub use breakdown::{Breakdown, BreakdownFeed};
+pub use stats::{Stats, StatsFormat, meaning};
+pub use sysctl::Sysctl;
+
+use crate::Summary;
+use crate::report::{AddressRow, NatRow, ProtocolRow, StateRow};
+use notrack::Candidate;
+use whatif::{Timer, WhatIf};
+
+/// The memory one entry takes when nothing else is known: the size of the
+/// `nf_conntrack` slab object on common 64-bit kernels (see
+/// `grep nf_conntrack /proc/slabinfo`; extensions are allocated apart).
+pub const DEFAULT_OBJECT_SIZE: u64 = 320;
+
+/// A malformed line of a side input (sysctl or statistics text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based byte column where the offending part starts.
+    pub column: usize,
+    /// What was wrong, with the offending text quoted.
+    pub message: String,
+}
+
+impl InputError {
+    fn new(line: u64, column: usize, message: String) -> InputError {
+        InputError {
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// Displays the error as `PATH:LINE:COLUMN: MESSAGE`.
+    pub fn display_in<'e>(&'e self, path: &'e Path) -> impl fmt::Display + 'e {
+        DisplayIn { error: self, path }
+    }
+}
+
+impl fmt::Display for InputError {
+    /// `LINE:COLUMN: MESSAGE`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+struct DisplayIn<'e> {
+    error: &'e InputError,
+    path: &'e Path,
+}
+
+impl fmt::Display for DisplayIn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.path.display(), self.error)
+    }
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    /// The sysctl input.
+    #[serde(rename = "sysctl")]
+    Sysctl,
+    /// A command-line option.
+    #[serde(rename = "option")]
+    Option,
+    /// The kernel's default (the configured value is unknown).
+    #[serde(rename = "kernel default")]
+    KernelDefault,
+    /// An assumption (see [`DEFAULT_OBJECT_SIZE`]).
+    #[serde(rename = "assumed")]
+    Assumed,
+}
+
+impl Origin {
+    /// How the origin is named in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Sysctl => "sysctl",
+            Origin::Option => "option",
+            Origin::KernelDefault => "kernel default",
+            Origin::Assumed => "assumed",
+        }
+    }
+}
+
+/// How full the table is, how long its hash chains are, what it costs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fill {
+    /// Entries in the dump.
+    pub entries: u64,
+    /// `nf_conntrack_count` in the sysctl input (when the sysctls were read).
+    pub count: Option<u64>,
+    /// `entries` of `/proc/net/stat/nf_conntrack` (when it was read).
+    pub stats_entries: Option<u64>,
+    /// `nf_conntrack_max`.
+    pub max: Option<u64>,
+    /// Where `max` comes from.
+    pub max_from: Option<Origin>,
+    /// `nf_conntrack_buckets`.
+    pub buckets: Option<u64>,
+    /// Where `buckets` comes from.
+    pub buckets_from: Option<Origin>,
+    /// `entries` in percent of `max`.
+    pub fill_percent: Option<f64>,
+    /// `entries / buckets`.
+    pub entries_per_bucket: Option<f64>,
+    /// `max / buckets`: entries per bucket at a full table.
+    pub entries_per_bucket_at_max: Option<f64>,
+    /// `2 x entries / buckets`: the average hash chain length (every entry
+    /// is hashed twice, by its original and its reply tuple).
+    pub average_chain: Option<f64>,
+    /// Bytes per entry.
+    pub object_size: u64,
+    /// Where `object_size` comes from.
+    pub object_size_from: Origin,
+    /// `entries x object_size`: kernel memory of the entries.
+    pub memory_bytes: u64,
+    /// `max x object_size`: the same at a full table.
+    pub memory_at_max_bytes: Option<u64>,
+    /// `buckets x 8`: the hash table.
+    pub hash_table_bytes: Option<u64>,
+}
+
+impl Fill {
+    /// The fill of `entries` entries under the given limits.
+    pub fn new(
+        entries: u64,
+        max: Option<(u64, Origin)>,
+        buckets: Option<(u64, Origin)>,
+        count: Option<u64>,
+        stats_entries: Option<u64>,
+        object_size: (u64, Origin),
+    ) -> Fill {
+        let ratio = |a: u64, b: u64| (b > 0).then(|| round2(a as f64 / b as f64));
+        let max_value = max.map(|(m, _)| m);
+        let bucket_count = buckets.map(|(b, _)| b);
+        Fill {
+            entries,
+            count,
+            stats_entries,
+            max: max_value,
+            max_from: max.map(|(_, o)| o),
+            buckets: bucket_count,
+            buckets_from: buckets.map(|(_, o)| o),
+            fill_percent: max_value.filter(|&m| m > 0).map(|m| percent(entries, m)),
+            entries_per_bucket: bucket_count.and_then(|b| ratio(entries, b)),
+            entries_per_bucket_at_max: bucket_count.zip(max_value).and_then(|(b, m)| ratio(m, b)),
+            average_chain: bucket_count.and_then(|b| ratio(entries.saturating_mul(2), b)),
+            object_size: object_size.0,
+            object_size_from: object_size.1,
+            memory_bytes: entries.saturating_mul(object_size.0),
+            memory_at_max_bytes: max_value.map(|m| m.saturating_mul(object_size.0)),
+            hash_table_bytes: bucket_count.map(|b| b.saturating_mul(advice::BUCKET_BYTES)),
+        }
+    }
+}
+
+/// Entries that are not `[ASSURED]`, per protocol and state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvictableRow {
+    /// The L4 protocol name.
+    pub protocol: &'static str,
+    /// The state (`-` for protocols without states, `(none)` for TCP
+    /// entries printed without one).
+    pub state: &'static str,
+    /// Entries.
+    pub count: u64,
+}
+
+/// What fills the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Composition {
+    /// Entries per L4 protocol.
+    pub protocols: Vec<ProtocolRow>,
+    /// TCP entries per state.
+    pub tcp_states: Vec<StateRow>,
+    /// `[ASSURED]` entries: never evicted to make room.
+    pub assured: u64,
+    /// Entries without `[ASSURED]`: what early drop may evict.
+    pub not_assured: u64,
+    /// `[UNREPLIED]` entries (all of them are not ASSURED).
+    pub unreplied: u64,
+    /// The entries without `[ASSURED]`, per protocol and state.
+    pub not_assured_by_state: Vec<EvictableRow>,
+    /// The top original sources.
+    pub top_sources: Vec<AddressRow>,
+    /// The top original destinations.
+    pub top_destinations: Vec<AddressRow>,
+    /// The top DNAT services (original destination -> translated).
+    pub top_dnat: Vec<NatRow>,
+}
+
+/// One statistics counter, summed over CPUs, with its meaning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CounterRow {
+    /// The `conntrack -S` name.
+    pub name: String,
+    /// The total over CPUs.
+    pub value: u64,
+    /// What the kernel counts in it (empty for a name it does not know).
+    pub meaning: &'static str,
+}
+
+/// The statistics input, summed correctly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsReport {
+    /// The format read.
+    pub format: StatsFormat,
+    /// CPU lines read.
+    pub cpus: usize,
+    /// The entry count when the statistics were read (`/proc` only; one
+    /// global value, not a sum over CPUs).
+    pub entries: Option<u64>,
+    /// The counters: `insert_failed`, `drop`, `early_drop`,
+    /// `search_restart` first, then the others.
+    pub counters: Vec<CounterRow>,
+}
+
+/// Counters shown first, in this order.
+const KEY_COUNTERS: [&str; 4] = ["insert_failed", "drop", "early_drop", "search_restart"];
+
+impl StatsReport {
+    /// The report of `stats`.
+    pub fn new(stats: &Stats) -> StatsReport {
+        let mut counters: Vec<CounterRow> = KEY_COUNTERS
+            .iter()
+            .filter_map(|&name| stats.get(name).map(|value| (name, value)))
+            .chain(
+                stats
+                    .iter()
+                    .filter(|(name, _)| !KEY_COUNTERS.contains(name)),
+            )
+            .map(|(name, value)| CounterRow {
+                name: name.to_owned(),
+                value,
+                meaning: meaning(name).unwrap_or(""),
+            })
+            .collect();
+        counters.dedup_by(|a, b| a.name == b.name);
+        StatsReport {
+            format: stats.format,
+            cpus: stats.cpus,
+            entries: stats.entries,
+            counters,
+        }
+    }
+}
+
+/// The whole post-mortem.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// How close the table is (or was) to its limit.
+    pub pressure: Pressure,
+    /// Fill, hash chains, memory.
+    pub fill: Fill,
+    /// What fills it.
+    pub composition: Composition,
+    /// What shorter timeouts would have removed.
+    pub timeouts: Vec<WhatIf>,
+    /// Heavy, never-NATed ports and address pairs.
+    pub notrack: Vec<Candidate>,
+    /// The statistics, when given.
+    pub stats: Option<StatsReport>,
+    /// What the evidence says, in sentences with the numbers.
+    pub findings: Vec<String>,
+    /// What to do, only where the evidence supports it.
+    pub recommendations: Vec<Recommendation>,
+    /// What could not be assessed without more input, and what was assumed.
+    pub not_assessed: Vec<String>,
+}
+
+/// Runs the post-mortem. The knobs are set with builder methods.
+#[derive(Debug, Clone)]
+pub struct Doctor {
+    max: Option<u64>,
+    buckets: Option<u64>,
+    object_size: Option<u64>,
+    top: usize,
+    proposals: Vec<(Timer, u64)>,
+}
+
+impl Default for Doctor {
+    fn default() -> Self {
+        Doctor::new()
+    }
+}
+
+impl Doctor {
+    /// A doctor with the limits from the sysctl input only, the default
+    /// object size, top 10 lists and the default timeouts to try.
+    pub fn new() -> Doctor {
+        Doctor {
+            max: None,
+            buckets: None,
+            object_size: None,
+            top: 10,
+            proposals: Vec::new(),
+        }
+    }
+
+    /// Uses `max` as `nf_conntrack_max` (over the sysctl input).
+    pub fn max(mut self, max: Option<u64>) -> Doctor {
+        self.max = max;
+        self
+    }
+
+    /// Uses `buckets` as `nf_conntrack_buckets` (over the sysctl input).
+    pub fn buckets(mut self, buckets: Option<u64>) -> Doctor {
+        self.buckets = buckets;
+        self
+    }
+
+    /// Bytes per entry for the memory estimate (default
+    /// [`DEFAULT_OBJECT_SIZE`]).
+    pub fn object_size(mut self, bytes: Option<u64>) -> Doctor {
+        self.object_size = bytes;
+        self
+    }
+
+    /// Rows of the top lists (0: all).
+    pub fn top(mut self, n: usize) -> Doctor {
+        self.top = n;
+        self
+    }
+
+    /// Tries `seconds` for `timer` instead of its default proposal.
+    pub fn propose(mut self, timer: Timer, seconds: u64) -> Doctor {
+        self.proposals.push((timer, seconds));
+        self
+    }
+
+    /// The post-mortem of a dump's `summary` and `breakdown`, with the
+    /// sysctls and statistics captured with it when there are any.
+    pub fn diagnose(
+        &self,
+        summary: &Summary,
+        breakdown: &Breakdown,
+        sysctl: Option<&Sysctl>,
+        stats: Option<&Stats>,
+    ) -> Diagnosis {
+        let from_input = |option: Option<u64>, name: &str| {
+            option.map(|v| (v, Origin::Option)).or_else(|| {
+                sysctl
+                    .and_then(|s| s.get(name))
+                    .map(|v| (v, Origin::Sysctl))
+            })
+        };
+        let fill = Fill::new(
+            summary.totals.matched,
+            from_input(self.max, "nf_conntrack_max"),
+            from_input(self.buckets, "nf_conntrack_buckets"),
+            sysctl.and_then(|s| s.get("nf_conntrack_count")),
+            stats.and_then(|s| s.entries),
+            match self.object_size {
+                Some(bytes) => (bytes, Origin::Option),
+                None => (DEFAULT_OBJECT_SIZE, Origin::Assumed),
+            },
+        );
+        let early_drop = stats.and_then(|s| s.get("early_drop"));
+        let pressure = advice::pressure(fill.fill_percent, early_drop);
+        let histograms = whatif::timer_histograms(summary, breakdown);
+        let timeouts = whatif::what_ifs(&histograms, sysctl, &self.proposals, fill.entries);
+        let notrack = notrack::candidates(summary, breakdown);
+
+        // Recommendations, and the settings they change (for `persist`).
+        let mut recommendations = Vec::new();
+        let mut changed: Vec<(String, u64)> = Vec::new();
+        let mut target_max = fill.max;
+        if let Some(r) = advice::raise_max(&fill, stats) {
+            let new = advice::suggested_max(fill.max.unwrap_or(0), fill.entries);
+            changed.push(("net.netfilter.nf_conntrack_max".to_owned(), new));
+            target_max = Some(new);
+            recommendations.push(r);
+        }
+        let mut hashsize = None;
+        if let Some(target) = target_max
+            && let Some(r) = advice::buckets(&fill, target, pressure, stats)
+        {
+            hashsize = Some(target);
+            recommendations.push(r);
+        }
+        recommendations.extend(advice::dominant_source(summary, pressure));
+        for w in &timeouts {
+            if let Some(timer) = Timer::from_sysctl(&w.sysctl)
+                && let Some(r) = advice::shorter_timeout(w, timer, pressure)
+            {
+                changed.push((w.sysctl.clone(), w.proposed));
+                recommendations.push(r);
+            }
+        }
+        for candidate in &notrack {
+            recommendations.extend(advice::notrack(candidate, pressure));
+        }
+        recommendations.extend(advice::persist(&changed, hashsize));
+
+        let composition = composition(summary, breakdown, self.top);
+        let stats_report = stats.map(StatsReport::new);
+        let findings = findings(&fill, summary, &composition, stats, &timeouts, pressure);
+        let not_assessed = not_assessed(&fill, sysctl, stats, pressure, &notrack, &timeouts);
+        Diagnosis {
+            pressure,
+            fill,
+            composition,
+            timeouts,
+            notrack,
+            stats: stats_report,
+            findings,
+            recommendations,
+            not_assessed,
+        }
+    }
+}
+
+fn composition(summary: &Summary, breakdown: &Breakdown, top: usize) -> Composition {
+    let not_assured_by_state = breakdown
+        .not_assured
+        .top(0)
+        .into_iter()
+        .map(|((protocol, state), count)| EvictableRow {
+            protocol: protocol.name(),
+            state: match state {
+                Some(s) => s.name(),
+                None if protocol == Protocol::TCP => "(none)",
+                None => "-",
+            },
+            count,
+        })
+        .collect();
+    let matched = summary.totals.matched;
+    Composition {
+        protocols: summary.protocol_rows(),
+        tcp_states: summary.tcp_state_rows(),
+        assured: summary.flags.assured,
+        not_assured: matched.saturating_sub(summary.flags.assured),
+        unreplied: summary.flags.unreplied,
+        not_assured_by_state,
+        top_sources: summary.top_source_rows(top),
+        top_destinations: summary.top_destination_rows(top),
+        top_dnat: summary.dnat_rows(top),
+    }
+}
+
+/// The largest group of entries: a TCP state, or another protocol.
+fn largest_group(summary: &Summary) -> Option<(String, u64)> {
+    let tcp = summary
+        .tcp_state_rows()
+        .into_iter()
+        .map(|r| (format!("tcp {}", r.state), r.count));
+    let others = summary
+        .protocol_rows()
+        .into_iter()
+        .filter(|r| r.number != 6)
+        .map(|r| (r.protocol.to_owned(), r.count));
+    tcp.chain(others)
+        .filter(|(_, n)| *n > 0)
+        .min_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)))
+}
+
+fn findings(
+    fill: &Fill,
+    summary: &Summary,
+    composition: &Composition,
+    stats: Option<&Stats>,
+    timeouts: &[WhatIf],
+    pressure: Pressure,
+) -> Vec<String> {
+    let total = fill.entries;
+    let mut out = Vec::new();
+    match (fill.max, fill.fill_percent) {
+        (Some(max), Some(p)) => out.push(format!(
+            "The dump holds {} entries: {} of nf_conntrack_max ({}){}.",
+            group(total),
+            pct(p),
+            group(max),
+            match pressure {
+                Pressure::Full => ", the table is full",
+                Pressure::High => ", under pressure",
+                _ => "",
+            }
+        )),
+        _ => out.push(format!(
+            "The dump holds {} entries; nf_conntrack_max is unknown.",
+            group(total)
+        )),
+    }
+    if let Some(count) = fill.count.filter(|&c| c != total) {
+        out.push(format!(
+            "nf_conntrack_count was {} when the sysctls were read (the dump has {}).",
+            group(count),
+            group(total)
+        ));
+    }
+    if let (Some(buckets), Some(now), Some(chain)) =
+        (fill.buckets, fill.entries_per_bucket, fill.average_chain)
+    {
+        let at_max = fill
+            .entries_per_bucket_at_max
+            .map_or(String::new(), |m| format!(", {m:.2} at the limit"));
+        out.push(format!(
+            "{} hash buckets: {now:.2} entries per bucket now{at_max}; hash chains average {chain:.2} entries (each entry is hashed twice).",
+            group(buckets)
+        ));
+    }
+    out.push(format!(
+        "The entries take about {} of kernel memory ({} x {} bytes{}).",
+        bytes(fill.memory_bytes),
+        group(total),
+        fill.object_size,
+        if fill.object_size_from == Origin::Assumed {
+            ", the nf_conntrack slab object of common 64-bit kernels, assumed"
+        } else {
+            ""
+        }
+    ));
+    if let Some((label, n)) = largest_group(summary) {
+        out.push(format!(
+            "Most entries are {label}: {} ({}).",
+            group(n),
+            pct(percent(n, total))
+        ));
+    }
+    if let Some(top) = composition.top_sources.first() {
+        out.push(format!(
+            "The top source is {} with {} entries ({}).",
+            top.address,
+            group(top.count),
+            pct(percent(top.count, total))
+        ));
+    }
+    if let Some(top) = composition.top_destinations.first() {
+        out.push(format!(
+            "The top destination is {} with {} entries ({}).",
+            top.address,
+            group(top.count),
+            pct(percent(top.count, total))
+        ));
+    }
+    if let Some(top) = composition.top_dnat.first() {
+        out.push(format!(
+            "The busiest DNAT service is {} {} -> {} with {} entries ({}).",
+            top.protocol,
+            top.original,
+            top.translated,
+            group(top.count),
+            pct(percent(top.count, total))
+        ));
+    }
+    if total > 0 {
+        out.push(format!(
+            "{} entries ({}) are not ASSURED, {} of them UNREPLIED: when the table is full the kernel evicts these first (early drop, from the 8 hash buckets next to a new entry's); the {} ASSURED ones ({}) only leave when they expire or close.",
+            group(composition.not_assured),
+            pct(percent(composition.not_assured, total)),
+            group(composition.unreplied),
+            group(composition.assured),
+            pct(percent(composition.assured, total)),
+        ));
+    }
+    for w in timeouts {
+        out.push(format!(
+            "With {} = {}, {} of {} {} {} entries ({}) would already be gone ({} s now{}).",
+            w.sysctl,
+            w.proposed,
+            group(w.gone),
+            group(w.entries),
+            w.protocol,
+            w.state,
+            pct(w.percent),
+            group(w.configured),
+            if w.configured_from == Origin::KernelDefault {
+                ", the kernel default"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(stats) = stats {
+        let get = |name| stats.get(name).unwrap_or(0);
+        let (drop, early, failed, long) = (
+            get("drop"),
+            get("early_drop"),
+            get("insert_failed"),
+            get("chaintoolong"),
+        );
+        if early > 0 {
+            out.push(format!(
+                "early_drop = {}: entries were evicted that many times because the table was full.",
+                group(early)
+            ));
+        }
+        if drop > 0 {
+            out.push(format!(
+                "drop = {}: packets were dropped because no entry could be made or inserted{}.",
+                group(drop),
+                if early > 0 {
+                    " (with early_drop > 0: mostly \"table full, dropping packet\")"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if failed > 0 {
+            out.push(format!(
+                "insert_failed = {}: new entries lost an insert race or met a chain too long{}.",
+                group(failed),
+                if long > 0 {
+                    format!(" (chaintoolong = {})", group(long))
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if drop == 0 && early == 0 && failed == 0 {
+            out.push("The statistics show no drop, early_drop or insert_failed since the counters started (boot, or the namespace's creation).".to_owned());
+        }
+    }
+    if pressure == Pressure::Low {
+        out.push("The table is not under pressure: no change is needed for its size.".to_owned());
+    }
+    out
+}
+
+fn not_assessed(
+    fill: &Fill,
+    sysctl: Option<&Sysctl>,
+    stats: Option<&Stats>,
+    pressure: Pressure,
+    notrack: &[Candidate],
+    timeouts: &[WhatIf],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if fill.max.is_none() {
+        out.push("Fill: nf_conntrack_max is unknown; pass --sysctl FILE (sysctl -a | grep conntrack) or --max N.".to_owned());
+    }
+    if fill.buckets.is_none() {
+        out.push(
+            "Hash chains: nf_conntrack_buckets is unknown; pass --sysctl FILE or --buckets N."
+                .to_owned(),
+        );
+    }
+    if sysctl.is_none() && !timeouts.is_empty() {
+        out.push("Timeouts: the what-if assumes the kernel's default timeouts; pass --sysctl FILE for the configured ones.".to_owned());
+    }
+    if stats.is_none() {
+        out.push("Drops: without --stats FILE (conntrack -S or /proc/net/stat/nf_conntrack) the drop, early_drop and insert_failed counters are unknown, and whether the table overflowed is judged from the fill alone.".to_owned());
+    }
+    if pressure == Pressure::Unknown && (!notrack.is_empty() || !timeouts.is_empty()) {
+        out.push("Recommendations that only pay off when the table is under pressure (shorter timeouts, NOTRACK, the top source) are withheld: how full it is is unknown.".to_owned());
+    }
+    if fill.object_size_from == Origin::Assumed {
+        out.push(format!(
+            "Memory: {} bytes per entry is assumed; pass --object-size with the object size of `grep nf_conntrack /proc/slabinfo` (4th column) on the host.",
+            fill.object_size
+        ));
+    }
+    out
+}
+
+/// `part` in percent of `whole` (0 when `whole` is 0), to two decimals.
+pub(crate) fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        round2(part as f64 * 100.0 / whole as f64)
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// `12.5%`
+pub(crate) fn pct(p: f64) -> String {
+    format!("{p:.1}%")
+}
+
+/// `1234567` -> `1,234,567`.
+pub(crate) fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// `83886080` -> `80.0 MiB`.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(262_144), "262,144");
+        assert_eq!(bytes(1023), "1023 bytes");
+        assert_eq!(bytes(524_288 * 320), "160.0 MiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+        assert_eq!(percent(1, 3), 33.33);
+        assert_eq!(percent(5, 0), 0.0);
+    }
+
+    #[test]
+    fn fill_ratios() {
+        let f = Fill::new(
+            131_072,
+            Some((262_144, Origin::Sysctl)),
+            Some((65_536, Origin::Option)),
+            Some(131_000),
+            None,
+            (256, Origin::Option),
+        );
+        assert_eq!(f.fill_percent, Some(50.0));
+        assert_eq!(f.entries_per_bucket, Some(2.0));
+        assert_eq!(f.entries_per_bucket_at_max, Some(4.0));
+        assert_eq!(f.average_chain, Some(4.0));
+        assert_eq!(f.memory_bytes, 131_072 * 256);
+        assert_eq!(f.hash_table_bytes, Some(65_536 * 8));
+        let unknown = Fill::new(
+            10,
+            None,
+            Some((0, Origin::Sysctl)),
+            None,
+            None,
+            (320, Origin::Assumed),
+        );
+        assert_eq!((unknown.fill_percent, unknown.average_chain), (None, None));
+    }
+
+    fn example() -> (Summary, Breakdown, Sysctl, Stats) {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/example/");
+        let read = |name: &str| std::fs::read(format!("{root}{name}")).unwrap();
+        let dump = read("nf_conntrack.txt");
+        let summary = crate::Analyzer::new().threads(1).analyze_bytes(&dump);
+        let breakdown = Breakdown::from_bytes(&dump);
+        let (sysctl, e1) = Sysctl::parse(&read("sysctl.txt"));
+        let (stats, e2) = Stats::parse(&read("stat_nf_conntrack.txt"));
+        assert!(e1.is_empty() && e2.is_empty());
+        (summary, breakdown, sysctl, stats)
+    }
+
+    #[test]
+    fn a_quiet_table_gets_no_advice() {
+        let (summary, breakdown, sysctl, stats) = example();
+        let d = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), Some(&stats));
+        assert_eq!(d.pressure, Pressure::Low);
+        assert_eq!(d.fill.fill_percent, Some(0.6));
+        assert_eq!(d.fill.average_chain, Some(0.01));
+        assert_eq!(d.recommendations, vec![]);
+        assert!(!d.notrack.is_empty());
+        let stats = d.stats.unwrap();
+        assert_eq!(stats.entries, Some(1585));
+        assert_eq!(stats.counters[0].name, "insert_failed");
+        assert_eq!(d.not_assessed.len(), 1, "{:?}", d.not_assessed); // the object size only
+    }
+
+    #[test]
+    fn without_side_inputs_it_says_what_it_cannot_assess() {
+        let (summary, breakdown, _, _) = example();
+        let d = Doctor::new().diagnose(&summary, &breakdown, None, None);
+        assert_eq!(d.pressure, Pressure::Unknown);
+        assert_eq!(d.recommendations, vec![]);
+        let gaps = d.not_assessed.join("\n");
+        for needle in [
+            "--max N",
+            "--buckets N",
+            "default timeouts",
+            "--stats FILE",
+            "withheld",
+            "--object-size",
+        ] {
+            assert!(gaps.contains(needle), "{needle}: {gaps}");
+        }
+        // Defaults are used for the what-if, and said to be.
+        assert!(
+            d.timeouts
+                .iter()
+                .all(|w| w.configured_from == Origin::KernelDefault)
+        );
+    }
+
+    #[test]
+    fn a_full_table_gets_the_capacity_advice_with_numbers() {
+        let (summary, breakdown, _, stats) = example();
+        let d = Doctor::new().max(Some(1600)).buckets(Some(400)).diagnose(
+            &summary,
+            &breakdown,
+            None,
+            Some(&stats),
+        );
+        assert_eq!(d.pressure, Pressure::Full);
+        let ids: Vec<&str> = d.recommendations.iter().map(|r| r.id).collect();
+        assert_eq!(ids[..2], ["raise-max", "buckets"]);
+        assert_eq!(*ids.last().unwrap(), "persist");
+        assert_eq!(
+            d.recommendations[0].commands,
+            ["sysctl -w net.netfilter.nf_conntrack_max=4096"]
+        );
+        assert_eq!(
+            d.recommendations[1].commands[0],
+            "sysctl -w net.netfilter.nf_conntrack_buckets=4096"
+        );
+        assert!(ids.contains(&"notrack"));
+        let persist = d.recommendations.last().unwrap();
+        assert!(persist.commands[0].contains("net.netfilter.nf_conntrack_max = 4096"));
+        assert!(persist.commands[2].contains("hashsize=4096"));
+    }
+}

@@ -1,0 +1,144 @@
+//! Byte-level helpers for the small text inputs (sysctl and statistics
+//! files): lines found with `memchr`, ASCII numbers, printable tokens.
+
+/// The lines of `text`, numbered from 1, without `\n` or `\r\n`.
+pub(crate) struct Lines<'a> {
+    text: &'a [u8],
+    number: u64,
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(text: &'a [u8]) -> Lines<'a> {
+        Lines { text, number: 0 }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (u64, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.text.is_empty() {
+            return None;
+        }
+        let (line, rest) = match memchr::memchr(b'\n', self.text) {
+            Some(end) => (&self.text[..end], &self.text[end + 1..]),
+            None => (self.text, &[][..]),
+        };
+        self.text = rest;
+        self.number += 1;
+        Some((self.number, line.strip_suffix(b"\r").unwrap_or(line)))
+    }
+}
+
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// `bytes` without leading and trailing spaces and tabs, with the 0-based
+/// column where it starts (`offset` is the column of `bytes[0]`).
+pub(crate) fn trim(bytes: &[u8], offset: usize) -> (usize, &[u8]) {
+    let start = bytes
+        .iter()
+        .position(|&b| !is_blank(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_blank(b))
+        .map_or(start, |e| e + 1);
+    (offset + start, &bytes[start..end])
+}
+
+/// The blank-separated tokens of `line`, each with its 0-based column.
+pub(crate) fn tokens(line: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < line.len() && is_blank(line[at]) {
+            at += 1;
+        }
+        if at == line.len() {
+            return None;
+        }
+        let start = at;
+        while at < line.len() && !is_blank(line[at]) {
+            at += 1;
+        }
+        Some((start, &line[start..at]))
+    })
+}
+
+/// A decimal `u64` from ASCII digits only (no sign, no overflow).
+pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+            .flatten()
+    })
+}
+
+/// A hexadecimal `u64` (no `0x` prefix), as `/proc/net/stat` prints them.
+pub(crate) fn parse_hex(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        let v = (d as char).to_digit(16)?;
+        Some((n << 4) | u64::from(v))
+    })
+}
+
+/// The longest token shown in a message.
+const SHOWN: usize = 40;
+
+/// A token for a message: printable ASCII as is, anything else as `\xNN`,
+/// at most [`SHOWN`] bytes then `...`.
+pub(crate) fn shown(token: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in token.iter().take(SHOWN) {
+        if (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if token.len() > SHOWN {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_strip_crlf_and_count_a_last_line_without_newline() {
+        let lines: Vec<_> = Lines::new(b"a\r\n\nb").collect();
+        assert_eq!(lines, vec![(1, &b"a"[..]), (2, &b""[..]), (3, &b"b"[..])]);
+        assert_eq!(Lines::new(b"").count(), 0);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_decimal(b"262144"), Some(262144));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        assert_eq!(parse_decimal(b"-1"), None);
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_hex(b"000001be"), Some(446));
+        assert_eq!(parse_hex(b"FFFFFFFFFFFFFFFF"), Some(u64::MAX));
+        assert_eq!(parse_hex(b"10000000000000000"), None);
+        assert_eq!(parse_hex(b"0x10"), None);
+    }
+
+    #[test]
+    fn tokens_and_trim_keep_columns() {
+        let toks: Vec<_> = tokens(b"cpu=0   \tfound=0 ").collect();
+        assert_eq!(toks, vec![(0, &b"cpu=0"[..]), (9, &b"found=0"[..])]);
+        assert_eq!(trim(b"  x y \t", 3), (5, &b"x y"[..]));
+        assert_eq!(trim(b"   ", 0).1, b"");
+        assert_eq!(shown(b"a\"\xff"), "a\\x22\\xff");
+    }
+}

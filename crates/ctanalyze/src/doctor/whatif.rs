@@ -1,0 +1,330 @@
+//! What-if on timeouts: which entries a shorter timeout would already have
+//! removed.
+//!
+//! The kernel restarts an entry's timer on every packet it tracks, with the
+//! timeout of the entry's current state. So an entry with `remaining`
+//! seconds left under a configured timeout `T` last saw a packet (or
+//! changed state) `T - remaining` seconds ago, and with a timeout `T'` it
+//! would already be gone exactly when `remaining <= T - T'`.
+
+use ctparse::{Protocol, State, TcpState};
+use serde::Serialize;
+
+use crate::Summary;
+use crate::doctor::{Breakdown, Origin, Sysctl};
+
+/// A timer an entry can run on: a TCP state, or one of UDP's two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timer {
+    /// A TCP entry in this state.
+    Tcp(TcpState),
+    /// A UDP entry that is not `[ASSURED]` (unreplied, or replied within
+    /// its first 2 s): `nf_conntrack_udp_timeout`.
+    Udp,
+    /// An `[ASSURED]` UDP entry (a stream): `nf_conntrack_udp_timeout_stream`.
+    UdpStream,
+}
+
+/// A timer's sysctl, kernel default and the shorter value the doctor
+/// tries by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerSpec {
+    /// The timer.
+    pub timer: Timer,
+    /// The sysctl's short name (`nf_conntrack_tcp_timeout_time_wait`).
+    pub sysctl: &'static str,
+    /// The kernel's default, in seconds
+    /// (`Documentation/networking/nf_conntrack-sysctl.rst`).
+    pub kernel_default: u64,
+    /// The value tried when none is given, in seconds.
+    pub proposed: u64,
+}
+
+/// Every timer the doctor looks at. TCP `NONE` and `SYN_SENT2` have no
+/// sysctl of their own, and `CLOSE` (10 s) is short already.
+pub const TIMERS: &[TimerSpec] = &[
+    spec(
+        Timer::Tcp(TcpState::SynSent),
+        "nf_conntrack_tcp_timeout_syn_sent",
+        120,
+        30,
+    ),
+    spec(
+        Timer::Tcp(TcpState::SynRecv),
+        "nf_conntrack_tcp_timeout_syn_recv",
+        60,
+        30,
+    ),
+    spec(
+        Timer::Tcp(TcpState::Established),
+        "nf_conntrack_tcp_timeout_established",
+        432_000,
+        86_400,
+    ),
+    spec(
+        Timer::Tcp(TcpState::FinWait),
+        "nf_conntrack_tcp_timeout_fin_wait",
+        120,
+        30,
+    ),
+    spec(
+        Timer::Tcp(TcpState::CloseWait),
+        "nf_conntrack_tcp_timeout_close_wait",
+        60,
+        30,
+    ),
+    spec(
+        Timer::Tcp(TcpState::LastAck),
+        "nf_conntrack_tcp_timeout_last_ack",
+        30,
+        10,
+    ),
+    spec(
+        Timer::Tcp(TcpState::TimeWait),
+        "nf_conntrack_tcp_timeout_time_wait",
+        120,
+        30,
+    ),
+    spec(Timer::Udp, "nf_conntrack_udp_timeout", 30, 10),
+    spec(Timer::UdpStream, "nf_conntrack_udp_timeout_stream", 120, 60),
+];
+
+const fn spec(timer: Timer, sysctl: &'static str, kernel_default: u64, proposed: u64) -> TimerSpec {
+    TimerSpec {
+        timer,
+        sysctl,
+        kernel_default,
+        proposed,
+    }
+}
+
+impl Timer {
+    /// The protocol name and the state label shown in reports.
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Timer::Tcp(state) => ("tcp", state.name()),
+            Timer::Udp => ("udp", "not ASSURED"),
+            Timer::UdpStream => ("udp", "ASSURED (stream)"),
+        }
+    }
+
+    /// The timer's spec.
+    pub fn spec(self) -> Option<&'static TimerSpec> {
+        TIMERS.iter().find(|s| s.timer == self)
+    }
+
+    /// The timer a sysctl sets, from its short name, its
+    /// `net.netfilter.` name or the part after `nf_conntrack_`
+    /// (`tcp_timeout_time_wait`).
+    pub fn from_sysctl(name: &str) -> Option<Timer> {
+        let short = name.strip_prefix("net.netfilter.").unwrap_or(name);
+        TIMERS
+            .iter()
+            .find(|s| s.sysctl == short || s.sysctl.strip_prefix("nf_conntrack_") == Some(short))
+            .map(|s| s.timer)
+    }
+}
+
+/// The effect of one shorter timeout on the entries of one timer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhatIf {
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+    /// The TCP state, or which UDP timer.
+    pub state: &'static str,
+    /// The sysctl, in full (`net.netfilter.nf_conntrack_tcp_timeout_time_wait`).
+    pub sysctl: String,
+    /// The timeout the entries run on, in seconds.
+    pub configured: u64,
+    /// Where `configured` comes from: the sysctl input or the kernel default.
+    pub configured_from: Origin,
+    /// The shorter timeout tried, in seconds.
+    pub proposed: u64,
+    /// Entries on this timer.
+    pub entries: u64,
+    /// Of those, entries idle in their state for at least `proposed`
+    /// seconds: with the shorter timeout they would already be gone.
+    pub gone: u64,
+    /// `gone` in percent of `entries`.
+    pub percent: f64,
+    /// `gone` in percent of all entries of the table.
+    pub table_percent: f64,
+}
+
+/// The rule: of entries with these `(remaining, count)` timers, how many
+/// would already be gone with timeout `proposed` instead of `configured`
+/// (`remaining <= configured - proposed`). Returns `(entries, gone)`.
+///
+/// ```
+/// use ctanalyze::doctor::whatif::gone_with;
+/// // TIME_WAIT at 120 s: entries 100 s, 90 s and 10 s from expiry.
+/// let timers = [(100, 4), (90, 2), (10, 1)];
+/// assert_eq!(gone_with(&timers, 120, 30), (7, 3)); // idle >= 30 s: the 90 s and 10 s ones
+/// ```
+pub fn gone_with(remaining: &[(i64, u64)], configured: u64, proposed: u64) -> (u64, u64) {
+    let entries = remaining.iter().map(|&(_, n)| n).sum();
+    if proposed >= configured {
+        return (entries, 0);
+    }
+    let limit = i64::try_from(configured - proposed).unwrap_or(i64::MAX);
+    let gone = remaining
+        .iter()
+        .filter(|&&(left, _)| left <= limit)
+        .map(|&(_, n)| n)
+        .sum();
+    (entries, gone)
+}
+
+/// The `(remaining, count)` list of every timer present in a dump.
+pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer, Vec<(i64, u64)>)> {
+    let mut by_timer: std::collections::BTreeMap<Timer, Vec<(i64, u64)>> = Default::default();
+    for (key, count) in summary.timeouts.iter() {
+        if key.protocol == Protocol::TCP
+            && let Some(State::Tcp(state)) = key.state
+        {
+            by_timer
+                .entry(Timer::Tcp(state))
+                .or_default()
+                .push((key.remaining, count));
+        }
+    }
+    for (&(assured, remaining), count) in breakdown.udp_timeouts.iter() {
+        let timer = if assured {
+            Timer::UdpStream
+        } else {
+            Timer::Udp
+        };
+        by_timer.entry(timer).or_default().push((remaining, count));
+    }
+    by_timer
+        .into_iter()
+        .map(|(timer, mut list)| {
+            list.sort_unstable();
+            (timer, list)
+        })
+        .collect()
+}
+
+/// One what-if row per timer with entries whose tried timeout is shorter
+/// than the configured one. `proposals` override the default tries;
+/// `table_entries` is the size of the whole table (for `table_percent`).
+pub fn what_ifs(
+    histograms: &[(Timer, Vec<(i64, u64)>)],
+    sysctl: Option<&Sysctl>,
+    proposals: &[(Timer, u64)],
+    table_entries: u64,
+) -> Vec<WhatIf> {
+    let mut rows = Vec::new();
+    for spec in TIMERS {
+        let Some((_, remaining)) = histograms.iter().find(|(t, _)| *t == spec.timer) else {
+            continue;
+        };
+        let (configured, configured_from) = match sysctl.and_then(|s| s.get(spec.sysctl)) {
+            Some(value) => (value, Origin::Sysctl),
+            None => (spec.kernel_default, Origin::KernelDefault),
+        };
+        let proposed = proposals
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == spec.timer)
+            .map_or(spec.proposed, |&(_, p)| p);
+        if proposed >= configured {
+            continue;
+        }
+        let (entries, gone) = gone_with(remaining, configured, proposed);
+        if entries == 0 {
+            continue;
+        }
+        let (protocol, state) = spec.timer.labels();
+        rows.push(WhatIf {
+            protocol,
+            state,
+            sysctl: format!("net.netfilter.{}", spec.sysctl),
+            configured,
+            configured_from,
+            proposed,
+            entries,
+            gone,
+            percent: super::percent(gone, entries),
+            table_percent: super::percent(gone, table_entries),
+        });
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gone_exactly_when_idle_at_least_the_new_timeout() {
+        // configured 120, proposed 30: gone iff remaining <= 90.
+        let timers = [(91, 1), (90, 10), (89, 100), (0, 1000), (-1, 5)];
+        assert_eq!(gone_with(&timers, 120, 30), (1116, 1115));
+        // Boundaries: proposed 0 removes everything; proposed = configured nothing.
+        assert_eq!(gone_with(&timers, 120, 0), (1116, 1116));
+        assert_eq!(gone_with(&timers, 120, 120), (1116, 0));
+        assert_eq!(gone_with(&timers, 120, 500), (1116, 0));
+        assert_eq!(gone_with(&[], 120, 30), (0, 0));
+        // An entry with more left than configured (the sysctl was lowered
+        // after it was refreshed) is younger than any timeout: never gone.
+        assert_eq!(gone_with(&[(200, 3)], 120, 1), (3, 0));
+    }
+
+    #[test]
+    fn sysctl_names_in_every_spelling() {
+        let tw = Timer::Tcp(TcpState::TimeWait);
+        assert_eq!(
+            Timer::from_sysctl("nf_conntrack_tcp_timeout_time_wait"),
+            Some(tw)
+        );
+        assert_eq!(
+            Timer::from_sysctl("net.netfilter.nf_conntrack_tcp_timeout_time_wait"),
+            Some(tw)
+        );
+        assert_eq!(Timer::from_sysctl("tcp_timeout_time_wait"), Some(tw));
+        assert_eq!(
+            Timer::from_sysctl("udp_timeout_stream"),
+            Some(Timer::UdpStream)
+        );
+        assert_eq!(Timer::from_sysctl("tcp_timeout_close"), None);
+        assert_eq!(Timer::from_sysctl("nf_conntrack_max"), None);
+    }
+
+    #[test]
+    fn rows_use_the_sysctl_else_the_kernel_default_and_skip_no_ops() {
+        let tw = Timer::Tcp(TcpState::TimeWait);
+        let est = Timer::Tcp(TcpState::Established);
+        let histograms = vec![
+            (est, vec![(431_990, 5), (300_000, 5)]),
+            (tw, vec![(100, 6), (60, 4)]),
+            (Timer::Udp, vec![(5, 2)]),
+        ];
+        // Kernel defaults: TIME_WAIT 120 -> 30 removes remaining <= 90.
+        let rows = what_ifs(&histograms, None, &[], 40);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            (rows[0].state, rows[0].gone, rows[0].entries),
+            ("ESTABLISHED", 5, 10)
+        );
+        assert_eq!((rows[1].state, rows[1].gone), ("TIME_WAIT", 4));
+        assert_eq!(rows[1].configured_from, Origin::KernelDefault);
+        assert_eq!(
+            rows[1].sysctl,
+            "net.netfilter.nf_conntrack_tcp_timeout_time_wait"
+        );
+        assert_eq!((rows[1].percent, rows[1].table_percent), (40.0, 10.0));
+        // The sysctl input wins; a tried value not below it gives no row.
+        let mut sysctl = Sysctl::default();
+        sysctl.set("nf_conntrack_tcp_timeout_time_wait", 3600);
+        sysctl.set("nf_conntrack_udp_timeout", 10);
+        let rows = what_ifs(&histograms, Some(&sysctl), &[(tw, 3500)], 40);
+        let states: Vec<_> = rows.iter().map(|r| r.state).collect();
+        assert_eq!(states, ["ESTABLISHED", "TIME_WAIT"]);
+        assert_eq!(
+            (rows[1].configured, rows[1].configured_from),
+            (3600, Origin::Sysctl)
+        );
+        assert_eq!((rows[1].proposed, rows[1].gone), (3500, 10));
+    }
+}
