@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use ctparse::{ChunkReader, Parser, Source, line_chunks};
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::filter::Filter;
 use crate::merge::Merge;
@@ -35,7 +35,8 @@ pub struct Analyzer {
     filter: Filter,
     threads: usize,
     pool: Option<Arc<rayon::ThreadPool>>,
-    chunk_size: usize,
+    /// `None`: chosen from the input size and thread count.
+    chunk_size: Option<usize>,
     max_errors: usize,
     progress: Option<Progress>,
 }
@@ -57,8 +58,8 @@ impl Default for Analyzer {
     }
 }
 
-/// The default chunk size: large enough that per-chunk overhead vanishes,
-/// small enough that a few hundred chunks balance two or more threads.
+/// The smallest automatic chunk size, and the chunk size of streams: large
+/// enough that per-chunk overhead vanishes.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
 
 impl Analyzer {
@@ -69,7 +70,7 @@ impl Analyzer {
             filter: Filter::default(),
             threads: 0,
             pool: None,
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size: None,
             max_errors: 20,
             progress: None,
         }
@@ -100,10 +101,20 @@ impl Analyzer {
         self
     }
 
-    /// Splits input into chunks of about `bytes` bytes (at least 1).
+    /// Splits input into chunks of about `bytes` bytes (at least 1). By
+    /// default the size is chosen per input: about 16 chunks per thread,
+    /// within [`DEFAULT_CHUNK_SIZE`] and 64 MiB. Few chunks keep few
+    /// accumulators alive at once (each holds its own maps), so memory stays
+    /// proportional to distinct keys whatever the input size.
     pub fn chunk_size(mut self, bytes: usize) -> Analyzer {
-        self.chunk_size = bytes.max(1);
+        self.chunk_size = Some(bytes.max(1));
         self
+    }
+
+    fn chunk_size_for(&self, input_len: usize) -> usize {
+        self.chunk_size.unwrap_or_else(|| {
+            (input_len / (16 * self.effective_threads())).clamp(DEFAULT_CHUNK_SIZE, 64 << 20)
+        })
     }
 
     /// Keeps the first `n` malformed lines (by position) in the summary.
@@ -139,26 +150,12 @@ impl Analyzer {
     }
 
     fn analyze_input_bytes(&self, input: usize, bytes: &[u8]) -> Summary {
-        let chunks: Vec<&[u8]> = line_chunks(bytes, self.chunk_size).collect();
+        let chunks: Vec<&[u8]> = line_chunks(bytes, self.chunk_size_for(bytes.len())).collect();
         let base = bytes.as_ptr() as usize;
-        let fold = |mut acc: Summary, chunk: &&[u8]| {
+        let mut summary = self.fold_all(&chunks, |acc, chunk| {
             let offset = (chunk.as_ptr() as usize - base) as u64;
-            self.fold_chunk(&mut acc, input, offset, 1, chunk);
-            acc
-        };
-        let mut summary = self.run(
-            || {
-                chunks
-                    .par_iter()
-                    .fold(|| Summary::with_error_limit(self.max_errors), fold)
-                    .reduce(|| Summary::with_error_limit(self.max_errors), merged)
-            },
-            || {
-                chunks
-                    .iter()
-                    .fold(Summary::with_error_limit(self.max_errors), fold)
-            },
-        );
+            self.fold_chunk(acc, input, offset, 1, chunk);
+        });
         resolve_error_lines(&mut summary, bytes);
         summary
     }
@@ -166,7 +163,10 @@ impl Analyzer {
     /// Streams `reader` in batches of whole-line chunks: memory stays
     /// bounded by (threads x 2) chunks however long the stream is.
     pub fn analyze_stream(&self, input: usize, reader: impl Read) -> io::Result<Summary> {
-        let chunk_size = self.chunk_size.max(1 << 20);
+        let chunk_size = self
+            .chunk_size
+            .unwrap_or(DEFAULT_CHUNK_SIZE)
+            .max(DEFAULT_CHUNK_SIZE);
         let batch_len = 2 * self.effective_threads();
         let mut reader = ChunkReader::new(reader, chunk_size);
         let mut total = Summary::with_error_limit(self.max_errors);
@@ -186,26 +186,41 @@ impl Analyzer {
             if batch.is_empty() {
                 return Ok(total);
             }
-            let fold = |mut acc: Summary, (first_line, chunk): &(u64, Vec<u8>)| {
-                self.fold_chunk(&mut acc, input, 0, *first_line, chunk);
-                acc
-            };
-            let part = self.run(
-                || {
-                    batch
-                        .par_iter()
-                        .fold(|| Summary::with_error_limit(self.max_errors), fold)
-                        .reduce(|| Summary::with_error_limit(self.max_errors), merged)
-                },
-                || {
-                    batch
-                        .iter()
-                        .fold(Summary::with_error_limit(self.max_errors), fold)
-                },
-            );
-            total.merge(part);
+            total.merge(self.fold_all(&batch, |acc, (first_line, chunk)| {
+                self.fold_chunk(acc, input, 0, *first_line, chunk);
+            }));
             spare.extend(batch.into_iter().map(|(_, chunk)| chunk));
         }
+    }
+
+    /// Folds every item into accumulators and merges them. With one thread,
+    /// in order into one accumulator (the reference path). Otherwise each
+    /// pool thread keeps exactly one accumulator and takes the next item
+    /// from a shared index (one atomic operation per chunk, none per flow),
+    /// so at most `threads` sets of maps are alive at once: memory follows
+    /// the distinct keys, not the number of chunks or flows.
+    fn fold_all<T: Sync>(&self, items: &[T], fold: impl Fn(&mut Summary, &T) + Sync) -> Summary {
+        let fresh = || Summary::with_error_limit(self.max_errors);
+        if self.threads == 1 || items.len() <= 1 {
+            let mut acc = fresh();
+            for item in items {
+                fold(&mut acc, item);
+            }
+            return acc;
+        }
+        let next = AtomicUsize::new(0);
+        let worker = |_: rayon::BroadcastContext<'_>| {
+            let mut acc = fresh();
+            while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                fold(&mut acc, item);
+            }
+            acc
+        };
+        let parts = match &self.pool {
+            Some(pool) => pool.broadcast(worker),
+            None => rayon::broadcast(worker),
+        };
+        parts.into_iter().fold(fresh(), merged)
     }
 
     fn effective_threads(&self) -> usize {
@@ -213,19 +228,6 @@ impl Analyzer {
             (1, _) => 1,
             (_, Some(pool)) => pool.current_num_threads(),
             _ => rayon::current_num_threads(),
-        }
-    }
-
-    /// Runs `parallel` on the analyzer's pool, or `sequential` with one thread.
-    fn run(
-        &self,
-        parallel: impl FnOnce() -> Summary + Send,
-        sequential: impl FnOnce() -> Summary,
-    ) -> Summary {
-        match (self.threads, &self.pool) {
-            (1, _) => sequential(),
-            (_, Some(pool)) => pool.install(parallel),
-            _ => parallel(),
         }
     }
 
