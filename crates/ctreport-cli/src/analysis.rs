@@ -1,9 +1,11 @@
 //! Running the analyzer over every input and reporting malformed lines.
 
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ctanalyze::{Analyzer, Filter, Merge, Summary};
+use ctparse::Source;
 
 use crate::exit::Fatal;
 use crate::input;
@@ -49,6 +51,35 @@ pub struct Pass<'a> {
     pub quiet: bool,
     /// Errors to keep (for printing and for the report).
     pub keep_errors: usize,
+    /// Also shows every input's bytes to this, as they are read.
+    pub tap: Option<Arc<dyn Tap>>,
+}
+
+/// Sees the bytes of every input as the analyzer reads them, for counts
+/// the analyzer does not make, without reading an input twice (stdin and
+/// `/proc` cannot be).
+pub trait Tap: Send + Sync {
+    /// The whole of input `input` at once (a mapped file).
+    fn whole(&self, input: usize, bytes: &[u8]);
+    /// The next piece of streamed input `input`, cut anywhere.
+    fn piece(&self, input: usize, bytes: &[u8]);
+}
+
+/// A reader that shows what it reads to a [`Tap`].
+struct Tapped {
+    inner: Box<dyn Read + Send>,
+    tap: Arc<dyn Tap>,
+    input: usize,
+}
+
+impl Read for Tapped {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.tap.piece(self.input, &buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 /// Analyzes every input; a file that cannot be opened or read is fatal.
@@ -60,7 +91,20 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     let mut inputs = Vec::new();
     let mut summary = Summary::with_error_limit(pass.keep_errors);
     for (index, name) in input::names(pass.files).iter().enumerate() {
-        let opened = input::open(name).map_err(Fatal::Input)?;
+        let mut opened = input::open(name).map_err(Fatal::Input)?;
+        if let Some(tap) = &pass.tap {
+            opened.source = match opened.source {
+                Source::Mapped(map) => {
+                    tap.whole(index, &map);
+                    Source::Mapped(map)
+                }
+                Source::Stream(stream) => Source::from_reader(Tapped {
+                    inner: stream.0,
+                    tap: Arc::clone(tap),
+                    input: index,
+                }),
+            };
+        }
         let bar = input::progress_bar(&opened, pass.quiet);
         let analyzer = match &bar {
             Some(bar) => analyzer.clone().progress(input::progress_callback(bar)),

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use ctanalyze::doctor::whatif::Timer;
 use ctanalyze::{Cidr, Filter, MarkMatch, Nat, StatusMatch};
 use ctparse::{Family, Protocol};
 
@@ -43,6 +44,17 @@ pub enum Command {
     /// The (filtered) flow records themselves, one row per flow, as CSV or
     /// newline-delimited JSON, for DuckDB, ClickHouse or Spark.
     Flows(FlowsArgs),
+    /// Table-full post-mortem: fill, what fills it, timeout what-ifs,
+    /// NOTRACK candidates, drop counters and recommendations with commands.
+    ///
+    /// Give it the dump and, captured at the same time, the sysctls
+    /// (`sysctl -a | grep conntrack`) and the statistics (`conntrack -S` or
+    /// `/proc/net/stat/nf_conntrack`); it says what it cannot assess
+    /// without them.
+    Doctor(DoctorArgs),
+    /// What changed between two snapshots: totals, protocols, states, and
+    /// the sources, destinations and DNAT pairs that grew the most.
+    Diff(DiffArgs),
 }
 
 /// Arguments shared by every report.
@@ -98,6 +110,98 @@ pub struct FlowsArgs {
     /// Exit 1 if any line is malformed.
     #[arg(long)]
     pub strict: bool,
+}
+
+/// `doctor` arguments.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The table dump (`-` reads stdin; gzip and zstd are detected).
+    #[arg(value_name = "DUMP")]
+    pub dump: PathBuf,
+    /// The sysctls captured with the dump: `sysctl -a | grep conntrack`,
+    /// `key=value` lines, or `grep -r . /proc/sys/net/netfilter/`.
+    #[arg(long, value_name = "FILE")]
+    pub sysctl: Option<PathBuf>,
+    /// The statistics captured with the dump: `conntrack -S` or
+    /// `/proc/net/stat/nf_conntrack` (per-CPU counters are summed).
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// nf_conntrack_max (overrides --sysctl).
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+    /// nf_conntrack_buckets (overrides --sysctl).
+    #[arg(long, value_name = "N")]
+    pub buckets: Option<u64>,
+    /// Bytes per entry for the memory estimate [default: 320].
+    ///
+    /// The nf_conntrack slab object size: the 4th column of `grep
+    /// nf_conntrack /proc/slabinfo` on the host.
+    #[arg(long, value_name = "BYTES")]
+    pub object_size: Option<u64>,
+    /// Try this timeout in the what-if, e.g. `tcp_timeout_established=3600`
+    /// (repeatable).
+    ///
+    /// SYSCTL is a timeout sysctl with or without its `net.netfilter.` and
+    /// `nf_conntrack_` prefixes: tcp_timeout_{syn_sent, syn_recv,
+    /// established, fin_wait, close_wait, last_ack, time_wait}, udp_timeout,
+    /// udp_timeout_stream.
+    #[arg(long = "what-if", value_name = "SYSCTL=SECONDS", value_parser = parse_what_if)]
+    pub what_if: Vec<(Timer, u64)>,
+    #[command(flatten)]
+    pub pass: PassArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `diff` arguments.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier dump.
+    #[arg(value_name = "BEFORE")]
+    pub before: PathBuf,
+    /// The later dump.
+    #[arg(value_name = "AFTER")]
+    pub after: PathBuf,
+    #[command(flatten)]
+    pub pass: PassArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How a pass runs (for commands with fixed inputs).
+#[derive(Debug, Args)]
+pub struct PassArgs {
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `SYSCTL=SECONDS` of `--what-if`.
+fn parse_what_if(text: &str) -> Result<(Timer, u64), String> {
+    let (name, seconds) = text
+        .split_once('=')
+        .ok_or_else(|| "expected SYSCTL=SECONDS, e.g. tcp_timeout_time_wait=30".to_owned())?;
+    let timer = Timer::from_sysctl(name.trim()).ok_or_else(|| {
+        format!(
+            "unknown timeout sysctl \"{}\" (one of: {})",
+            name.trim(),
+            ctanalyze::doctor::whatif::TIMERS
+                .iter()
+                .map(|t| t.sysctl.trim_start_matches("nf_conntrack_"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let seconds = seconds
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("expected a number of seconds, found \"{}\"", seconds.trim()))?;
+    Ok((timer, seconds))
 }
 
 /// Formats of `flows`.
@@ -289,6 +393,56 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn doctor_and_diff_arguments() {
+        let cli = Cli::try_parse_from([
+            "ctreport",
+            "doctor",
+            "--sysctl",
+            "s.txt",
+            "--what-if",
+            "tcp_timeout_established=3600",
+            "--what-if",
+            "net.netfilter.nf_conntrack_udp_timeout=5",
+            "--max",
+            "1024",
+            "dump.txt",
+        ])
+        .unwrap();
+        let Command::Doctor(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.dump, PathBuf::from("dump.txt"));
+        assert_eq!(args.max, Some(1024));
+        assert_eq!(
+            args.what_if,
+            vec![
+                (Timer::Tcp(ctparse::TcpState::Established), 3600),
+                (Timer::Udp, 5)
+            ]
+        );
+        let bad = Cli::try_parse_from([
+            "ctreport",
+            "doctor",
+            "--what-if",
+            "tcp_timeout_close=1",
+            "d",
+        ]);
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("unknown timeout sysctl")
+        );
+        let bad = Cli::try_parse_from(["ctreport", "doctor", "--what-if", "udp_timeout=soon", "d"]);
+        assert!(bad.unwrap_err().to_string().contains("number of seconds"));
+        let cli = Cli::try_parse_from(["ctreport", "diff", "-p", "tcp", "a.txt", "b.txt"]).unwrap();
+        let Command::Diff(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!((args.before, args.after), ("a.txt".into(), "b.txt".into()));
+        assert!(Cli::try_parse_from(["ctreport", "diff", "a.txt"]).is_err());
     }
 
     #[test]

@@ -49,5 +49,7 @@ fn run(cli: &Cli) -> Result<Exit, Fatal> {
         Command::Snat(args) => cmd::snat::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Flows(args) => cmd::flows::run(args),
+        Command::Doctor(args) => cmd::doctor::run(args),
+        Command::Diff(args) => cmd::diff::run(args),
     }
 }

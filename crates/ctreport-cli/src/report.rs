@@ -336,7 +336,7 @@ impl Report {
     }
 }
 
-fn percent(part: u64, whole: u64) -> f64 {
+pub fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -358,7 +358,7 @@ pub struct Section {
 }
 
 impl Section {
-    fn new(
+    pub fn new(
         key: &'static str,
         title: &'static str,
         columns: &[&'static str],
@@ -384,10 +384,16 @@ pub enum Cell {
     Id(u64),
     /// A percentage, right-aligned, one decimal.
     Percent(f64),
+    /// A signed change, right-aligned, with its sign (`+12`, `-3`, `0`).
+    Signed(i64),
+    /// A ratio, right-aligned, two decimals.
+    Ratio(f64),
+    /// A size in bytes: `160.0 MiB` in tables, the plain number elsewhere.
+    Bytes(u64),
 }
 
 impl Cell {
-    fn text(text: &str) -> Cell {
+    pub fn text(text: &str) -> Cell {
         Cell::Text(text.to_owned())
     }
 
@@ -400,8 +406,10 @@ impl Cell {
     pub fn plain(&self) -> String {
         match self {
             Cell::Text(t) => t.clone(),
-            Cell::Int(n) | Cell::Id(n) => n.to_string(),
+            Cell::Int(n) | Cell::Id(n) | Cell::Bytes(n) => n.to_string(),
             Cell::Percent(p) => format!("{p:.1}"),
+            Cell::Signed(n) => signed(*n, n.unsigned_abs().to_string()),
+            Cell::Ratio(r) => format!("{r:.2}"),
         }
     }
 
@@ -412,8 +420,69 @@ impl Cell {
             Cell::Int(n) => thousands(*n),
             Cell::Id(n) => n.to_string(),
             Cell::Percent(p) => format!("{p:.1}%"),
+            Cell::Signed(n) => signed(*n, thousands(n.unsigned_abs())),
+            Cell::Ratio(r) => format!("{r:.2}"),
+            Cell::Bytes(n) => human_bytes(*n),
         }
     }
+}
+
+/// `+12`, `-3`, `0`.
+fn signed(n: i64, digits: String) -> String {
+    match n.signum() {
+        1 => format!("+{digits}"),
+        -1 => format!("-{digits}"),
+        _ => digits,
+    }
+}
+
+/// `83886080` -> `80.0 MiB`; below 1 KiB, `512 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// One part of a document that mixes tables and prose (`doctor`): table
+/// and markdown output show both, CSV only the tables, JSON neither (it is
+/// the typed report serialized).
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// A table.
+    Table(Section),
+    /// Prose.
+    Prose(Prose),
+}
+
+/// A titled list of prose items: findings, recommendations.
+#[derive(Debug, Clone)]
+pub struct Prose {
+    /// The heading.
+    pub title: &'static str,
+    /// Number the items (`1.`) rather than bullet them.
+    pub numbered: bool,
+    /// The items.
+    pub items: Vec<Item>,
+}
+
+/// One prose item: an optional bold title, a paragraph, and commands
+/// shown verbatim (a command may span lines).
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// A one-line title.
+    pub title: Option<String>,
+    /// The paragraph.
+    pub text: String,
+    /// Commands, verbatim.
+    pub commands: Vec<String>,
 }
 
 /// `1234567` -> `1,234,567`.
@@ -432,6 +501,18 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_cell_kinds() {
+        assert_eq!(Cell::Signed(1234).pretty(), "+1,234");
+        assert_eq!(Cell::Signed(-5).plain(), "-5");
+        assert_eq!(Cell::Signed(0).pretty(), "0");
+        assert_eq!(Cell::Signed(i64::MIN).plain(), "-9223372036854775808");
+        assert_eq!(Cell::Ratio(2.0).pretty(), "2.00");
+        assert_eq!(Cell::Bytes(524_288 * 320).pretty(), "160.0 MiB");
+        assert_eq!(Cell::Bytes(512).pretty(), "512 B");
+        assert_eq!(Cell::Bytes(512).plain(), "512");
+    }
 
     #[test]
     fn thousands_separators() {

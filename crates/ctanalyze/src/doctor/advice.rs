@@ -228,82 +228,120 @@ pub fn shorter_timeout(
     })
 }
 
-/// Do not track a heavy, never-NATed port or address pair, when the table
-/// is under pressure.
-pub fn notrack(candidate: &Candidate, pressure: Pressure) -> Option<Recommendation> {
-    if !pressure.is_high() {
+/// The most NOTRACK candidates one recommendation names.
+pub const NOTRACK_RULES: usize = 3;
+
+/// Do not track heavy, never-NATed ports and address pairs, when the table
+/// is under pressure: one recommendation for the [`NOTRACK_RULES`] largest
+/// candidates.
+pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommendation> {
+    if !pressure.is_high() || candidates.is_empty() {
         return None;
     }
-    let (title, what, matches, iptables): (String, String, Vec<String>, Vec<String>) =
-        match &candidate.target {
-            Target::Port { protocol, port } => (
-                format!("Do not track {protocol} port {port}"),
-                format!("{protocol} to port {port}"),
-                vec![
-                    format!("{protocol} dport {port}"),
-                    format!("{protocol} sport {port}"),
-                ],
-                vec![
-                    format!("-p {protocol} --dport {port}"),
-                    format!("-p {protocol} --sport {port}"),
-                ],
-            ),
-            Target::Pair {
-                source,
-                destination,
-                internal,
-            } => {
-                let ip = if source.contains(':') { "ip6" } else { "ip" };
-                (
-                    format!("Do not track traffic between {source} and {destination}"),
-                    format!(
-                        "from {source} to {destination}{}",
-                        if *internal {
-                            " (both internal addresses)"
-                        } else {
-                            ""
-                        }
+    let mut largest: Vec<&Candidate> = candidates.iter().collect();
+    largest.sort_by_key(|c| std::cmp::Reverse(c.count)); // stable: ports before pairs on ties
+    let more = largest.len().saturating_sub(NOTRACK_RULES);
+    largest.truncate(NOTRACK_RULES);
+    let candidates = largest;
+    let mut what = Vec::new();
+    let mut nft = Vec::new();
+    let mut iptables = Vec::new();
+    for candidate in &candidates {
+        let (described, matches, xt): (String, [String; 2], (&str, [String; 2])) =
+            match &candidate.target {
+                Target::Port { protocol, port } => (
+                    format!("{protocol} to port {port}"),
+                    [
+                        format!("{protocol} dport {port}"),
+                        format!("{protocol} sport {port}"),
+                    ],
+                    (
+                        "iptables",
+                        [
+                            format!("-p {protocol} --dport {port}"),
+                            format!("-p {protocol} --sport {port}"),
+                        ],
                     ),
-                    vec![
-                        format!("{ip} saddr {source} {ip} daddr {destination}"),
-                        format!("{ip} saddr {destination} {ip} daddr {source}"),
-                    ],
-                    vec![
-                        format!("-s {source} -d {destination}"),
-                        format!("-s {destination} -d {source}"),
-                    ],
-                )
+                ),
+                Target::Pair {
+                    source,
+                    destination,
+                    internal,
+                } => {
+                    let (ip, tool) = if source.contains(':') {
+                        ("ip6", "ip6tables")
+                    } else {
+                        ("ip", "iptables")
+                    };
+                    (
+                        format!(
+                            "from {source} to {destination}{}",
+                            if *internal { " (both internal)" } else { "" }
+                        ),
+                        [
+                            format!("{ip} saddr {source} {ip} daddr {destination}"),
+                            format!("{ip} saddr {destination} {ip} daddr {source}"),
+                        ],
+                        (
+                            tool,
+                            [
+                                format!("-s {source} -d {destination}"),
+                                format!("-s {destination} -d {source}"),
+                            ],
+                        ),
+                    )
+                }
+            };
+        what.push(format!(
+            "{described}: {} entries ({})",
+            group(candidate.count),
+            pct(candidate.percent)
+        ));
+        for chain in ["prerouting", "output"] {
+            for m in &matches {
+                nft.push(format!("nft add rule inet notrack {chain} {m} notrack"));
             }
-        };
-    let iptables_cmd = match &candidate.target {
-        Target::Pair { source, .. } if source.contains(':') => "ip6tables",
-        _ => "iptables",
-    };
+        }
+        let (tool, rules) = xt;
+        for chain in ["PREROUTING", "OUTPUT"] {
+            for m in &rules {
+                iptables.push(format!("{tool} -t raw -A {chain} {m} -j CT --notrack"));
+            }
+        }
+    }
     let mut commands = vec![
         "nft add table inet notrack".to_owned(),
         "nft add chain inet notrack prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
         "nft add chain inet notrack output '{ type filter hook output priority raw; policy accept; }'".to_owned(),
     ];
-    for chain in ["prerouting", "output"] {
-        for m in &matches {
-            commands.push(format!("nft add rule inet notrack {chain} {m} notrack"));
-        }
-    }
-    commands.push(format!("# or, with {iptables_cmd}:"));
-    for chain in ["PREROUTING", "OUTPUT"] {
-        for m in &iptables {
-            commands.push(format!(
-                "{iptables_cmd} -t raw -A {chain} {m} -j CT --notrack"
-            ));
-        }
+    commands.extend(nft);
+    commands.push("# or, with iptables (ip6tables for IPv6):".to_owned());
+    commands.extend(iptables);
+    let mut overlap = if candidates.len() > 1 {
+        " A flow can match more than one of them: pick the ones that fit.".to_owned()
+    } else {
+        String::new()
+    };
+    if more > 0 {
+        overlap.push_str(&format!(
+            " {more} smaller candidate{} in the NOTRACK table.",
+            if more == 1 { " is" } else { "s are" }
+        ));
     }
     Some(Recommendation {
         id: "notrack",
-        title,
+        title: if candidates.len() == 1 {
+            "Do not track heavy traffic that is never NATed".to_owned()
+        } else {
+            format!(
+                "Do not track heavy traffic that is never NATed ({} candidates)",
+                candidates.len()
+            )
+        },
         rationale: format!(
-            "{} entries ({} of the table) are {what}, and none of them is NATed. Untracked packets make no entry at all. Only do this if nothing needs their conntrack state: they match `ct state untracked`, not `established`, so the filter rules must accept them explicitly; they cannot be NATed or use a conntrack helper. The rules match both directions, for traffic to this host, from it, and through it.",
-            group(candidate.count),
-            pct(candidate.percent)
+            "Each carries at least {} of the entries and none of them is NATed: {}.{overlap} Untracked packets make no entry at all. Only do this if nothing needs their conntrack state: they match `ct state untracked`, not `established`, so the filter rules must accept them explicitly; they cannot be NATed or use a conntrack helper. The rules match both directions, for traffic to this host, from it and through it.",
+            pct(crate::doctor::notrack::MIN_SHARE),
+            what.join("; ")
         ),
         commands,
     })
@@ -515,6 +553,7 @@ mod tests {
             configured_from: Origin::KernelDefault,
             proposed: 30,
             entries,
+            short_timer: 0,
             gone,
             percent: crate::doctor::percent(gone, entries),
             table_percent: crate::doctor::percent(gone, table),
@@ -558,8 +597,14 @@ mod tests {
             count: 600,
             percent: 60.0,
         };
-        assert_eq!(notrack(&port, Pressure::Low), None);
-        let r = notrack(&port, Pressure::Full).unwrap();
+        assert_eq!(notrack(std::slice::from_ref(&port), Pressure::Low), None);
+        assert_eq!(notrack(&[], Pressure::Full), None);
+        let r = notrack(std::slice::from_ref(&port), Pressure::Full).unwrap();
+        assert!(
+            r.rationale
+                .contains("tcp to port 9400: 600 entries (60.0%)")
+        );
+        assert!(!r.rationale.contains("more than one"));
         assert!(
             r.commands.contains(
                 &"nft add rule inet notrack prerouting tcp dport 9400 notrack".to_owned()
@@ -581,7 +626,46 @@ mod tests {
             count: 20,
             percent: 20.0,
         };
-        let r = notrack(&pair, Pressure::High).unwrap();
+        let small = |port| Candidate {
+            target: Target::Port {
+                protocol: "udp",
+                port,
+            },
+            count: 10,
+            percent: 10.0,
+        };
+        let r = notrack(
+            &[small(1), small(2), port.clone(), pair.clone()],
+            Pressure::High,
+        )
+        .unwrap();
+        assert!(
+            r.rationale
+                .contains("1 smaller candidate is in the NOTRACK table"),
+            "{}",
+            r.rationale
+        );
+        assert!(r.rationale.contains("udp to port 1"));
+        assert!(!r.rationale.contains("udp to port 2"));
+        let r = notrack(&[port, pair], Pressure::High).unwrap();
+        assert_eq!(
+            r.title,
+            "Do not track heavy traffic that is never NATed (2 candidates)"
+        );
+        assert!(r.rationale.contains("more than one"));
+        // The table and chains once, then each candidate's rules.
+        assert_eq!(
+            r.commands
+                .iter()
+                .filter(|c| c.contains("add chain"))
+                .count(),
+            2
+        );
+        assert!(
+            r.commands.contains(
+                &"iptables -t raw -A OUTPUT -p tcp --sport 9400 -j CT --notrack".to_owned()
+            )
+        );
         assert!(
             r.commands.contains(
                 &"nft add rule inet notrack output ip6 saddr fd00::2 ip6 daddr fd00::1 notrack"
@@ -591,7 +675,10 @@ mod tests {
         assert!(r.commands.contains(
             &"ip6tables -t raw -A OUTPUT -s fd00::1 -d fd00::2 -j CT --notrack".to_owned()
         ));
-        assert!(r.rationale.contains("both internal addresses"));
+        assert!(
+            r.rationale
+                .contains("from fd00::1 to fd00::2 (both internal): 20 entries (20.0%)")
+        );
     }
 
     #[test]

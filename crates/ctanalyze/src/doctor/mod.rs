@@ -277,7 +277,7 @@ pub struct StatsReport {
     /// global value, not a sum over CPUs).
     pub entries: Option<u64>,
     /// The counters: `insert_failed`, `drop`, `early_drop`,
-    /// `search_restart` first, then the others.
+    /// `search_restart` first, then the others that are not zero.
     pub counters: Vec<CounterRow>,
 }
 
@@ -293,7 +293,7 @@ impl StatsReport {
             .chain(
                 stats
                     .iter()
-                    .filter(|(name, _)| !KEY_COUNTERS.contains(name)),
+                    .filter(|&(name, value)| value > 0 && !KEY_COUNTERS.contains(&name)),
             )
             .map(|(name, value)| CounterRow {
                 name: name.to_owned(),
@@ -453,9 +453,7 @@ impl Doctor {
                 recommendations.push(r);
             }
         }
-        for candidate in &notrack {
-            recommendations.extend(advice::notrack(candidate, pressure));
-        }
+        recommendations.extend(advice::notrack(&notrack, pressure));
         recommendations.extend(advice::persist(&changed, hashsize));
 
         let composition = composition(summary, breakdown, self.top);
@@ -620,7 +618,7 @@ fn findings(
             pct(percent(composition.assured, total)),
         ));
     }
-    for w in timeouts {
+    for w in timeouts.iter().filter(|w| w.gone > 0) {
         out.push(format!(
             "With {} = {}, {} of {} {} {} entries ({}) would already be gone ({} s now{}).",
             w.sysctl,
@@ -638,6 +636,16 @@ fn findings(
             }
         ));
     }
+    if !timeouts.is_empty() && timeouts.iter().all(|w| w.gone == 0) {
+        out.push("None of the shorter timeouts tried would have removed an entry yet: the entries are younger than that in their state.".to_owned());
+    }
+    let short: u64 = timeouts.iter().map(|w| w.short_timer).sum();
+    if short > 0 {
+        out.push(format!(
+            "{} TCP entries have no more time left than the unacknowledged-data or retransmission timeout: they may run on that shorter timer, so their age is unknown and the what-if does not count them.",
+            group(short)
+        ));
+    }
     if let Some(stats) = stats {
         let get = |name| stats.get(name).unwrap_or(0);
         let (drop, early, failed, long) = (
@@ -653,11 +661,12 @@ fn findings(
             ));
         }
         if drop > 0 {
+            let table_full = early > 0 && failed == 0 && get("invalid") == 0;
             out.push(format!(
                 "drop = {}: packets were dropped because no entry could be made or inserted{}.",
                 group(drop),
-                if early > 0 {
-                    " (with early_drop > 0: mostly \"table full, dropping packet\")"
+                if table_full {
+                    "; with early_drop counted and no insert_failed or invalid packets, these are the table-full drops (\"nf_conntrack: table full, dropping packet\")"
                 } else {
                     ""
                 }
@@ -831,7 +840,20 @@ mod tests {
         assert!(!d.notrack.is_empty());
         let stats = d.stats.unwrap();
         assert_eq!(stats.entries, Some(1585));
-        assert_eq!(stats.counters[0].name, "insert_failed");
+        // The four that matter always; the others only when not zero.
+        let names: Vec<&str> = stats.counters.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "insert_failed",
+                "drop",
+                "early_drop",
+                "search_restart",
+                "expect_create",
+                "expect_delete",
+                "expect_new"
+            ]
+        );
         assert_eq!(d.not_assessed.len(), 1, "{:?}", d.not_assessed); // the object size only
     }
 

@@ -6,6 +6,12 @@
 //! seconds left under a configured timeout `T` last saw a packet (or
 //! changed state) `T - remaining` seconds ago, and with a timeout `T'` it
 //! would already be gone exactly when `remaining <= T - T'`.
+//!
+//! One exception: a TCP entry with unacknowledged data, or retransmitting,
+//! runs on the shorter `nf_conntrack_tcp_timeout_unacknowledged` or
+//! `nf_conntrack_tcp_timeout_max_retrans` timer (300 s by default) when
+//! its state's timeout is longer. An entry with no more than that left may
+//! be one of those, and young; such entries are never counted as gone.
 
 use ctparse::{Protocol, State, TcpState};
 use serde::Serialize;
@@ -142,6 +148,10 @@ pub struct WhatIf {
     pub proposed: u64,
     /// Entries on this timer.
     pub entries: u64,
+    /// Of those, TCP entries with no more time left than the unacknowledged
+    /// or retransmission timeout: they may run on that shorter timer, so
+    /// their age is unknown and they are not counted in `gone`.
+    pub short_timer: u64,
     /// Of those, entries idle in their state for at least `proposed`
     /// seconds: with the shorter timeout they would already be gone.
     pub gone: u64,
@@ -175,9 +185,12 @@ pub fn gone_with(remaining: &[(i64, u64)], configured: u64, proposed: u64) -> (u
     (entries, gone)
 }
 
-/// The `(remaining, count)` list of every timer present in a dump.
-pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer, Vec<(i64, u64)>)> {
-    let mut by_timer: std::collections::BTreeMap<Timer, Vec<(i64, u64)>> = Default::default();
+/// Entries per remaining timeout: `(seconds left, entries)`, ascending.
+pub type Histogram = Vec<(i64, u64)>;
+
+/// The histogram of every timer present in a dump.
+pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer, Histogram)> {
+    let mut by_timer: std::collections::BTreeMap<Timer, Histogram> = Default::default();
     for (key, count) in summary.timeouts.iter() {
         if key.protocol == Protocol::TCP
             && let Some(State::Tcp(state)) = key.state
@@ -205,11 +218,15 @@ pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer,
         .collect()
 }
 
+/// The kernel default of `nf_conntrack_tcp_timeout_unacknowledged` and
+/// `nf_conntrack_tcp_timeout_max_retrans`, in seconds.
+pub const SHORT_TIMER_DEFAULT: u64 = 300;
+
 /// One what-if row per timer with entries whose tried timeout is shorter
 /// than the configured one. `proposals` override the default tries;
 /// `table_entries` is the size of the whole table (for `table_percent`).
 pub fn what_ifs(
-    histograms: &[(Timer, Vec<(i64, u64)>)],
+    histograms: &[(Timer, Histogram)],
     sysctl: Option<&Sysctl>,
     proposals: &[(Timer, u64)],
     table_entries: u64,
@@ -231,7 +248,29 @@ pub fn what_ifs(
         if proposed >= configured {
             continue;
         }
-        let (entries, gone) = gone_with(remaining, configured, proposed);
+        // Entries that may be on the shorter unacknowledged/retransmission
+        // timer (only when the state's own timeout is longer than it).
+        let short = match spec.timer {
+            Timer::Tcp(_) => [
+                "nf_conntrack_tcp_timeout_unacknowledged",
+                "nf_conntrack_tcp_timeout_max_retrans",
+            ]
+            .iter()
+            .map(|name| {
+                sysctl
+                    .and_then(|s| s.get(name))
+                    .unwrap_or(SHORT_TIMER_DEFAULT)
+            })
+            .max()
+            .filter(|&short| configured > short),
+            Timer::Udp | Timer::UdpStream => None,
+        };
+        let (young, rest): (Histogram, Histogram) = remaining.iter().partition(|&&(left, _)| {
+            short.is_some_and(|s| left <= i64::try_from(s).unwrap_or(i64::MAX))
+        });
+        let short_timer: u64 = young.iter().map(|&(_, n)| n).sum();
+        let (rest_entries, gone) = gone_with(&rest, configured, proposed);
+        let entries = rest_entries + short_timer;
         if entries == 0 {
             continue;
         }
@@ -244,6 +283,7 @@ pub fn what_ifs(
             configured_from,
             proposed,
             entries,
+            short_timer,
             gone,
             percent: super::percent(gone, entries),
             table_percent: super::percent(gone, table_entries),
@@ -325,6 +365,33 @@ mod tests {
             (rows[1].configured, rows[1].configured_from),
             (3600, Origin::Sysctl)
         );
-        assert_eq!((rows[1].proposed, rows[1].gone), (3500, 10));
+        // TIME_WAIT raised to 3600 s is longer than the 300 s short timers,
+        // so entries with 100 s and 60 s left may be on one of those.
+        assert_eq!(
+            (rows[1].proposed, rows[1].short_timer, rows[1].gone),
+            (3500, 10, 0)
+        );
+    }
+
+    #[test]
+    fn tcp_entries_that_may_be_on_the_short_timer_are_not_counted() {
+        let est = Timer::Tcp(TcpState::Established);
+        // 300 s left: may be on the unacknowledged-data timer (300 s), so
+        // possibly 0 s idle; 301 s left: on the 432,000 s timer, idle for days.
+        let histograms = vec![(est, vec![(300, 2), (301, 3), (431_000, 4)])];
+        let rows = what_ifs(&histograms, None, &[], 9);
+        assert_eq!(
+            (rows[0].entries, rows[0].short_timer, rows[0].gone),
+            (9, 2, 3)
+        );
+        // With both short timers raised to 3600 s, more are uncertain.
+        let mut sysctl = Sysctl::default();
+        sysctl.set("nf_conntrack_tcp_timeout_unacknowledged", 3600);
+        let rows = what_ifs(&histograms, Some(&sysctl), &[], 9);
+        assert_eq!((rows[0].short_timer, rows[0].gone), (5, 0));
+        // TIME_WAIT (120 s) is shorter than the short timers: no exception.
+        let tw = Timer::Tcp(TcpState::TimeWait);
+        let rows = what_ifs(&[(tw, vec![(10, 1)])], None, &[], 1);
+        assert_eq!((rows[0].short_timer, rows[0].gone), (0, 1));
     }
 }

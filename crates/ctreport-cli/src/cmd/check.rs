@@ -16,6 +16,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
         threads: args.input.threads,
         quiet: args.input.quiet,
         keep_errors: usize::MAX,
+        tap: None,
     })?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -1,7 +1,9 @@
 //! One file per subcommand.
 
 pub mod check;
+pub mod diff;
 pub mod dnat;
+pub mod doctor;
 pub mod flows;
 pub mod protocols;
 pub mod snat;
@@ -35,6 +37,7 @@ pub fn run_report(
         threads: args.input.threads,
         quiet: args.input.quiet,
         keep_errors: args.output.max_errors,
+        tap: None,
     })?;
     analysis::print_errors(&analysis, args.output.max_errors);
     let mut report = Report::new(command, &analysis, args.output.max_errors);

@@ -2,10 +2,11 @@
 
 use std::io::Write;
 
-use crate::exit::Fatal;
-use crate::report::Report;
+use serde::Serialize;
 
-pub fn write(out: &mut impl Write, report: &Report) -> Result<(), Fatal> {
+use crate::exit::Fatal;
+
+pub fn write(out: &mut impl Write, report: &impl Serialize) -> Result<(), Fatal> {
     serde_json::to_writer_pretty(&mut *out, report)?;
     writeln!(out)?;
     Ok(())

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::exit::Fatal;
-use crate::report::Section;
+use crate::report::{Prose, Section};
 
 pub fn write(out: &mut impl Write, sections: &[Section]) -> Result<(), Fatal> {
     for (i, section) in sections.iter().enumerate() {
@@ -30,6 +30,49 @@ pub fn write(out: &mut impl Write, sections: &[Section]) -> Result<(), Fatal> {
         for row in &section.rows {
             let cells: Vec<String> = row.iter().map(|c| escape(&c.plain())).collect();
             writeln!(out, "| {} |", cells.join(" | "))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prose as a list: bold titles, paragraphs, commands in `sh` code blocks.
+pub fn write_prose(out: &mut impl Write, prose: &Prose) -> Result<(), Fatal> {
+    writeln!(out, "### {}", prose.title)?;
+    writeln!(out)?;
+    if prose.items.is_empty() {
+        writeln!(out, "_none_")?;
+        return Ok(());
+    }
+    for (i, item) in prose.items.iter().enumerate() {
+        let marker = if prose.numbered {
+            format!("{}. ", i + 1)
+        } else {
+            "- ".to_owned()
+        };
+        let indent = " ".repeat(marker.len());
+        // A loose list (blank lines between items) only when an item has
+        // several blocks; findings stay a tight list.
+        let blocks = item.title.is_some() || !item.commands.is_empty();
+        if i > 0 && blocks {
+            writeln!(out)?;
+        }
+        match &item.title {
+            Some(title) => {
+                writeln!(out, "{marker}**{title}**")?;
+                writeln!(out)?;
+                writeln!(out, "{indent}{}", item.text)?;
+            }
+            None => writeln!(out, "{marker}{}", item.text)?,
+        }
+        if !item.commands.is_empty() {
+            writeln!(out)?;
+            writeln!(out, "{indent}```sh")?;
+            for command in &item.commands {
+                for line in command.lines() {
+                    writeln!(out, "{indent}{line}")?;
+                }
+            }
+            writeln!(out, "{indent}```")?;
         }
     }
     Ok(())

@@ -7,9 +7,11 @@ mod table;
 
 use std::io::Write;
 
+use serde::Serialize;
+
 use crate::cli::Format;
 use crate::exit::Fatal;
-use crate::report::Report;
+use crate::report::{Part, Report, Section};
 
 /// Writes `report` in `format`. `primary` names the section a
 /// single-section subcommand is about: CSV then holds only that table.
@@ -24,5 +26,47 @@ pub fn write(
         Format::Markdown => markdown::write(out, &report.sections()),
         Format::Csv => csv::write(out, &report.sections(), primary),
         Format::Json => json::write(out, report),
+    }
+}
+
+/// Writes a document of tables and prose in `format`: JSON is `typed`
+/// serialized; CSV holds the tables only (one long table with a `section`
+/// column); table and markdown output show every part in order.
+pub fn write_document(
+    out: &mut impl Write,
+    parts: &[Part],
+    typed: &impl Serialize,
+    format: Format,
+) -> Result<(), Fatal> {
+    match format {
+        Format::Json => json::write(out, typed),
+        Format::Csv => {
+            let tables: Vec<Section> = parts
+                .iter()
+                .filter_map(|part| match part {
+                    Part::Table(section) => Some(section.clone()),
+                    Part::Prose(_) => None,
+                })
+                .collect();
+            csv::write(out, &tables, None)
+        }
+        Format::Table | Format::Markdown => {
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                match (part, format) {
+                    (Part::Table(section), Format::Table) => {
+                        table::write(out, std::slice::from_ref(section))?;
+                    }
+                    (Part::Table(section), _) => {
+                        markdown::write(out, std::slice::from_ref(section))?;
+                    }
+                    (Part::Prose(prose), Format::Table) => table::write_prose(out, prose)?,
+                    (Part::Prose(prose), _) => markdown::write_prose(out, prose)?,
+                }
+            }
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,134 @@
+//! `ctreport diff`: what changed between two snapshots.
+
+use std::io::{self, BufWriter, Write};
+
+use ctanalyze::doctor::diff::{AddressGrowth, Change, SummaryDiff, diff};
+use serde::Serialize;
+
+use crate::analysis::{self, Pass};
+use crate::cli::DiffArgs;
+use crate::exit::{Exit, Fatal};
+use crate::render;
+use crate::report::{Cell, ErrorJson, InputJson, Part, Report, Section};
+
+/// The report: both inputs, the changes, the malformed lines of both.
+#[derive(Debug, Serialize)]
+struct DiffReport {
+    /// `ctreport.diff/1`.
+    schema: &'static str,
+    /// The earlier input, then the later one.
+    inputs: Vec<InputJson>,
+    #[serde(flatten)]
+    diff: SummaryDiff,
+    errors: Vec<ErrorJson>,
+}
+
+pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
+    let filter = args.filter.to_filter().map_err(Fatal::Usage)?;
+    let max_errors = args.output.max_errors;
+    let mut analyses = Vec::new();
+    for file in [&args.before, &args.after] {
+        let analysis = analysis::run(Pass {
+            files: std::slice::from_ref(file),
+            filter: filter.clone(),
+            threads: args.pass.threads,
+            quiet: args.pass.quiet,
+            keep_errors: max_errors,
+            tap: None,
+        })?;
+        analysis::print_errors(&analysis, max_errors);
+        analyses.push(analysis);
+    }
+    let (before, after) = (&analyses[0], &analyses[1]);
+    let mut report = DiffReport {
+        schema: "ctreport.diff/1",
+        inputs: Vec::new(),
+        diff: diff(&before.summary, &after.summary, args.output.top),
+        errors: Vec::new(),
+    };
+    for analysis in &analyses {
+        let base = Report::new("diff", analysis, max_errors);
+        report.inputs.extend(base.inputs);
+        report.errors.extend(base.errors);
+    }
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    render::write_document(&mut out, &parts(&report.diff), &report, args.output.format)?;
+    out.flush()?;
+    let malformed = before.summary.totals.errors + after.summary.totals.errors > 0;
+    Ok(if args.output.strict && malformed {
+        Exit::Malformed
+    } else {
+        Exit::Success
+    })
+}
+
+fn changes(key: &'static str, title: &'static str, first: &'static str, rows: &[Change]) -> Part {
+    let rows = rows.iter().map(|c| {
+        vec![
+            Cell::Text(c.name.clone()),
+            Cell::Int(c.before),
+            Cell::Int(c.after),
+            Cell::Signed(c.delta),
+        ]
+    });
+    Part::Table(Section::new(
+        key,
+        title,
+        &[first, "before", "after", "delta"],
+        rows.collect(),
+    ))
+}
+
+fn growth(key: &'static str, title: &'static str, rows: &[AddressGrowth]) -> Part {
+    let rows = rows.iter().map(|g| {
+        vec![
+            Cell::Text(g.address.clone()),
+            Cell::Int(g.before),
+            Cell::Int(g.after),
+            Cell::Signed(g.delta),
+            Cell::text(if g.new { "yes" } else { "no" }),
+        ]
+    });
+    Part::Table(Section::new(
+        key,
+        title,
+        &["address", "before", "after", "delta", "new"],
+        rows.collect(),
+    ))
+}
+
+fn parts(d: &SummaryDiff) -> Vec<Part> {
+    let dnat = d.dnat.iter().map(|g| {
+        vec![
+            Cell::text(g.protocol),
+            Cell::Text(g.original.clone()),
+            Cell::Text(g.translated.clone()),
+            Cell::Int(g.before),
+            Cell::Int(g.after),
+            Cell::Signed(g.delta),
+            Cell::text(if g.new { "yes" } else { "no" }),
+        ]
+    });
+    vec![
+        changes("totals", "Totals", "metric", &d.totals),
+        changes("protocols", "Protocols", "protocol", &d.protocols),
+        changes("states", "States", "state", &d.states),
+        growth("sources", "Sources that grew", &d.sources),
+        growth("destinations", "Destinations that grew", &d.destinations),
+        Part::Table(Section::new(
+            "dnat",
+            "DNAT pairs that grew",
+            &[
+                "protocol",
+                "original",
+                "translated",
+                "before",
+                "after",
+                "delta",
+                "new",
+            ],
+            dnat.collect(),
+        )),
+    ]
+}

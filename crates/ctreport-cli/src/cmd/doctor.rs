@@ -1,0 +1,498 @@
+//! `ctreport doctor`: the table-full post-mortem of one dump, with the
+//! sysctls and statistics captured with it.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ctanalyze::doctor::notrack::Target;
+use ctanalyze::doctor::{
+    Breakdown, BreakdownFeed, Diagnosis, Doctor, InputError, Origin, Stats, Sysctl,
+};
+use ctanalyze::{Filter, Merge};
+use serde::Serialize;
+
+use crate::analysis::{self, Pass, Tap};
+use crate::cli::DoctorArgs;
+use crate::exit::{Exit, Fatal};
+use crate::report::{
+    Cell, ErrorJson, InputJson, Item, Part, Prose, Report, Section, TotalsJson, percent,
+};
+use crate::{input, render};
+
+/// The report: the usual inputs, totals and errors around the diagnosis.
+#[derive(Debug, Serialize)]
+struct DoctorReport {
+    /// `ctreport.doctor/1`.
+    schema: &'static str,
+    inputs: Vec<InputJson>,
+    /// The `--sysctl` file, if given.
+    sysctl_file: Option<String>,
+    /// The `--stats` file, if given.
+    stats_file: Option<String>,
+    totals: Option<TotalsJson>,
+    #[serde(flatten)]
+    diagnosis: Diagnosis,
+    /// Malformed lines of the dump, then of the side inputs.
+    errors: Vec<ErrorJson>,
+}
+
+/// Counts the [`Breakdown`] from the bytes the analyzer reads.
+struct BreakdownTap {
+    sequential: bool,
+    whole: Mutex<Breakdown>,
+    streams: Mutex<BTreeMap<usize, BreakdownFeed>>,
+}
+
+/// A poisoned lock only means another thread panicked; the data is a count.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Tap for BreakdownTap {
+    fn whole(&self, _input: usize, bytes: &[u8]) {
+        let part = if self.sequential {
+            let mut b = Breakdown::default();
+            b.add_lines(bytes);
+            b
+        } else {
+            Breakdown::from_bytes(bytes)
+        };
+        locked(&self.whole).merge(part);
+    }
+
+    fn piece(&self, input: usize, bytes: &[u8]) {
+        locked(&self.streams).entry(input).or_default().push(bytes);
+    }
+}
+
+impl BreakdownTap {
+    fn finish(&self) -> Breakdown {
+        let mut total = std::mem::take(&mut *locked(&self.whole));
+        for (_, feed) in std::mem::take(&mut *locked(&self.streams)) {
+            total.merge(feed.finish());
+        }
+        total
+    }
+}
+
+/// A side input, read whole (they are a few KiB).
+struct Side<T> {
+    path: PathBuf,
+    value: T,
+    errors: Vec<InputError>,
+}
+
+fn read_side<T>(path: &Path, parse: fn(&[u8]) -> (T, Vec<InputError>)) -> Result<Side<T>, Fatal> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Fatal::Input(format!("{}: {}", path.display(), input::describe(&e))))?;
+    let (value, errors) = parse(&bytes);
+    Ok(Side {
+        path: path.to_owned(),
+        value,
+        errors,
+    })
+}
+
+pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
+    let max_errors = args.output.max_errors;
+    let sysctl = args
+        .sysctl
+        .as_deref()
+        .map(|p| read_side(p, Sysctl::parse))
+        .transpose()?;
+    let stats = args
+        .stats
+        .as_deref()
+        .map(|p| read_side(p, Stats::parse))
+        .transpose()?;
+    let tap = Arc::new(BreakdownTap {
+        sequential: args.pass.threads == 1,
+        whole: Mutex::default(),
+        streams: Mutex::default(),
+    });
+    let analysis = analysis::run(Pass {
+        files: std::slice::from_ref(&args.dump),
+        filter: Filter::default(),
+        threads: args.pass.threads,
+        quiet: args.pass.quiet,
+        keep_errors: max_errors,
+        tap: Some(tap.clone()),
+    })?;
+    analysis::print_errors(&analysis, max_errors);
+    let mut side_errors = Vec::new();
+    for (path, errors) in [
+        sysctl.as_ref().map(|s| (&s.path, &s.errors)),
+        stats.as_ref().map(|s| (&s.path, &s.errors)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for error in errors.iter().take(max_errors) {
+            eprintln!("ctreport: {}", error.display_in(path));
+        }
+        if errors.len() > max_errors {
+            eprintln!(
+                "ctreport: {}: {} more malformed lines not shown (--max-errors {max_errors})",
+                path.display(),
+                errors.len() - max_errors
+            );
+        }
+        side_errors.extend(errors.iter().take(max_errors).map(|e| ErrorJson {
+            path: path.display().to_string(),
+            line: e.line,
+            column: e.column,
+            message: e.message.clone(),
+        }));
+    }
+
+    let mut doctor = Doctor::new()
+        .max(args.max)
+        .buckets(args.buckets)
+        .object_size(args.object_size)
+        .top(args.output.top);
+    for &(timer, seconds) in &args.what_if {
+        doctor = doctor.propose(timer, seconds);
+    }
+    let breakdown = tap.finish();
+    let diagnosis = doctor.diagnose(
+        &analysis.summary,
+        &breakdown,
+        sysctl.as_ref().map(|s| &s.value),
+        stats.as_ref().map(|s| &s.value),
+    );
+    let base = Report::new("doctor", &analysis, max_errors);
+    let report = DoctorReport {
+        schema: "ctreport.doctor/1",
+        inputs: base.inputs,
+        sysctl_file: sysctl.as_ref().map(|s| s.path.display().to_string()),
+        stats_file: stats.as_ref().map(|s| s.path.display().to_string()),
+        totals: base.totals,
+        diagnosis,
+        errors: base.errors.into_iter().chain(side_errors).collect(),
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    render::write_document(&mut out, &parts(&report), &report, args.output.format)?;
+    out.flush()?;
+    let malformed = analysis.summary.totals.errors > 0 || !report.errors.is_empty();
+    Ok(if args.output.strict && malformed {
+        Exit::Malformed
+    } else {
+        Exit::Success
+    })
+}
+
+fn table(
+    key: &'static str,
+    title: &'static str,
+    columns: &[&'static str],
+    rows: Vec<Vec<Cell>>,
+) -> Part {
+    Part::Table(Section::new(key, title, columns, rows))
+}
+
+fn origin(origin: Option<Origin>) -> Cell {
+    Cell::text(origin.map_or("", Origin::name))
+}
+
+/// The document: findings, the tables, recommendations, gaps.
+fn parts(report: &DoctorReport) -> Vec<Part> {
+    let d = &report.diagnosis;
+    let entries = d.fill.entries;
+    let pct = |n: u64| Cell::Percent(percent(n, entries));
+    let mut parts = vec![Part::Prose(Prose {
+        title: "Findings",
+        numbered: false,
+        items: d
+            .findings
+            .iter()
+            .map(|f| Item {
+                title: None,
+                text: f.clone(),
+                commands: Vec::new(),
+            })
+            .collect(),
+    })];
+
+    let f = &d.fill;
+    let mut rows = vec![vec![
+        Cell::text("entries in the dump"),
+        Cell::Int(entries),
+        Cell::text("dump"),
+    ]];
+    let mut row = |name: &str, value: Option<Cell>, from: Cell| {
+        if let Some(value) = value {
+            rows.push(vec![Cell::text(name), value, from]);
+        }
+    };
+    row(
+        "nf_conntrack_count",
+        f.count.map(Cell::Int),
+        Cell::text("sysctl"),
+    );
+    row(
+        "entries",
+        f.stats_entries.map(Cell::Int),
+        Cell::text("stats"),
+    );
+    row("nf_conntrack_max", f.max.map(Cell::Int), origin(f.max_from));
+    row(
+        "fill",
+        f.fill_percent.map(Cell::Percent),
+        Cell::text("entries / max"),
+    );
+    row(
+        "nf_conntrack_buckets",
+        f.buckets.map(Cell::Int),
+        origin(f.buckets_from),
+    );
+    row(
+        "entries per bucket",
+        f.entries_per_bucket.map(Cell::Ratio),
+        Cell::text("entries / buckets"),
+    );
+    row(
+        "entries per bucket at max",
+        f.entries_per_bucket_at_max.map(Cell::Ratio),
+        Cell::text("max / buckets"),
+    );
+    row(
+        "average hash chain",
+        f.average_chain.map(Cell::Ratio),
+        Cell::text("2 x entries / buckets"),
+    );
+    row(
+        "bytes per entry",
+        Some(Cell::Int(f.object_size)),
+        origin(Some(f.object_size_from)),
+    );
+    row(
+        "memory of the entries",
+        Some(Cell::Bytes(f.memory_bytes)),
+        Cell::text("entries x bytes"),
+    );
+    row(
+        "memory at max",
+        f.memory_at_max_bytes.map(Cell::Bytes),
+        Cell::text("max x bytes"),
+    );
+    row(
+        "hash table",
+        f.hash_table_bytes.map(Cell::Bytes),
+        Cell::text("buckets x 8"),
+    );
+    parts.push(table("fill", "Fill", &["metric", "value", "source"], rows));
+
+    let c = &d.composition;
+    let rows = c.protocols.iter().map(|r| {
+        vec![
+            Cell::text(r.protocol),
+            Cell::Id(u64::from(r.number)),
+            Cell::Int(r.count),
+            pct(r.count),
+        ]
+    });
+    parts.push(table(
+        "protocols",
+        "Protocols",
+        &["protocol", "number", "count", "percent"],
+        rows.collect(),
+    ));
+    let rows = c
+        .tcp_states
+        .iter()
+        .map(|r| vec![Cell::text(r.state), Cell::Int(r.count), pct(r.count)]);
+    parts.push(table(
+        "tcp_states",
+        "TCP states",
+        &["state", "count", "percent"],
+        rows.collect(),
+    ));
+    let rows = [
+        ("ASSURED", c.assured),
+        ("not ASSURED", c.not_assured),
+        ("UNREPLIED", c.unreplied),
+    ]
+    .into_iter()
+    .map(|(name, n)| vec![Cell::text(name), Cell::Int(n), pct(n)]);
+    parts.push(table(
+        "assured",
+        "ASSURED (kept when full) and not (evictable)",
+        &["entries", "count", "percent"],
+        rows.collect(),
+    ));
+    let rows = c.not_assured_by_state.iter().map(|r| {
+        vec![
+            Cell::text(r.protocol),
+            Cell::text(r.state),
+            Cell::Int(r.count),
+            pct(r.count),
+        ]
+    });
+    parts.push(table(
+        "not_assured",
+        "Not ASSURED (evictable) by state",
+        &["protocol", "state", "count", "percent"],
+        rows.collect(),
+    ));
+    for (key, title, list) in [
+        ("top_sources", "Top sources", &c.top_sources),
+        ("top_destinations", "Top destinations", &c.top_destinations),
+    ] {
+        let rows = list.iter().map(|r| {
+            vec![
+                Cell::Text(r.address.clone()),
+                Cell::Int(r.count),
+                pct(r.count),
+            ]
+        });
+        parts.push(table(
+            key,
+            title,
+            &["address", "count", "percent"],
+            rows.collect(),
+        ));
+    }
+    let rows = c.top_dnat.iter().map(|r| {
+        vec![
+            Cell::text(r.protocol),
+            Cell::Text(r.original.clone()),
+            Cell::Text(r.translated.clone()),
+            Cell::Int(r.count),
+            pct(r.count),
+        ]
+    });
+    parts.push(table(
+        "top_dnat",
+        "Top DNAT services",
+        &["protocol", "original", "translated", "count", "percent"],
+        rows.collect(),
+    ));
+
+    let rows = d.timeouts.iter().map(|w| {
+        vec![
+            Cell::text(w.protocol),
+            Cell::text(w.state),
+            Cell::text(w.sysctl.trim_start_matches("net.netfilter.")),
+            Cell::Int(w.configured),
+            Cell::text(w.configured_from.name()),
+            Cell::Int(w.proposed),
+            Cell::Int(w.entries),
+            Cell::Int(w.short_timer),
+            Cell::Int(w.gone),
+            Cell::Percent(w.percent),
+            Cell::Percent(w.table_percent),
+        ]
+    });
+    parts.push(table(
+        "timeouts",
+        "Timeout what-if (gone: idle in their state at least the tried timeout)",
+        &[
+            "protocol",
+            "state",
+            "sysctl",
+            "now",
+            "from",
+            "try",
+            "entries",
+            "short timer",
+            "gone",
+            "percent",
+            "of table",
+        ],
+        rows.collect(),
+    ));
+
+    let rows = d.notrack.iter().map(|candidate| {
+        let (kind, matched, internal) = match &candidate.target {
+            Target::Port { protocol, port } => ("port", format!("{protocol} dport {port}"), ""),
+            Target::Pair {
+                source,
+                destination,
+                internal,
+            } => (
+                "pair",
+                format!("{source} -> {destination}"),
+                if *internal { "yes" } else { "no" },
+            ),
+        };
+        vec![
+            Cell::text(kind),
+            Cell::Text(matched),
+            Cell::Int(candidate.count),
+            Cell::Percent(candidate.percent),
+            Cell::text(internal),
+        ]
+    });
+    parts.push(table(
+        "notrack",
+        "NOTRACK candidates (never NATed, at least 10% of the table)",
+        &["kind", "match", "count", "percent", "internal"],
+        rows.collect(),
+    ));
+
+    if let Some(stats) = &d.stats {
+        let mut rows = vec![vec![
+            Cell::text("(cpus)"),
+            Cell::Int(stats.cpus as u64),
+            Cell::Text(format!(
+                "{}: one line per CPU; the counters below are their sums",
+                stats.format.name()
+            )),
+        ]];
+        if let Some(n) = stats.entries {
+            rows.push(vec![
+                Cell::text("(entries)"),
+                Cell::Int(n),
+                Cell::text("the namespace's entry count when read: one value, the same on every CPU line, not summed"),
+            ]);
+        }
+        rows.extend(stats.counters.iter().map(|c| {
+            vec![
+                Cell::Text(c.name.clone()),
+                Cell::Int(c.value),
+                Cell::text(c.meaning),
+            ]
+        }));
+        parts.push(table(
+            "stats",
+            "Statistics",
+            &["counter", "total", "meaning"],
+            rows,
+        ));
+    }
+
+    parts.push(Part::Prose(Prose {
+        title: "Recommendations",
+        numbered: true,
+        items: d
+            .recommendations
+            .iter()
+            .map(|r| Item {
+                title: Some(r.title.clone()),
+                text: r.rationale.clone(),
+                commands: r.commands.clone(),
+            })
+            .collect(),
+    }));
+    if !d.not_assessed.is_empty() {
+        parts.push(Part::Prose(Prose {
+            title: "Not assessed",
+            numbered: false,
+            items: d
+                .not_assessed
+                .iter()
+                .map(|text| Item {
+                    title: None,
+                    text: text.clone(),
+                    commands: Vec::new(),
+                })
+                .collect(),
+        }));
+    }
+    parts
+}

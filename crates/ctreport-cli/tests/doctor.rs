@@ -1,0 +1,379 @@
+//! `ctreport doctor` and `ctreport diff` on the bundled captures: golden
+//! output in every format, the side inputs in all their forms, and the
+//! error paths.
+//!
+//! Regenerate the golden files after an intended output change with
+//! `UPDATE_GOLDEN=1 cargo test -p ctreport-cli --test doctor`, and review
+//! the diff.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The bundled example (a quiet NAT router) and its side inputs.
+const EXAMPLE: &str = "fixtures/example/nf_conntrack.txt";
+const EXAMPLE_SYSCTL: &str = "fixtures/example/sysctl.txt";
+const EXAMPLE_CONNTRACK_S: &str = "fixtures/example/conntrack-S.txt";
+const EXAMPLE_PROC_STATS: &str = "fixtures/example/stat_nf_conntrack.txt";
+/// The table-full capture (`fixtures/capture/fill.sh`).
+const FULL: &str = "fixtures/full/proc.txt.zst";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn ctreport(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn ctreport_stdin(args: &[&str], input: Vec<u8>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(actual, expected, "output differs from {}", path.display());
+}
+
+const FORMATS: &[(&str, &str)] = &[
+    ("table", "txt"),
+    ("csv", "csv"),
+    ("json", "json"),
+    ("markdown", "md"),
+];
+
+fn ok(argv: &[&str]) -> String {
+    let out = ctreport(argv);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{argv:?}: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stderr), "", "{argv:?}");
+    text(&out.stdout)
+}
+
+fn json(argv: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(argv)).unwrap()
+}
+
+#[test]
+fn doctor_on_the_example_in_every_format() {
+    for (format, extension) in FORMATS {
+        let argv = [
+            "doctor",
+            "--format",
+            format,
+            "--sysctl",
+            EXAMPLE_SYSCTL,
+            "--stats",
+            EXAMPLE_CONNTRACK_S,
+            EXAMPLE,
+        ];
+        golden(&format!("doctor-example.{extension}"), &ok(&argv));
+    }
+}
+
+#[test]
+fn doctor_without_side_inputs_says_what_it_cannot_assess() {
+    golden("doctor-example-bare.txt", &ok(&["doctor", EXAMPLE]));
+}
+
+#[test]
+fn doctor_with_given_limits_gives_the_capacity_advice() {
+    // The example is 0.6 % full; told the limit is 1,600 it is 99 % full.
+    let argv = [
+        "doctor",
+        "--format",
+        "markdown",
+        "--max",
+        "1600",
+        "--buckets",
+        "400",
+        "--object-size",
+        "256",
+        "--what-if",
+        "tcp_timeout_established=3600",
+        "--stats",
+        EXAMPLE_PROC_STATS,
+        EXAMPLE,
+    ];
+    golden("doctor-example-limits.md", &ok(&argv));
+}
+
+#[test]
+fn doctor_on_the_table_full_capture() {
+    let report = ok(&[
+        "doctor",
+        "--format",
+        "json",
+        "-n",
+        "3",
+        "--object-size",
+        "256",
+        "--sysctl",
+        "fixtures/full/sysctl.txt",
+        "--stats",
+        "fixtures/full/stat_nf_conntrack.txt",
+        FULL,
+    ]);
+    golden("doctor-full.json", &report);
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(v["pressure"], "full");
+    assert_eq!(v["fill"]["fill_percent"], 100.0);
+    assert_eq!(v["composition"]["tcp_states"][0]["state"], "ESTABLISHED");
+    assert_eq!(v["composition"]["top_sources"][0]["address"], "198.18.1.1");
+    let counter = |name: &str| {
+        v["stats"]["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["value"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(counter("drop") > 0 && counter("early_drop") > 0);
+    assert_eq!(v["stats"]["entries"], 262_144); // not summed over the 2 CPUs
+}
+
+#[test]
+fn both_statistics_forms_give_the_same_counters() {
+    let counters = |stats: &str| {
+        let v = json(&["doctor", "--format", "json", "--stats", stats, EXAMPLE]);
+        let keep = ["insert_failed", "drop", "early_drop", "search_restart"];
+        let rows: Vec<(String, u64)> = v["stats"]["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| keep.contains(&c["name"].as_str().unwrap()))
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_owned(),
+                    c["value"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(rows.len(), 4, "{stats}");
+        (rows, v["stats"]["cpus"].clone())
+    };
+    assert_eq!(counters(EXAMPLE_CONNTRACK_S), counters(EXAMPLE_PROC_STATS));
+    for (stats, format) in [
+        ("fixtures/full/conntrack-S.txt", "conntrack -S"),
+        (
+            "fixtures/full/stat_nf_conntrack.txt",
+            "/proc/net/stat/nf_conntrack",
+        ),
+    ] {
+        let v = json(&["doctor", "--format", "json", "--stats", stats, EXAMPLE]);
+        assert_eq!(v["stats"]["format"], format);
+    }
+}
+
+#[test]
+fn every_sysctl_form_reads_the_same() {
+    let dir = std::env::temp_dir().join(format!("ctreport-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let forms = [
+        "net.netfilter.nf_conntrack_max = 1600\nnet.netfilter.nf_conntrack_buckets = 400\n",
+        "net.netfilter.nf_conntrack_max=1600\r\nnet.netfilter.nf_conntrack_buckets=400\r\n",
+        "/proc/sys/net/netfilter/nf_conntrack_max:1600\n/proc/sys/net/netfilter/nf_conntrack_buckets:400\n",
+    ];
+    let mut fills = Vec::new();
+    for (i, form) in forms.iter().enumerate() {
+        let path = dir.join(format!("sysctl-{i}.txt"));
+        std::fs::write(&path, form).unwrap();
+        let v = json(&[
+            "doctor",
+            "--format",
+            "json",
+            "--sysctl",
+            path.to_str().unwrap(),
+            EXAMPLE,
+        ]);
+        fills.push(v["fill"].clone());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(fills[0]["max"], 1600);
+    assert_eq!(fills[0]["buckets"], 400);
+    assert!(fills.iter().all(|f| *f == fills[0]));
+}
+
+#[test]
+fn doctor_reads_stdin_and_compressed_dumps_the_same() {
+    let strip = |mut v: serde_json::Value| {
+        v["inputs"][0]["path"] = serde_json::Value::Null;
+        v
+    };
+    let from_file = strip(json(&["doctor", "--format", "json", EXAMPLE]));
+    let dump = std::fs::read(root().join(EXAMPLE)).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&dump).unwrap();
+    for input in [dump.clone(), gz.finish().unwrap()] {
+        let out = ctreport_stdin(&["doctor", "--format", "json", "-"], input);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(strip(v), from_file);
+    }
+    // One thread (the sequential path) gives the same report.
+    let one = strip(json(&[
+        "doctor",
+        "--format",
+        "json",
+        "--threads",
+        "1",
+        EXAMPLE,
+    ]));
+    assert_eq!(one, from_file);
+}
+
+#[test]
+fn side_input_errors_are_reported_not_fatal_and_strict_fails() {
+    let dir = std::env::temp_dir().join(format!("ctreport-doctor-err-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sysctl = dir.join("sysctl.txt");
+    std::fs::write(
+        &sysctl,
+        "net.netfilter.nf_conntrack_max = lots\nnet.netfilter.nf_conntrack_buckets = 400\n",
+    )
+    .unwrap();
+    let stats = dir.join("stats.txt");
+    std::fs::write(
+        &stats,
+        "cpu=0 drop=1 early_drop=x\ncpu=1 drop=2 early_drop=3\n",
+    )
+    .unwrap();
+    let (sysctl, stats) = (sysctl.to_str().unwrap(), stats.to_str().unwrap());
+    let argv = [
+        "doctor", "--format", "json", "--sysctl", sysctl, "--stats", stats, EXAMPLE,
+    ];
+    let out = ctreport(&argv);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "ctreport: {sysctl}:1:34: nf_conntrack_max: expected a number, found \"lots\"\n\
+             ctreport: {stats}:1:14: expected `name=number`, found \"early_drop=x\"\n"
+        )
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["errors"].as_array().unwrap().len(), 2);
+    assert_eq!(v["fill"]["buckets"], 400);
+    assert_eq!(v["fill"]["max"], serde_json::Value::Null);
+    let mut strict = argv.to_vec();
+    strict.insert(1, "--strict");
+    assert_eq!(ctreport(&strict).status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_and_unreadable_inputs_exit_2() {
+    let out = ctreport(&["doctor", "--sysctl", "no/such/sysctl.txt", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "ctreport: no/such/sysctl.txt: No such file or directory\n"
+    );
+    let out = ctreport(&["doctor", "--what-if", "tcp_timeout_close=1", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown timeout sysctl \"tcp_timeout_close\""));
+    let out = ctreport(&["diff", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ctreport(&["diff", EXAMPLE, "no/such/dump.txt"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "ctreport: no/such/dump.txt: No such file or directory\n"
+    );
+}
+
+#[test]
+fn diff_between_two_captures_in_every_format() {
+    for (format, extension) in FORMATS {
+        let argv = [
+            "diff",
+            "--format",
+            format,
+            "-n",
+            "5",
+            // The router of the base capture, then the same router with
+            // 1,500 more flows (the example): the table grew.
+            "fixtures/kernel/router/proc.txt",
+            EXAMPLE,
+        ];
+        golden(&format!("diff.{extension}"), &ok(&argv));
+    }
+}
+
+#[test]
+fn diff_of_a_snapshot_with_itself_is_all_zero_and_filters_apply() {
+    let v = json(&["diff", "--format", "json", EXAMPLE, EXAMPLE]);
+    for section in ["totals", "protocols", "states"] {
+        assert!(
+            v[section]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["delta"] == 0),
+            "{section}"
+        );
+    }
+    assert_eq!(v["sources"], serde_json::json!([]));
+    let v = json(&[
+        "diff",
+        "--format",
+        "json",
+        "-p",
+        "udp",
+        "fixtures/kernel/client/proc.txt",
+        EXAMPLE,
+    ]);
+    let protocols: Vec<&str> = v["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(protocols, ["udp"]);
+    assert_eq!(v["schema"], "ctreport.diff/1");
+    assert_eq!(v["inputs"].as_array().unwrap().len(), 2);
+}
