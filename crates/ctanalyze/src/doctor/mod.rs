@@ -198,6 +198,8 @@ impl Fill {
     ) -> Fill {
         let ratio = |a: u64, b: u64| (b > 0).then(|| round2(a as f64 / b as f64));
         let max_value = max.map(|(m, _)| m);
+        // nf_conntrack_max = 0 means no limit: nothing is relative to it.
+        let limit = max_value.filter(|&m| m > 0);
         let bucket_count = buckets.map(|(b, _)| b);
         Fill {
             entries,
@@ -207,14 +209,14 @@ impl Fill {
             max_from: max.map(|(_, o)| o),
             buckets: bucket_count,
             buckets_from: buckets.map(|(_, o)| o),
-            fill_percent: max_value.filter(|&m| m > 0).map(|m| percent(entries, m)),
+            fill_percent: limit.map(|m| percent(entries, m)),
             entries_per_bucket: bucket_count.and_then(|b| ratio(entries, b)),
-            entries_per_bucket_at_max: bucket_count.zip(max_value).and_then(|(b, m)| ratio(m, b)),
+            entries_per_bucket_at_max: bucket_count.zip(limit).and_then(|(b, m)| ratio(m, b)),
             average_chain: bucket_count.and_then(|b| ratio(entries.saturating_mul(2), b)),
             object_size: object_size.0,
             object_size_from: object_size.1,
             memory_bytes: entries.saturating_mul(object_size.0),
-            memory_at_max_bytes: max_value.map(|m| m.saturating_mul(object_size.0)),
+            memory_at_max_bytes: limit.map(|m| m.saturating_mul(object_size.0)),
             hash_table_bytes: bucket_count.map(|b| b.saturating_mul(advice::BUCKET_BYTES)),
         }
     }
@@ -541,6 +543,10 @@ fn findings(
                 _ => "",
             }
         )),
+        (Some(0), _) => out.push(format!(
+            "The dump holds {} entries; nf_conntrack_max is 0: the kernel sets no limit.",
+            group(total)
+        )),
         _ => out.push(format!(
             "The dump holds {} entries; nf_conntrack_max is unknown.",
             group(total)
@@ -806,6 +812,18 @@ mod tests {
         assert_eq!(f.average_chain, Some(4.0));
         assert_eq!(f.memory_bytes, 131_072 * 256);
         assert_eq!(f.hash_table_bytes, Some(65_536 * 8));
+        let unlimited = Fill::new(
+            10,
+            Some((0, Origin::Option)),
+            Some((8, Origin::Option)),
+            None,
+            None,
+            (320, Origin::Assumed),
+        );
+        assert_eq!(unlimited.fill_percent, None);
+        assert_eq!(unlimited.entries_per_bucket_at_max, None);
+        assert_eq!(unlimited.memory_at_max_bytes, None);
+        assert_eq!(unlimited.average_chain, Some(2.5));
         let unknown = Fill::new(
             10,
             None,

@@ -187,6 +187,12 @@ mod tests {
             "nf_conntrack_max: expected a number, found \"lots\""
         );
         assert_eq!((errors[1].line, errors[1].column), (2, 1));
+        // A missing value is pointed at just past the end of the line.
+        let (_, errors) = Sysctl::parse(b"nf_conntrack_max=");
+        assert_eq!(
+            (errors[0].column, errors[0].message.as_str()),
+            (18, "nf_conntrack_max: expected a number, found \"\"")
+        );
     }
 
     #[test]
@@ -205,5 +211,24 @@ mod tests {
         let (_, errors) =
             Sysctl::parse(b"net.netfilter.nf_conntrack_max = 99999999999999999999999");
         assert_eq!(errors.len(), 1);
+    }
+
+    proptest::proptest! {
+        /// No input makes the parser panic, and every error points into it.
+        #[test]
+        fn never_panics_and_errors_point_into_the_input(
+            text in "[a-z_./:=0-9 \t\n#;x-]{0,300}",
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            for bytes in [text.as_bytes(), &raw[..]] {
+                let lines = super::super::text::Lines::new(bytes).collect::<Vec<_>>();
+                let (_, errors) = Sysctl::parse(bytes);
+                for e in errors {
+                    proptest::prop_assert!(e.line >= 1 && e.line <= lines.len() as u64, "{e:?}");
+                    let line = lines[(e.line - 1) as usize].1;
+                    proptest::prop_assert!(e.column >= 1 && e.column <= line.len() + 1, "{e:?}");
+                }
+            }
+        }
     }
 }
