@@ -616,7 +616,7 @@ fn findings(
     }
     if total > 0 {
         out.push(format!(
-            "{} entries ({}) are not ASSURED, {} of them UNREPLIED: when the table is full the kernel evicts these first (early drop, from the 8 hash buckets next to a new entry's); the {} ASSURED ones ({}) only leave when they expire or close.",
+            "{} entries ({}) are not ASSURED, {} of them UNREPLIED: when the table is full, only these are evicted to make room for a new entry (early drop, from the 8 hash buckets next to the new entry's). The {} ASSURED ones ({}) leave when they expire, or, once an eviction failed and the table is 95% full, when the garbage collector removes those of them that are closing (TCP FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE).",
             group(composition.not_assured),
             pct(percent(composition.not_assured, total)),
             group(composition.unreplied),
@@ -662,7 +662,7 @@ fn findings(
         );
         if early > 0 {
             out.push(format!(
-                "early_drop = {}: entries were evicted that many times because the table was full.",
+                "early_drop = {}: that many entries were evicted to make room because the table was full.",
                 group(early)
             ));
         }

@@ -224,7 +224,7 @@ pub fn meaning(name: &str) -> Option<&'static str> {
             "packets dropped because conntrack could not track them: no new entry could be made (the table was full and no evictable entry was found near the new one, the 'table full, dropping packet' case, or memory ran out), an insert clash, or a protocol tracker asked to drop"
         }
         "early_drop" => {
-            "entries evicted to make room for a new one while the table was full: the kernel drops a non-ASSURED entry of the same namespace found in the 8 hash buckets next to the new entry's"
+            "entries evicted to make room for new ones while the table was full: the kernel deletes the non-ASSURED entries of the same namespace in the first of the 8 hash buckets, from the new entry's on, that holds any"
         }
         "search_restart" => {
             "lookups restarted because the hash table was resized or an entry moved to another chain while it was walked; harmless unless it grows fast"
