@@ -118,7 +118,7 @@ pub fn progress_bar(input: &Input, quiet: bool) -> Option<ProgressBar> {
         Some(size) => ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr())
             .with_style(
                 ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
@@ -128,7 +128,12 @@ pub fn progress_bar(input: &Input, quiet: bool) -> Option<ProgressBar> {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     };
-    bar.set_message(input.name.display().to_string());
+    // The file name only: a long path would wrap the bar on a narrow terminal.
+    let name = input.name.file_name().map_or_else(
+        || input.name.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    bar.set_message(name);
     Some(bar)
 }
 
