@@ -6,9 +6,11 @@
 //! `UPDATE_GOLDEN=1 cargo test -p ctreport-cli --test doctor`, and review
 //! the diff.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+
+use common::*;
 
 /// The bundled example (a quiet NAT router) and its side inputs.
 const EXAMPLE: &str = "fixtures/example/nf_conntrack.txt";
@@ -17,61 +19,6 @@ const EXAMPLE_CONNTRACK_S: &str = "fixtures/example/conntrack-S.txt";
 const EXAMPLE_PROC_STATS: &str = "fixtures/example/stat_nf_conntrack.txt";
 /// The table-full capture (`fixtures/capture/fill.sh`).
 const FULL: &str = "fixtures/full/proc.txt.zst";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn ctreport(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ctreport"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
-}
-
-fn ctreport_stdin(args: &[&str], input: Vec<u8>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(actual, expected, "output differs from {}", path.display());
-}
 
 const FORMATS: &[(&str, &str)] = &[
     ("table", "txt"),
@@ -249,7 +196,7 @@ fn doctor_reads_stdin_and_compressed_dumps_the_same() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&dump).unwrap();
     for input in [dump.clone(), gz.finish().unwrap()] {
-        let out = ctreport_stdin(&["doctor", "--format", "json", "-"], input);
+        let out = ctreport_stdin(&["doctor", "--format", "json", "-"], &input);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(strip(v), from_file);

@@ -1,18 +1,15 @@
 //! `ctreport summary --format json` on the real kernel captures: its numbers
 //! equal the counts conntrack-tools computed (`oracle.tsv` beside each dump).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use common::*;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn oracle(dir: &Path) -> BTreeMap<String, u64> {
     std::fs::read_to_string(dir.join("oracle.tsv"))
