@@ -10,74 +10,23 @@
 //! table affects every namespace): they hold an exclusive lock on a file in
 //! the temp directory for their whole run.
 
-use std::fs::File;
-use std::path::Path;
-use std::process::Command;
+mod support;
 
 use ctanalyze::Analyzer;
 use ctanalyze::doctor::{Breakdown, Doctor, Pressure, Stats, StatsFormat, Sysctl};
 
-fn skip_or_fail(reason: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("table-full kernel test cannot run under CI: {reason}");
-    }
-    eprintln!(
-        "\n{}\nSKIPPED table-full kernel conntrack test: {reason}\n{}\n",
-        "!".repeat(72),
-        "!".repeat(72)
-    );
-}
-
-/// Removes the capture directory however the test ends.
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn a_full_table_is_diagnosed() {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if uid.ok().as_deref() != Some("0") {
-        return skip_or_fail("not running as root");
-    }
-    for program in ["conntrack", "nft", "ip", "python3"] {
-        if !have(program) {
-            return skip_or_fail(&format!(
-                "`{program}` is not installed (see fixtures/capture/packages.txt)"
-            ));
-        }
-    }
-    let lock = File::create(std::env::temp_dir().join("ctreport-kernel-tests.lock")).unwrap();
-    lock.lock().unwrap();
-
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::env::temp_dir().join(format!("ctreport-full-{}", std::process::id()));
-    let _cleanup = RemoveOnDrop(out.clone());
     let started = std::time::Instant::now();
-    let status = Command::new(root.join("fixtures/capture/fill.sh"))
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .expect("cannot run fixtures/capture/fill.sh");
-    if !status.success() {
-        if status.code() == Some(77) {
-            return skip_or_fail("fill.sh reports that it cannot run on this machine");
-        }
-        panic!("fill.sh failed: {status}");
-    }
+    let Some(capture) = support::kernel::capture(
+        "table-full kernel conntrack test",
+        "fill.sh",
+        &[],
+        &["conntrack", "nft", "ip", "python3"],
+    ) else {
+        return;
+    };
+    let out = &capture.out;
     let filled = started.elapsed();
     let read = |name: &str| std::fs::read(out.join(name)).unwrap();
 

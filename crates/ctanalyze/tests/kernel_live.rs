@@ -9,73 +9,18 @@
 
 mod support;
 
-use std::fs::File;
-use std::path::Path;
-use std::process::Command;
-
-fn skip_or_fail(reason: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("live kernel test cannot run under CI: {reason}");
-    }
-    eprintln!(
-        "\n{}\nSKIPPED live kernel conntrack test: {reason}\n{}\n",
-        "!".repeat(72),
-        "!".repeat(72)
-    );
-}
-
-/// Removes the capture directory however the test ends.
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn live_capture_matches_the_conntrack_tools_oracle() {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if uid.ok().as_deref() != Some("0") {
-        return skip_or_fail("not running as root");
-    }
-    for program in ["conntrack", "nft", "ip"] {
-        if !have(program) {
-            return skip_or_fail(&format!(
-                "`{program}` is not installed (see fixtures/capture/packages.txt)"
-            ));
-        }
-    }
-    let lock = File::create(std::env::temp_dir().join("ctreport-kernel-tests.lock")).unwrap();
-    lock.lock().unwrap();
-
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::env::temp_dir().join(format!("ctreport-live-{}", std::process::id()));
-    let _cleanup = RemoveOnDrop(out.clone());
-    let status = Command::new(root.join("fixtures/capture/capture.sh"))
-        .args(["--scale", "20000", "--out"])
-        .arg(&out)
-        .status()
-        .expect("cannot run fixtures/capture/capture.sh");
-    if !status.success() {
-        if status.code() == Some(77) {
-            return skip_or_fail(
-                "capture.sh reports that network namespaces or conntrack are unavailable",
-            );
-        }
-        panic!("capture.sh failed: {status}");
-    }
-    let namespaces = support::oracle::namespaces(&out);
+    let Some(capture) = support::kernel::capture(
+        "live kernel conntrack test",
+        "capture.sh",
+        &["--scale", "20000"],
+        &["conntrack", "nft", "ip", "python3"],
+    ) else {
+        return;
+    };
+    let out = &capture.out;
+    let namespaces = support::oracle::namespaces(out);
     let mut mismatches = Vec::new();
     let mut flows = 0u64;
     for dir in &namespaces {
