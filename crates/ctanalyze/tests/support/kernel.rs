@@ -7,6 +7,7 @@
 //! an exclusive lock on one file in the temp directory for its whole run.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -29,7 +30,12 @@ pub fn skip_or_fail(test: &str, reason: &str) {
         panic!("{test} cannot run under CI: {reason}");
     }
     let bar = "!".repeat(72);
-    eprintln!("\n{bar}\nSKIPPED {test}: {reason}\n{bar}\n");
+    // Straight to the stderr stream: the test harness captures `eprintln!`
+    // of passing tests, and this must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{bar}\nSKIPPED {test}: {reason}\n{bar}\n"
+    );
 }
 
 fn have(program: &str) -> bool {
