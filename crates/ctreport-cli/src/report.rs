@@ -422,7 +422,7 @@ impl Cell {
             Cell::Percent(p) => format!("{p:.1}%"),
             Cell::Signed(n) => signed(*n, thousands(n.unsigned_abs())),
             Cell::Ratio(r) => format!("{r:.2}"),
-            Cell::Bytes(n) => human_bytes(*n),
+            Cell::Bytes(n) => ctanalyze::doctor::format_bytes(*n),
         }
     }
 }
@@ -434,21 +434,6 @@ fn signed(n: i64, digits: String) -> String {
         -1 => format!("-{digits}"),
         _ => digits,
     }
-}
-
-/// `83886080` -> `80.0 MiB`; below 1 KiB, `512 B`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// One part of a document that mixes tables and prose (`doctor`): table
@@ -510,7 +495,7 @@ mod tests {
         assert_eq!(Cell::Signed(i64::MIN).plain(), "-9223372036854775808");
         assert_eq!(Cell::Ratio(2.0).pretty(), "2.00");
         assert_eq!(Cell::Bytes(524_288 * 320).pretty(), "160.0 MiB");
-        assert_eq!(Cell::Bytes(512).pretty(), "512 B");
+        assert_eq!(Cell::Bytes(512).pretty(), "512 bytes");
         assert_eq!(Cell::Bytes(512).plain(), "512");
     }
 

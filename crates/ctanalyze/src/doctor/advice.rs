@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::Summary;
 use crate::doctor::notrack::{Candidate, Target};
 use crate::doctor::whatif::{Timer, WhatIf};
-use crate::doctor::{Fill, Stats, bytes, group, pct};
+use crate::doctor::{Fill, Stats, format_bytes, group, pct};
 
 /// Fill (percent of `nf_conntrack_max`) from which the table counts as full.
 pub const FULL: f64 = 90.0;
@@ -106,7 +106,7 @@ pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<Recommendation> {
     why.push_str(&format!(
         ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom; the other findings say what fills the table.",
         group(new),
-        bytes(new.saturating_mul(fill.object_size)),
+        format_bytes(new.saturating_mul(fill.object_size)),
         group(new),
         fill.object_size
     ));
@@ -153,7 +153,7 @@ pub fn buckets(
     why.push_str(&format!(
         " Kernels since 5.15 default to as many buckets as nf_conntrack_max (chains of 2 at a full table); older ones defaulted to nf_conntrack_max = 4 x buckets (chains of 8), the least to keep. The table costs {} bytes per bucket ({} for {}). The sysctl resizes it at once but is only writable in the initial network namespace (the host, not a container); where it is read-only (older kernels), the nf_conntrack module parameter hashsize does the same.",
         BUCKET_BYTES,
-        bytes(target_max.saturating_mul(BUCKET_BYTES)),
+        format_bytes(target_max.saturating_mul(BUCKET_BYTES)),
         group(target_max)
     ));
     Some(Recommendation {

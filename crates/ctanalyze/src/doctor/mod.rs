@@ -572,7 +572,7 @@ fn findings(
     }
     out.push(format!(
         "The entries take about {} of kernel memory ({} x {} bytes{}).",
-        bytes(fill.memory_bytes),
+        format_bytes(fill.memory_bytes),
         group(total),
         fill.object_size,
         if fill.object_size_from == Origin::Assumed {
@@ -766,8 +766,8 @@ pub(crate) fn group(n: u64) -> String {
     out
 }
 
-/// `83886080` -> `80.0 MiB`.
-pub(crate) fn bytes(n: u64) -> String {
+/// A byte count for people: `83886080` -> `80.0 MiB`, `1023` -> `1023 bytes`.
+pub fn format_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
         return format!("{n} bytes");
@@ -789,9 +789,9 @@ mod tests {
     fn number_formats() {
         assert_eq!(group(0), "0");
         assert_eq!(group(262_144), "262,144");
-        assert_eq!(bytes(1023), "1023 bytes");
-        assert_eq!(bytes(524_288 * 320), "160.0 MiB");
-        assert_eq!(bytes(3 << 30), "3.0 GiB");
+        assert_eq!(format_bytes(1023), "1023 bytes");
+        assert_eq!(format_bytes(524_288 * 320), "160.0 MiB");
+        assert_eq!(format_bytes(3 << 30), "3.0 GiB");
         assert_eq!(percent(1, 3), 33.33);
         assert_eq!(percent(5, 0), 0.0);
     }
