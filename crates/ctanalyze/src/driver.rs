@@ -142,6 +142,31 @@ impl Analyzer {
     /// Analyzes a source: a mapped file in parallel chunks, a stream in
     /// bounded batches of chunks. `input` tags its errors (the index of the
     /// file among several).
+    ///
+    /// Several inputs merge into one result, and each input's own
+    /// [`Totals`](crate::Totals) stay available from its part:
+    ///
+    /// ```
+    /// use ctanalyze::{Analyzer, Merge, Summary};
+    /// use ctparse::Source;
+    ///
+    /// let before: &[u8] = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 \
+    /// src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1\n";
+    /// let after: &[u8] = b"garbage\n";
+    /// let analyzer = Analyzer::new().max_errors(5);
+    /// let mut all = Summary::with_error_limit(5);
+    /// let mut per_input = Vec::new();
+    /// for (index, bytes) in [before, after].into_iter().enumerate() {
+    ///     let part = analyzer.analyze_source(index, Source::from_reader(bytes))?;
+    ///     per_input.push(part.totals.clone());
+    ///     all.merge(part);
+    /// }
+    /// assert_eq!((per_input[0].flows, per_input[1].errors), (1, 1));
+    /// assert_eq!((all.totals.lines, all.totals.flows, all.totals.errors), (2, 1, 1));
+    /// // The error remembers which input it came from.
+    /// assert_eq!(all.totals.error_samples.samples[0].input, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn analyze_source(&self, input: usize, source: Source) -> io::Result<Summary> {
         match source {
             Source::Mapped(map) => Ok(self.analyze_input_bytes(input, &map)),
