@@ -175,46 +175,41 @@ impl Summary {
 
     /// TCP entries per state (non-zero only), plus `(none)` for stateless ones.
     pub fn tcp_state_rows(&self) -> Vec<StateRow> {
-        let mut rows: Vec<StateRow> = TcpState::ALL
-            .iter()
-            .map(|&s| StateRow {
-                state: s.name(),
-                count: self.state(State::Tcp(s)),
-            })
-            .collect();
-        rows.push(StateRow {
-            state: "(none)",
-            count: self.states.tcp_without_state,
-        });
-        by_count(rows.into_iter().filter(|r| r.count > 0).collect(), |r| {
-            r.count
-        })
+        let mut rows = self.nonzero_states(TcpState::ALL.iter().map(|&s| State::Tcp(s)));
+        if self.states.tcp_without_state > 0 {
+            rows.push(StateRow {
+                state: "(none)",
+                count: self.states.tcp_without_state,
+            });
+        }
+        by_count(rows, |r| r.count)
     }
 
     /// SCTP entries per state, non-zero only.
     pub fn sctp_state_rows(&self) -> Vec<StateRow> {
-        let rows = SctpState::ALL
-            .iter()
-            .map(|&s| StateRow {
-                state: s.name(),
-                count: self.state(State::Sctp(s)),
-            })
-            .filter(|r| r.count > 0)
-            .collect();
-        by_count(rows, |r| r.count)
+        by_count(
+            self.nonzero_states(SctpState::ALL.iter().map(|&s| State::Sctp(s))),
+            |r| r.count,
+        )
     }
 
     /// DCCP entries per state, non-zero only.
     pub fn dccp_state_rows(&self) -> Vec<StateRow> {
-        let rows = DccpState::ALL
-            .iter()
-            .map(|&s| StateRow {
+        by_count(
+            self.nonzero_states(DccpState::ALL.iter().map(|&s| State::Dccp(s))),
+            |r| r.count,
+        )
+    }
+
+    /// One row per state with entries, in the order given.
+    fn nonzero_states(&self, states: impl Iterator<Item = State>) -> Vec<StateRow> {
+        states
+            .map(|s| StateRow {
                 state: s.name(),
-                count: self.state(State::Dccp(s)),
+                count: self.state(s),
             })
             .filter(|r| r.count > 0)
-            .collect();
-        by_count(rows, |r| r.count)
+            .collect()
     }
 
     /// The top `n` original sources (all when `n` is 0).
