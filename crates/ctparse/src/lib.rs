@@ -47,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod fast;
 mod flow;
 mod grammar;
 mod iter;
@@ -64,3 +65,60 @@ pub use line::{Line, SkipReason, parse_line};
 pub use render::{Dialect, render};
 pub use source::{ChunkReader, LineChunks, Source, Stream, line_chunks};
 pub use state::{DccpState, SctpState, State, TcpState};
+
+/// Test hooks: the two parsing paths separately, so tests outside this
+/// crate can check that the fast path agrees with the general parser. Not
+/// part of the supported API.
+#[doc(hidden)]
+pub mod testing {
+    use crate::{Flow, Line, ParseError};
+
+    /// The fast path alone: `None` when the line is not in the common layout.
+    pub fn fast_path(line: &[u8]) -> Option<Flow<'_>> {
+        crate::fast::parse(line.strip_suffix(b"\r").unwrap_or(line))
+    }
+
+    /// The general parser alone.
+    pub fn general_parser(line: &[u8]) -> Result<Line<'_>, ParseError> {
+        crate::line::parse_general(line.strip_suffix(b"\r").unwrap_or(line), 1)
+    }
+
+    /// True when `flow` has only the fields of the fast path's layout, so
+    /// the fast path must read its line when the line is printed the
+    /// canonical way (single spaces between fields, no tabs).
+    pub fn in_fast_layout(flow: &Flow<'_>) -> bool {
+        use crate::{Protocol, State, Status};
+        let flags = Status::UNREPLIED | Status::ASSURED | Status::OFFLOAD | Status::HW_OFFLOAD;
+        let one_exclusive_flag = [Status::ASSURED, Status::OFFLOAD, Status::HW_OFFLOAD]
+            .iter()
+            .filter(|&&flag| flow.status.contains(flag))
+            .count()
+            <= 1;
+        let state_fits = match flow.protocol {
+            Protocol::TCP => matches!(flow.state, Some(State::Tcp(_))),
+            _ => flow.state.is_none(),
+        };
+        matches!(
+            flow.protocol,
+            Protocol::TCP | Protocol::UDP | Protocol::ICMP | Protocol::ICMPV6
+        ) && state_fits
+            && flow.event_time.is_none()
+            && flow.event.is_none()
+            && flow.l3_number.is_none_or(|n| n == flow.family.number())
+            && flow.timeout.is_some_and(|t| t >= 0)
+            && flow.gre_timeouts.is_none()
+            && flow.orig_zone.is_none()
+            && flow.reply_zone.is_none()
+            && flags.contains(flow.status)
+            && one_exclusive_flag
+            && flow.secmark.is_none()
+            && flow.start.is_none()
+            && flow.stop.is_none()
+            && flow.helper.is_none()
+            && flow.id.is_none()
+            && flow.labels.is_none()
+            && flow.portid.is_none()
+            && flow.progname.is_none()
+            && flow.extra.is_empty()
+    }
+}

@@ -63,6 +63,14 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
 
 pub(crate) fn parse_numbered(line: &[u8], number: u64) -> Result<Line<'_>, ParseError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if let Some(flow) = crate::fast::parse(line) {
+        return Ok(Line::Flow(flow));
+    }
+    parse_general(line, number)
+}
+
+/// The general parser alone, for any line (without its `\r`).
+pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseError> {
     let mut tokens = Tokens::new(line);
     let Some(first) = tokens.clone().next() else {
         return Ok(Line::Skipped(SkipReason::Blank));
@@ -280,7 +288,7 @@ impl<'a> Iterator for Tokens<'a> {
 /// length). Tokens are short, so a vectorised search pays its setup cost on
 /// every call; this tests eight bytes at a time in a `u64` instead.
 #[inline]
-fn find_blank(line: &[u8], from: usize) -> usize {
+pub(crate) fn find_blank(line: &[u8], from: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = from;

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ctparse::testing::{fast_path, general_parser, in_fast_layout};
 use ctparse::{
     Counters, DccpState, Dialect, Event, Family, Flow, GreTimeouts, L4, Line, Parser, Protocol,
     SctpState, State, Status, TcpState, Tuple, parse_line, render,
@@ -209,6 +210,7 @@ fn round_trip(flow: &Flow<'_>, dialect: Dialect) -> Result<(), TestCaseError> {
     let mut text = Vec::new();
     render(&mut text, flow, dialect).unwrap();
     let line = text.strip_suffix(b"\n").unwrap();
+    fast_path_agrees(line)?;
     let parsed = match parse_line(line) {
         Ok(Line::Flow(parsed)) => parsed,
         other => {
@@ -224,6 +226,30 @@ fn round_trip(flow: &Flow<'_>, dialect: Dialect) -> Result<(), TestCaseError> {
         expected.l3_number = Some(flow.family.number());
     }
     prop_assert_eq!(parsed, expected, "{}", String::from_utf8_lossy(line));
+    Ok(())
+}
+
+/// Where the fast path reads a line, the general parser reads the same
+/// flow; and every flow in the fast path's layout is read by it.
+fn fast_path_agrees(line: &[u8]) -> Result<(), TestCaseError> {
+    let general = general_parser(line);
+    match (fast_path(line), &general) {
+        (Some(fast), Ok(Line::Flow(flow))) => {
+            prop_assert_eq!(&fast, flow, "{}", String::from_utf8_lossy(line));
+        }
+        (Some(fast), other) => {
+            return Err(TestCaseError::fail(format!(
+                "fast path read {fast:?}, general parser {other:?}: {}",
+                String::from_utf8_lossy(line)
+            )));
+        }
+        (None, Ok(Line::Flow(flow))) => prop_assert!(
+            !in_fast_layout(flow) || line.contains(&b'\t'),
+            "the fast path missed a line in its layout: {}",
+            String::from_utf8_lossy(line)
+        ),
+        (None, _) => {}
+    }
     Ok(())
 }
 
@@ -264,5 +290,6 @@ proptest! {
         text.insert(at, byte);
         let end = cut.index(text.len() + 1);
         let _ = parse_line(&text[..end]);
+        fast_path_agrees(&text[..end])?;
     }
 }
