@@ -24,7 +24,7 @@
 //! tests check that on every fixture line, every generated dialect and
 //! mutated lines.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::flow::{Counters, Family, Flow, L4, Protocol, Status, Tuple};
 use crate::grammar;
@@ -37,12 +37,12 @@ use crate::state::{State, TcpState};
 pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
     let mut c = Cursor { line, pos: 0 };
 
-    let (l3_number, column_family) = if c.rest().starts_with(b"ipv4 ") {
+    let (l3_number, column_family) = if c.at(b"ipv4 ") {
         c.pos += 4;
         c.spaces()?;
         c.literal(b"2")?;
         (Some(2), Some(Family::Ipv4))
-    } else if c.rest().starts_with(b"ipv6 ") {
+    } else if c.at(b"ipv6 ") {
         c.pos += 4;
         c.spaces()?;
         c.literal(b"10")?;
@@ -70,12 +70,7 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
     })?;
     c.spaces()?;
 
-    let timeout = c.word();
-    if !timeout.first().is_some_and(u8::is_ascii_digit) {
-        return None;
-    }
-    let timeout: i64 = grammar::decimal_as(timeout).ok()?;
-    c.spaces()?;
+    let timeout: i64 = c.decimal()?;
 
     let state = if protocol == Protocol::TCP {
         let state = TcpState::parse(c.word())?;
@@ -85,37 +80,37 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
         None
     };
 
-    // The original tuple fixes the family when there are no L3 columns.
-    let src = c.value(b"src=")?;
-    let (family, orig_src) = match column_family {
-        Some(family) => (family, address(family, src)?),
-        None => {
-            let addr = grammar::ip(src).ok()?;
-            (Family::of(&addr), addr)
-        }
-    };
+    // The original source fixes the family when there are no L3 columns.
+    c.key(b"src=")?;
+    let orig_src = c.address(column_family)?;
+    let family = Family::of(&orig_src);
     let orig = c.tuple_rest(family, protocol, orig_src)?;
     let orig_counters = c.counters()?;
     let mut status = Status::EMPTY;
     if c.flag(b"[UNREPLIED]")? {
         status.insert(Status::UNREPLIED);
     }
-    let reply_src = address(family, c.value(b"src=")?)?;
+    c.key(b"src=")?;
+    let reply_src = c.address(Some(family))?;
     let reply = c.tuple_rest(family, protocol, reply_src)?;
     let reply_counters = c.counters()?;
-    for (tag, flag) in [
-        (&b"[ASSURED]"[..], Status::ASSURED),
-        (b"[OFFLOAD]", Status::OFFLOAD),
-        (b"[HW_OFFLOAD]", Status::HW_OFFLOAD),
-    ] {
-        // The three are exclusive: at most one is printed.
-        if c.flag(tag)? {
-            status.insert(flag);
-            break;
-        }
+    // The three are exclusive: at most one is printed.
+    if c.flag(b"[ASSURED]")? {
+        status.insert(Status::ASSURED);
+    } else if c.flag(b"[OFFLOAD]")? {
+        status.insert(Status::OFFLOAD);
+    } else if c.flag(b"[HW_OFFLOAD]")? {
+        status.insert(Status::HW_OFFLOAD);
     }
     let mark = c.optional_number(b"mark=")?;
-    let secctx = c.optional_value(b"secctx=");
+    let secctx = if c.at(b"secctx=") {
+        c.pos += 7;
+        let value = c.word();
+        c.spaces()?;
+        Some(value)
+    } else {
+        None
+    };
     let zone = c.optional_number(b"zone=")?;
     let delta_time = c.optional_number(b"delta-time=")?;
     let use_count = c.optional_number(b"use=")?;
@@ -157,30 +152,35 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
     })
 }
 
-/// An address of `family`, chosen between the families exactly as the
-/// general parser chooses.
-#[inline]
-fn address(family: Family, text: &[u8]) -> Option<IpAddr> {
-    grammar::ip(text)
-        .ok()
-        .filter(|addr| Family::of(addr) == family)
-}
-
 /// A position in the line. Every method either consumes what it expects
 /// and returns `Some`, or returns `None` (the caller gives up on the line).
+/// Values are decoded while they are scanned, and each must end at a space
+/// or at the end of the line, exactly where the general parser's token
+/// would end.
 struct Cursor<'a> {
     line: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    #[inline]
-    fn rest(&self) -> &'a [u8] {
-        &self.line[self.pos..]
+    /// True when `text` comes next. A fixed-size comparison, so it compiles
+    /// to a few integer compares rather than a `memcmp` call.
+    #[inline(always)]
+    fn at<const N: usize>(&self, text: &[u8; N]) -> bool {
+        self.line
+            .get(self.pos..self.pos + N)
+            .and_then(|next| <&[u8; N]>::try_from(next).ok())
+            == Some(text)
+    }
+
+    /// Consumes `key` (with its `=`), which must come next.
+    #[inline(always)]
+    fn key<const N: usize>(&mut self, key: &[u8; N]) -> Option<()> {
+        self.at(key).then(|| self.pos += N)
     }
 
     /// The bytes up to the next blank (or the end); may be empty.
-    #[inline]
+    #[inline(always)]
     fn word(&mut self) -> &'a [u8] {
         let end = find_blank(self.line, self.pos);
         let word = &self.line[self.pos..end];
@@ -189,7 +189,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// One or more spaces, or the end of the line.
-    #[inline]
+    #[inline(always)]
     fn spaces(&mut self) -> Option<()> {
         let start = self.pos;
         while self.line.get(self.pos) == Some(&b' ') {
@@ -199,59 +199,133 @@ impl<'a> Cursor<'a> {
     }
 
     /// Exactly `text` as a whole word.
-    #[inline]
+    #[inline(always)]
     fn literal(&mut self, text: &[u8]) -> Option<()> {
         (self.word() == text).then_some(())
     }
 
-    /// The value of `key=value` when the next word starts with `key`
-    /// (including its `=`), consuming the word and the blanks after it.
-    #[inline]
-    fn optional_value(&mut self, key: &[u8]) -> Option<&'a [u8]> {
-        if !self.rest().starts_with(key) {
+    /// An unsigned decimal that fits in `T`, then its separator. Digits
+    /// are folded as they are scanned: one pass over the value.
+    #[inline(always)]
+    fn decimal<T: TryFrom<u64>>(&mut self) -> Option<T> {
+        let start = self.pos;
+        let mut value: u64 = 0;
+        while let Some(&b) = self.line.get(self.pos) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+            self.pos += 1;
+        }
+        if self.pos == start {
             return None;
         }
-        self.pos += key.len();
-        let value = self.word();
+        let value = T::try_from(value).ok()?;
         self.spaces()?;
         Some(value)
     }
 
-    /// The value of the `key=value` that must come next.
-    #[inline]
-    fn value(&mut self, key: &[u8]) -> Option<&'a [u8]> {
-        self.optional_value(key)
-    }
-
-    #[inline]
-    fn number<T: TryFrom<u64>>(&mut self, key: &[u8]) -> Option<T> {
-        grammar::decimal_as(self.value(key)?).ok()
+    /// `key=N`, which must come next.
+    #[inline(always)]
+    fn number<T: TryFrom<u64>, const N: usize>(&mut self, key: &[u8; N]) -> Option<T> {
+        self.key(key)?;
+        self.decimal()
     }
 
     /// `Some(None)` when the key is absent, `None` when its value is bad.
-    #[inline]
-    fn optional_number<T: TryFrom<u64>>(&mut self, key: &[u8]) -> Option<Option<T>> {
-        if !self.rest().starts_with(key) {
+    #[inline(always)]
+    fn optional_number<T: TryFrom<u64>, const N: usize>(
+        &mut self,
+        key: &[u8; N],
+    ) -> Option<Option<T>> {
+        if !self.at(key) {
             return Some(None);
         }
         self.number(key).map(Some)
     }
 
     /// `Some(true)` when the bracketed `tag` comes next (as a whole word).
-    #[inline]
-    fn flag(&mut self, tag: &[u8]) -> Option<bool> {
-        if !self.rest().starts_with(tag) {
+    #[inline(always)]
+    fn flag<const N: usize>(&mut self, tag: &[u8; N]) -> Option<bool> {
+        if !self.at(tag) {
             return Some(false);
         }
-        self.pos += tag.len();
+        self.pos += N;
         self.spaces()?;
         Some(true)
     }
 
+    /// An address of `family` (either, when `None`), then its separator.
+    /// Dotted quads are decoded in the scan; anything else (IPv6) goes
+    /// through the general parser's address grammar, which chooses the
+    /// family the same way.
+    #[inline(always)]
+    fn address(&mut self, family: Option<Family>) -> Option<IpAddr> {
+        if family != Some(Family::Ipv6) {
+            if let Some(addr) = self.ipv4() {
+                return Some(IpAddr::V4(addr));
+            }
+            if family == Some(Family::Ipv4) {
+                return None;
+            }
+        }
+        let addr = grammar::ip(self.word()).ok()?;
+        if family.is_some_and(|family| Family::of(&addr) != family) {
+            return None;
+        }
+        self.spaces()?;
+        Some(addr)
+    }
+
+    /// A dotted quad with the grammar of [`grammar::ipv4`] (1 to 3 digits
+    /// an octet, at most 255, no leading zero) ending at a separator; the
+    /// cursor does not move when there is none.
+    #[inline(always)]
+    fn ipv4(&mut self) -> Option<Ipv4Addr> {
+        let line = self.line;
+        let mut pos = self.pos;
+        let mut octets = [0u8; 4];
+        for (index, octet) in octets.iter_mut().enumerate() {
+            if index > 0 {
+                if line.get(pos) != Some(&b'.') {
+                    return None;
+                }
+                pos += 1;
+            }
+            let first = line.get(pos)?.wrapping_sub(b'0');
+            if first > 9 {
+                return None;
+            }
+            let mut value = u32::from(first);
+            pos += 1;
+            for _ in 0..2 {
+                let Some(digit) = line.get(pos).map(|b| b.wrapping_sub(b'0')) else {
+                    break;
+                };
+                if digit > 9 {
+                    break;
+                }
+                if first == 0 {
+                    return None;
+                }
+                value = value * 10 + u32::from(digit);
+                pos += 1;
+            }
+            *octet = u8::try_from(value).ok()?;
+        }
+        if !matches!(line.get(pos), None | Some(b' ')) {
+            return None;
+        }
+        self.pos = pos;
+        self.spaces()?;
+        Some(Ipv4Addr::from(octets))
+    }
+
     /// `packets=N bytes=N`, if present.
-    #[inline]
+    #[inline(always)]
     fn counters(&mut self) -> Option<Option<Counters>> {
-        if !self.rest().starts_with(b"packets=") {
+        if !self.at(b"packets=") {
             return Some(None);
         }
         Some(Some(Counters {
@@ -260,10 +334,11 @@ impl<'a> Cursor<'a> {
         }))
     }
 
-    /// The rest of a tuple after its `src=`.
-    #[inline]
+    /// The rest of a tuple after its source.
+    #[inline(always)]
     fn tuple_rest(&mut self, family: Family, protocol: Protocol, src: IpAddr) -> Option<Tuple> {
-        let dst = address(family, self.value(b"dst=")?)?;
+        self.key(b"dst=")?;
+        let dst = self.address(Some(family))?;
         let l4 = if matches!(protocol, Protocol::TCP | Protocol::UDP) {
             L4::Ports {
                 sport: self.number(b"sport=")?,
