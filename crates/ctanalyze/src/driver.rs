@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::filter::Filter;
 use crate::merge::Merge;
-use crate::summary::{ErrorSample, Summary};
+use crate::summary::{Aggregates, ErrorSample, Summary};
 
 /// A callback told how many input bytes were just processed (called once
 /// per chunk, from any thread).
@@ -39,6 +39,7 @@ pub struct Analyzer {
     chunk_size: Option<usize>,
     max_errors: usize,
     progress: Option<Progress>,
+    aggregates: Aggregates,
 }
 
 impl fmt::Debug for Analyzer {
@@ -48,6 +49,7 @@ impl fmt::Debug for Analyzer {
             .field("threads", &self.threads)
             .field("chunk_size", &self.chunk_size)
             .field("max_errors", &self.max_errors)
+            .field("aggregates", &self.aggregates)
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +75,7 @@ impl Analyzer {
             chunk_size: None,
             max_errors: 20,
             progress: None,
+            aggregates: Aggregates::ALL,
         }
     }
 
@@ -120,6 +123,14 @@ impl Analyzer {
     /// Keeps the first `n` malformed lines (by position) in the summary.
     pub fn max_errors(mut self, n: usize) -> Analyzer {
         self.max_errors = n;
+        self
+    }
+
+    /// Computes only the keyed aggregates in `aggregates` (all by default);
+    /// the others stay empty in the result. Totals and the dense counts
+    /// are always computed.
+    pub fn aggregates(mut self, aggregates: Aggregates) -> Analyzer {
+        self.aggregates = aggregates;
         self
     }
 
@@ -268,7 +279,11 @@ impl Analyzer {
         let mut parser = Parser::starting_at_line(chunk, first_line);
         for result in parser.by_ref() {
             match result {
-                Ok(flow) => acc.add_filtered(&flow, &self.filter),
+                Ok(flow) => {
+                    if self.filter.matches(&flow) {
+                        acc.add_only(&flow, self.aggregates);
+                    }
+                }
                 Err(error) => acc.totals.error_samples.add(ErrorSample {
                     input,
                     chunk_offset: offset,

@@ -60,6 +60,6 @@ pub use report::{
     StateRow, ZoneRow,
 };
 pub use summary::{
-    Accounting, DnatKey, Endpoint, ErrorSample, ErrorSamples, FlagCounts, Protocols, SnatKey,
-    StateCounts, Summary, TimeoutKey, Totals,
+    Accounting, Aggregates, DnatKey, Endpoint, ErrorSample, ErrorSamples, FlagCounts, Protocols,
+    SnatKey, StateCounts, Summary, TimeoutKey, Totals,
 };

@@ -247,6 +247,75 @@ pub struct SnatKey {
     pub translated: IpAddr,
 }
 
+/// A set of the keyed aggregates of a [`Summary`]: the ones a pass
+/// computes. Each costs a hash-map update per flow, so a report that
+/// shows only some of them asks for only those
+/// ([`Analyzer::aggregates`](crate::Analyzer::aggregates)). The dense
+/// counts (families, protocols, flags, states, accounting totals) are
+/// always computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Aggregates(u16);
+
+impl Aggregates {
+    /// None of the keyed aggregates.
+    pub const NONE: Aggregates = Aggregates(0);
+    /// [`Summary::sources`].
+    pub const SOURCES: Aggregates = Aggregates(1);
+    /// [`Summary::destinations`].
+    pub const DESTINATIONS: Aggregates = Aggregates(1 << 1);
+    /// [`Summary::destination_ports`].
+    pub const PORTS: Aggregates = Aggregates(1 << 2);
+    /// [`Summary::dnat`].
+    pub const DNAT: Aggregates = Aggregates(1 << 3);
+    /// [`Summary::snat`].
+    pub const SNAT: Aggregates = Aggregates(1 << 4);
+    /// [`Summary::zones`].
+    pub const ZONES: Aggregates = Aggregates(1 << 5);
+    /// [`Summary::marks`].
+    pub const MARKS: Aggregates = Aggregates(1 << 6);
+    /// [`Summary::source_bytes`].
+    pub const SOURCE_BYTES: Aggregates = Aggregates(1 << 7);
+    /// [`Summary::timeouts`].
+    pub const TIMEOUTS: Aggregates = Aggregates(1 << 8);
+    /// Every aggregate.
+    pub const ALL: Aggregates = Aggregates((1 << 9) - 1);
+
+    /// Both sets together (`|` in a `const`).
+    pub const fn union(self, other: Aggregates) -> Aggregates {
+        Aggregates(self.0 | other.0)
+    }
+
+    /// True when every aggregate of `other` is in `self`.
+    #[inline]
+    pub fn contains(self, other: Aggregates) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for Aggregates {
+    type Output = Aggregates;
+
+    fn bitor(self, other: Aggregates) -> Aggregates {
+        self.union(other)
+    }
+}
+
+impl std::ops::BitXor for Aggregates {
+    type Output = Aggregates;
+
+    /// The aggregates in exactly one of the two sets (`ALL ^ x`: all but `x`).
+    fn bitxor(self, other: Aggregates) -> Aggregates {
+        Aggregates(self.0 ^ other.0)
+    }
+}
+
+impl Default for Aggregates {
+    /// [`Aggregates::ALL`].
+    fn default() -> Self {
+        Aggregates::ALL
+    }
+}
+
 /// The key of the remaining-timeout histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimeoutKey {
@@ -334,7 +403,28 @@ impl Summary {
     }
 
     /// Counts `flow` in every aggregate (and in `totals.matched`).
+    #[inline]
     pub fn add(&mut self, flow: &Flow<'_>) {
+        self.add_only(flow, Aggregates::ALL);
+    }
+
+    /// Counts `flow` in the dense counts (families, protocols, flags,
+    /// states, accounting totals, `totals.matched`) and in the keyed
+    /// aggregates of `aggregates`; the others stay empty.
+    ///
+    /// ```
+    /// use ctanalyze::{Aggregates, Summary};
+    /// let line = b"tcp      6 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 \
+    /// src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 use=1";
+    /// let ctparse::Line::Flow(flow) = ctparse::parse_line(line)? else { unreachable!() };
+    /// let mut summary = Summary::default();
+    /// summary.add_only(&flow, Aggregates::SOURCES);
+    /// assert_eq!((summary.sources.len(), summary.destinations.len()), (1, 0));
+    /// assert_eq!(summary.flags.assured, 1);
+    /// # Ok::<(), ctparse::ParseError>(())
+    /// ```
+    #[inline]
+    pub fn add_only(&mut self, flow: &Flow<'_>, aggregates: Aggregates) {
         self.totals.matched += 1;
         self.families[match flow.family {
             Family::Ipv4 => 0,
@@ -356,12 +446,19 @@ impl Summary {
             None => {}
         }
 
-        self.sources.add(flow.orig.src);
-        self.destinations.add(flow.orig.dst);
-        if let L4::Ports { dport, .. } = flow.orig.l4 {
+        let wants = |aggregate| aggregates.contains(aggregate);
+        if wants(Aggregates::SOURCES) {
+            self.sources.add(flow.orig.src);
+        }
+        if wants(Aggregates::DESTINATIONS) {
+            self.destinations.add(flow.orig.dst);
+        }
+        if wants(Aggregates::PORTS)
+            && let L4::Ports { dport, .. } = flow.orig.l4
+        {
             self.destination_ports.add((flow.protocol, dport));
         }
-        if flow.is_dnat() {
+        if wants(Aggregates::DNAT) && flow.is_dnat() {
             self.dnat.add(DnatKey {
                 protocol: flow.protocol,
                 original: Endpoint {
@@ -374,15 +471,19 @@ impl Summary {
                 },
             });
         }
-        if flow.is_snat() {
+        if wants(Aggregates::SNAT) && flow.is_snat() {
             self.snat.add(SnatKey {
                 protocol: flow.protocol,
                 original: flow.orig.src,
                 translated: flow.reply.dst,
             });
         }
-        self.zones.add(flow.zone.unwrap_or(0));
-        if let Some(mark) = flow.mark {
+        if wants(Aggregates::ZONES) {
+            self.zones.add(flow.zone.unwrap_or(0));
+        }
+        if wants(Aggregates::MARKS)
+            && let Some(mark) = flow.mark
+        {
             self.marks.add(mark);
         }
         if flow.orig_counters.is_some() || flow.reply_counters.is_some() {
@@ -394,10 +495,14 @@ impl Summary {
             a.orig_bytes += orig.bytes;
             a.reply_packets += reply.packets;
             a.reply_bytes += reply.bytes;
-            self.source_bytes
-                .add_n(flow.orig.src, orig.bytes.saturating_add(reply.bytes));
+            if wants(Aggregates::SOURCE_BYTES) {
+                self.source_bytes
+                    .add_n(flow.orig.src, orig.bytes.saturating_add(reply.bytes));
+            }
         }
-        if let Some(remaining) = flow.timeout {
+        if wants(Aggregates::TIMEOUTS)
+            && let Some(remaining) = flow.timeout
+        {
             self.timeouts.add(TimeoutKey {
                 protocol: flow.protocol,
                 state: flow.state,

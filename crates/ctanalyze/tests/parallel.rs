@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ctanalyze::{Analyzer, Filter, Summary};
+use ctanalyze::{Aggregates, Analyzer, Filter, Summary};
 use ctparse::{Dialect, Parser};
 use proptest::prelude::*;
 
@@ -130,4 +130,77 @@ fn error_lines_are_absolute_whatever_the_chunking() {
         .max_errors(100)
         .analyze_bytes(&bytes);
     assert_eq!(chunked.totals.error_samples, reference.totals.error_samples);
+}
+
+/// `reference` with every keyed aggregate outside `kept` emptied.
+fn restricted(reference: &Summary, kept: Aggregates) -> Summary {
+    let mut expected = reference.clone();
+    let keep = |aggregate| kept.contains(aggregate);
+    if !keep(Aggregates::SOURCES) {
+        expected.sources = Default::default();
+    }
+    if !keep(Aggregates::DESTINATIONS) {
+        expected.destinations = Default::default();
+    }
+    if !keep(Aggregates::PORTS) {
+        expected.destination_ports = Default::default();
+    }
+    if !keep(Aggregates::DNAT) {
+        expected.dnat = Default::default();
+    }
+    if !keep(Aggregates::SNAT) {
+        expected.snat = Default::default();
+    }
+    if !keep(Aggregates::ZONES) {
+        expected.zones = Default::default();
+    }
+    if !keep(Aggregates::MARKS) {
+        expected.marks = Default::default();
+    }
+    if !keep(Aggregates::SOURCE_BYTES) {
+        expected.source_bytes = Default::default();
+    }
+    if !keep(Aggregates::TIMEOUTS) {
+        expected.timeouts = Default::default();
+    }
+    expected
+}
+
+#[test]
+fn a_pass_computes_exactly_the_aggregates_asked_for() {
+    let bytes = generated(11, 3000, 97, Dialect::Proc);
+    let reference = naive(&bytes, &Filter::default(), 7);
+    let singles = [
+        Aggregates::SOURCES,
+        Aggregates::DESTINATIONS,
+        Aggregates::PORTS,
+        Aggregates::DNAT,
+        Aggregates::SNAT,
+        Aggregates::ZONES,
+        Aggregates::MARKS,
+        Aggregates::SOURCE_BYTES,
+        Aggregates::TIMEOUTS,
+    ];
+    // Every aggregate is non-empty on this dump, so emptying one is visible.
+    for aggregate in singles {
+        assert_ne!(
+            restricted(&reference, Aggregates::ALL ^ aggregate),
+            reference,
+            "{aggregate:?} is empty on the test dump"
+        );
+    }
+    let mut sets = vec![Aggregates::NONE, Aggregates::ALL];
+    sets.extend(singles);
+    sets.push(Aggregates::SOURCES | Aggregates::TIMEOUTS | Aggregates::SNAT);
+    for kept in sets {
+        for threads in [1, 2] {
+            let summary = Analyzer::new()
+                .threads(threads)
+                .chunk_size(4099)
+                .max_errors(7)
+                .aggregates(kept)
+                .analyze_bytes(&bytes);
+            assert_eq!(summary, restricted(&reference, kept), "{kept:?}, {threads} threads");
+        }
+    }
 }

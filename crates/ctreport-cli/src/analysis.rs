@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ctanalyze::{Analyzer, Filter, Merge, Summary};
+use ctanalyze::{Aggregates, Analyzer, Filter, Merge, Summary};
 use ctparse::Source;
 
 use crate::exit::Fatal;
@@ -53,6 +53,8 @@ pub struct Pass<'a> {
     pub keep_errors: usize,
     /// Also shows every input's bytes to this, as they are read.
     pub tap: Option<Arc<dyn Tap>>,
+    /// The keyed aggregates the command shows; the others are not computed.
+    pub aggregates: Aggregates,
 }
 
 /// Sees the bytes of every input as the analyzer reads them, for counts
@@ -87,7 +89,8 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     let analyzer = Analyzer::new()
         .threads(pass.threads)
         .max_errors(pass.keep_errors)
-        .filter(pass.filter);
+        .filter(pass.filter)
+        .aggregates(pass.aggregates);
     let mut inputs = Vec::new();
     let mut summary = Summary::with_error_limit(pass.keep_errors);
     for (index, name) in input::names(pass.files).iter().enumerate() {

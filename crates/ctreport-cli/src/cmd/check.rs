@@ -2,7 +2,7 @@
 
 use std::io::{self, BufWriter, Write};
 
-use ctanalyze::Filter;
+use ctanalyze::{Aggregates, Filter};
 
 use crate::analysis::{self, Pass};
 use crate::cli::CheckArgs;
@@ -17,6 +17,8 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
         quiet: args.input.quiet,
         keep_errors: usize::MAX,
         tap: None,
+        // Parse and count lines only.
+        aggregates: Aggregates::NONE,
     })?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());

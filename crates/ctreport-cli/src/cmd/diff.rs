@@ -2,6 +2,7 @@
 
 use std::io::{self, BufWriter, Write};
 
+use ctanalyze::Aggregates;
 use ctanalyze::doctor::diff::{AddressGrowth, Change, SummaryDiff, diff};
 use serde::Serialize;
 
@@ -35,6 +36,7 @@ pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
             quiet: args.pass.quiet,
             keep_errors: max_errors,
             tap: None,
+            aggregates: Aggregates::ALL,
         })?;
         analysis::print_errors(&analysis, max_errors);
         analyses.push(analysis);

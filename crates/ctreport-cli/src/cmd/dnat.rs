@@ -2,9 +2,16 @@
 
 use crate::cli::ReportArgs;
 use crate::exit::{Exit, Fatal};
+use ctanalyze::Aggregates;
 
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
-    super::run_report("dnat", args, Some("dnat"), |report, summary, top| {
-        report.dnat = Some(summary.dnat_rows(top));
-    })
+    super::run_report(
+        "dnat",
+        args,
+        Some("dnat"),
+        Aggregates::DNAT,
+        |report, summary, top| {
+            report.dnat = Some(summary.dnat_rows(top));
+        },
+    )
 }

@@ -10,7 +10,7 @@ use ctanalyze::doctor::notrack::Target;
 use ctanalyze::doctor::{
     Breakdown, BreakdownFeed, Diagnosis, Doctor, InputError, Origin, Stats, Sysctl,
 };
-use ctanalyze::{Filter, Merge};
+use ctanalyze::{Aggregates, Filter, Merge};
 use serde::Serialize;
 
 use crate::analysis::{self, Pass, Tap};
@@ -121,6 +121,7 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
         quiet: args.pass.quiet,
         keep_errors: max_errors,
         tap: Some(tap.clone()),
+        aggregates: Aggregates::ALL,
     })?;
     analysis::print_errors(&analysis, max_errors);
     let mut side_errors = Vec::new();

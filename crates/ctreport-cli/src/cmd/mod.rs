@@ -14,7 +14,7 @@ pub mod top_ports;
 
 use std::io::{self, BufWriter, Write};
 
-use ctanalyze::Summary;
+use ctanalyze::{Aggregates, Summary};
 
 use crate::analysis::{self, Analysis, Pass};
 use crate::cli::ReportArgs;
@@ -22,12 +22,14 @@ use crate::exit::{Exit, Fatal};
 use crate::render;
 use crate::report::Report;
 
-/// Runs a report subcommand: analyze, print malformed lines, fill the
-/// report's sections with `fill`, render it to stdout.
+/// Runs a report subcommand: analyze (computing only `aggregates`, the
+/// keyed aggregates `fill` uses), print malformed lines, fill the report's
+/// sections with `fill`, render it to stdout.
 pub fn run_report(
     command: &str,
     args: &ReportArgs,
     primary: Option<&str>,
+    aggregates: Aggregates,
     fill: impl FnOnce(&mut Report, &Summary, usize),
 ) -> Result<Exit, Fatal> {
     let filter = args.filter.to_filter().map_err(Fatal::Usage)?;
@@ -38,6 +40,7 @@ pub fn run_report(
         quiet: args.input.quiet,
         keep_errors: args.output.max_errors,
         tap: None,
+        aggregates,
     })?;
     analysis::print_errors(&analysis, args.output.max_errors);
     let mut report = Report::new(command, &analysis, args.output.max_errors);

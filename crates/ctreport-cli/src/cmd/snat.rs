@@ -2,9 +2,16 @@
 
 use crate::cli::ReportArgs;
 use crate::exit::{Exit, Fatal};
+use ctanalyze::Aggregates;
 
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
-    super::run_report("snat", args, Some("snat"), |report, summary, top| {
-        report.snat = Some(summary.snat_rows(top));
-    })
+    super::run_report(
+        "snat",
+        args,
+        Some("snat"),
+        Aggregates::SNAT,
+        |report, summary, top| {
+            report.snat = Some(summary.snat_rows(top));
+        },
+    )
 }

@@ -1,10 +1,22 @@
 //! `ctreport summary`: every section.
 
+use ctanalyze::Aggregates;
+
 use crate::cli::ReportArgs;
 use crate::exit::{Exit, Fatal};
 
+/// Every keyed aggregate but the timeout histogram (which only `doctor` reads).
+const SHOWN: Aggregates = Aggregates::SOURCES
+    .union(Aggregates::DESTINATIONS)
+    .union(Aggregates::PORTS)
+    .union(Aggregates::DNAT)
+    .union(Aggregates::SNAT)
+    .union(Aggregates::ZONES)
+    .union(Aggregates::MARKS)
+    .union(Aggregates::SOURCE_BYTES);
+
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
-    super::run_report("summary", args, None, |report, summary, top| {
+    super::run_report("summary", args, None, SHOWN, |report, summary, top| {
         report.families = Some(summary.family_rows());
         report.protocols = Some(summary.protocol_rows());
         report.tcp_states = Some(summary.tcp_state_rows());
