@@ -200,7 +200,11 @@ fn a_pass_computes_exactly_the_aggregates_asked_for() {
                 .max_errors(7)
                 .aggregates(kept)
                 .analyze_bytes(&bytes);
-            assert_eq!(summary, restricted(&reference, kept), "{kept:?}, {threads} threads");
+            assert_eq!(
+                summary,
+                restricted(&reference, kept),
+                "{kept:?}, {threads} threads"
+            );
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The fast path: the fixed layout of the common entry, read in one forward
 //! pass.
 //!
-//! Almost every line of a real table is a TCP, UDP or ICMP entry printed
+//! Almost every line of a real table is a TCP, UDP or ICMP entry (or
+//! SCTP, DCCP, UDP-Lite, ICMPv6) printed
 //! the same way, field after field in the kernel's (or conntrack-tools')
 //! fixed order:
 //!
@@ -24,12 +25,12 @@
 //! tests check that on every fixture line, every generated dialect and
 //! mutated lines.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::flow::{Counters, Family, Flow, L4, Protocol, Status, Tuple};
+use crate::flow::{Counters, Family, Flow, L4, Protocol, Status, Tuple, TupleKind};
 use crate::grammar;
 use crate::line::find_blank;
-use crate::state::{State, TcpState};
+use crate::state::{DccpState, SctpState, State, TcpState};
 
 /// The flow of `line` (without its `\n`, and without a trailing `\r`) if it
 /// has the common layout; `None` otherwise, whatever the reason.
@@ -54,31 +55,34 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
         c.spaces()?;
     }
 
-    let protocol = match c.word() {
-        b"tcp" => Protocol::TCP,
-        b"udp" => Protocol::UDP,
-        b"icmp" => Protocol::ICMP,
-        b"icmpv6" => Protocol::ICMPV6,
+    // The protocols with a fixed tuple layout, and their numbers as printed.
+    let (protocol, number): (Protocol, &[u8]) = match c.word() {
+        b"tcp" => (Protocol::TCP, b"6"),
+        b"udp" => (Protocol::UDP, b"17"),
+        b"icmp" => (Protocol::ICMP, b"1"),
+        b"icmpv6" => (Protocol::ICMPV6, b"58"),
+        b"sctp" => (Protocol::SCTP, b"132"),
+        b"dccp" => (Protocol::DCCP, b"33"),
+        b"udplite" => (Protocol::UDPLITE, b"136"),
         _ => return None,
     };
     c.spaces()?;
-    c.literal(match protocol {
-        Protocol::TCP => b"6",
-        Protocol::UDP => b"17",
-        Protocol::ICMP => b"1",
-        _ => b"58",
-    })?;
+    c.literal(number)?;
     c.spaces()?;
 
     let timeout: i64 = c.decimal()?;
 
-    let state = if protocol == Protocol::TCP {
-        let state = TcpState::parse(c.word())?;
-        c.spaces()?;
-        Some(State::Tcp(state))
-    } else {
-        None
+    // Stateful protocols print their state; the same names as the general
+    // parser accepts (including its aliases).
+    let state = match protocol {
+        Protocol::TCP => Some(State::Tcp(TcpState::parse(c.word())?)),
+        Protocol::SCTP => Some(State::Sctp(SctpState::from_name(c.word())?)),
+        Protocol::DCCP => Some(State::Dccp(DccpState::parse(c.word())?)),
+        _ => None,
     };
+    if state.is_some() {
+        c.spaces()?;
+    }
 
     // The original source fixes the family when there are no L3 columns.
     c.key(b"src=")?;
@@ -270,6 +274,11 @@ impl<'a> Cursor<'a> {
                 return None;
             }
         }
+        if family != Some(Family::Ipv4)
+            && let Some(addr) = self.ipv6_full_form()
+        {
+            return Some(IpAddr::V6(addr));
+        }
         let addr = grammar::ip(self.word()).ok()?;
         if family.is_some_and(|family| Family::of(&addr) != family) {
             return None;
@@ -322,6 +331,36 @@ impl<'a> Cursor<'a> {
         Some(Ipv4Addr::from(octets))
     }
 
+    /// The kernel's `%pI6` form (eight groups of four hex digits), ending at
+    /// a separator; the cursor does not move when there is none. Other
+    /// forms are left to the general address grammar.
+    #[inline(always)]
+    fn ipv6_full_form(&mut self) -> Option<Ipv6Addr> {
+        let text: &[u8; 39] = self.line.get(self.pos..self.pos + 39)?.try_into().ok()?;
+        if !matches!(self.line.get(self.pos + 39), None | Some(b' ')) {
+            return None;
+        }
+        let mut groups = [0u16; 8];
+        for (index, group) in groups.iter_mut().enumerate() {
+            let at = index * 5;
+            if index < 7 && text[at + 4] != b':' {
+                return None;
+            }
+            for &b in &text[at..at + 4] {
+                let digit = match b {
+                    b'0'..=b'9' => b - b'0',
+                    b'a'..=b'f' => b - b'a' + 10,
+                    b'A'..=b'F' => b - b'A' + 10,
+                    _ => return None,
+                };
+                *group = *group << 4 | u16::from(digit);
+            }
+        }
+        self.pos += 39;
+        self.spaces()?;
+        Some(Ipv6Addr::from(groups))
+    }
+
     /// `packets=N bytes=N`, if present.
     #[inline(always)]
     fn counters(&mut self) -> Option<Option<Counters>> {
@@ -339,7 +378,7 @@ impl<'a> Cursor<'a> {
     fn tuple_rest(&mut self, family: Family, protocol: Protocol, src: IpAddr) -> Option<Tuple> {
         self.key(b"dst=")?;
         let dst = self.address(Some(family))?;
-        let l4 = if matches!(protocol, Protocol::TCP | Protocol::UDP) {
+        let l4 = if protocol.tuple_kind() == TupleKind::Ports {
             L4::Ports {
                 sport: self.number(b"sport=")?,
                 dport: self.number(b"dport=")?,

@@ -2,7 +2,7 @@
 
 use crate::error::ParseError;
 use crate::flow::Flow;
-use crate::line::{Line, parse_numbered};
+use crate::line::{Line, parse_general, parse_numbered};
 
 /// Line counts of one pass over a buffer.
 ///
@@ -76,6 +76,15 @@ impl<'a> Parser<'a> {
     /// The next line, whatever it is, with its number: the raw form of the
     /// iterator for callers that want skipped lines too.
     pub fn next_line(&mut self) -> Option<(u64, Result<Line<'a>, ParseError>)> {
+        let line = self.take_line()?;
+        let parsed = parse_numbered(line, self.line);
+        self.count(&parsed);
+        Some((self.line, parsed))
+    }
+
+    /// The next line, without its terminator, counted.
+    #[inline]
+    fn take_line(&mut self) -> Option<&'a [u8]> {
         if self.pos >= self.buf.len() {
             return None;
         }
@@ -88,22 +97,35 @@ impl<'a> Parser<'a> {
         self.pos += advance;
         self.line += 1;
         self.stats.lines += 1;
-        let parsed = parse_numbered(line, self.line);
-        match &parsed {
+        Some(line)
+    }
+
+    fn count(&mut self, parsed: &Result<Line<'a>, ParseError>) {
+        match parsed {
             Ok(Line::Flow(_)) => self.stats.flows += 1,
             Ok(Line::Skipped(_)) => self.stats.skipped += 1,
             Err(_) => self.stats.errors += 1,
         }
-        Some((self.line, parsed))
     }
 }
 
 impl<'a> Iterator for Parser<'a> {
     type Item = Result<Flow<'a>, ParseError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.next_line()?.1 {
+            let line = self.take_line()?;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            // The common case straight from the fast path, without the
+            // `Line` wrapping (a flow is some 400 bytes to move).
+            if let Some(flow) = crate::fast::parse(line) {
+                self.stats.flows += 1;
+                return Some(Ok(flow));
+            }
+            let parsed = parse_general(line, self.line);
+            self.count(&parsed);
+            match parsed {
                 Ok(Line::Flow(flow)) => return Some(Ok(flow)),
                 Ok(Line::Skipped(_)) => continue,
                 Err(error) => return Some(Err(error)),

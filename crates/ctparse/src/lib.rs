@@ -87,7 +87,7 @@ pub mod testing {
     /// the fast path must read its line when the line is printed the
     /// canonical way (single spaces between fields, no tabs).
     pub fn in_fast_layout(flow: &Flow<'_>) -> bool {
-        use crate::{Protocol, State, Status};
+        use crate::{L4, Protocol, State, Status, TupleKind};
         let flags = Status::UNREPLIED | Status::ASSURED | Status::OFFLOAD | Status::HW_OFFLOAD;
         let one_exclusive_flag = [Status::ASSURED, Status::OFFLOAD, Status::HW_OFFLOAD]
             .iter()
@@ -96,12 +96,25 @@ pub mod testing {
             <= 1;
         let state_fits = match flow.protocol {
             Protocol::TCP => matches!(flow.state, Some(State::Tcp(_))),
+            Protocol::SCTP => matches!(flow.state, Some(State::Sctp(_))),
+            Protocol::DCCP => matches!(flow.state, Some(State::Dccp(_))),
             _ => flow.state.is_none(),
         };
         matches!(
             flow.protocol,
-            Protocol::TCP | Protocol::UDP | Protocol::ICMP | Protocol::ICMPV6
+            Protocol::TCP
+                | Protocol::UDP
+                | Protocol::ICMP
+                | Protocol::ICMPV6
+                | Protocol::SCTP
+                | Protocol::DCCP
+                | Protocol::UDPLITE
         ) && state_fits
+            // Not `unknown  17` lines, which print addresses only.
+            && matches!(
+                (flow.protocol.tuple_kind(), flow.orig.l4),
+                (TupleKind::Ports, L4::Ports { .. }) | (TupleKind::Icmp, L4::Icmp { .. })
+            )
             && flow.event_time.is_none()
             && flow.event.is_none()
             && flow.l3_number.is_none_or(|n| n == flow.family.number())

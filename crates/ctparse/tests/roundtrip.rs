@@ -323,4 +323,25 @@ proptest! {
         );
         fast_path_agrees(line.as_bytes(), false)?;
     }
+
+    /// IPv6 addresses near the kernel's full form, which the fast path
+    /// decodes itself: bad digits, misplaced colons, other lengths, and
+    /// addresses of the wrong family for the L3 column.
+    #[test]
+    fn fast_path_agrees_on_odd_ipv6_addresses(
+        src in prop_oneof![
+            4 => "([0-9a-fA-F]{4}:){7}[0-9a-fA-F]{4}",
+            1 => "([0-9a-gA-G:]{4}:){7}[0-9a-f:]{3,5}",
+            1 => "([0-9a-fA-F]{4}[:.x]){7}[0-9a-fA-F]{4}",
+            1 => "[0-9a-f:.]{2,40}",
+        ],
+        columns in prop::sample::select(vec!["", "ipv6     10 ", "ipv4     2 "]),
+    ) {
+        let other = "2001:0db8:0000:0000:0000:0000:0000:0001";
+        let line = format!(
+            "{columns}udp      17 29 src={src} dst={other} sport=5353 dport=53 [UNREPLIED] \
+             src={other} dst={src} sport=53 dport=5353 mark=0 zone=0 use=2"
+        );
+        fast_path_agrees(line.as_bytes(), false)?;
+    }
 }
