@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use ctparse::{ChunkReader, Parser, Source, line_chunks};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -196,13 +196,21 @@ impl Analyzer {
         summary
     }
 
-    /// Streams `reader` in batches of whole-line chunks: memory stays
-    /// bounded by (threads x 2) chunks however long the stream is.
-    pub fn analyze_stream(&self, input: usize, reader: impl Read) -> io::Result<Summary> {
+    /// Streams `reader` in whole-line chunks: memory stays bounded by
+    /// about (threads x 2) chunks however long the stream is.
+    ///
+    /// With one thread, chunks are read and folded in turn (the reference
+    /// path). With more, a reader thread reads (and decompresses) ahead
+    /// while the pool folds, so a stream takes about as long as the slower
+    /// of the two rather than their sum.
+    pub fn analyze_stream(&self, input: usize, reader: impl Read + Send) -> io::Result<Summary> {
         let chunk_size = self
             .chunk_size
             .unwrap_or(DEFAULT_CHUNK_SIZE)
             .max(DEFAULT_CHUNK_SIZE);
+        if self.effective_threads() > 1 {
+            return self.analyze_stream_pipelined(input, reader, chunk_size);
+        }
         let batch_len = 2 * self.effective_threads();
         let mut reader = ChunkReader::new(reader, chunk_size);
         let mut total = Summary::with_error_limit(self.max_errors);
@@ -227,6 +235,69 @@ impl Analyzer {
             }));
             spare.extend(batch.into_iter().map(|(_, chunk)| chunk));
         }
+    }
+
+    /// The reader thread sends numbered chunks through a channel of
+    /// `threads` slots; each pool thread takes the next chunk, folds it into
+    /// its one accumulator and sends the buffer back for reuse. At most
+    /// about 2 x threads + 2 chunks exist at once.
+    fn analyze_stream_pipelined(
+        &self,
+        input: usize,
+        reader: impl Read + Send,
+        chunk_size: usize,
+    ) -> io::Result<Summary> {
+        let threads = self.effective_threads();
+        let (full_tx, full_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        std::thread::scope(|scope| {
+            let reading = scope.spawn(move || -> io::Result<()> {
+                let mut reader = ChunkReader::new(reader, chunk_size);
+                let mut next_line = 1u64;
+                loop {
+                    let mut chunk = empty_rx.try_recv().unwrap_or_default();
+                    if !reader.next_chunk(&mut chunk)? {
+                        return Ok(());
+                    }
+                    let first_line = next_line;
+                    next_line += memchr_count(&chunk) + u64::from(chunk.last() != Some(&b'\n'));
+                    if full_tx.send((first_line, chunk)).is_err() {
+                        // The folding side is gone (it panicked): stop.
+                        return Ok(());
+                    }
+                }
+            });
+            // Owned here so that it is dropped (and a blocked reader
+            // released) before the scope waits for the reader thread.
+            let full_rx = Mutex::new(full_rx);
+            let worker = |_: rayon::BroadcastContext<'_>| {
+                let mut acc = Summary::with_error_limit(self.max_errors);
+                loop {
+                    // A poisoned lock only means another worker panicked,
+                    // which the broadcast re-raises anyway.
+                    let next = full_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((first_line, chunk)) = next else {
+                        return acc;
+                    };
+                    self.fold_chunk(&mut acc, input, 0, first_line, &chunk);
+                    // The reader may have finished already; then the buffer
+                    // is simply freed.
+                    let _ = empty_tx.send(chunk);
+                }
+            };
+            let parts = match &self.pool {
+                Some(pool) => pool.broadcast(worker),
+                None => rayon::broadcast(worker),
+            };
+            drop(full_rx);
+            let summary = parts
+                .into_iter()
+                .fold(Summary::with_error_limit(self.max_errors), merged);
+            match reading.join() {
+                Ok(result) => result.map(|()| summary),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 
     /// Folds every item into accumulators and merges them. With one thread,

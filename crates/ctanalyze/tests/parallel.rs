@@ -208,3 +208,62 @@ fn a_pass_computes_exactly_the_aggregates_asked_for() {
         }
     }
 }
+
+/// A reader that hands out at most `step` bytes per call, then fails with
+/// an I/O error after `fail_after` bytes (if set).
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+    fail_after: Option<usize>,
+    read: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.fail_after.is_some_and(|limit| self.read >= limit) {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let n = buf.len().min(self.step).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        self.read += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn streams_of_many_chunks_equal_the_sequential_pass() {
+    // About 6 MB: several 1 MiB stream chunks, with malformed lines in them.
+    let bytes = generated(5, 30_000, 997, Dialect::Proc);
+    assert!(bytes.len() > 5 << 20);
+    let reference = naive(&bytes, &Filter::default(), 50);
+    for (threads, step) in [(1, 65_536), (2, 4093), (3, 1 << 20)] {
+        let analyzer = Analyzer::new().threads(threads).max_errors(50);
+        let reader = Trickle {
+            bytes: &bytes,
+            step,
+            fail_after: None,
+            read: 0,
+        };
+        let streamed = analyzer.analyze_stream(0, reader).unwrap();
+        assert_eq!(streamed, reference, "{threads} threads, reads of {step}");
+    }
+}
+
+#[test]
+fn a_read_error_mid_stream_is_returned() {
+    let bytes = generated(5, 30_000, 0, Dialect::Proc);
+    for threads in [1, 2] {
+        let reader = Trickle {
+            bytes: &bytes,
+            step: 100_000,
+            fail_after: Some(3 << 20),
+            read: 0,
+        };
+        let error = Analyzer::new()
+            .threads(threads)
+            .analyze_stream(0, reader)
+            .unwrap_err();
+        assert_eq!(error.to_string(), "disk on fire", "{threads} threads");
+    }
+}
