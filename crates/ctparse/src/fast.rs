@@ -29,14 +29,24 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::flow::{Counters, Family, Flow, L4, Protocol, Status, Tuple, TupleKind};
 use crate::grammar;
-use crate::line::find_blank;
 use crate::state::{DccpState, SctpState, State, TcpState};
 
 /// The flow of `line` (without its `\n`, and without a trailing `\r`) if it
 /// has the common layout; `None` otherwise, whatever the reason.
 #[inline]
 pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
-    let mut c = Cursor { line, pos: 0 };
+    parse_first_line(line).and_then(|(flow, next)| (next == line.len()).then_some(flow))
+}
+
+/// The flow of the first line of `buf` if it has the common layout, and
+/// where the next line starts. The line ends at `\n`, `\r\n` or the end
+/// of `buf`, as the iterator would cut it: reading the line end in the same
+/// scan saves a separate search for it. No field can run past the line end:
+/// values stop at the first byte that cannot belong to them, and the only
+/// free-form value (`secctx=`) is checked.
+#[inline]
+pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
+    let mut c = Cursor { line: buf, pos: 0 };
 
     let (l3_number, column_family) = if c.at(b"ipv4 ") {
         c.pos += 4;
@@ -110,6 +120,10 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
     let secctx = if c.at(b"secctx=") {
         c.pos += 7;
         let value = c.word();
+        // `\r` before the `\n` is the line terminator, not the value's.
+        if value.contains(&b'\r') {
+            return None;
+        }
         c.spaces()?;
         Some(value)
     } else {
@@ -118,12 +132,11 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
     let zone = c.optional_number(b"zone=")?;
     let delta_time = c.optional_number(b"delta-time=")?;
     let use_count = c.optional_number(b"use=")?;
-    if c.pos != line.len() {
-        return None;
-    }
+    let raw = &buf[..c.pos];
+    let next = c.line_end()?;
 
-    Some(Flow {
-        raw: line,
+    let flow = Flow {
+        raw,
         event_time: None,
         event: None,
         family,
@@ -153,7 +166,34 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
         portid: None,
         progname: None,
         extra: Vec::new(),
-    })
+    };
+    Some((flow, next))
+}
+
+/// The index of the first space, tab or `\n` at or after `from` (or the
+/// buffer's length), eight bytes at a time like
+/// [`find_blank`](crate::line::find_blank).
+#[inline]
+fn find_word_end(buf: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut i = from;
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let found = zero_bytes(word ^ (ONES * u64::from(b' ')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\t')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\n')));
+        if found != 0 {
+            // The lowest flagged byte is always a true match.
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < buf.len() && !matches!(buf[i], b' ' | b'\t' | b'\n') {
+        i += 1;
+    }
+    i
 }
 
 /// A position in the line. Every method either consumes what it expects
@@ -167,6 +207,32 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// True when the line ends at `pos`: `\n`, `\r\n`, a final `\r`, or
+    /// the end of the buffer.
+    #[inline(always)]
+    fn ends_at(&self, pos: usize) -> bool {
+        match self.line.get(pos) {
+            None | Some(b'\n') => true,
+            Some(b'\r') => matches!(self.line.get(pos + 1), None | Some(b'\n')),
+            _ => false,
+        }
+    }
+
+    /// When the line ends here, where the next line starts.
+    #[inline(always)]
+    fn line_end(&self) -> Option<usize> {
+        match self.line.get(self.pos) {
+            None => Some(self.pos),
+            Some(b'\n') => Some(self.pos + 1),
+            Some(b'\r') => match self.line.get(self.pos + 1) {
+                None => Some(self.pos + 1),
+                Some(b'\n') => Some(self.pos + 2),
+                Some(_) => None,
+            },
+            Some(_) => None,
+        }
+    }
+
     /// True when `text` comes next. A fixed-size comparison, so it compiles
     /// to a few integer compares rather than a `memcmp` call.
     #[inline(always)]
@@ -183,10 +249,12 @@ impl<'a> Cursor<'a> {
         self.at(key).then(|| self.pos += N)
     }
 
-    /// The bytes up to the next blank (or the end); may be empty.
+    /// The bytes up to the next blank or newline (or the end of the
+    /// buffer); may be empty. Never past the line: the scan of a bad line
+    /// costs its own length, not the rest of the buffer's.
     #[inline(always)]
     fn word(&mut self) -> &'a [u8] {
-        let end = find_blank(self.line, self.pos);
+        let end = find_word_end(self.line, self.pos);
         let word = &self.line[self.pos..end];
         self.pos = end;
         word
@@ -199,7 +267,7 @@ impl<'a> Cursor<'a> {
         while self.line.get(self.pos) == Some(&b' ') {
             self.pos += 1;
         }
-        (self.pos > start || self.pos == self.line.len()).then_some(())
+        (self.pos > start || self.ends_at(self.pos)).then_some(())
     }
 
     /// Exactly `text` as a whole word.
@@ -357,7 +425,7 @@ impl<'a> Cursor<'a> {
             }
             *octet = u8::try_from(value).ok()?;
         }
-        if !matches!(line.get(pos), None | Some(b' ')) {
+        if line.get(pos) != Some(&b' ') && !self.ends_at(pos) {
             return None;
         }
         self.pos = pos;
@@ -371,7 +439,7 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     fn ipv6_full_form(&mut self) -> Option<Ipv6Addr> {
         let text: &[u8; 39] = self.line.get(self.pos..self.pos + 39)?.try_into().ok()?;
-        if !matches!(self.line.get(self.pos + 39), None | Some(b' ')) {
+        if self.line.get(self.pos + 39) != Some(&b' ') && !self.ends_at(self.pos + 39) {
             return None;
         }
         let mut groups = [0u16; 8];
@@ -425,5 +493,50 @@ impl<'a> Cursor<'a> {
             }
         };
         Some(Tuple { src, dst, l4 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_word_end;
+
+    #[test]
+    fn find_word_end_agrees_with_a_plain_scan() {
+        let plain = |buf: &[u8], from: usize| {
+            (from..buf.len())
+                .find(|&i| matches!(buf[i], b' ' | b'\t' | b'\n'))
+                .unwrap_or(buf.len())
+        };
+        let alphabet = [
+            b'a',
+            b' ',
+            b'\t',
+            b'\n',
+            b'\r',
+            0x80,
+            0xff,
+            0x0a ^ 0x80,
+            b'=',
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for len in 0..40 {
+            for _ in 0..50 {
+                let buf: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                for from in 0..=len {
+                    assert_eq!(
+                        find_word_end(&buf, from),
+                        plain(&buf, from),
+                        "{buf:?} from {from}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -87,3 +87,126 @@ fn fast_path_agrees_with_the_general_parser_on_every_fixture_line() {
         "only {kernel_fast} capture lines took the fast path"
     );
 }
+
+/// What the iterator must yield for `buf`: each line (cut at `\n`, a
+/// trailing `\r` dropped) through the general parser alone, numbered.
+fn reference(buf: &[u8]) -> (Vec<Result<ctparse::Flow<'_>, ctparse::ParseError>>, u64) {
+    let mut out = Vec::new();
+    let mut lines = 0;
+    let mut pieces: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
+    if buf.is_empty() || buf.ends_with(b"\n") {
+        pieces.pop();
+    }
+    for (index, line) in pieces.into_iter().enumerate() {
+        lines += 1;
+        match general_parser(line) {
+            Ok(Line::Flow(flow)) => out.push(Ok(flow)),
+            Ok(Line::Skipped(_)) => {}
+            Err(mut error) => {
+                error.line = index as u64 + 1;
+                out.push(Err(error));
+            }
+        }
+    }
+    (out, lines)
+}
+
+/// The iterator (whose fast path finds line ends itself) yields exactly
+/// what the general parser gives line by line.
+fn iterator_agrees(buf: &[u8]) {
+    let (expected, lines) = reference(buf);
+    let mut parser = ctparse::Parser::new(buf);
+    let got: Vec<_> = parser.by_ref().collect();
+    assert_eq!(got, expected, "{}", String::from_utf8_lossy(buf));
+    assert_eq!(parser.stats().lines, lines);
+}
+
+#[test]
+fn the_iterator_agrees_with_the_general_parser_line_by_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let mut files = Vec::new();
+    fixture_files(&root, &mut files);
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        iterator_agrees(&bytes);
+        // The same with CRLF line ends, and without the final newline.
+        let crlf: Vec<u8> = bytes
+            .iter()
+            .flat_map(|&b| {
+                if b == b'\n' {
+                    vec![b'\r', b'\n']
+                } else {
+                    vec![b]
+                }
+            })
+            .collect();
+        iterator_agrees(&crlf);
+        iterator_agrees(bytes.strip_suffix(b"\n").unwrap_or(&bytes));
+    }
+    // Line ends right after each field of a fast-path line, with and
+    // without `\r`, followed by another line.
+    let line: &[u8] = b"ipv4     2 tcp      6 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 packets=3 bytes=180 [UNREPLIED] src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 packets=0 bytes=0 mark=0 secctx=system_u:object_r:unlabeled_t:s0 zone=0 delta-time=5 use=2";
+    for cut in 0..=line.len() {
+        for end in [&b"\n"[..], b"\r\n", b"\r", b"\r\r\n", b" \n", b"\t\n"] {
+            let mut buf = line[..cut].to_vec();
+            buf.extend_from_slice(end);
+            buf.extend_from_slice(line);
+            buf.push(b'\n');
+            iterator_agrees(&buf);
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
+
+    /// Three real lines with line ends, blanks and digits inserted or
+    /// bytes cut anywhere: the iterator still yields what the general
+    /// parser gives line by line.
+    #[test]
+    fn the_iterator_agrees_on_mutated_buffers(
+        picks in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 3),
+        edits in proptest::collection::vec(
+            (proptest::prelude::any::<proptest::sample::Index>(),
+             proptest::sample::select(vec![&b"\n"[..], b"\r\n", b"\r", b" ", b"\t", b"9", b"", b"."]),
+             0usize..3),
+            0..4,
+        ),
+    ) {
+        let lines = sample_lines();
+        let mut buf = Vec::new();
+        for pick in &picks {
+            buf.extend_from_slice(lines[pick.index(lines.len())]);
+            buf.push(b'\n');
+        }
+        for (at, insert, cut) in &edits {
+            let at = at.index(buf.len() + 1);
+            let end = (at + cut).min(buf.len());
+            buf.splice(at..end, insert.iter().copied());
+        }
+        iterator_agrees(&buf);
+    }
+}
+
+/// Lines of the real captures and the example, kept for the property test.
+fn sample_lines() -> &'static [&'static [u8]] {
+    static LINES: std::sync::OnceLock<Vec<&'static [u8]>> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut lines = Vec::new();
+        for file in [
+            "kernel/router/proc.txt",
+            "kernel/client/conntrack-L.txt",
+            "example/nf_conntrack.txt",
+        ] {
+            let bytes: &'static [u8] = std::fs::read(root.join(file)).unwrap().leak();
+            lines.extend(
+                bytes
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .take(200),
+            );
+        }
+        lines
+    })
+}
