@@ -29,6 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::flow::{Counters, Family, Flow, L4, Protocol, Status, Tuple, TupleKind};
 use crate::grammar;
+use crate::line::find_any;
 use crate::state::{DccpState, SctpState, State, TcpState};
 
 /// The flow of `line` (without its `\n`, and without a trailing `\r`) if it
@@ -170,32 +171,6 @@ pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
     Some((flow, next))
 }
 
-/// The index of the first space, tab or `\n` at or after `from` (or the
-/// buffer's length), eight bytes at a time like
-/// [`find_blank`](crate::line::find_blank).
-#[inline]
-fn find_word_end(buf: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let mut i = from;
-    while let Some(chunk) = buf.get(i..i + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let found = zero_bytes(word ^ (ONES * u64::from(b' ')))
-            | zero_bytes(word ^ (ONES * u64::from(b'\t')))
-            | zero_bytes(word ^ (ONES * u64::from(b'\n')));
-        if found != 0 {
-            // The lowest flagged byte is always a true match.
-            return i + (found.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < buf.len() && !matches!(buf[i], b' ' | b'\t' | b'\n') {
-        i += 1;
-    }
-    i
-}
-
 /// A position in the line. Every method either consumes what it expects
 /// and returns `Some`, or returns `None` (the caller gives up on the line).
 /// Values are decoded while they are scanned, and each must end at a space
@@ -254,7 +229,7 @@ impl<'a> Cursor<'a> {
     /// costs its own length, not the rest of the buffer's.
     #[inline(always)]
     fn word(&mut self) -> &'a [u8] {
-        let end = find_word_end(self.line, self.pos);
+        let end = find_any(self.line, self.pos, [b' ', b'\t', b'\n']);
         let word = &self.line[self.pos..end];
         self.pos = end;
         word
@@ -438,29 +413,14 @@ impl<'a> Cursor<'a> {
     /// forms are left to the general address grammar.
     #[inline(always)]
     fn ipv6_full_form(&mut self) -> Option<Ipv6Addr> {
-        let text: &[u8; 39] = self.line.get(self.pos..self.pos + 39)?.try_into().ok()?;
+        let text = self.line.get(self.pos..self.pos + 39)?;
         if self.line.get(self.pos + 39) != Some(&b' ') && !self.ends_at(self.pos + 39) {
             return None;
         }
-        let mut groups = [0u16; 8];
-        for (index, group) in groups.iter_mut().enumerate() {
-            let at = index * 5;
-            if index < 7 && text[at + 4] != b':' {
-                return None;
-            }
-            for &b in &text[at..at + 4] {
-                let digit = match b {
-                    b'0'..=b'9' => b - b'0',
-                    b'a'..=b'f' => b - b'a' + 10,
-                    b'A'..=b'F' => b - b'A' + 10,
-                    _ => return None,
-                };
-                *group = *group << 4 | u16::from(digit);
-            }
-        }
+        let addr = grammar::ipv6_full_form(text)?;
         self.pos += 39;
         self.spaces()?;
-        Some(Ipv6Addr::from(groups))
+        Some(addr)
     }
 
     /// `packets=N bytes=N`, if present.
@@ -493,50 +453,5 @@ impl<'a> Cursor<'a> {
             }
         };
         Some(Tuple { src, dst, l4 })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find_word_end;
-
-    #[test]
-    fn find_word_end_agrees_with_a_plain_scan() {
-        let plain = |buf: &[u8], from: usize| {
-            (from..buf.len())
-                .find(|&i| matches!(buf[i], b' ' | b'\t' | b'\n'))
-                .unwrap_or(buf.len())
-        };
-        let alphabet = [
-            b'a',
-            b' ',
-            b'\t',
-            b'\n',
-            b'\r',
-            0x80,
-            0xff,
-            0x0a ^ 0x80,
-            b'=',
-        ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        for len in 0..40 {
-            for _ in 0..50 {
-                let buf: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        alphabet[(seed % alphabet.len() as u64) as usize]
-                    })
-                    .collect();
-                for from in 0..=len {
-                    assert_eq!(
-                        find_word_end(&buf, from),
-                        plain(&buf, from),
-                        "{buf:?} from {from}"
-                    );
-                }
-            }
-        }
     }
 }

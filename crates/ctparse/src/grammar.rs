@@ -207,7 +207,7 @@ pub(crate) fn ipv6(token: &[u8]) -> Result<Ipv6Addr, Fail> {
 /// (`2001:0db8:0000:0000:0000:0000:0000:0001`), decoded directly; `None` for
 /// any other shape, which then goes through the general parser.
 #[inline]
-fn ipv6_full_form(token: &[u8]) -> Option<Ipv6Addr> {
+pub(crate) fn ipv6_full_form(token: &[u8]) -> Option<Ipv6Addr> {
     if token.len() != 39 {
         return None;
     }

@@ -285,29 +285,36 @@ impl<'a> Iterator for Tokens<'a> {
 }
 
 /// The index of the first space or tab at or after `from` (or the line's
-/// length). Tokens are short, so a vectorised search pays its setup cost on
-/// every call; this tests eight bytes at a time in a `u64` instead.
+/// length).
 #[inline]
 pub(crate) fn find_blank(line: &[u8], from: usize) -> usize {
+    find_any(line, from, [b' ', b'\t'])
+}
+
+/// The index of the first of `stops` at or after `from` (or the buffer's
+/// length). Tokens are short, so a vectorised search pays its setup cost on
+/// every call; this tests eight bytes at a time in a `u64` instead.
+#[inline(always)]
+pub(crate) fn find_any<const N: usize>(buf: &[u8], from: usize, stops: [u8; N]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
-    while let Some(chunk) = line.get(i..i + 8) {
+    while let Some(chunk) = buf.get(i..i + 8) {
         let word = u64::from_le_bytes([
             chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
         ]);
-        let spaces = word ^ (ONES * u64::from(b' '));
-        let tabs = word ^ (ONES * u64::from(b'\t'));
-        // A byte of `spaces`/`tabs` is zero where `word` has a blank; the
+        // A byte of `word ^ stop` is zero where `word` has `stop`; the
         // lowest flagged byte is always a true match.
-        let found =
-            ((spaces.wrapping_sub(ONES) & !spaces) | (tabs.wrapping_sub(ONES) & !tabs)) & HIGHS;
+        let found = stops.iter().fold(0, |found, &stop| {
+            let x = word ^ (ONES * u64::from(stop));
+            found | (x.wrapping_sub(ONES) & !x)
+        }) & HIGHS;
         if found != 0 {
             return i + (found.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while i < line.len() && line[i] != b' ' && line[i] != b'\t' {
+    while i < buf.len() && !stops.contains(&buf[i]) {
         i += 1;
     }
     i
@@ -963,13 +970,13 @@ fn number_error(fail: Fail, field: Field) -> ErrorKind {
 
 #[cfg(test)]
 mod tests {
-    use super::find_blank;
+    use super::{find_any, find_blank};
 
     #[test]
-    fn find_blank_agrees_with_a_plain_scan() {
-        let plain = |line: &[u8], from: usize| {
+    fn find_blank_and_find_any_agree_with_a_plain_scan() {
+        let plain = |line: &[u8], from: usize, stops: &[u8]| {
             (from..line.len())
-                .find(|&i| line[i] == b' ' || line[i] == b'\t')
+                .find(|&i| stops.contains(&line[i]))
                 .unwrap_or(line.len())
         };
         let alphabet = [
@@ -981,6 +988,9 @@ mod tests {
             0x20 ^ 0x80,
             0x09 ^ 0x01,
             b'=',
+            b'\n',
+            b'\r',
+            0x0a ^ 0x80,
         ];
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         for len in 0..40 {
@@ -994,11 +1004,15 @@ mod tests {
                     })
                     .collect();
                 for from in 0..=len {
+                    let here = || format!("{line:?} from {from}");
                     assert_eq!(
                         find_blank(&line, from),
-                        plain(&line, from),
-                        "{line:?} from {from}"
+                        plain(&line, from, b" \t"),
+                        "{}",
+                        here()
                     );
+                    let newline = find_any(&line, from, [b' ', b'\t', b'\n']);
+                    assert_eq!(newline, plain(&line, from, b" \t\n"), "{}", here());
                 }
             }
         }
