@@ -45,7 +45,7 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
 /// scan saves a separate search for it. No field can run past the line end:
 /// values stop at the first byte that cannot belong to them, and the only
 /// free-form value (`secctx=`) is checked.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
     let mut c = Cursor { line: buf, pos: 0 };
 
