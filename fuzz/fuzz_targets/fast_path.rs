@@ -7,25 +7,11 @@
 #![no_main]
 
 use ctparse::Line;
-use ctparse::testing::{fast_path, general_parser};
+use ctparse::testing::{fast_path, general_line_by_line, general_parser};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut expected = Vec::new();
-    let mut pieces: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
-    if data.is_empty() || data.ends_with(b"\n") {
-        pieces.pop();
-    }
-    for (index, line) in pieces.iter().enumerate() {
-        match general_parser(line) {
-            Ok(Line::Flow(flow)) => expected.push(Ok(flow)),
-            Ok(Line::Skipped(_)) => {}
-            Err(mut error) => {
-                error.line = index as u64 + 1;
-                expected.push(Err(error));
-            }
-        }
-    }
+    let (expected, _) = general_line_by_line(data);
     let got: Vec<_> = ctparse::Parser::new(data).collect();
     assert_eq!(got, expected);
     for line in data.split(|&b| b == b'\n') {

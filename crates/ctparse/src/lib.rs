@@ -83,6 +83,28 @@ pub mod testing {
         crate::line::parse_general(line.strip_suffix(b"\r").unwrap_or(line), 1)
     }
 
+    /// What [`Parser`](crate::Parser) must yield for `buf`, and its line
+    /// count: every line (cut at `\n`) through the general parser alone,
+    /// errors numbered by line, skipped lines left out.
+    pub fn general_line_by_line(buf: &[u8]) -> (Vec<Result<Flow<'_>, ParseError>>, u64) {
+        let mut pieces: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
+        if buf.is_empty() || buf.ends_with(b"\n") {
+            pieces.pop();
+        }
+        let mut out = Vec::new();
+        for (index, line) in pieces.iter().enumerate() {
+            match general_parser(line) {
+                Ok(Line::Flow(flow)) => out.push(Ok(flow)),
+                Ok(Line::Skipped(_)) => {}
+                Err(mut error) => {
+                    error.line = index as u64 + 1;
+                    out.push(Err(error));
+                }
+            }
+        }
+        (out, pieces.len() as u64)
+    }
+
     /// True when `flow` has only the fields of the fast path's layout, so
     /// the fast path must read its line when the line is printed the
     /// canonical way (single spaces between fields, no tabs).

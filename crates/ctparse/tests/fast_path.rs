@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use ctparse::Line;
-use ctparse::testing::{fast_path, general_parser, in_fast_layout};
+use ctparse::testing::{fast_path, general_line_by_line, general_parser, in_fast_layout};
 
 fn fixture_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -88,33 +88,10 @@ fn fast_path_agrees_with_the_general_parser_on_every_fixture_line() {
     );
 }
 
-/// What the iterator must yield for `buf`: each line (cut at `\n`, a
-/// trailing `\r` dropped) through the general parser alone, numbered.
-fn reference(buf: &[u8]) -> (Vec<Result<ctparse::Flow<'_>, ctparse::ParseError>>, u64) {
-    let mut out = Vec::new();
-    let mut lines = 0;
-    let mut pieces: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
-    if buf.is_empty() || buf.ends_with(b"\n") {
-        pieces.pop();
-    }
-    for (index, line) in pieces.into_iter().enumerate() {
-        lines += 1;
-        match general_parser(line) {
-            Ok(Line::Flow(flow)) => out.push(Ok(flow)),
-            Ok(Line::Skipped(_)) => {}
-            Err(mut error) => {
-                error.line = index as u64 + 1;
-                out.push(Err(error));
-            }
-        }
-    }
-    (out, lines)
-}
-
 /// The iterator (whose fast path finds line ends itself) yields exactly
 /// what the general parser gives line by line.
 fn iterator_agrees(buf: &[u8]) {
-    let (expected, lines) = reference(buf);
+    let (expected, lines) = general_line_by_line(buf);
     let mut parser = ctparse::Parser::new(buf);
     let got: Vec<_> = parser.by_ref().collect();
     assert_eq!(got, expected, "{}", String::from_utf8_lossy(buf));
