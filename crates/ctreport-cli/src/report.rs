@@ -470,18 +470,8 @@ pub struct Item {
     pub commands: Vec<String>,
 }
 
-/// `1234567` -> `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
-}
+/// `1234567` -> `1,234,567` (the doctor's formatter, so prose and tables agree).
+pub use ctanalyze::doctor::group as thousands;
 
 #[cfg(test)]
 mod tests {

@@ -753,8 +753,10 @@ pub(crate) fn pct(p: f64) -> String {
     format!("{p:.1}%")
 }
 
-/// `1234567` -> `1,234,567`.
-pub(crate) fn group(n: u64) -> String {
+/// A count for people, with thousands separators: `1234567` ->
+/// `1,234,567`. The one formatter for the doctor's prose and the CLI's
+/// table cells.
+pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, d) in digits.chars().enumerate() {

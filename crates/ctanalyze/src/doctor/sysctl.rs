@@ -212,23 +212,4 @@ mod tests {
             Sysctl::parse(b"net.netfilter.nf_conntrack_max = 99999999999999999999999");
         assert_eq!(errors.len(), 1);
     }
-
-    proptest::proptest! {
-        /// No input makes the parser panic, and every error points into it.
-        #[test]
-        fn never_panics_and_errors_point_into_the_input(
-            text in "[a-z_./:=0-9 \t\n#;x-]{0,300}",
-            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
-        ) {
-            for bytes in [text.as_bytes(), &raw[..]] {
-                let lines = super::super::text::Lines::new(bytes).collect::<Vec<_>>();
-                let (_, errors) = Sysctl::parse(bytes);
-                for e in errors {
-                    proptest::prop_assert!(e.line >= 1 && e.line <= lines.len() as u64, "{e:?}");
-                    let line = lines[(e.line - 1) as usize].1;
-                    proptest::prop_assert!(e.column >= 1 && e.column <= line.len() + 1, "{e:?}");
-                }
-            }
-        }
-    }
 }

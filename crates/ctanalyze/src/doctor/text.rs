@@ -141,4 +141,26 @@ mod tests {
         assert_eq!(trim(b"   ", 0).1, b"");
         assert_eq!(shown(b"a\"\xff"), "a\\x22\\xff");
     }
+
+    proptest::proptest! {
+        /// Neither input parser (sysctl, statistics) panics on any input,
+        /// and every error either reports points into that input.
+        #[test]
+        fn input_parsers_never_panic_and_errors_point_into_the_input(
+            text in "[a-z_./:=0-9 \t\n#;x-]{0,300}",
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            use crate::doctor::{Stats, Sysctl};
+            for bytes in [text.as_bytes(), &raw[..]] {
+                let lines = Lines::new(bytes).collect::<Vec<_>>();
+                for errors in [Sysctl::parse(bytes).1, Stats::parse(bytes).1] {
+                    for e in errors {
+                        proptest::prop_assert!(e.line >= 1 && e.line <= lines.len() as u64, "{e:?}");
+                        let line = lines[(e.line - 1) as usize].1;
+                        proptest::prop_assert!(e.column >= 1 && e.column <= line.len() + 1, "{e:?}");
+                    }
+                }
+            }
+        }
+    }
 }
