@@ -1,9 +1,9 @@
 //! `RUSTC_BOOTSTRAP=1 cargo fuzz run fast_path`: differential check of the
 //! fast path against the general parser. Wherever the fast path reads a
 //! line, the general parser must read the very same flow, and the iterator
-//! (whose fast path finds line ends itself) must yield what the general
-//! parser gives line by line. A disagreement would be silently wrong
-//! numbers, the worst failure of this tool.
+//! (whose fast path finds line ends itself), in both its forms, must yield
+//! what the general parser gives line by line. A disagreement would be
+//! silently wrong numbers, the worst failure of this tool.
 #![no_main]
 
 use ctparse::Line;
@@ -14,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let (expected, _) = general_line_by_line(data);
     let got: Vec<_> = ctparse::Parser::new(data).collect();
     assert_eq!(got, expected);
+    let mut lent = Vec::new();
+    ctparse::Parser::new(data).for_each_ref(|item| lent.push(item.cloned()));
+    assert_eq!(lent, expected);
     for line in data.split(|&b| b == b'\n') {
         if let Some(fast) = fast_path(line) {
             match general_parser(line) {

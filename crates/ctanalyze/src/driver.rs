@@ -350,20 +350,18 @@ impl Analyzer {
         let mut parser = Parser::starting_at_line(chunk, first_line);
         // Without a filter, skip its dozen checks per flow.
         let everything = self.filter == Filter::default();
-        for result in parser.by_ref() {
-            match result {
-                Ok(flow) => {
-                    if everything || self.filter.matches(&flow) {
-                        acc.add_only(&flow, self.aggregates);
-                    }
+        parser.for_each_ref(|result| match result {
+            Ok(flow) => {
+                if everything || self.filter.matches(flow) {
+                    acc.add_only(flow, self.aggregates);
                 }
-                Err(error) => acc.totals.error_samples.add(ErrorSample {
-                    input,
-                    chunk_offset: offset,
-                    error,
-                }),
             }
-        }
+            Err(error) => acc.totals.error_samples.add(ErrorSample {
+                input,
+                chunk_offset: offset,
+                error,
+            }),
+        });
         acc.totals.add_stats(parser.stats());
         acc.totals.bytes += chunk.len() as u64;
         if let Some(progress) = &self.progress {

@@ -1,16 +1,20 @@
 //! The fast path: the fixed layout of the common entry, read in one forward
 //! pass.
 //!
-//! Almost every line of a real table is a TCP, UDP or ICMP entry (or
-//! SCTP, DCCP, UDP-Lite, ICMPv6) printed
-//! the same way, field after field in the kernel's (or conntrack-tools')
-//! fixed order:
+//! Almost every line of a real table is printed the same way, field after
+//! field in the kernel's (or conntrack-tools') fixed order, whatever the
+//! protocol (TCP, UDP, ICMP, ICMPv6, SCTP, DCCP, UDP-Lite, GRE, and
+//! `unknown` for the generic tracker):
 //!
 //! ```text
 //! [ipv4     2 ]tcp      6 117 TIME_WAIT src=A dst=B sport=P dport=Q [packets=N bytes=N] [[UNREPLIED]]
 //!     src=B dst=A sport=Q dport=P [packets=N bytes=N] [[ASSURED]] [mark=N] [secctx=S] [zone=N]
 //!     [delta-time=N] [use=N]
 //! ```
+//!
+//! with the protocol's own tuple (`type= code= id=` for ICMP, `srckey=0x..
+//! dstkey=0x..` for GRE, addresses only for `unknown`) and GRE's
+//! `timeout=N, stream_timeout=N` pair before its first tuple.
 //!
 //! This module reads exactly that layout with a cursor: it knows which key
 //! comes next, so there is no tokenizing, no key dispatch and no bookkeeping
@@ -27,7 +31,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::flow::{Counters, Family, Flow, L4, Protocol, Status, Tuple, TupleKind};
+use crate::flow::{Counters, Family, Flow, GreTimeouts, L4, Protocol, Status, Tuple, TupleKind};
 use crate::grammar;
 use crate::line::find_any;
 use crate::state::{DccpState, SctpState, State, TcpState};
@@ -66,40 +70,62 @@ pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
         c.spaces()?;
     }
 
-    // The protocols with a fixed tuple layout, and their numbers as printed.
-    let (protocol, number): (Protocol, &[u8]) = match c.word() {
-        b"tcp" => (Protocol::TCP, b"6"),
-        b"udp" => (Protocol::UDP, b"17"),
-        b"icmp" => (Protocol::ICMP, b"1"),
-        b"icmpv6" => (Protocol::ICMPV6, b"58"),
-        b"sctp" => (Protocol::SCTP, b"132"),
-        b"dccp" => (Protocol::DCCP, b"33"),
-        b"udplite" => (Protocol::UDPLITE, b"136"),
-        _ => return None,
+    // The named protocols and their numbers as printed; `unknown` (the
+    // generic tracker) goes with any number and prints addresses only.
+    let name = c.word();
+    c.spaces()?;
+    let (protocol, kind) = if name == b"unknown" {
+        (Protocol(c.decimal()?), TupleKind::AddressOnly)
+    } else {
+        let (protocol, number): (Protocol, &[u8]) = match name {
+            b"tcp" => (Protocol::TCP, b"6"),
+            b"udp" => (Protocol::UDP, b"17"),
+            b"icmp" => (Protocol::ICMP, b"1"),
+            b"icmpv6" => (Protocol::ICMPV6, b"58"),
+            b"sctp" => (Protocol::SCTP, b"132"),
+            b"dccp" => (Protocol::DCCP, b"33"),
+            b"udplite" => (Protocol::UDPLITE, b"136"),
+            b"gre" => (Protocol::GRE, b"47"),
+            _ => return None,
+        };
+        c.literal(number)?;
+        c.spaces()?;
+        (protocol, protocol.tuple_kind())
     };
-    c.spaces()?;
-    c.literal(number)?;
-    c.spaces()?;
 
     let timeout: i64 = c.decimal()?;
 
     // Stateful protocols print their state; the same names as the general
     // parser accepts (including its aliases).
-    let state = match protocol {
-        Protocol::TCP => Some(State::Tcp(TcpState::parse(c.word())?)),
-        Protocol::SCTP => Some(State::Sctp(SctpState::from_name(c.word())?)),
-        Protocol::DCCP => Some(State::Dccp(DccpState::parse(c.word())?)),
+    let state = match (protocol, kind) {
+        (_, TupleKind::AddressOnly) => None,
+        (Protocol::TCP, _) => Some(State::Tcp(TcpState::parse(c.word())?)),
+        (Protocol::SCTP, _) => Some(State::Sctp(SctpState::from_name(c.word())?)),
+        (Protocol::DCCP, _) => Some(State::Dccp(DccpState::parse(c.word())?)),
         _ => None,
     };
     if state.is_some() {
         c.spaces()?;
     }
+    // The kernel prints GRE's own pair: `timeout=180, stream_timeout=180`.
+    let gre_timeouts = if kind == TupleKind::Gre && c.at(b"timeout=") {
+        c.pos += 8;
+        let timeout = c.unsigned()?;
+        c.key(b",")?;
+        c.spaces()?;
+        Some(GreTimeouts {
+            timeout,
+            stream_timeout: c.number(b"stream_timeout=")?,
+        })
+    } else {
+        None
+    };
 
     // The original source fixes the family when there are no L3 columns.
     c.key(b"src=")?;
     let orig_src = c.address(column_family)?;
     let family = Family::of(&orig_src);
-    let orig = c.tuple_rest(family, protocol, orig_src)?;
+    let orig = c.tuple_rest(family, kind, orig_src)?;
     let orig_counters = c.counters()?;
     let mut status = Status::EMPTY;
     if c.flag(b"[UNREPLIED]")? {
@@ -107,7 +133,7 @@ pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
     }
     c.key(b"src=")?;
     let reply_src = c.address(Some(family))?;
-    let reply = c.tuple_rest(family, protocol, reply_src)?;
+    let reply = c.tuple_rest(family, kind, reply_src)?;
     let reply_counters = c.counters()?;
     // The three are exclusive: at most one is printed.
     if c.flag(b"[ASSURED]")? {
@@ -145,7 +171,7 @@ pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
         protocol,
         timeout: Some(timeout),
         state,
-        gre_timeouts: None,
+        gre_timeouts,
         orig,
         reply,
         orig_zone: None,
@@ -254,13 +280,19 @@ impl<'a> Cursor<'a> {
     /// An unsigned decimal that fits in `T`, then its separator.
     #[inline(always)]
     fn decimal<T: TryFrom<u64>>(&mut self) -> Option<T> {
+        let value = self.unsigned()?;
+        self.spaces()?;
+        Some(value)
+    }
+
+    /// An unsigned decimal that fits in `T`, without its separator.
+    #[inline(always)]
+    fn unsigned<T: TryFrom<u64>>(&mut self) -> Option<T> {
         let value = match self.eight_digits() {
             Some(value) => value,
             None => self.digits()?,
         };
-        let value = T::try_from(value).ok()?;
-        self.spaces()?;
-        Some(value)
+        T::try_from(value).ok()
     }
 
     /// Up to seven digits read eight bytes at a time (in a `u64`), when
@@ -437,21 +469,52 @@ impl<'a> Cursor<'a> {
 
     /// The rest of a tuple after its source.
     #[inline(always)]
-    fn tuple_rest(&mut self, family: Family, protocol: Protocol, src: IpAddr) -> Option<Tuple> {
+    fn tuple_rest(&mut self, family: Family, kind: TupleKind, src: IpAddr) -> Option<Tuple> {
         self.key(b"dst=")?;
         let dst = self.address(Some(family))?;
-        let l4 = if protocol.tuple_kind() == TupleKind::Ports {
-            L4::Ports {
+        let l4 = match kind {
+            TupleKind::Ports => L4::Ports {
                 sport: self.number(b"sport=")?,
                 dport: self.number(b"dport=")?,
-            }
-        } else {
-            L4::Icmp {
+            },
+            TupleKind::Icmp => L4::Icmp {
                 icmp_type: self.number(b"type=")?,
                 code: self.number(b"code=")?,
                 id: self.number(b"id=")?,
-            }
+            },
+            TupleKind::Gre => L4::Gre {
+                srckey: self.hex_key(b"srckey=0x")?,
+                dstkey: self.hex_key(b"dstkey=0x")?,
+            },
+            TupleKind::AddressOnly => L4::None,
         };
         Some(Tuple { src, dst, l4 })
+    }
+
+    /// `key` (ending in `0x`), then hex digits of a `u32` (leading zeros
+    /// allowed), then the separator.
+    #[inline(always)]
+    fn hex_key<const N: usize>(&mut self, key: &[u8; N]) -> Option<u32> {
+        self.key(key)?;
+        let start = self.pos;
+        let mut value: u32 = 0;
+        while let Some(&b) = self.line.get(self.pos) {
+            let digit = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                b'A'..=b'F' => b - b'A' + 10,
+                _ => break,
+            };
+            if value >> 28 != 0 {
+                return None;
+            }
+            value = value << 4 | u32::from(digit);
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return None;
+        }
+        self.spaces()?;
+        Some(value)
     }
 }

@@ -208,28 +208,54 @@ pub(crate) fn ipv6(token: &[u8]) -> Result<Ipv6Addr, Fail> {
 /// any other shape, which then goes through the general parser.
 #[inline]
 pub(crate) fn ipv6_full_form(token: &[u8]) -> Option<Ipv6Addr> {
-    if token.len() != 39 {
+    let token: &[u8; 39] = token.try_into().ok()?;
+    let colons = [4, 9, 14, 19, 24, 29, 34];
+    if colons.iter().any(|&at| token[at] != b':') {
         return None;
     }
+    let four = |at: usize| {
+        let bytes: [u8; 4] = token[at..at + 4].try_into().unwrap_or_default();
+        u64::from(u32::from_le_bytes(bytes))
+    };
     let mut groups = [0u16; 8];
-    for (g, group) in groups.iter_mut().enumerate() {
-        let at = g * 5;
-        if g < 7 && token[at + 4] != b':' {
-            return None;
-        }
-        let mut value = 0u16;
-        for &b in &token[at..at + 4] {
-            let digit = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                b'A'..=b'F' => b - b'A' + 10,
-                _ => return None,
-            };
-            value = value << 4 | u16::from(digit);
-        }
-        *group = value;
+    for (pair, out) in groups.chunks_exact_mut(2).enumerate() {
+        let at = pair * 10;
+        let both = hex_groups(four(at) | four(at + 5) << 32)?;
+        out[0] = both as u16;
+        out[1] = (both >> 32) as u16;
     }
     Some(Ipv6Addr::from(groups))
+}
+
+/// Two groups of four hex digits (either case), one in each half of `x`
+/// (first character in the lowest byte), decoded together rather than a
+/// byte at a time: their values in bits 0..16 and 32..48, or `None` if any
+/// byte is not a hex digit.
+#[inline(always)]
+fn hex_groups(x: u64) -> Option<u64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    if x & HIGH != 0 {
+        return None;
+    }
+    // Every byte is below 0x80, so adding up to 0x7F to each cannot carry
+    // into the next: the high bit of `x + (0x80 - lo)` says `byte >= lo`,
+    // that of `x + (0x7F - hi)` says `byte > hi`.
+    let in_range = |x: u64, lo: u8, hi: u8| {
+        x.wrapping_add(ONES * u64::from(0x80 - lo)) & !x.wrapping_add(ONES * u64::from(0x7F - hi))
+    };
+    let digit = in_range(x, b'0', b'9') & HIGH;
+    let letter = in_range(x | (ONES * 0x20), b'a', b'f') & HIGH;
+    if digit | letter != HIGH {
+        return None;
+    }
+    // The low nibble is the value of a digit, and nine less for a letter.
+    let nibbles = (x & (ONES * 0x0F)) + (letter >> 7) * 9;
+    // In each half, byte 0 becomes nibbles `n0 n1` and byte 2 `n2 n3`
+    // (the first character is the most significant).
+    let pairs = (nibbles << 4 | nibbles >> 8) & 0x00FF_00FF_00FF_00FF;
+    const LOW_BYTES: u64 = 0x0000_00FF_0000_00FF;
+    Some((pairs & LOW_BYTES) << 8 | (pairs >> 16) & LOW_BYTES)
 }
 
 /// An address of either family; the family is chosen by the presence of `:`.
@@ -408,6 +434,52 @@ mod tests {
         );
         assert!(ipv6(b"2001:db8:::1").is_err());
         assert!(ipv6(b"2001:db8::g").is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// The eight-groups decoder against a plain reading (the shape
+        /// checked byte by byte, then std's parser), on full-form addresses
+        /// with one byte replaced, mostly by one near the edges of the hex
+        /// ranges (`/ : @ G \` g`) or with the high bit set, where a
+        /// word-at-a-time check could go wrong; and on other lengths.
+        #[test]
+        fn ipv6_full_form_agrees_with_a_plain_reading(
+            digits in proptest::collection::vec(
+                proptest::sample::select(b"0123456789abcdefABCDEF".to_vec()),
+                32,
+            ),
+            replace in proptest::option::of((
+                0usize..39,
+                proptest::prop_oneof![
+                    3 => proptest::sample::select(b"/:@G`gFf09\x00\x7f\x80\xb0\xb9\xc1\xe6\xff".to_vec()),
+                    1 => proptest::prelude::any::<u8>(),
+                ],
+            )),
+            length in proptest::prop_oneof![8 => proptest::strategy::Just(39usize), 1 => 37usize..42],
+        ) {
+            let mut token = Vec::new();
+            for (i, group) in digits.chunks(4).enumerate() {
+                if i > 0 {
+                    token.push(b':');
+                }
+                token.extend_from_slice(group);
+            }
+            if let Some((at, byte)) = replace {
+                token[at] = byte;
+            }
+            token.resize(length, b'0');
+            let shaped = token.len() == 39
+                && token.iter().enumerate().all(|(i, &b)| {
+                    if i % 5 == 4 { b == b':' } else { b.is_ascii_hexdigit() }
+                });
+            let plain = shaped
+                .then(|| std::str::from_utf8(&token).ok()?.parse::<Ipv6Addr>().ok())
+                .flatten();
+            proptest::prop_assert_eq!(ipv6_full_form(&token), plain);
+            proptest::prop_assert_eq!(shaped, plain.is_some());
+        }
     }
 
     #[test]

@@ -73,6 +73,50 @@ impl<'a> Parser<'a> {
         self.line
     }
 
+    /// Calls `f` with each item the iterator would yield, in the same
+    /// order, with the same counts: the internal form of the iterator.
+    /// A flow is lent to `f` where it was parsed instead of being moved
+    /// out through [`next`](Iterator::next) (a flow is some 400 bytes),
+    /// which makes a full pass measurably cheaper.
+    ///
+    /// ```
+    /// let dump = b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=5353 dport=53 [UNREPLIED] \
+    /// src=198.51.100.2 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=2
+    /// garbage
+    /// ";
+    /// let (mut flows, mut errors) = (0, 0);
+    /// let mut parser = ctparse::Parser::new(dump);
+    /// parser.for_each_ref(|item| match item {
+    ///     Ok(flow) => flows += usize::from(flow.orig.l4.dst_port() == Some(53)),
+    ///     Err(error) => errors += error.line,
+    /// });
+    /// assert_eq!((flows, errors), (1, 2));
+    /// assert_eq!(parser.stats().lines, 2);
+    /// ```
+    #[inline]
+    pub fn for_each_ref(&mut self, mut f: impl FnMut(Result<&Flow<'a>, ParseError>)) {
+        loop {
+            while let Some((flow, next)) = crate::fast::parse_first_line(&self.buf[self.pos..]) {
+                self.pos += next;
+                self.line += 1;
+                self.stats.lines += 1;
+                self.stats.flows += 1;
+                f(Ok(&flow));
+            }
+            let Some(line) = self.take_line() else {
+                return;
+            };
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let parsed = parse_general(line, self.line);
+            self.count(&parsed);
+            match parsed {
+                Ok(Line::Flow(flow)) => f(Ok(&flow)),
+                Ok(Line::Skipped(_)) => {}
+                Err(error) => f(Err(error)),
+            }
+        }
+    }
+
     /// The next line, whatever it is, with its number: the raw form of the
     /// iterator for callers that want skipped lines too.
     pub fn next_line(&mut self) -> Option<(u64, Result<Line<'a>, ParseError>)> {

@@ -116,32 +116,28 @@ pub mod testing {
             .filter(|&&flag| flow.status.contains(flag))
             .count()
             <= 1;
-        let state_fits = match flow.protocol {
-            Protocol::TCP => matches!(flow.state, Some(State::Tcp(_))),
-            Protocol::SCTP => matches!(flow.state, Some(State::Sctp(_))),
-            Protocol::DCCP => matches!(flow.state, Some(State::Dccp(_))),
-            _ => flow.state.is_none(),
+        // `unknown  N` lines print addresses only, and no state.
+        let (kind, state_fits) = match (flow.orig.l4, flow.protocol) {
+            (L4::None, _) => (TupleKind::AddressOnly, flow.state.is_none()),
+            (_, Protocol::TCP) => (TupleKind::Ports, matches!(flow.state, Some(State::Tcp(_)))),
+            (_, Protocol::SCTP) => (TupleKind::Ports, matches!(flow.state, Some(State::Sctp(_)))),
+            (_, Protocol::DCCP) => (TupleKind::Ports, matches!(flow.state, Some(State::Dccp(_)))),
+            (_, protocol) => (protocol.tuple_kind(), flow.state.is_none()),
         };
-        matches!(
-            flow.protocol,
-            Protocol::TCP
-                | Protocol::UDP
-                | Protocol::ICMP
-                | Protocol::ICMPV6
-                | Protocol::SCTP
-                | Protocol::DCCP
-                | Protocol::UDPLITE
-        ) && state_fits
-            // Not `unknown  17` lines, which print addresses only.
-            && matches!(
-                (flow.protocol.tuple_kind(), flow.orig.l4),
-                (TupleKind::Ports, L4::Ports { .. }) | (TupleKind::Icmp, L4::Icmp { .. })
-            )
+        let l4_fits = |l4: L4| match kind {
+            TupleKind::Ports => matches!(l4, L4::Ports { .. }),
+            TupleKind::Icmp => matches!(l4, L4::Icmp { .. }),
+            TupleKind::Gre => matches!(l4, L4::Gre { .. }),
+            TupleKind::AddressOnly => l4 == L4::None,
+        };
+        state_fits
+            && l4_fits(flow.orig.l4)
+            && l4_fits(flow.reply.l4)
             && flow.event_time.is_none()
             && flow.event.is_none()
             && flow.l3_number.is_none_or(|n| n == flow.family.number())
             && flow.timeout.is_some_and(|t| t >= 0)
-            && flow.gre_timeouts.is_none()
+            && (flow.gre_timeouts.is_none() || kind == TupleKind::Gre)
             && flow.orig_zone.is_none()
             && flow.reply_zone.is_none()
             && flags.contains(flow.status)

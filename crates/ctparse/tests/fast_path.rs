@@ -96,6 +96,12 @@ fn iterator_agrees(buf: &[u8]) {
     let got: Vec<_> = parser.by_ref().collect();
     assert_eq!(got, expected, "{}", String::from_utf8_lossy(buf));
     assert_eq!(parser.stats().lines, lines);
+    // The internal form yields the same items and counts.
+    let mut internal = ctparse::Parser::new(buf);
+    let mut lent = Vec::new();
+    internal.for_each_ref(|item| lent.push(item.cloned()));
+    assert_eq!(lent, expected, "{}", String::from_utf8_lossy(buf));
+    assert_eq!(internal.stats(), parser.stats());
 }
 
 #[test]

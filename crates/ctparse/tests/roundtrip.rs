@@ -324,6 +324,33 @@ proptest! {
         fast_path_agrees(line.as_bytes(), false)?;
     }
 
+    /// The parts of GRE and `unknown` lines the fast path decodes itself:
+    /// hex keys (leading zeros, upper case, too many digits, no `0x`), the
+    /// `timeout=N, stream_timeout=N` pair in its variants, and any number
+    /// after `unknown`.
+    #[test]
+    fn fast_path_agrees_on_odd_gre_and_unknown_values(
+        srckey in prop_oneof!["0x[0-9a-fA-F]{1,10}", "0?x?[0-9a-gA-G]{0,9}"],
+        gre_timeouts in prop_oneof![
+            Just(String::new()),
+            "timeout=[0-9]{1,11}, stream_timeout=[0-9]{1,11} ",
+            "timeout=[0-9]{0,3},? ?stream_timeout=[0-9,]{0,4} ",
+        ],
+        number in prop_oneof!["[0-9]{1,4}", "[0-9a-]{0,4}"],
+        columns in prop::sample::select(vec!["", "ipv4     2 "]),
+    ) {
+        let gre = format!(
+            "{columns}gre      47 97 {gre_timeouts}src=198.18.0.1 dst=203.0.113.9 srckey={srckey} \
+             dstkey=0x862d src=203.0.113.9 dst=198.18.0.1 srckey=0x862d dstkey={srckey} mark=0 use=2"
+        );
+        fast_path_agrees(gre.as_bytes(), false)?;
+        let unknown = format!(
+            "{columns}unknown  {number} 160 src=198.18.0.1 dst=203.0.113.94 \
+             src=203.0.113.94 dst=198.18.0.1 mark=0 zone=0 use=2"
+        );
+        fast_path_agrees(unknown.as_bytes(), false)?;
+    }
+
     /// IPv6 addresses near the kernel's full form, which the fast path
     /// decodes itself: bad digits, misplaced colons, other lengths, and
     /// addresses of the wrong family for the L3 column.
