@@ -89,7 +89,7 @@ fi
 
 # --- timing ----------------------------------------------------------------
 results="$dir/compare-$flows.json"
-hyperfine --style basic --warmup 1 --runs 3 --export-json "$results" \
+hyperfine --style basic --warmup 1 --runs 5 --export-json "$results" \
     -n "wc -l" "wc -l $dump" \
     -n "awk protocols" "awk '$awk_protocols' $dump" \
     -n "awk tcp states" "awk '$awk_states' $dump" \

@@ -48,6 +48,19 @@ fn parse_only(bencher: Bencher<'_, '_>) {
     throughput(bencher).bench(|| Parser::new(black_box(&DUMP)).filter(Result::is_ok).count());
 }
 
+/// The same pass through `for_each_ref`, the internal form the analyzer
+/// folds with (each flow lent where it was parsed, not moved out).
+#[divan::bench]
+fn parse_only_for_each_ref(bencher: Bencher<'_, '_>) {
+    let count = |dump: &[u8]| {
+        let mut flows = 0u64;
+        Parser::new(dump).for_each_ref(|item| flows += u64::from(item.is_ok()));
+        flows
+    };
+    assert_eq!(count(&DUMP), FLOWS);
+    throughput(bencher).bench(|| count(black_box(&DUMP)));
+}
+
 #[divan::bench(args = [1, 2])]
 fn summary(bencher: Bencher<'_, '_>, threads: usize) {
     let analyzer = Analyzer::new().threads(threads);

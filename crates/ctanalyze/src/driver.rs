@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::filter::Filter;
 use crate::merge::Merge;
-use crate::summary::{Aggregates, ErrorSample, Summary};
+use crate::summary::{Aggregates, ErrorSample, Pending, Summary};
 
 /// A callback told how many input bytes were just processed (called once
 /// per chunk, from any thread).
@@ -350,10 +350,15 @@ impl Analyzer {
         let mut parser = Parser::starting_at_line(chunk, first_line);
         // Without a filter, skip its dozen checks per flow.
         let everything = self.filter == Filter::default();
+        // Keys wait in a batch and go into the maps a run at a time.
+        let mut pending = Pending::default();
         parser.for_each_ref(|result| match result {
             Ok(flow) => {
                 if everything || self.filter.matches(flow) {
-                    acc.add_only(flow, self.aggregates);
+                    acc.add_batched(flow, self.aggregates, &mut pending);
+                    if pending.is_full() {
+                        pending.flush_into(acc);
+                    }
                 }
             }
             Err(error) => acc.totals.error_samples.add(ErrorSample {
@@ -362,6 +367,7 @@ impl Analyzer {
                 error,
             }),
         });
+        pending.flush_into(acc);
         acc.totals.add_stats(parser.stats());
         acc.totals.bytes += chunk.len() as u64;
         if let Some(progress) = &self.progress {

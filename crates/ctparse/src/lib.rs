@@ -17,7 +17,8 @@
 //! - [`Flow`]: one entry, borrowing the dump bytes (no copies, no allocation
 //!   unless a line carries unknown `key=value` fields).
 //! - [`Parser`]: an iterator of `Result<Flow, ParseError>` over a buffer that
-//!   never stops at a bad line, and [`parse_line`] for a single line.
+//!   never stops at a bad line ([`Parser::for_each_ref`] is its faster
+//!   internal form for full passes), and [`parse_line`] for a single line.
 //! - [`ParseError`]: owned, with line, column, kind and offending token.
 //! - [`Source`], [`ChunkReader`], [`line_chunks`]: memory-mapped files,
 //!   bounded-memory streaming for `/proc` files, pipes and stdin, and
