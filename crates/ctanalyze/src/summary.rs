@@ -617,7 +617,8 @@ impl KeySink for Summary {
 /// bytes, then the bucket). Between two updates of one map, the parser
 /// runs a couple of thousand instructions, so the processor never has
 /// more than a miss or two in flight. Applied as a run of updates to one
-/// map after another, the misses of neighbouring updates overlap.
+/// map after another, the misses of neighbouring updates overlap; and a
+/// run of equal keys (zone 0, mark 0, the busiest port) is one update.
 /// `summary` of the 4M-line generated dump: about 20% faster on one
 /// thread, 10% on two (`benches/RESULTS.md`).
 #[derive(Debug, Default)]
@@ -649,33 +650,26 @@ impl Pending {
     /// Applies every held key to `summary` and empties the batch.
     pub(crate) fn flush_into(&mut self, summary: &mut Summary) {
         self.flows = 0;
-        for addr in self.sources.drain(..) {
-            summary.sources.add(addr);
-        }
-        for addr in self.destinations.drain(..) {
-            summary.destinations.add(addr);
-        }
-        for key in self.ports.drain(..) {
-            summary.destination_ports.add(key);
-        }
-        for key in self.dnat.drain(..) {
-            summary.dnat.add(key);
-        }
-        for key in self.snat.drain(..) {
-            summary.snat.add(key);
-        }
-        for zone in self.zones.drain(..) {
-            summary.zones.add(zone);
-        }
-        for mark in self.marks.drain(..) {
-            summary.marks.add(mark);
-        }
-        for (addr, bytes) in self.source_bytes.drain(..) {
+        summary.sources.add_runs(&self.sources);
+        summary.destinations.add_runs(&self.destinations);
+        summary.destination_ports.add_runs(&self.ports);
+        summary.dnat.add_runs(&self.dnat);
+        summary.snat.add_runs(&self.snat);
+        summary.zones.add_runs(&self.zones);
+        summary.marks.add_runs(&self.marks);
+        for &(addr, bytes) in &self.source_bytes {
             summary.source_bytes.add_n(addr, bytes);
         }
-        for key in self.timeouts.drain(..) {
-            summary.timeouts.add(key);
-        }
+        summary.timeouts.add_runs(&self.timeouts);
+        self.sources.clear();
+        self.destinations.clear();
+        self.ports.clear();
+        self.dnat.clear();
+        self.snat.clear();
+        self.zones.clear();
+        self.marks.clear();
+        self.source_bytes.clear();
+        self.timeouts.clear();
     }
 }
 
