@@ -10,7 +10,8 @@
 #
 # The dump is generated into target/bench/ (never committed) by ctgen,
 # seed 1, /proc dialect. Needs hyperfine and GNU time (Debian packages
-# `hyperfine` and `time`); --short needs neither.
+# `hyperfine` and `time`), and uses vmtouch (package `vmtouch`) to keep
+# the dump in page cache; --short needs none of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,6 +89,16 @@ if $short; then
 fi
 
 # --- timing ----------------------------------------------------------------
+# Keep both dumps in page cache while timing. A VM may page out cold memory
+# on its own (the project machine runs DAMON's proactive reclaim), which
+# would put disk reads into the figures; vmtouch locks the pages until the
+# script ends.
+if command -v vmtouch > /dev/null; then
+    vmtouch -q -l -d -P "$dir/vmtouch.pid" "$dump" "$dump.gz"
+    trap 'kill "$(cat "$dir/vmtouch.pid")" 2> /dev/null; rm -f "$dir/vmtouch.pid"' EXIT
+else
+    echo "compare.sh: no vmtouch (Debian package vmtouch): the dump may leave page cache between runs" >&2
+fi
 results="$dir/compare-$flows.json"
 hyperfine --style basic --warmup 1 --runs 5 --export-json "$results" \
     -n "wc -l" "wc -l $dump" \
