@@ -96,25 +96,38 @@ impl<'a> Parser<'a> {
     #[inline]
     pub fn for_each_ref(&mut self, mut f: impl FnMut(Result<&Flow<'a>, ParseError>)) {
         loop {
-            while let Some((flow, next)) = crate::fast::parse_first_line(&self.buf[self.pos..]) {
-                self.pos += next;
-                self.line += 1;
-                self.stats.lines += 1;
-                self.stats.flows += 1;
+            while let Some(flow) = self.next_fast() {
                 f(Ok(&flow));
             }
-            let Some(line) = self.take_line() else {
-                return;
-            };
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let parsed = parse_general(line, self.line);
-            self.count(&parsed);
-            match parsed {
-                Ok(Line::Flow(flow)) => f(Ok(&flow)),
-                Ok(Line::Skipped(_)) => {}
-                Err(error) => f(Err(error)),
+            match self.next_general() {
+                None => return,
+                Some(Ok(Line::Flow(flow))) => f(Ok(&flow)),
+                Some(Ok(Line::Skipped(_))) => {}
+                Some(Err(error)) => f(Err(error)),
             }
         }
+    }
+
+    /// The next line's flow if the fast path reads it, counted; `None`,
+    /// with nothing consumed, otherwise. The fast path finds the line end
+    /// itself, and the flow needs no `Line` wrapping.
+    #[inline(always)]
+    fn next_fast(&mut self) -> Option<Flow<'a>> {
+        let (flow, next) = crate::fast::parse_first_line(&self.buf[self.pos..])?;
+        self.pos += next;
+        self.line += 1;
+        self.stats.lines += 1;
+        self.stats.flows += 1;
+        Some(flow)
+    }
+
+    /// The next line through the general parser, counted.
+    fn next_general(&mut self) -> Option<Result<Line<'a>, ParseError>> {
+        let line = self.take_line()?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let parsed = parse_general(line, self.line);
+        self.count(&parsed);
+        Some(parsed)
     }
 
     /// The next line, whatever it is, with its number: the raw form of the
@@ -159,21 +172,10 @@ impl<'a> Iterator for Parser<'a> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            // The common case straight from the fast path, which finds the
-            // line end itself, without the `Line` wrapping (a flow is some
-            // 400 bytes to move).
-            if let Some((flow, next)) = crate::fast::parse_first_line(&self.buf[self.pos..]) {
-                self.pos += next;
-                self.line += 1;
-                self.stats.lines += 1;
-                self.stats.flows += 1;
+            if let Some(flow) = self.next_fast() {
                 return Some(Ok(flow));
             }
-            let line = self.take_line()?;
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let parsed = parse_general(line, self.line);
-            self.count(&parsed);
-            match parsed {
+            match self.next_general()? {
                 Ok(Line::Flow(flow)) => return Some(Ok(flow)),
                 Ok(Line::Skipped(_)) => continue,
                 Err(error) => return Some(Err(error)),
