@@ -510,18 +510,18 @@ impl Summary {
 fn feed_keys(flow: &Flow<'_>, aggregates: Aggregates, sink: &mut impl KeySink) {
     let wants = |aggregate| aggregates.contains(aggregate);
     if wants(Aggregates::SOURCES) {
-        sink.source(flow.orig.src);
+        sink.add_source(flow.orig.src);
     }
     if wants(Aggregates::DESTINATIONS) {
-        sink.destination(flow.orig.dst);
+        sink.add_destination(flow.orig.dst);
     }
     if wants(Aggregates::PORTS)
         && let L4::Ports { dport, .. } = flow.orig.l4
     {
-        sink.port((flow.protocol, dport));
+        sink.add_port((flow.protocol, dport));
     }
     if wants(Aggregates::DNAT) && flow.is_dnat() {
-        sink.dnat(DnatKey {
+        sink.add_dnat(DnatKey {
             protocol: flow.protocol,
             original: Endpoint {
                 addr: flow.orig.dst,
@@ -534,31 +534,31 @@ fn feed_keys(flow: &Flow<'_>, aggregates: Aggregates, sink: &mut impl KeySink) {
         });
     }
     if wants(Aggregates::SNAT) && flow.is_snat() {
-        sink.snat(SnatKey {
+        sink.add_snat(SnatKey {
             protocol: flow.protocol,
             original: flow.orig.src,
             translated: flow.reply.dst,
         });
     }
     if wants(Aggregates::ZONES) {
-        sink.zone(flow.zone.unwrap_or(0));
+        sink.add_zone(flow.zone.unwrap_or(0));
     }
     if wants(Aggregates::MARKS)
         && let Some(mark) = flow.mark
     {
-        sink.mark(mark);
+        sink.add_mark(mark);
     }
     if wants(Aggregates::SOURCE_BYTES)
         && (flow.orig_counters.is_some() || flow.reply_counters.is_some())
     {
         let orig = flow.orig_counters.unwrap_or_default();
         let reply = flow.reply_counters.unwrap_or_default();
-        sink.source_bytes(flow.orig.src, orig.bytes.saturating_add(reply.bytes));
+        sink.add_source_bytes(flow.orig.src, orig.bytes.saturating_add(reply.bytes));
     }
     if wants(Aggregates::TIMEOUTS)
         && let Some(remaining) = flow.timeout
     {
-        sink.timeout(TimeoutKey {
+        sink.add_timeout(TimeoutKey {
             protocol: flow.protocol,
             state: flow.state,
             remaining,
@@ -568,44 +568,44 @@ fn feed_keys(flow: &Flow<'_>, aggregates: Aggregates, sink: &mut impl KeySink) {
 
 /// Where [`feed_keys`] puts a flow's keys.
 trait KeySink {
-    fn source(&mut self, addr: IpAddr);
-    fn destination(&mut self, addr: IpAddr);
-    fn port(&mut self, key: (Protocol, u16));
-    fn dnat(&mut self, key: DnatKey);
-    fn snat(&mut self, key: SnatKey);
-    fn zone(&mut self, zone: u16);
-    fn mark(&mut self, mark: u32);
-    fn source_bytes(&mut self, addr: IpAddr, bytes: u64);
-    fn timeout(&mut self, key: TimeoutKey);
+    fn add_source(&mut self, addr: IpAddr);
+    fn add_destination(&mut self, addr: IpAddr);
+    fn add_port(&mut self, key: (Protocol, u16));
+    fn add_dnat(&mut self, key: DnatKey);
+    fn add_snat(&mut self, key: SnatKey);
+    fn add_zone(&mut self, zone: u16);
+    fn add_mark(&mut self, mark: u32);
+    fn add_source_bytes(&mut self, addr: IpAddr, bytes: u64);
+    fn add_timeout(&mut self, key: TimeoutKey);
 }
 
 /// Straight into the maps, one flow at a time.
 impl KeySink for Summary {
-    fn source(&mut self, addr: IpAddr) {
+    fn add_source(&mut self, addr: IpAddr) {
         self.sources.add(addr);
     }
-    fn destination(&mut self, addr: IpAddr) {
+    fn add_destination(&mut self, addr: IpAddr) {
         self.destinations.add(addr);
     }
-    fn port(&mut self, key: (Protocol, u16)) {
+    fn add_port(&mut self, key: (Protocol, u16)) {
         self.destination_ports.add(key);
     }
-    fn dnat(&mut self, key: DnatKey) {
+    fn add_dnat(&mut self, key: DnatKey) {
         self.dnat.add(key);
     }
-    fn snat(&mut self, key: SnatKey) {
+    fn add_snat(&mut self, key: SnatKey) {
         self.snat.add(key);
     }
-    fn zone(&mut self, zone: u16) {
+    fn add_zone(&mut self, zone: u16) {
         self.zones.add(zone);
     }
-    fn mark(&mut self, mark: u32) {
+    fn add_mark(&mut self, mark: u32) {
         self.marks.add(mark);
     }
-    fn source_bytes(&mut self, addr: IpAddr, bytes: u64) {
+    fn add_source_bytes(&mut self, addr: IpAddr, bytes: u64) {
         self.source_bytes.add_n(addr, bytes);
     }
-    fn timeout(&mut self, key: TimeoutKey) {
+    fn add_timeout(&mut self, key: TimeoutKey) {
         self.timeouts.add(key);
     }
 }
@@ -674,31 +674,31 @@ impl Pending {
 }
 
 impl KeySink for Pending {
-    fn source(&mut self, addr: IpAddr) {
+    fn add_source(&mut self, addr: IpAddr) {
         self.sources.push(addr);
     }
-    fn destination(&mut self, addr: IpAddr) {
+    fn add_destination(&mut self, addr: IpAddr) {
         self.destinations.push(addr);
     }
-    fn port(&mut self, key: (Protocol, u16)) {
+    fn add_port(&mut self, key: (Protocol, u16)) {
         self.ports.push(key);
     }
-    fn dnat(&mut self, key: DnatKey) {
+    fn add_dnat(&mut self, key: DnatKey) {
         self.dnat.push(key);
     }
-    fn snat(&mut self, key: SnatKey) {
+    fn add_snat(&mut self, key: SnatKey) {
         self.snat.push(key);
     }
-    fn zone(&mut self, zone: u16) {
+    fn add_zone(&mut self, zone: u16) {
         self.zones.push(zone);
     }
-    fn mark(&mut self, mark: u32) {
+    fn add_mark(&mut self, mark: u32) {
         self.marks.push(mark);
     }
-    fn source_bytes(&mut self, addr: IpAddr, bytes: u64) {
+    fn add_source_bytes(&mut self, addr: IpAddr, bytes: u64) {
         self.source_bytes.push((addr, bytes));
     }
-    fn timeout(&mut self, key: TimeoutKey) {
+    fn add_timeout(&mut self, key: TimeoutKey) {
         self.timeouts.push(key);
     }
 }
