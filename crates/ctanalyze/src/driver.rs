@@ -193,6 +193,7 @@ impl Analyzer {
             self.fold_chunk(acc, input, offset, 1, chunk);
         });
         resolve_error_lines(&mut summary, bytes);
+        summary.finish();
         summary
     }
 
@@ -204,6 +205,14 @@ impl Analyzer {
     /// while the pool folds, so a stream takes about as long as the slower
     /// of the two rather than their sum.
     pub fn analyze_stream(&self, input: usize, reader: impl Read + Send) -> io::Result<Summary> {
+        let mut summary = self.fold_stream(input, reader)?;
+        summary.finish();
+        Ok(summary)
+    }
+
+    /// [`analyze_stream`](Analyzer::analyze_stream) before the finishing
+    /// step.
+    fn fold_stream(&self, input: usize, reader: impl Read + Send) -> io::Result<Summary> {
         let chunk_size = self
             .chunk_size
             .unwrap_or(DEFAULT_CHUNK_SIZE)

@@ -1,5 +1,6 @@
 //! Every aggregate of one pass, and how a flow feeds them.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ctparse::{
@@ -366,6 +367,33 @@ pub struct Summary {
     pub source_bytes: Counter<IpAddr>,
     /// Flows per (protocol, state, remaining timeout).
     pub timeouts: Counter<TimeoutKey>,
+    /// `sources` and `source_bytes` together while the analyzer folds
+    /// (one map update a flow instead of two); always empty in a summary
+    /// the analyzer hands out (see [`Summary::finish`]).
+    by_source: BySource,
+}
+
+/// Flows and bytes per source, in one map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct BySource(HashMap<IpAddr, SourceTally, foldhash::fast::FixedState>);
+
+/// One source's share of `sources` and `source_bytes`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SourceTally {
+    /// Flows, for `sources` (0: not counted there).
+    flows: u64,
+    /// Bytes, for `source_bytes` when `with_bytes`.
+    bytes: u64,
+    /// Whether the source is in `source_bytes` (it may have 0 bytes).
+    with_bytes: bool,
+}
+
+impl SourceTally {
+    fn add(&mut self, other: SourceTally) {
+        self.flows += other.flows;
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.with_bytes |= other.with_bytes;
+    }
 }
 
 /// A dense count per L4 protocol number.
@@ -477,6 +505,21 @@ impl Summary {
             a.orig_bytes += orig.bytes;
             a.reply_packets += reply.packets;
             a.reply_bytes += reply.bytes;
+        }
+    }
+
+    /// Moves the analyzer's combined per-source counts into `sources`
+    /// and `source_bytes`. The analyzer calls it once, on the merged
+    /// result: the split costs two updates per distinct source, against
+    /// one per flow saved.
+    pub(crate) fn finish(&mut self) {
+        for (addr, tally) in std::mem::take(&mut self.by_source.0) {
+            if tally.flows > 0 {
+                self.sources.add_n(addr, tally.flows);
+            }
+            if tally.with_bytes {
+                self.source_bytes.add_n(addr, tally.bytes);
+            }
         }
     }
 
@@ -613,26 +656,28 @@ impl KeySink for Summary {
 /// The keys of a run of flows, waiting to be applied map by map.
 ///
 /// On a large table the keyed maps outgrow the caches, and an update is a
-/// wait for memory (two cache misses in a hashbrown map: the control
-/// bytes, then the bucket). Between two updates of one map, the parser
+/// wait for memory (up to two cache misses in a hashbrown map: the
+/// control bytes, then the bucket). Between two updates of one map, the parser
 /// runs a couple of thousand instructions, so the processor never has
 /// more than a miss or two in flight. Applied as a run of updates to one
 /// map after another, the misses of neighbouring updates overlap; and a
 /// run of equal keys (zone 0, mark 0, the busiest port) is one update.
-/// `summary` of the 4M-line generated dump: about 20% faster on one
-/// thread, 10% on two (`benches/RESULTS.md`).
+/// A flow's source and its bytes are one update of a combined map, which
+/// [`Summary::finish`] splits into `sources` and `source_bytes` once, at
+/// the end. `summary` of the 4M-line generated dump: about 20% faster on
+/// one thread, 10% on two, before the combined map (`benches/RESULTS.md`).
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     /// Flows whose keys are held.
     flows: usize,
-    sources: Vec<IpAddr>,
+    /// Per flow, its source's share of `sources` and `source_bytes`.
+    sources: Vec<(IpAddr, SourceTally)>,
     destinations: Vec<IpAddr>,
     ports: Vec<(Protocol, u16)>,
     dnat: Vec<DnatKey>,
     snat: Vec<SnatKey>,
     zones: Vec<u16>,
     marks: Vec<u32>,
-    source_bytes: Vec<(IpAddr, u64)>,
     timeouts: Vec<TimeoutKey>,
 }
 
@@ -650,16 +695,15 @@ impl Pending {
     /// Applies every held key to `summary` and empties the batch.
     pub(crate) fn flush_into(&mut self, summary: &mut Summary) {
         self.flows = 0;
-        summary.sources.add_runs(&self.sources);
+        for &(addr, tally) in &self.sources {
+            summary.by_source.0.entry(addr).or_default().add(tally);
+        }
         summary.destinations.add_runs(&self.destinations);
         summary.destination_ports.add_runs(&self.ports);
         summary.dnat.add_runs(&self.dnat);
         summary.snat.add_runs(&self.snat);
         summary.zones.add_runs(&self.zones);
         summary.marks.add_runs(&self.marks);
-        for &(addr, bytes) in &self.source_bytes {
-            summary.source_bytes.add_n(addr, bytes);
-        }
         summary.timeouts.add_runs(&self.timeouts);
         self.sources.clear();
         self.destinations.clear();
@@ -668,14 +712,19 @@ impl Pending {
         self.snat.clear();
         self.zones.clear();
         self.marks.clear();
-        self.source_bytes.clear();
         self.timeouts.clear();
     }
 }
 
 impl KeySink for Pending {
     fn add_source(&mut self, addr: IpAddr) {
-        self.sources.push(addr);
+        self.sources.push((
+            addr,
+            SourceTally {
+                flows: 1,
+                ..SourceTally::default()
+            },
+        ));
     }
     fn add_destination(&mut self, addr: IpAddr) {
         self.destinations.push(addr);
@@ -696,7 +745,20 @@ impl KeySink for Pending {
         self.marks.push(mark);
     }
     fn add_source_bytes(&mut self, addr: IpAddr, bytes: u64) {
-        self.source_bytes.push((addr, bytes));
+        let tally = SourceTally {
+            flows: 0,
+            bytes,
+            with_bytes: true,
+        };
+        // Into the last entry when it is the same source, as it is when
+        // `add_source` just pushed this flow's (both are wanted): one map
+        // update for both. Tallies add up, so any same-source entry will do.
+        match self.sources.last_mut() {
+            Some((last, share)) if *last == addr => {
+                share.add(tally);
+            }
+            _ => self.sources.push((addr, tally)),
+        }
     }
     fn add_timeout(&mut self, key: TimeoutKey) {
         self.timeouts.push(key);
@@ -720,5 +782,14 @@ impl Merge for Summary {
         self.accounting.merge(other.accounting);
         self.source_bytes.merge(other.source_bytes);
         self.timeouts.merge(other.timeouts);
+        let (mut big, small) = if self.by_source.0.len() >= other.by_source.0.len() {
+            (std::mem::take(&mut self.by_source.0), other.by_source.0)
+        } else {
+            (other.by_source.0, std::mem::take(&mut self.by_source.0))
+        };
+        for (addr, tally) in small {
+            big.entry(addr).or_default().add(tally);
+        }
+        self.by_source.0 = big;
     }
 }

@@ -110,6 +110,36 @@ fn parallel_equals_sequential_on_every_fixture() {
     }
 }
 
+/// A source whose counters add up to zero bytes is still listed in
+/// `source_bytes` (with 0), and one without counters is not, on every
+/// path: the driver folds sources and their bytes together and splits
+/// them at the end.
+#[test]
+fn sources_with_zero_bytes_and_without_counters_are_kept_apart() {
+    let bytes: &[u8] = b"\
+udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 packets=1 bytes=0 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 packets=0 bytes=0 mark=0 use=1
+udp      17 29 src=192.0.2.2 dst=198.51.100.53 sport=5354 dport=53 src=198.51.100.53 dst=192.0.2.2 sport=53 dport=5354 mark=0 use=1
+udp      17 29 src=192.0.2.3 dst=198.51.100.53 sport=5355 dport=53 packets=1 bytes=76 src=198.51.100.53 dst=192.0.2.3 sport=53 dport=5355 packets=1 bytes=92 mark=0 use=1
+";
+    let reference = naive(bytes, &Filter::default(), 7);
+    let addr = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(reference.sources.len(), 3);
+    assert_eq!(reference.source_bytes.len(), 2);
+    assert_eq!(reference.source_bytes.get(&addr("192.0.2.1")), 0);
+    assert_eq!(reference.source_bytes.get(&addr("192.0.2.3")), 168);
+    for chunk_size in [1, 200, 4096] {
+        check_all_paths(bytes, &Filter::default(), chunk_size).unwrap();
+    }
+    // Only the bytes, without the flow counts.
+    let only_bytes = Analyzer::new()
+        .threads(2)
+        .chunk_size(1)
+        .aggregates(Aggregates::SOURCE_BYTES)
+        .analyze_bytes(bytes);
+    assert!(only_bytes.sources.is_empty());
+    assert_eq!(only_bytes.source_bytes, reference.source_bytes);
+}
+
 #[test]
 fn error_lines_are_absolute_whatever_the_chunking() {
     let bytes = generated(7, 500, 50, Dialect::Proc);
