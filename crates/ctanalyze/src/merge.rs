@@ -58,10 +58,12 @@ impl<K: Eq + Hash> Counter<K> {
         *self.counts.entry(key).or_insert(0) += 1;
     }
 
-    /// Counts `key` `n` times.
+    /// Counts `key` `n` times. Saturates rather than wrap: byte counts
+    /// come from the dump, and a hostile one can sum past `u64::MAX`.
     #[inline]
     pub fn add_n(&mut self, key: K, n: u64) {
-        *self.counts.entry(key).or_insert(0) += n;
+        let count = self.counts.entry(key).or_insert(0);
+        *count = count.saturating_add(n);
     }
 
     /// Counts every key of `keys`, with one map update per run of equal
@@ -94,7 +96,9 @@ impl<K: Eq + Hash> Counter<K> {
 
     /// The sum of all counts.
     pub fn total(&self) -> u64 {
-        self.counts.values().sum()
+        self.counts
+            .values()
+            .fold(0, |sum, &n| sum.saturating_add(n))
     }
 
     /// Every key with its count, in no particular order.
@@ -128,7 +132,8 @@ impl<K: Eq + Hash> Merge for Counter<K> {
         };
         big.reserve(small.len());
         for (key, n) in small {
-            *big.entry(key).or_insert(0) += n;
+            let count = big.entry(key).or_insert(0);
+            *count = count.saturating_add(n);
         }
         self.counts = big;
     }
@@ -147,6 +152,20 @@ impl<K: Eq + Hash> FromIterator<K> for Counter<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_saturate_instead_of_wrapping() {
+        let mut counter = Counter::default();
+        counter.add_n("a", u64::MAX - 1);
+        counter.add_n("a", 5);
+        assert_eq!(counter.get(&"a"), u64::MAX);
+        let mut other = Counter::default();
+        other.add_n("a", 7);
+        counter.merge(other);
+        assert_eq!(counter.get(&"a"), u64::MAX);
+        counter.add_n("b", 1);
+        assert_eq!(counter.total(), u64::MAX);
+    }
 
     #[test]
     fn top_orders_by_count_then_key_and_zero_means_all() {

@@ -197,10 +197,10 @@ pub struct Accounting {
 impl Merge for Accounting {
     fn merge(&mut self, other: Self) {
         self.flows_with_counters += other.flows_with_counters;
-        self.orig_packets += other.orig_packets;
-        self.orig_bytes += other.orig_bytes;
-        self.reply_packets += other.reply_packets;
-        self.reply_bytes += other.reply_bytes;
+        self.orig_packets = self.orig_packets.saturating_add(other.orig_packets);
+        self.orig_bytes = self.orig_bytes.saturating_add(other.orig_bytes);
+        self.reply_packets = self.reply_packets.saturating_add(other.reply_packets);
+        self.reply_bytes = self.reply_bytes.saturating_add(other.reply_bytes);
     }
 }
 
@@ -501,10 +501,11 @@ impl Summary {
             let reply = flow.reply_counters.unwrap_or_default();
             let a = &mut self.accounting;
             a.flows_with_counters += 1;
-            a.orig_packets += orig.packets;
-            a.orig_bytes += orig.bytes;
-            a.reply_packets += reply.packets;
-            a.reply_bytes += reply.bytes;
+            // Saturating: the counters come from the dump.
+            a.orig_packets = a.orig_packets.saturating_add(orig.packets);
+            a.orig_bytes = a.orig_bytes.saturating_add(orig.bytes);
+            a.reply_packets = a.reply_packets.saturating_add(reply.packets);
+            a.reply_bytes = a.reply_bytes.saturating_add(reply.bytes);
         }
     }
 

@@ -140,6 +140,29 @@ udp      17 29 src=192.0.2.3 dst=198.51.100.53 sport=5355 dport=53 packets=1 byt
     assert_eq!(only_bytes.source_bytes, reference.source_bytes);
 }
 
+/// Counters are read from the dump: sums past `u64::MAX` saturate, on
+/// every path, instead of panicking (debug) or wrapping (release).
+#[test]
+fn counter_sums_saturate_instead_of_overflowing() {
+    let max = u64::MAX;
+    let line = |sport: u32, bytes: u64| {
+        format!(
+            "udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport={sport} dport=53 packets={max} \
+             bytes={bytes} src=198.51.100.53 dst=192.0.2.1 sport=53 dport={sport} packets=1 \
+             bytes={bytes} mark=0 use=1\n"
+        )
+    };
+    let bytes = [line(5353, max), line(5354, max), line(5355, 7)].concat();
+    let reference = naive(bytes.as_bytes(), &Filter::default(), 7);
+    assert_eq!(reference.accounting.orig_packets, max);
+    assert_eq!(reference.accounting.orig_bytes, max);
+    assert_eq!(reference.accounting.reply_packets, 3);
+    assert_eq!(reference.source_bytes.total(), max);
+    for chunk_size in [1, 300, 4096] {
+        check_all_paths(bytes.as_bytes(), &Filter::default(), chunk_size).unwrap();
+    }
+}
+
 #[test]
 fn error_lines_are_absolute_whatever_the_chunking() {
     let bytes = generated(7, 500, 50, Dialect::Proc);

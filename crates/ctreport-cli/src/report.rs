@@ -316,7 +316,7 @@ impl Report {
             let total: u64 = self
                 .accounting
                 .as_ref()
-                .map_or(0, |a| a.orig_bytes + a.reply_bytes);
+                .map_or(0, |a| a.orig_bytes.saturating_add(a.reply_bytes));
             let rows = rows.iter().map(|r| {
                 vec![
                     Cell::Text(r.address.clone()),
