@@ -1,7 +1,7 @@
 //! The merge law and the counting building blocks.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 /// foldhash with a fixed seed: fast on short keys, and unlike FxHash it
 /// mixes well on addresses (FxHash made the per-source map three times
@@ -124,19 +124,29 @@ impl<K: Eq + Hash + Ord + Clone> Counter<K> {
 
 impl<K: Eq + Hash> Merge for Counter<K> {
     fn merge(&mut self, other: Self) {
-        // Fold the smaller map into the larger one.
-        let (mut big, small) = if self.counts.len() >= other.counts.len() {
-            (std::mem::take(&mut self.counts), other.counts)
-        } else {
-            (other.counts, std::mem::take(&mut self.counts))
-        };
-        big.reserve(small.len());
-        for (key, n) in small {
-            let count = big.entry(key).or_insert(0);
+        merge_maps(&mut self.counts, other.counts, |count, n| {
             *count = count.saturating_add(n);
-        }
-        self.counts = big;
+        });
     }
+}
+
+/// Adds `theirs` into `mine` with `add`, folding the smaller map into the
+/// larger one (the merge of every keyed map).
+pub(crate) fn merge_maps<K: Eq + Hash, V: Default, S: BuildHasher + Default>(
+    mine: &mut HashMap<K, V, S>,
+    theirs: HashMap<K, V, S>,
+    add: impl Fn(&mut V, V),
+) {
+    let (mut big, small) = if mine.len() >= theirs.len() {
+        (std::mem::take(mine), theirs)
+    } else {
+        (theirs, std::mem::take(mine))
+    };
+    big.reserve(small.len());
+    for (key, value) in small {
+        add(big.entry(key).or_default(), value);
+    }
+    *mine = big;
 }
 
 impl<K: Eq + Hash> FromIterator<K> for Counter<K> {

@@ -9,7 +9,7 @@ use ctparse::{
 };
 
 use crate::filter::Filter;
-use crate::merge::{Counter, Merge};
+use crate::merge::{Counter, Merge, merge_maps};
 
 /// Line and flow counts, and the first malformed lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -783,14 +783,6 @@ impl Merge for Summary {
         self.accounting.merge(other.accounting);
         self.source_bytes.merge(other.source_bytes);
         self.timeouts.merge(other.timeouts);
-        let (mut big, small) = if self.by_source.0.len() >= other.by_source.0.len() {
-            (std::mem::take(&mut self.by_source.0), other.by_source.0)
-        } else {
-            (other.by_source.0, std::mem::take(&mut self.by_source.0))
-        };
-        for (addr, tally) in small {
-            big.entry(addr).or_default().add(tally);
-        }
-        self.by_source.0 = big;
+        merge_maps(&mut self.by_source.0, other.by_source.0, SourceTally::add);
     }
 }
