@@ -498,13 +498,7 @@ impl<'a> Cursor<'a> {
         self.key(key)?;
         let start = self.pos;
         let mut value: u32 = 0;
-        while let Some(&b) = self.line.get(self.pos) {
-            let digit = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                b'A'..=b'F' => b - b'A' + 10,
-                _ => break,
-            };
+        while let Some(digit) = self.line.get(self.pos).and_then(|&b| grammar::hex_digit(b)) {
             if value >> 28 != 0 {
                 return None;
             }

@@ -106,9 +106,9 @@ pub(crate) fn hex_u32(token: &[u8]) -> Result<u32, Fail> {
     if digits.len() > 8 {
         return Err(Fail::Overflow);
     }
-    Ok(digits
-        .iter()
-        .fold(0u32, |acc, &d| (acc << 4) | hex_value(d)))
+    Ok(digits.iter().fold(0u32, |acc, &d| {
+        (acc << 4) | hex_digit(d).map_or(0, u32::from)
+    }))
 }
 
 fn trim_leading_zeros(digits: &[u8]) -> &[u8] {
@@ -116,11 +116,14 @@ fn trim_leading_zeros(digits: &[u8]) -> &[u8] {
     &digits[zeros.min(digits.len().saturating_sub(1))..]
 }
 
-fn hex_value(d: u8) -> u32 {
+/// The value of a hex digit of either case; `None` for any other byte.
+#[inline(always)]
+pub(crate) fn hex_digit(d: u8) -> Option<u8> {
     match d {
-        b'0'..=b'9' => u32::from(d - b'0'),
-        b'a'..=b'f' => u32::from(d - b'a' + 10),
-        _ => u32::from(d - b'A' + 10),
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        b'A'..=b'F' => Some(d - b'A' + 10),
+        _ => None,
     }
 }
 
