@@ -51,6 +51,62 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
 /// free-form value (`secctx=`) is checked.
 #[inline(always)]
 pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
+    let mut flow = blank();
+    let next = read_first_line(buf, &mut flow)?;
+    Some((flow, next))
+}
+
+/// A flow to read lines into with [`read_first_line`]: the fields the
+/// common layout never has are `None` (and stay so), the others hold
+/// placeholders until a line is read.
+pub(crate) fn blank<'a>() -> Flow<'a> {
+    let tuple = Tuple {
+        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        l4: L4::None,
+    };
+    Flow {
+        raw: &[],
+        event_time: None,
+        event: None,
+        family: Family::Ipv4,
+        l3_number: None,
+        protocol: Protocol(0),
+        timeout: None,
+        state: None,
+        gre_timeouts: None,
+        orig: tuple,
+        reply: tuple,
+        orig_zone: None,
+        reply_zone: None,
+        orig_counters: None,
+        reply_counters: None,
+        status: Status::EMPTY,
+        mark: None,
+        secmark: None,
+        secctx: None,
+        zone: None,
+        delta_time: None,
+        start: None,
+        stop: None,
+        helper: None,
+        use_count: None,
+        id: None,
+        labels: None,
+        portid: None,
+        progname: None,
+        extra: Vec::new(),
+    }
+}
+
+/// [`parse_first_line`] into `flow`, which must come from [`blank`] (and
+/// may hold an earlier line's fields): when the line has the common
+/// layout, every field the layout can have is written and the flow is the
+/// line's. Filling one flow line after line saves building and moving a
+/// new one for each. On `None`, `flow` holds a mix of fields and must not
+/// be read before the next successful call.
+#[inline(always)]
+pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<usize> {
     let mut c = Cursor { line: buf, pos: 0 };
 
     let (l3_number, column_family) = if c.at(b"ipv4 ") {
@@ -162,39 +218,24 @@ pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
     let raw = &buf[..c.pos];
     let next = c.line_end()?;
 
-    let flow = Flow {
-        raw,
-        event_time: None,
-        event: None,
-        family,
-        l3_number,
-        protocol,
-        timeout: Some(timeout),
-        state,
-        gre_timeouts,
-        orig,
-        reply,
-        orig_zone: None,
-        reply_zone: None,
-        orig_counters,
-        reply_counters,
-        status,
-        mark,
-        secmark: None,
-        secctx,
-        zone,
-        delta_time,
-        start: None,
-        stop: None,
-        helper: None,
-        use_count,
-        id: None,
-        labels: None,
-        portid: None,
-        progname: None,
-        extra: Vec::new(),
-    };
-    Some((flow, next))
+    flow.raw = raw;
+    flow.family = family;
+    flow.l3_number = l3_number;
+    flow.protocol = protocol;
+    flow.timeout = Some(timeout);
+    flow.state = state;
+    flow.gre_timeouts = gre_timeouts;
+    flow.orig = orig;
+    flow.reply = reply;
+    flow.orig_counters = orig_counters;
+    flow.reply_counters = reply_counters;
+    flow.status = status;
+    flow.mark = mark;
+    flow.secctx = secctx;
+    flow.zone = zone;
+    flow.delta_time = delta_time;
+    flow.use_count = use_count;
+    Some(next)
 }
 
 /// A position in the line. Every method either consumes what it expects

@@ -95,9 +95,11 @@ impl<'a> Parser<'a> {
     /// ```
     #[inline]
     pub fn for_each_ref(&mut self, mut f: impl FnMut(Result<&Flow<'a>, ParseError>)) {
+        let mut slot = crate::fast::blank();
         loop {
-            while let Some(flow) = self.next_fast() {
-                f(Ok(&flow));
+            while let Some(next) = crate::fast::read_first_line(&self.buf[self.pos..], &mut slot) {
+                self.advance_fast(next);
+                f(Ok(&slot));
             }
             match self.next_general() {
                 None => return,
@@ -114,11 +116,17 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn next_fast(&mut self) -> Option<Flow<'a>> {
         let (flow, next) = crate::fast::parse_first_line(&self.buf[self.pos..])?;
+        self.advance_fast(next);
+        Some(flow)
+    }
+
+    /// Counts a line the fast path read, and moves to the next one.
+    #[inline(always)]
+    fn advance_fast(&mut self, next: usize) {
         self.pos += next;
         self.line += 1;
         self.stats.lines += 1;
         self.stats.flows += 1;
-        Some(flow)
     }
 
     /// The next line through the general parser, counted.
