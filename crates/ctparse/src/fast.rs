@@ -19,7 +19,9 @@
 //! This module reads exactly that layout with a cursor: it knows which key
 //! comes next, so there is no tokenizing, no key dispatch and no bookkeeping
 //! of partial tuples. The values go through the same grammar functions as
-//! the general parser's, so they decode identically.
+//! the general parser's, so they decode identically. The columns before
+//! the timeout (`ipv4     2 tcp      6 `), when spaced exactly as the
+//! kernel prints them, are matched whole, one 16-byte compare a column.
 //!
 //! The fast path never decides anything on its own: on the first byte that
 //! departs from the layout (another protocol, a tab, an extra field, a
@@ -35,6 +37,73 @@ use crate::flow::{Counters, Family, Flow, GreTimeouts, L4, Protocol, Status, Tup
 use crate::grammar;
 use crate::line::find_any;
 use crate::state::{DccpState, SctpState, State, TcpState};
+
+/// The named protocols with the number printed after the name.
+const PROTOCOLS: [(&[u8], &[u8], Protocol); 8] = [
+    (b"tcp", b"6", Protocol::TCP),
+    (b"udp", b"17", Protocol::UDP),
+    (b"icmp", b"1", Protocol::ICMP),
+    (b"icmpv6", b"58", Protocol::ICMPV6),
+    (b"sctp", b"132", Protocol::SCTP),
+    (b"dccp", b"33", Protocol::DCCP),
+    (b"udplite", b"136", Protocol::UDPLITE),
+    (b"gre", b"47", Protocol::GRE),
+];
+
+/// A name and number column pair exactly as the kernel prints it
+/// (`"%-8s %u "`, e.g. `tcp      6 `), as the first bytes of a
+/// little-endian `u128`: one compare finds it.
+#[derive(Debug, Clone, Copy)]
+struct Column {
+    text: u128,
+    mask: u128,
+    len: usize,
+}
+
+impl Column {
+    /// The printed form of `name` and `number` (both short: at most 16
+    /// bytes in all, which the tables below keep).
+    const fn new(name: &[u8], number: &[u8]) -> Column {
+        let mut bytes = [0u8; 16];
+        let mut len = 0;
+        while len < name.len() {
+            bytes[len] = name[len];
+            len += 1;
+        }
+        while len < 9 {
+            bytes[len] = b' ';
+            len += 1;
+        }
+        let mut i = 0;
+        while i < number.len() {
+            bytes[len] = number[i];
+            len += 1;
+            i += 1;
+        }
+        bytes[len] = b' ';
+        len += 1;
+        Column {
+            text: u128::from_le_bytes(bytes),
+            mask: u128::MAX >> (8 * (16 - len)),
+            len,
+        }
+    }
+}
+
+const IPV4_COLUMN: Column = Column::new(b"ipv4", b"2");
+const IPV6_COLUMN: Column = Column::new(b"ipv6", b"10");
+
+/// [`PROTOCOLS`] as the kernel prints them.
+const PROTOCOL_COLUMNS: [(Column, Protocol); 8] = {
+    let mut columns = [(Column::new(b"", b""), Protocol(0)); 8];
+    let mut i = 0;
+    while i < PROTOCOLS.len() {
+        let (name, number, protocol) = PROTOCOLS[i];
+        columns[i] = (Column::new(name, number), protocol);
+        i += 1;
+    }
+    columns
+};
 
 /// The flow of `line` (without its `\n`, and without a trailing `\r`) if it
 /// has the common layout; `None` otherwise, whatever the reason.
@@ -109,46 +178,39 @@ pub(crate) fn blank<'a>() -> Flow<'a> {
 pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<usize> {
     let mut c = Cursor { line: buf, pos: 0 };
 
-    let (l3_number, column_family) = if c.at(b"ipv4 ") {
+    // The kernel's own spacing of the columns is matched whole; any other
+    // spacing is read word by word below.
+    let (l3_number, column_family) = if c.column(&IPV4_COLUMN) {
+        (Some(2), Some(Family::Ipv4))
+    } else if c.column(&IPV6_COLUMN) {
+        (Some(10), Some(Family::Ipv6))
+    } else if c.at(b"ipv4 ") {
         c.pos += 4;
         c.spaces()?;
         c.literal(b"2")?;
+        c.spaces()?;
         (Some(2), Some(Family::Ipv4))
     } else if c.at(b"ipv6 ") {
         c.pos += 4;
         c.spaces()?;
         c.literal(b"10")?;
+        c.spaces()?;
         (Some(10), Some(Family::Ipv6))
     } else {
         (None, None)
     };
-    if l3_number.is_some() {
-        c.spaces()?;
-    }
 
     // The named protocols and their numbers as printed; `unknown` (the
     // generic tracker) goes with any number and prints addresses only.
-    let name = c.word();
-    c.spaces()?;
-    let (protocol, kind) = if name == b"unknown" {
-        (Protocol(c.decimal()?), TupleKind::AddressOnly)
-    } else {
-        let (protocol, number): (Protocol, &[u8]) = match name {
-            b"tcp" => (Protocol::TCP, b"6"),
-            b"udp" => (Protocol::UDP, b"17"),
-            b"icmp" => (Protocol::ICMP, b"1"),
-            b"icmpv6" => (Protocol::ICMPV6, b"58"),
-            b"sctp" => (Protocol::SCTP, b"132"),
-            b"dccp" => (Protocol::DCCP, b"33"),
-            b"udplite" => (Protocol::UDPLITE, b"136"),
-            b"gre" => (Protocol::GRE, b"47"),
-            _ => return None,
-        };
-        c.literal(number)?;
-        c.spaces()?;
+    let known = PROTOCOL_COLUMNS
+        .iter()
+        .find(|(column, _)| c.column(column))
+        .map(|&(_, protocol)| protocol);
+    let (protocol, kind) = if let Some(protocol) = known {
         (protocol, protocol.tuple_kind())
+    } else {
+        c.protocol_words()?
     };
-
     let timeout: i64 = c.decimal()?;
 
     // Stateful protocols print their state; the same names as the general
@@ -289,6 +351,40 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     fn key<const N: usize>(&mut self, key: &[u8; N]) -> Option<()> {
         self.at(key).then(|| self.pos += N)
+    }
+
+    /// Consumes `column` and any further spaces when it comes next.
+    #[inline(always)]
+    fn column(&mut self, column: &Column) -> bool {
+        let Some(next) = self.line.get(self.pos..self.pos + 16) else {
+            return false;
+        };
+        let Ok(next) = <[u8; 16]>::try_from(next) else {
+            return false;
+        };
+        if u128::from_le_bytes(next) & column.mask != column.text {
+            return false;
+        }
+        self.pos += column.len;
+        while self.line.get(self.pos) == Some(&b' ') {
+            self.pos += 1;
+        }
+        true
+    }
+
+    /// The protocol name and number columns with any spacing: a name of
+    /// [`PROTOCOLS`] and its number, or `unknown` and any number.
+    #[inline(always)]
+    fn protocol_words(&mut self) -> Option<(Protocol, TupleKind)> {
+        let name = self.word();
+        self.spaces()?;
+        if name == b"unknown" {
+            return Some((Protocol(self.decimal()?), TupleKind::AddressOnly));
+        }
+        let &(_, number, protocol) = PROTOCOLS.iter().find(|&&(known, _, _)| known == name)?;
+        self.literal(number)?;
+        self.spaces()?;
+        Some((protocol, protocol.tuple_kind()))
     }
 
     /// The bytes up to the next blank or newline (or the end of the

@@ -140,6 +140,51 @@ fn the_iterator_agrees_with_the_general_parser_line_by_line() {
     }
 }
 
+/// The columns before the timeout, which the fast path matches whole
+/// where the kernel's spacing is exact: a byte inserted, replaced or cut
+/// anywhere in them, a protocol whose number is off, and an address of
+/// the other family than the column's, all read as the general parser
+/// reads them.
+#[test]
+fn the_leading_columns_are_matched_exactly() {
+    let tail: &[u8] = b" 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 zone=0 use=2";
+    let v6_tail: &[u8] = b" 117 TIME_WAIT src=2001:0db8:0000:0000:0000:0000:0000:0001 dst=2001:0db8:0000:0000:0000:0000:0000:0002 sport=40000 dport=443 src=2001:0db8:0000:0000:0000:0000:0000:0002 dst=2001:0db8:0000:0000:0000:0000:0000:0001 sport=443 dport=40000 [ASSURED] mark=0 zone=0 use=2";
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for l3 in [&b"ipv4     2 "[..], b"ipv6     10 ", b""] {
+        for l4 in [
+            &b"tcp      6"[..],
+            b"tcp      60",
+            b"tcp      17",
+            b"udp      6",
+            b"sctp     13",
+            b"icmp     1",
+            b"gre      4",
+            b"unknown  6",
+        ] {
+            for tail in [tail, v6_tail] {
+                lines.push([l3, l4, tail].concat());
+            }
+        }
+    }
+    for line in &lines {
+        let prefix = line.len() - tail.len().min(line.len());
+        let prefix = prefix.min(40);
+        for at in 0..=prefix {
+            for insert in [&b"9"[..], b"0", b" ", b"\t", b"x", b""] {
+                for cut in 0..2 {
+                    let mut edited = line.clone();
+                    let end = (at + cut).min(edited.len());
+                    edited.splice(at..end, insert.iter().copied());
+                    edited.push(b'\n');
+                    edited.extend_from_slice(line);
+                    edited.push(b'\n');
+                    iterator_agrees(&edited);
+                }
+            }
+        }
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
 
