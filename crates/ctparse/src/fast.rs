@@ -243,7 +243,8 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     c.key(b"src=")?;
     let orig_src = c.address(column_family)?;
     let family = Family::of(&orig_src);
-    let orig = c.tuple_rest(family, kind, orig_src)?;
+    flow.orig.src = orig_src;
+    c.tuple_rest(family, kind, &mut flow.orig)?;
     let orig_counters = c.counters()?;
     let mut status = Status::EMPTY;
     if c.flag(b"[UNREPLIED]")? {
@@ -251,7 +252,8 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     }
     c.key(b"src=")?;
     let reply_src = c.address(Some(family))?;
-    let reply = c.tuple_rest(family, kind, reply_src)?;
+    flow.reply.src = reply_src;
+    c.tuple_rest(family, kind, &mut flow.reply)?;
     let reply_counters = c.counters()?;
     // The three are exclusive: at most one is printed.
     if c.flag(b"[ASSURED]")? {
@@ -287,8 +289,6 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     flow.timeout = Some(timeout);
     flow.state = state;
     flow.gre_timeouts = gre_timeouts;
-    flow.orig = orig;
-    flow.reply = reply;
     flow.orig_counters = orig_counters;
     flow.reply_counters = reply_counters;
     flow.status = status;
@@ -604,12 +604,12 @@ impl<'a> Cursor<'a> {
         }))
     }
 
-    /// The rest of a tuple after its source.
+    /// The rest of a tuple after its source, into `tuple`.
     #[inline(always)]
-    fn tuple_rest(&mut self, family: Family, kind: TupleKind, src: IpAddr) -> Option<Tuple> {
+    fn tuple_rest(&mut self, family: Family, kind: TupleKind, tuple: &mut Tuple) -> Option<()> {
         self.key(b"dst=")?;
-        let dst = self.address(Some(family))?;
-        let l4 = match kind {
+        tuple.dst = self.address(Some(family))?;
+        tuple.l4 = match kind {
             TupleKind::Ports => L4::Ports {
                 sport: self.number(b"sport=")?,
                 dport: self.number(b"dport=")?,
@@ -625,7 +625,7 @@ impl<'a> Cursor<'a> {
             },
             TupleKind::AddressOnly => L4::None,
         };
-        Some(Tuple { src, dst, l4 })
+        Some(())
     }
 
     /// `key` (ending in `0x`), then hex digits of a `u32` (leading zeros
