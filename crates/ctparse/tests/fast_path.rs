@@ -185,6 +185,46 @@ fn the_leading_columns_are_matched_exactly() {
     }
 }
 
+/// The reply's addresses are taken from the original's where their text
+/// repeats: a byte changed anywhere in a reply address or right after it
+/// (one address differing in one digit, an extra byte, a cut separator)
+/// still reads as the general parser reads it.
+#[test]
+fn repeated_addresses_are_compared_whole() {
+    let v4 = ("192.0.2.10", "198.51.100.200");
+    let v6 = (
+        "2001:0db8:0000:0000:0000:0000:0000:0001",
+        "2001:0db8:0000:0000:0000:0000:00ab:cdef",
+    );
+    let short_v6 = ("2001:db8::1", "2001:db8::ab:cdef");
+    for (src, dst) in [v4, v6, short_v6] {
+        let head = format!(
+            "ipv4     2 tcp      6 117 TIME_WAIT src={src} dst={dst} sport=40000 dport=443 src="
+        );
+        let head = if src.contains(':') {
+            head.replace("ipv4     2", "ipv6     10")
+        } else {
+            head
+        };
+        let reply = format!("{dst} dst={src} sport=443 dport=40000 [ASSURED] mark=0 zone=0 use=2");
+        let line = format!("{head}{reply}");
+        let reply_dst = reply.find(" dst=").unwrap() + 5;
+        // Every byte of both reply addresses and the two after each.
+        let positions = (0..dst.len() + 2).chain(reply_dst..reply_dst + src.len() + 2);
+        for at in positions {
+            for byte in [b'9', b'0', b'.', b':', b'a', b' ', b'x', b'\t'] {
+                for cut in 0..2 {
+                    let mut edited = line.clone().into_bytes();
+                    let at = head.len() + at;
+                    edited.splice(at..at + cut, [byte]);
+                    edited.push(b'\n');
+                    iterator_agrees(&edited);
+                }
+            }
+        }
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
 
