@@ -676,10 +676,10 @@ impl<'a> Cursor<'a> {
         }))
     }
 
-    /// The rest of a tuple after its source, into `tuple`.
+    /// The rest of a tuple after its source, into `tuple`, returning
+    /// where its destination was read. `earlier` is an address read
+    /// before, with where: taken again when its text repeats here.
     #[inline(always)]
-    /// The text of its destination is returned; `earlier` is an address
-    /// read before with its text, taken again where the text repeats.
     fn tuple_rest(
         &mut self,
         family: Family,
