@@ -1,7 +1,7 @@
 //! Every aggregate of one pass, and how a flow feeds them.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ctparse::{
     DccpState, Family, Flow, L4, ParseError, ParseStats, Protocol, SctpState, State, Status,
@@ -373,9 +373,40 @@ pub struct Summary {
     by_source: BySource,
 }
 
-/// Flows and bytes per source, in one map.
+/// Flows and bytes per source, in one map per family: an IPv4 key is a
+/// `u32`, so its bucket is 32 bytes instead of the 48 an `IpAddr` key
+/// takes, and it hashes as one integer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct BySource(HashMap<IpAddr, SourceTally, foldhash::fast::FixedState>);
+struct BySource {
+    v4: HashMap<u32, SourceTally, foldhash::fast::FixedState>,
+    v6: HashMap<u128, SourceTally, foldhash::fast::FixedState>,
+}
+
+impl BySource {
+    #[inline]
+    fn add(&mut self, addr: IpAddr, tally: SourceTally) {
+        match addr {
+            IpAddr::V4(addr) => self.v4.entry(addr.to_bits()).or_default().add(tally),
+            IpAddr::V6(addr) => self.v6.entry(addr.to_bits()).or_default().add(tally),
+        }
+    }
+
+    /// Every source with its tally, emptying the maps.
+    fn drain(&mut self) -> impl Iterator<Item = (IpAddr, SourceTally)> {
+        let v4 = std::mem::take(&mut self.v4)
+            .into_iter()
+            .map(|(bits, tally)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), tally));
+        let v6 = std::mem::take(&mut self.v6)
+            .into_iter()
+            .map(|(bits, tally)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), tally));
+        v4.chain(v6)
+    }
+
+    fn merge(&mut self, other: BySource) {
+        merge_maps(&mut self.v4, other.v4, SourceTally::add);
+        merge_maps(&mut self.v6, other.v6, SourceTally::add);
+    }
+}
 
 /// One source's share of `sources` and `source_bytes`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -514,7 +545,7 @@ impl Summary {
     /// result: the split costs two updates per distinct source, against
     /// one per flow saved.
     pub(crate) fn finish(&mut self) {
-        for (addr, tally) in std::mem::take(&mut self.by_source.0) {
+        for (addr, tally) in self.by_source.drain() {
             if tally.flows > 0 {
                 self.sources.add_n(addr, tally.flows);
             }
@@ -697,7 +728,7 @@ impl Pending {
     pub(crate) fn flush_into(&mut self, summary: &mut Summary) {
         self.flows = 0;
         for &(addr, tally) in &self.sources {
-            summary.by_source.0.entry(addr).or_default().add(tally);
+            summary.by_source.add(addr, tally);
         }
         summary.destinations.add_runs(&self.destinations);
         summary.destination_ports.add_runs(&self.ports);
@@ -783,6 +814,6 @@ impl Merge for Summary {
         self.accounting.merge(other.accounting);
         self.source_bytes.merge(other.source_bytes);
         self.timeouts.merge(other.timeouts);
-        merge_maps(&mut self.by_source.0, other.by_source.0, SourceTally::add);
+        self.by_source.merge(other.by_source);
     }
 }
