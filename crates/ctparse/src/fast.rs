@@ -129,43 +129,7 @@ pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
 /// common layout never has are `None` (and stay so), the others hold
 /// placeholders until a line is read.
 pub(crate) fn blank<'a>() -> Flow<'a> {
-    let tuple = Tuple {
-        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        l4: L4::None,
-    };
-    Flow {
-        raw: &[],
-        event_time: None,
-        event: None,
-        family: Family::Ipv4,
-        l3_number: None,
-        protocol: Protocol(0),
-        timeout: None,
-        state: None,
-        gre_timeouts: None,
-        orig: tuple,
-        reply: tuple,
-        orig_zone: None,
-        reply_zone: None,
-        orig_counters: None,
-        reply_counters: None,
-        status: Status::EMPTY,
-        mark: None,
-        secmark: None,
-        secctx: None,
-        zone: None,
-        delta_time: None,
-        start: None,
-        stop: None,
-        helper: None,
-        use_count: None,
-        id: None,
-        labels: None,
-        portid: None,
-        progname: None,
-        extra: Vec::new(),
-    }
+    Flow::empty(&[])
 }
 
 /// [`parse_first_line`] into `flow`, which must come from [`blank`] (and

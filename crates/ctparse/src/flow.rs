@@ -92,6 +92,50 @@ pub struct Flow<'a> {
     pub extra: Vec<(&'a [u8], &'a [u8])>,
 }
 
+impl<'a> Flow<'a> {
+    /// A flow of `raw` with nothing read yet: every optional field `None`,
+    /// addresses `0.0.0.0`, protocol 0. Where both parsers start.
+    pub(crate) fn empty(raw: &'a [u8]) -> Flow<'a> {
+        let unspecified = Tuple {
+            src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            l4: L4::None,
+        };
+        Flow {
+            raw,
+            event_time: None,
+            event: None,
+            family: Family::Ipv4,
+            l3_number: None,
+            protocol: Protocol(0),
+            timeout: None,
+            state: None,
+            gre_timeouts: None,
+            orig: unspecified,
+            reply: unspecified,
+            orig_zone: None,
+            reply_zone: None,
+            orig_counters: None,
+            reply_counters: None,
+            status: Status::EMPTY,
+            mark: None,
+            secmark: None,
+            secctx: None,
+            zone: None,
+            delta_time: None,
+            start: None,
+            stop: None,
+            helper: None,
+            use_count: None,
+            id: None,
+            labels: None,
+            portid: None,
+            progname: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
 impl Flow<'_> {
     /// True when the kernel has seen no reply yet (`[UNREPLIED]`).
     pub fn is_unreplied(&self) -> bool {
