@@ -19,7 +19,9 @@
 //! This module reads exactly that layout with a cursor: it knows which key
 //! comes next, so there is no tokenizing, no key dispatch and no bookkeeping
 //! of partial tuples. The values go through the same grammar functions as
-//! the general parser's, so they decode identically. The columns before
+//! the general parser's, so they decode identically; a reply address
+//! whose bytes repeat the original tuple's (no NAT) is not decoded again,
+//! being the same text. The columns before
 //! the timeout (`ipv4     2 tcp      6 `), when spaced exactly as the
 //! kernel prints them, are matched whole, one 16-byte compare a column.
 //!
@@ -109,7 +111,9 @@ const PROTOCOL_COLUMNS: [(Column, Protocol); 8] = {
 /// has the common layout; `None` otherwise, whatever the reason.
 #[inline]
 pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
-    parse_first_line(line).and_then(|(flow, next)| (next == line.len()).then_some(flow))
+    // The whole line, up to its last byte: a `\r` or `\n` left in it is
+    // part of its last value to the general parser, not a line end.
+    parse_first_line(line).and_then(|(flow, _)| (flow.raw.len() == line.len()).then_some(flow))
 }
 
 /// The flow of the first line of `buf` if it has the common layout, and
@@ -274,8 +278,8 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     Some(next)
 }
 
-/// Where a value was read: its text and the separator after it, as
-/// `start..start + len` in the buffer.
+/// Where a value was read: its text and the spaces after it (none at the
+/// end of a line), as `start..start + len` in the buffer.
 #[derive(Debug, Clone, Copy)]
 struct Text {
     start: usize,
@@ -386,7 +390,8 @@ impl<'a> Cursor<'a> {
     /// Consumes the bytes of `text` (and any further spaces) when the
     /// same bytes come next and `text` ends in a space, so that they hold
     /// one whole token: the value read from `text` is this token's too.
-    /// Compared 16 bytes at a time, up to 48 (the longest address).
+    /// Compared 16 bytes at a time, up to 48 (the longest address text,
+    /// 45 bytes, and its spaces; longer runs of spaces are decoded again).
     #[inline(always)]
     fn repeat(&mut self, text: Text) -> bool {
         let Text { start, len } = text;
