@@ -376,10 +376,27 @@ pub struct Summary {
 /// Flows and bytes per source, in one map per family: an IPv4 key is a
 /// `u32`, so its bucket is 32 bytes instead of the 48 an `IpAddr` key
 /// takes, and it hashes as one integer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 struct BySource {
     v4: HashMap<u32, SourceTally, foldhash::fast::FixedState>,
     v6: HashMap<u128, SourceTally, foldhash::fast::FixedState>,
+}
+
+/// Keys shown as the addresses they are.
+impl std::fmt::Debug for BySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v4 = self
+            .v4
+            .iter()
+            .map(|(&bits, tally)| (Ipv4Addr::from_bits(bits).into(), tally));
+        let v6 = self
+            .v6
+            .iter()
+            .map(|(&bits, tally)| (Ipv6Addr::from_bits(bits).into(), tally));
+        f.debug_map()
+            .entries(v4.chain(v6).map(|(addr, tally): (IpAddr, _)| (addr, tally)))
+            .finish()
+    }
 }
 
 impl BySource {
@@ -815,5 +832,30 @@ impl Merge for Summary {
         self.source_bytes.merge(other.source_bytes);
         self.timeouts.merge(other.timeouts);
         self.by_source.merge(other.by_source);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_per_source_map_shows_addresses_in_debug_output() {
+        let mut by_source = BySource::default();
+        let tally = SourceTally {
+            flows: 3,
+            ..SourceTally::default()
+        };
+        by_source.add("192.0.2.1".parse().unwrap(), tally);
+        by_source.add("2001:db8::1".parse().unwrap(), tally);
+        let shown = format!("{by_source:?}");
+        assert!(
+            shown.contains("192.0.2.1: SourceTally { flows: 3"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("2001:db8::1: SourceTally { flows: 3"),
+            "{shown}"
+        );
     }
 }
