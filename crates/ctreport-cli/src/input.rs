@@ -2,7 +2,7 @@
 //! zstd compressed dumps detected by their magic bytes.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Seek};
+use std::io::{self, BufReader, IsTerminal, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -69,10 +69,12 @@ pub fn open(path: &Path) -> Result<Input, String> {
     })
 }
 
-fn read_head(file: &mut File, head: &mut [u8]) -> io::Result<usize> {
+/// Reads until `head` is full or the input ends: one `read` may return
+/// less (a pipe, a terminal), and the magic bytes must not be missed.
+fn read_head(reader: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < head.len() {
-        match file.read(&mut head[filled..]) {
+        match reader.read(&mut head[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -87,12 +89,17 @@ fn is_compressed(head: &[u8]) -> bool {
 }
 
 /// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
-fn decompressing(reader: impl Read + Send + 'static) -> io::Result<Source> {
-    let mut buffered = BufReader::with_capacity(1 << 16, reader);
-    let head = buffered.fill_buf()?;
-    Ok(if head.starts_with(GZIP_MAGIC) {
+/// The first bytes are read in full before deciding, then put back in
+/// front of the rest.
+fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
+    let mut head = [0u8; 4];
+    let filled = read_head(&mut reader, &mut head)?;
+    let head = head.get(..filled).unwrap_or_default().to_vec();
+    let compressed = (head.starts_with(GZIP_MAGIC), head.starts_with(ZSTD_MAGIC));
+    let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
+    Ok(if compressed.0 {
         Source::from_reader(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else if head.starts_with(ZSTD_MAGIC) {
+    } else if compressed.1 {
         Source::from_reader(zstd::stream::read::Decoder::with_buffer(buffered)?)
     } else {
         Source::from_reader(buffered)
@@ -141,4 +148,47 @@ pub fn progress_bar(input: &Input, quiet: bool) -> Option<ProgressBar> {
 pub fn progress_callback(bar: &ProgressBar) -> ctanalyze::Progress {
     let bar = bar.clone();
     Arc::new(move |bytes| bar.inc(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A pipe at its slowest: one byte per `read`.
+    struct ByteByByte(io::Cursor<Vec<u8>>);
+
+    impl Read for ByteByByte {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let one = buf.len().min(1);
+            self.0.read(&mut buf[..one])
+        }
+    }
+
+    fn read_all(source: Source) -> Vec<u8> {
+        let Source::Stream(mut stream) = source else {
+            panic!("a reader streams");
+        };
+        let mut out = Vec::new();
+        stream.0.read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn compression_is_detected_when_reads_return_one_byte() {
+        let text = b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=5353 dport=53\n".repeat(3);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(&text[..], 1).unwrap();
+        for (name, bytes) in [("gzip", gz), ("zstd", zst), ("plain", text.clone())] {
+            let source = decompressing(ByteByByte(io::Cursor::new(bytes))).unwrap();
+            assert_eq!(read_all(source), text, "{name}");
+        }
+        // Shorter than any magic, and empty: read as they are.
+        for bytes in [&b"\x1f"[..], b"\x28\xb5", b""] {
+            let source = decompressing(ByteByByte(io::Cursor::new(bytes.to_vec()))).unwrap();
+            assert_eq!(read_all(source), bytes);
+        }
+    }
 }
