@@ -142,10 +142,16 @@ impl<R: Read> ChunkReader<R> {
     }
 }
 
-/// Appends up to `want` bytes from `reader` to `buf`, retrying interrupts.
+/// The most one read asks for: the buffer is zero-filled up to it before
+/// each read, and a chunk size of any size (even `usize::MAX`) must not
+/// turn into one giant allocation.
+const MAX_READ: usize = 256 * 1024;
+
+/// Appends up to `want` bytes (at most [`MAX_READ`]) from `reader` to
+/// `buf`, retrying interrupts.
 fn read_up_to(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
     let start = buf.len();
-    buf.resize(start + want, 0);
+    buf.resize(start + want.min(MAX_READ), 0);
     let result = loop {
         match reader.read(&mut buf[start..]) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
