@@ -40,6 +40,12 @@ use crate::grammar;
 use crate::line::find_any;
 use crate::state::{DccpState, SctpState, State, TcpState};
 
+/// The families with the number printed after the name (the L3 columns).
+const FAMILIES: [(&[u8], &[u8], Family); 2] = [
+    (b"ipv4", b"2", Family::Ipv4),
+    (b"ipv6", b"10", Family::Ipv6),
+];
+
 /// The named protocols with the number printed after the name.
 const PROTOCOLS: [(&[u8], &[u8], Protocol); 8] = [
     (b"tcp", b"6", Protocol::TCP),
@@ -92,20 +98,20 @@ impl Column {
     }
 }
 
-const IPV4_COLUMN: Column = Column::new(b"ipv4", b"2");
-const IPV6_COLUMN: Column = Column::new(b"ipv6", b"10");
-
-/// [`PROTOCOLS`] as the kernel prints them.
-const PROTOCOL_COLUMNS: [(Column, Protocol); 8] = {
-    let mut columns = [(Column::new(b"", b""), Protocol(0)); 8];
+/// A table of names and numbers as the kernel prints them.
+const fn columns<T: Copy, const N: usize>(table: [(&[u8], &[u8], T); N]) -> [(Column, T); N] {
+    let mut columns = [(Column::new(b"", b""), table[0].2); N];
     let mut i = 0;
-    while i < PROTOCOLS.len() {
-        let (name, number, protocol) = PROTOCOLS[i];
-        columns[i] = (Column::new(name, number), protocol);
+    while i < N {
+        let (name, number, value) = table[i];
+        columns[i] = (Column::new(name, number), value);
         i += 1;
     }
     columns
-};
+}
+
+const FAMILY_COLUMNS: [(Column, Family); 2] = columns(FAMILIES);
+const PROTOCOL_COLUMNS: [(Column, Protocol); 8] = columns(PROTOCOLS);
 
 /// The flow of `line` (without its `\n`, and without a trailing `\r`) if it
 /// has the common layout; `None` otherwise, whatever the reason.
@@ -151,37 +157,17 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     let mut c = Cursor { line: buf, pos: 0 };
 
     // The kernel's own spacing of the columns is matched whole; any other
-    // spacing is read word by word below.
-    let (l3_number, column_family) = if c.column(&IPV4_COLUMN) {
-        (Some(2), Some(Family::Ipv4))
-    } else if c.column(&IPV6_COLUMN) {
-        (Some(10), Some(Family::Ipv6))
-    } else if c.at(b"ipv4 ") {
-        c.pos += 4;
-        c.spaces()?;
-        c.literal(b"2")?;
-        c.spaces()?;
-        (Some(2), Some(Family::Ipv4))
-    } else if c.at(b"ipv6 ") {
-        c.pos += 4;
-        c.spaces()?;
-        c.literal(b"10")?;
-        c.spaces()?;
-        (Some(10), Some(Family::Ipv6))
-    } else {
-        (None, None)
+    // spacing is read word by word. The L3 columns are optional.
+    let column_family = match c.known_column(&FAMILY_COLUMNS) {
+        Some(family) => Some(family),
+        None => c.family_words()?,
     };
 
     // The named protocols and their numbers as printed; `unknown` (the
     // generic tracker) goes with any number and prints addresses only.
-    let known = PROTOCOL_COLUMNS
-        .iter()
-        .find(|(column, _)| c.column(column))
-        .map(|&(_, protocol)| protocol);
-    let (protocol, kind) = if let Some(protocol) = known {
-        (protocol, protocol.tuple_kind())
-    } else {
-        c.protocol_words()?
+    let (protocol, kind) = match c.known_column(&PROTOCOL_COLUMNS) {
+        Some(protocol) => (protocol, protocol.tuple_kind()),
+        None => c.protocol_words()?,
     };
     let timeout: i64 = c.decimal()?;
 
@@ -262,7 +248,7 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
 
     flow.raw = raw;
     flow.family = family;
-    flow.l3_number = l3_number;
+    flow.l3_number = column_family.map(Family::number);
     flow.protocol = protocol;
     flow.timeout = Some(timeout);
     flow.state = state;
@@ -339,23 +325,35 @@ impl<'a> Cursor<'a> {
         self.at(key).then(|| self.pos += N)
     }
 
-    /// Consumes `column` and any further spaces when it comes next.
+    /// The value of the first of `columns` that comes next, consumed with
+    /// any further spaces.
     #[inline(always)]
-    fn column(&mut self, column: &Column) -> bool {
-        let Some(next) = self.line.get(self.pos..self.pos + 16) else {
-            return false;
-        };
-        let Ok(next) = <[u8; 16]>::try_from(next) else {
-            return false;
-        };
-        if u128::from_le_bytes(next) & column.mask != column.text {
-            return false;
-        }
+    fn known_column<T: Copy>(&mut self, columns: &[(Column, T)]) -> Option<T> {
+        let next = self.block(self.pos)?;
+        let &(column, value) = columns
+            .iter()
+            .find(|(column, _)| next & column.mask == column.text)?;
         self.pos += column.len;
-        while self.line.get(self.pos) == Some(&b' ') {
-            self.pos += 1;
-        }
-        true
+        self.skip_spaces();
+        Some(value)
+    }
+
+    /// The L3 columns with any spacing: `Some(None)` when the line has
+    /// none, `None` when they are there but not a name of [`FAMILIES`]
+    /// with its number.
+    #[inline(always)]
+    fn family_words(&mut self) -> Option<Option<Family>> {
+        let Some(&(name, number, family)) = FAMILIES.iter().find(|&&(name, _, _)| {
+            self.line.get(self.pos..self.pos + name.len()) == Some(name)
+                && self.line.get(self.pos + name.len()) == Some(&b' ')
+        }) else {
+            return Some(None);
+        };
+        self.pos += name.len();
+        self.spaces()?;
+        self.literal(number)?;
+        self.spaces()?;
+        Some(Some(family))
     }
 
     /// The protocol name and number columns with any spacing: a name of
@@ -415,9 +413,7 @@ impl<'a> Cursor<'a> {
             }
         }
         self.pos += len;
-        while self.line.get(self.pos) == Some(&b' ') {
-            self.pos += 1;
-        }
+        self.skip_spaces();
         true
     }
 
@@ -443,10 +439,16 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     fn spaces(&mut self) -> Option<()> {
         let start = self.pos;
+        self.skip_spaces();
+        (self.pos > start || self.ends_at(self.pos)).then_some(())
+    }
+
+    /// Any spaces.
+    #[inline(always)]
+    fn skip_spaces(&mut self) {
         while self.line.get(self.pos) == Some(&b' ') {
             self.pos += 1;
         }
-        (self.pos > start || self.ends_at(self.pos)).then_some(())
     }
 
     /// Exactly `text` as a whole word.
