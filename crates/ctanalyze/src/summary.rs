@@ -388,14 +388,12 @@ impl std::fmt::Debug for BySource {
         let v4 = self
             .v4
             .iter()
-            .map(|(&bits, tally)| (Ipv4Addr::from_bits(bits).into(), tally));
+            .map(|(&bits, tally)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), tally));
         let v6 = self
             .v6
             .iter()
-            .map(|(&bits, tally)| (Ipv6Addr::from_bits(bits).into(), tally));
-        f.debug_map()
-            .entries(v4.chain(v6).map(|(addr, tally): (IpAddr, _)| (addr, tally)))
-            .finish()
+            .map(|(&bits, tally)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), tally));
+        f.debug_map().entries(v4.chain(v6)).finish()
     }
 }
 

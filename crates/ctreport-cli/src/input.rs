@@ -92,14 +92,15 @@ fn is_compressed(head: &[u8]) -> bool {
 /// The first bytes are read in full before deciding, then put back in
 /// front of the rest.
 fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
-    let mut head = [0u8; 4];
+    let mut head = vec![0u8; 4];
     let filled = read_head(&mut reader, &mut head)?;
-    let head = head.get(..filled).unwrap_or_default().to_vec();
-    let compressed = (head.starts_with(GZIP_MAGIC), head.starts_with(ZSTD_MAGIC));
+    head.truncate(filled);
+    let is_gzip = head.starts_with(GZIP_MAGIC);
+    let is_zstd = head.starts_with(ZSTD_MAGIC);
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
-    Ok(if compressed.0 {
+    Ok(if is_gzip {
         Source::from_reader(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else if compressed.1 {
+    } else if is_zstd {
         Source::from_reader(zstd::stream::read::Decoder::with_buffer(buffered)?)
     } else {
         Source::from_reader(buffered)
