@@ -142,7 +142,10 @@ pub(crate) fn merge_maps<K: Eq + Hash, V: Default, S: BuildHasher + Default>(
     } else {
         (theirs, std::mem::take(mine))
     };
-    big.reserve(small.len());
+    // No `reserve(small.len())`: the parts of one input share most of
+    // their keys, and room for all of them would double the table (the
+    // 4M-line dump's two per-thread parts: 16 ms to merge with it, 5 ms
+    // without).
     for (key, value) in small {
         add(big.entry(key).or_default(), value);
     }
