@@ -483,11 +483,12 @@ impl<'a> Cursor<'a> {
         const ONES: u64 = 0x0101_0101_0101_0101;
         let bytes: [u8; 8] = self.line.get(self.pos..self.pos + 8)?.try_into().ok()?;
         let word = u64::from_le_bytes(bytes);
-        // A byte is a digit when its high nibble is 3 and adding 6 keeps
-        // it so (0x30..=0x39). A carry out of a non-digit byte can only
-        // disturb the bytes after it, beyond the first non-digit.
-        let high = |w: u64| (w & (ONES * 0xF0)) ^ (ONES * 0x30);
-        let not_digit = high(word) | high(word.wrapping_add(ONES * 0x06));
+        // A byte is a non-digit when subtracting `0` borrows (below 0x30)
+        // or adding 0x46 sets its high bit (above 0x39); either sets the
+        // high bit for every byte from 0x80. Digits neither borrow nor
+        // carry, so only bytes after the first non-digit are disturbed.
+        let not_digit =
+            (word.wrapping_sub(ONES * 0x30) | word.wrapping_add(ONES * 0x46)) & (ONES * 0x80);
         let count = (not_digit.trailing_zeros() / 8) as usize;
         if count == 0 || count == 8 {
             return None;

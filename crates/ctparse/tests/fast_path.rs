@@ -260,6 +260,35 @@ fn repeated_addresses_are_compared_whole() {
     }
 }
 
+/// Numbers are found eight bytes at a time: every byte value right after
+/// one to eight digits, in the timeout and in a port, reads as the general
+/// parser reads it (a digit, the separator, a byte that only differs from
+/// a digit in its high bits, or any other byte ends the number or the
+/// line's fast reading).
+#[test]
+fn every_byte_after_a_number_is_read_as_the_general_parser_reads_it() {
+    let tail = b" src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 use=2";
+    let mut buf = Vec::new();
+    for digits in 1..=8 {
+        let number = &b"12345678"[..digits];
+        for byte in 0..=u8::MAX {
+            // The timeout, before the state.
+            buf.extend_from_slice(b"tcp      6 ");
+            buf.extend_from_slice(number);
+            buf.push(byte);
+            buf.extend_from_slice(b" TIME_WAIT");
+            buf.extend_from_slice(tail);
+            buf.push(b'\n');
+            // The reply's source port, which eight more bytes follow.
+            buf.extend_from_slice(b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=");
+            buf.extend_from_slice(number);
+            buf.push(byte);
+            buf.extend_from_slice(b" dport=5353 mark=0 use=1\n");
+        }
+    }
+    iterator_agrees(&buf);
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
 
