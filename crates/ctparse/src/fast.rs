@@ -468,6 +468,15 @@ impl<'a> Cursor<'a> {
     /// An unsigned decimal that fits in `T`, without its separator.
     #[inline(always)]
     fn unsigned<T: TryFrom<u64>>(&mut self) -> Option<T> {
+        // A single digit and a space (`mark=0`, `zone=0`, `use=1`, ICMP's
+        // `code=0`): three of the ten or so numbers of a line.
+        if let Some(&[digit, b' ']) = self.line.get(self.pos..self.pos + 2) {
+            let digit = digit.wrapping_sub(b'0');
+            if digit <= 9 {
+                self.pos += 1;
+                return T::try_from(u64::from(digit)).ok();
+            }
+        }
         let value = match self.eight_digits() {
             Some(value) => value,
             None => self.digits()?,
