@@ -59,8 +59,8 @@ const PROTOCOLS: [(&[u8], &[u8], Protocol); 8] = [
 ];
 
 /// A name and number column pair exactly as the kernel prints it
-/// (`"%-8s %u "`, e.g. `tcp      6 `), as the first bytes of a
-/// little-endian `u128`: one compare finds it.
+/// (`"%-8s %u "`, e.g. `tcp      6 `), or a word and its space, as the
+/// first bytes of a little-endian `u128`: one compare finds it.
 #[derive(Debug, Clone, Copy)]
 struct Column {
     text: u128,
@@ -72,28 +72,53 @@ impl Column {
     /// The printed form of `name` and `number` (both short: at most 16
     /// bytes in all, which the tables below keep).
     const fn new(name: &[u8], number: &[u8]) -> Column {
-        let mut bytes = [0u8; 16];
-        let mut len = 0;
-        while len < name.len() {
-            bytes[len] = name[len];
-            len += 1;
+        let mut printed = Printed::new();
+        printed.put(name);
+        while printed.len < 9 {
+            printed.put(b" ");
         }
-        while len < 9 {
-            bytes[len] = b' ';
-            len += 1;
+        printed.put(number);
+        printed.put(b" ");
+        printed.column()
+    }
+
+    /// `word` and a space (at most 15 bytes in all).
+    const fn word(word: &[u8]) -> Column {
+        let mut printed = Printed::new();
+        printed.put(word);
+        printed.put(b" ");
+        printed.column()
+    }
+}
+
+/// The bytes of a [`Column`] while it is built (at compile time).
+struct Printed {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl Printed {
+    const fn new() -> Printed {
+        Printed {
+            bytes: [0; 16],
+            len: 0,
         }
+    }
+
+    const fn put(&mut self, text: &[u8]) {
         let mut i = 0;
-        while i < number.len() {
-            bytes[len] = number[i];
-            len += 1;
+        while i < text.len() {
+            self.bytes[self.len] = text[i];
+            self.len += 1;
             i += 1;
         }
-        bytes[len] = b' ';
-        len += 1;
+    }
+
+    const fn column(&self) -> Column {
         Column {
-            text: u128::from_le_bytes(bytes),
-            mask: u128::MAX >> (8 * (16 - len)),
-            len,
+            text: u128::from_le_bytes(self.bytes),
+            mask: u128::MAX >> (8 * (16 - self.len)),
+            len: self.len,
         }
     }
 }
@@ -112,6 +137,18 @@ const fn columns<T: Copy, const N: usize>(table: [(&[u8], &[u8], T); N]) -> [(Co
 
 const FAMILY_COLUMNS: [(Column, Family); 2] = columns(FAMILIES);
 const PROTOCOL_COLUMNS: [(Column, Protocol); 8] = columns(PROTOCOLS);
+
+/// Every TCP state's name as printed, with its space.
+const TCP_STATES: [(Column, TcpState); TcpState::COUNT] = {
+    let mut words = [(Column::word(b""), TcpState::None); TcpState::COUNT];
+    let mut i = 0;
+    while i < TcpState::COUNT {
+        let state = TcpState::ALL[i];
+        words[i] = (Column::word(state.name().as_bytes()), state);
+        i += 1;
+    }
+    words
+};
 
 /// The flow of `line` (without its `\n`, and without a trailing `\r`) if it
 /// has the common layout; `None` otherwise, whatever the reason.
@@ -175,14 +212,14 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     // parser accepts (including its aliases).
     let state = match (protocol, kind) {
         (_, TupleKind::AddressOnly) => None,
-        (Protocol::TCP, _) => Some(State::Tcp(TcpState::parse(c.word())?)),
-        (Protocol::SCTP, _) => Some(State::Sctp(SctpState::from_name(c.word())?)),
-        (Protocol::DCCP, _) => Some(State::Dccp(DccpState::parse(c.word())?)),
+        (Protocol::TCP, _) => Some(State::Tcp(match c.known_column(&TCP_STATES) {
+            Some(state) => state,
+            None => c.state_word(TcpState::parse)?,
+        })),
+        (Protocol::SCTP, _) => Some(State::Sctp(c.state_word(SctpState::from_name)?)),
+        (Protocol::DCCP, _) => Some(State::Dccp(c.state_word(DccpState::parse)?)),
         _ => None,
     };
-    if state.is_some() {
-        c.spaces()?;
-    }
     // The kernel prints GRE's own pair: `timeout=180, stream_timeout=180`.
     let gre_timeouts = if kind == TupleKind::Gre && c.at(b"timeout=") {
         c.pos += 8;
@@ -336,6 +373,14 @@ impl<'a> Cursor<'a> {
         self.pos += column.len;
         self.skip_spaces();
         Some(value)
+    }
+
+    /// A state name that `parse` knows, then its separator.
+    #[inline(always)]
+    fn state_word<T>(&mut self, parse: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        let state = parse(self.word())?;
+        self.spaces()?;
+        Some(state)
     }
 
     /// The L3 columns with any spacing: `Some(None)` when the line has

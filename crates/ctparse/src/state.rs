@@ -28,7 +28,7 @@ macro_rules! state_enum {
             pub const LABEL: &'static str = $label;
 
             /// The name the kernel prints.
-            pub fn name(self) -> &'static str {
+            pub const fn name(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
                 }

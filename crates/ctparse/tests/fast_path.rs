@@ -289,6 +289,34 @@ fn every_byte_after_a_number_is_read_as_the_general_parser_reads_it() {
     iterator_agrees(&buf);
 }
 
+/// TCP states are matched as whole words from a table where a space
+/// follows them: every state name, the `LISTEN` alias, names cut short,
+/// run on, in lower case or followed by other separators read as the
+/// general parser reads them.
+#[test]
+fn tcp_states_are_matched_as_whole_words() {
+    let mut names: Vec<String> = ctparse::TcpState::ALL
+        .iter()
+        .map(|state| state.name().to_string())
+        .collect();
+    names.extend(["LISTEN", "ESTABLISHE", "ESTABLISHEDX", "time_wait", "X", ""].map(String::from));
+    let mut edited = Vec::new();
+    for name in &names {
+        for variant in [
+            name.clone(),
+            name[..name.len().saturating_sub(1)].to_string(),
+            format!("{name}_"),
+        ] {
+            for after in [" ", "  ", "\t", "\r\n", "\n", " \n", ""] {
+                edited.push(format!("tcp      6 117 {variant}{after}src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 use=1\n"));
+                edited.push(format!("tcp      6 117 {variant}{after}"));
+                edited.push("\n".to_string());
+            }
+        }
+    }
+    iterator_agrees(edited.concat().as_bytes());
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
 
