@@ -221,11 +221,11 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
         _ => None,
     };
     // The kernel prints GRE's own pair: `timeout=180, stream_timeout=180`.
-    let gre_timeouts = if kind == TupleKind::Gre && c.at(b"timeout=") {
+    let gre_timeouts = if kind == TupleKind::Gre && c.probe(b"timeout=") {
         c.pos += 8;
         let timeout = c.unsigned()?;
         c.key(b",")?;
-        c.spaces()?;
+        c.separator()?;
         Some(GreTimeouts {
             timeout,
             stream_timeout: c.number(b"stream_timeout=")?,
@@ -265,14 +265,14 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
         status.insert(Status::HW_OFFLOAD);
     }
     let mark = c.optional_number(b"mark=")?;
-    let secctx = if c.at(b"secctx=") {
+    let secctx = if c.probe(b"secctx=") {
         c.pos += 7;
         let value = c.word();
         // `\r` before the `\n` is the line terminator, not the value's.
         if value.contains(&b'\r') {
             return None;
         }
-        c.spaces()?;
+        c.separator()?;
         Some(value)
     } else {
         None
@@ -359,7 +359,23 @@ impl<'a> Cursor<'a> {
     /// Consumes `key` (with its `=`), which must come next.
     #[inline(always)]
     fn key<const N: usize>(&mut self, key: &[u8; N]) -> Option<()> {
-        self.at(key).then(|| self.pos += N)
+        self.probe(key).then(|| self.pos += N)
+    }
+
+    /// True when `key` comes next, after any further spaces (which are
+    /// then consumed). A value's [`separator`](Cursor::separator) takes
+    /// one space, as the kernel prints; a longer run is rare, and skipped
+    /// here only when the key is not found at once.
+    #[inline(always)]
+    fn probe<const N: usize>(&mut self, key: &[u8; N]) -> bool {
+        if self.at(key) {
+            return true;
+        }
+        if self.line.get(self.pos) != Some(&b' ') {
+            return false;
+        }
+        self.skip_spaces();
+        self.at(key)
     }
 
     /// The value of the first of `columns` that comes next, consumed with
@@ -379,7 +395,7 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     fn state_word<T>(&mut self, parse: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
         let state = parse(self.word())?;
-        self.spaces()?;
+        self.separator()?;
         Some(state)
     }
 
@@ -480,6 +496,17 @@ impl<'a> Cursor<'a> {
         word
     }
 
+    /// The end of a value: a space (further ones are left to the next
+    /// [`probe`](Cursor::probe)), or the end of the line.
+    #[inline(always)]
+    fn separator(&mut self) -> Option<()> {
+        if self.line.get(self.pos) == Some(&b' ') {
+            self.pos += 1;
+            return Some(());
+        }
+        self.ends_at(self.pos).then_some(())
+    }
+
     /// One or more spaces, or the end of the line.
     #[inline(always)]
     fn spaces(&mut self) -> Option<()> {
@@ -506,7 +533,7 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     fn decimal<T: TryFrom<u64>>(&mut self) -> Option<T> {
         let value = self.unsigned()?;
-        self.spaces()?;
+        self.separator()?;
         Some(value)
     }
 
@@ -587,20 +614,21 @@ impl<'a> Cursor<'a> {
         &mut self,
         key: &[u8; N],
     ) -> Option<Option<T>> {
-        if !self.at(key) {
+        if !self.probe(key) {
             return Some(None);
         }
-        self.number(key).map(Some)
+        self.pos += N;
+        self.decimal().map(Some)
     }
 
     /// `Some(true)` when the bracketed `tag` comes next (as a whole word).
     #[inline(always)]
     fn flag<const N: usize>(&mut self, tag: &[u8; N]) -> Option<bool> {
-        if !self.at(tag) {
+        if !self.probe(tag) {
             return Some(false);
         }
         self.pos += N;
-        self.spaces()?;
+        self.separator()?;
         Some(true)
     }
 
@@ -627,7 +655,7 @@ impl<'a> Cursor<'a> {
         if family.is_some_and(|family| Family::of(&addr) != family) {
             return None;
         }
-        self.spaces()?;
+        self.separator()?;
         Some(addr)
     }
 
@@ -671,7 +699,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.pos = pos;
-        self.spaces()?;
+        self.separator()?;
         Some(Ipv4Addr::from(octets))
     }
 
@@ -686,14 +714,14 @@ impl<'a> Cursor<'a> {
         }
         let addr = grammar::ipv6_full_form(text)?;
         self.pos += 39;
-        self.spaces()?;
+        self.separator()?;
         Some(addr)
     }
 
     /// `packets=N bytes=N`, if present.
     #[inline(always)]
     fn counters(&mut self) -> Option<Option<Counters>> {
-        if !self.at(b"packets=") {
+        if !self.probe(b"packets=") {
             return Some(None);
         }
         Some(Some(Counters {
@@ -755,7 +783,7 @@ impl<'a> Cursor<'a> {
         if self.pos == start {
             return None;
         }
-        self.spaces()?;
+        self.separator()?;
         Some(value)
     }
 }

@@ -317,6 +317,39 @@ fn tcp_states_are_matched_as_whole_words() {
     iterator_agrees(edited.concat().as_bytes());
 }
 
+/// A value takes one space after it, and a key or flag skips any further
+/// ones: a run of spaces anywhere after the state still takes the fast
+/// path, and reads as the general parser reads it, in every field of the
+/// layout (GRE's timeouts, counters, flags, mark, secctx, zone,
+/// delta-time, use, ICMP and GRE tuples, IPv6 addresses).
+#[test]
+fn runs_of_spaces_between_fields_keep_the_fast_path() {
+    let lines = [
+        "ipv4     2 tcp      6 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 packets=3 bytes=180 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 packets=2 bytes=120 [ASSURED] mark=7 secctx=system_u:object_r:unlabeled_t:s0 zone=3 delta-time=12 use=2",
+        "udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1",
+        "ipv4     2 icmp     1 29 src=192.0.2.1 dst=198.51.100.2 type=8 code=0 id=77 src=198.51.100.2 dst=192.0.2.1 type=0 code=0 id=77 mark=0 use=1",
+        "ipv4     2 gre      47 178 timeout=180, stream_timeout=180 src=192.0.2.1 dst=198.51.100.2 srckey=0x0 dstkey=0x1f src=198.51.100.2 dst=192.0.2.1 srckey=0x1f dstkey=0x0 [ASSURED] mark=0 zone=0 use=2",
+        "ipv6     10 tcp      6 431999 ESTABLISHED src=2001:0db8:0000:0000:0000:0000:0000:0001 dst=2001:0db8:0000:0000:0000:0000:0000:0002 sport=40000 dport=443 src=2001:0db8:0000:0000:0000:0000:0000:0002 dst=2001:0db8:0000:0000:0000:0000:0000:0001 sport=443 dport=40000 [ASSURED] mark=0 zone=0 use=2",
+    ];
+    for line in lines {
+        let after_state = line.find(" src=").unwrap();
+        let after_gre = line.find(" timeout=").unwrap_or(after_state);
+        for (at, _) in line
+            .match_indices(' ')
+            .filter(|&(at, _)| at >= after_gre.min(after_state))
+        {
+            let edited = format!("{}   {}", &line[..at], &line[at + 1..]);
+            let fast = fast_path(edited.as_bytes());
+            assert!(fast.is_some(), "not read by the fast path: {edited}");
+            assert_eq!(
+                general_parser(edited.as_bytes()),
+                Ok(Line::Flow(fast.unwrap())),
+                "{edited}"
+            );
+        }
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
 
