@@ -138,12 +138,30 @@ const fn columns<T: Copy, const N: usize>(table: [(&[u8], &[u8], T); N]) -> [(Co
 const FAMILY_COLUMNS: [(Column, Family); 2] = columns(FAMILIES);
 const PROTOCOL_COLUMNS: [(Column, Protocol); 8] = columns(PROTOCOLS);
 
-/// Every TCP state's name as printed, with its space.
+/// Every TCP state's name as printed, with its space. The table is
+/// searched in order, so the states that fill real tables come first.
 const TCP_STATES: [(Column, TcpState); TcpState::COUNT] = {
-    let mut words = [(Column::word(b""), TcpState::None); TcpState::COUNT];
+    use TcpState::*;
+    // The length is checked by the type, and each state appears once.
+    let order: [TcpState; TcpState::COUNT] = [
+        Established,
+        TimeWait,
+        SynSent,
+        CloseWait,
+        FinWait,
+        SynRecv,
+        LastAck,
+        Close,
+        SynSent2,
+        None,
+    ];
+    let mut seen = [false; TcpState::COUNT];
+    let mut words = [(Column::word(b""), None); TcpState::COUNT];
     let mut i = 0;
     while i < TcpState::COUNT {
-        let state = TcpState::ALL[i];
+        let state = order[i];
+        assert!(!seen[state as usize], "a TCP state twice in the order");
+        seen[state as usize] = true;
         words[i] = (Column::word(state.name().as_bytes()), state);
         i += 1;
     }
