@@ -2,11 +2,18 @@
 # End-to-end comparison on one generated dump, in one run: `wc -l` (the
 # floor: touching every byte), the awk one-liners people use today, and
 # ctreport (1 and 2 threads, top-ips, stdin, gzip). Wall time by hyperfine,
-# peak memory by /usr/bin/time -v, ratios printed at the end.
+# peak memory by /usr/bin/time and RssAnon samples, ratios printed at the end.
 #
 #   benches/compare.sh            # 4M-line dump (~0.8 GB), full timing
 #   benches/compare.sh --short    # 100k lines: correctness check + one timing
 #   benches/compare.sh --flows N  # another size
+#   benches/compare.sh --pairs N  # N paired rounds for the ratios (default 8, 0: none)
+#   benches/compare.sh --baseline BIN  # also pair this build against another ctreport
+#
+# On a noisy machine (a VM with other tenants) medians taken minutes apart
+# move more than the ratios they are compared by, so the ratios are also
+# measured in pairs: A, B, B, A, run back to back, the ratio of the two
+# sums; the median of the pairs' ratios is printed with their range.
 #
 # The dump is generated into target/bench/ (never committed) by ctgen,
 # seed 1, /proc dialect. Needs hyperfine and GNU time (Debian packages
@@ -17,15 +24,28 @@ cd "$(dirname "$0")/.."
 
 flows=4000000
 short=false
+pairs=8
+baseline=
 while [ $# -gt 0 ]; do
     case "$1" in
         --short) short=true; flows=100000 ;;
         --flows) flows="$2"; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --pairs) pairs="$2"; shift ;;
+        --baseline) # relative to where the script was started
+            case "$2" in /*) baseline="$2" ;; *) baseline="$OLDPWD/$2" ;; esac
+            shift ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
+case "$pairs" in
+    ''|*[!0-9]*) echo "compare.sh: --pairs takes a number, not '$pairs'" >&2; exit 2 ;;
+esac
+if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
+    echo "compare.sh: --baseline $baseline is not an executable file" >&2
+    exit 2
+fi
 
 cargo build --release --quiet -p ctreport-cli -p ctgen
 ctreport=target/release/ctreport
@@ -116,14 +136,27 @@ hyperfine --style basic --warmup 1 --runs 5 --export-json "$results" \
 peak() { # peak resident memory in MB of a command line
     /usr/bin/time -f '%M' bash -c "$1 > /dev/null" 2>&1 >/dev/null | tail -1 | awk '{printf "%.0f", $1 / 1024}'
 }
+anon() { # peak anonymous memory (RssAnon) in MB of a command, sampled every 20 ms
+    bash -c "exec $1" > /dev/null &
+    local pid=$! max=0 kb
+    while kill -0 "$pid" 2> /dev/null; do
+        kb=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2> /dev/null || true)
+        if [ -n "$kb" ] && [ "$kb" -gt "$max" ]; then max=$kb; fi
+        sleep 0.02
+    done
+    wait "$pid"
+    echo $((max / 1024))
+}
 mem_mapped=$(peak "$ctreport summary --quiet $dump")
 mem_stdin=$(peak "$ctreport summary --quiet - < $dump")
 mem_gzip=$(peak "$ctreport summary --quiet $dump.gz")
+anon_1=$(anon "$ctreport summary --quiet --threads 1 $dump")
+anon_2=$(anon "$ctreport summary --quiet --threads 2 $dump")
 
-python3 - "$results" "$bytes" "$lines" "$mem_mapped" "$mem_stdin" "$mem_gzip" <<'EOF'
+python3 - "$results" "$bytes" "$lines" "$mem_mapped" "$mem_stdin" "$mem_gzip" "$anon_1" "$anon_2" <<'EOF'
 import json, sys
 results, size, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-mem_mapped, mem_stdin, mem_gzip = sys.argv[4:7]
+mem_mapped, mem_stdin, mem_gzip, anon_1, anon_2 = sys.argv[4:9]
 t = {r["command"]: r["median"] for r in json.load(open(results))["results"]}
 print(f"\n| command | median s | GB/s | Mlines/s |")
 print("|---|---:|---:|---:|")
@@ -139,4 +172,44 @@ print(f"summary throughput, 1 thread:             {size / s1 / 1e9:.2f} GB/s (pa
 parse = t["ctreport check (parse only), 1 thread"]
 print(f"parse-only throughput (check), 1 thread:  {size / parse / 1e9:.2f} GB/s (target 1 GB/s per core)")
 print(f"peak RSS: mapped {mem_mapped} MB (includes the file's mapped pages), stdin {mem_stdin} MB, gzip {mem_gzip} MB (target <= 64 MB)")
+print(f"anonymous memory, mapped file: {anon_1} MB with 1 thread, {anon_2} MB with 2 (target <= 64 MB + distinct keys)")
+EOF
+
+[ "$pairs" -gt 0 ] || exit 0
+# --- paired ratios -----------------------------------------------------------
+echo
+echo "paired ratios ($pairs pairs each: A, B, B, A; median of (B1 + B2) / (A1 + A2), range):"
+comparisons=(
+    "summary (2 threads) / wc -l" "wc -l $dump" "$ctreport summary --quiet --threads 2 $dump" "target <= 3x"
+    "summary 1 thread / 2 threads" "$ctreport summary --quiet --threads 2 $dump" "$ctreport summary --quiet --threads 1 $dump" "target >= 1.8x"
+    "check (parse only) 1 thread / 2 threads" "$ctreport check --quiet --threads 2 $dump" "$ctreport check --quiet --threads 1 $dump" ""
+)
+if [ -n "$baseline" ]; then
+    for args in "summary --threads 1" "summary --threads 2" "top-ips" "check --threads 1"; do
+        comparisons+=("this build / baseline, $args" "$baseline $args --quiet $dump" "$ctreport $args --quiet $dump" "")
+    done
+fi
+python3 - "$pairs" "${comparisons[@]}" <<'EOF'
+import statistics, subprocess, sys, time
+
+def run(command):
+    start = time.perf_counter()
+    done = subprocess.run(command, shell=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"compare.sh: `{command}` failed with status {done.returncode}:\n"
+                 + done.stderr.decode(errors="replace"))
+    return elapsed
+
+pairs, rest = int(sys.argv[1]), sys.argv[2:]
+for i in range(0, len(rest), 4):
+    name, a, b, target = rest[i:i + 4]
+    ratios = []
+    for _ in range(pairs):
+        a1, b1, b2, a2 = run(a), run(b), run(b), run(a)
+        ratios.append((b1 + b2) / (a1 + a2))
+    note = f"   ({target})" if target else ""
+    print(f"  {name + ':':42} {statistics.median(ratios):.2f}x "
+          f"(range {min(ratios):.2f}-{max(ratios):.2f}){note}")
 EOF
