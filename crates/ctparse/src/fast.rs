@@ -242,7 +242,11 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     let gre_timeouts = if kind == TupleKind::Gre && c.probe(b"timeout=") {
         c.pos += 8;
         let timeout = c.unsigned()?;
-        c.key(b",")?;
+        // The comma belongs to the value (`timeout=180,`): no space before it.
+        if !c.at(b",") {
+            return None;
+        }
+        c.pos += 1;
         c.separator()?;
         Some(GreTimeouts {
             timeout,

@@ -260,6 +260,30 @@ fn repeated_addresses_are_compared_whole() {
     }
 }
 
+/// GRE's pair is printed `timeout=N, stream_timeout=N`, the comma right
+/// after the first number: a byte inserted, replaced or cut anywhere in
+/// the pair (a space before the comma, none after it, a missing comma)
+/// reads as the general parser reads it, and the kernel's text takes the
+/// fast path.
+#[test]
+fn the_gre_timeout_pair_is_read_as_the_general_parser_reads_it() {
+    let head = "ipv4     2 gre      47 3595 ";
+    let pair = "timeout=3600, stream_timeout=3600";
+    let tail = " src=192.0.2.5 dst=198.51.100.2 srckey=0x0 dstkey=0x4242 packets=1 bytes=28 [UNREPLIED] src=198.51.100.2 dst=192.0.2.5 srckey=0x4242 dstkey=0x0 packets=0 bytes=0 mark=0 zone=7 use=2";
+    let line = format!("{head}{pair}{tail}");
+    assert!(fast_path(line.as_bytes()).is_some(), "{line}");
+    for at in head.len()..=head.len() + pair.len() + 1 {
+        for insert in [&b" "[..], b",", b"9", b"\t", b"x", b""] {
+            for cut in 0..2 {
+                let mut edited = line.clone().into_bytes();
+                edited.splice(at..at + cut, insert.iter().copied());
+                edited.push(b'\n');
+                iterator_agrees(&edited);
+            }
+        }
+    }
+}
+
 /// Numbers are found eight bytes at a time: every byte value right after
 /// one to eight digits, in the timeout and in a port, reads as the general
 /// parser reads it (a digit, the separator, a byte that only differs from
