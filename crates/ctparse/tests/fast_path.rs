@@ -377,15 +377,16 @@ fn runs_of_spaces_between_fields_keep_the_fast_path() {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
 
-    /// Three real lines with line ends, blanks and digits inserted or
-    /// bytes cut anywhere: the iterator still yields what the general
-    /// parser gives line by line.
+    /// Three real lines with line ends, blanks, digits and separators
+    /// inserted or bytes cut anywhere: the iterator still yields what the
+    /// general parser gives line by line. (Soaked at 3,000,000 cases in a
+    /// release build after the GRE comma bug; CI runs 3,000.)
     #[test]
     fn the_iterator_agrees_on_mutated_buffers(
         picks in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 3),
         edits in proptest::collection::vec(
             (proptest::prelude::any::<proptest::sample::Index>(),
-             proptest::sample::select(vec![&b"\n"[..], b"\r\n", b"\r", b" ", b"\t", b"9", b"", b"."]),
+             proptest::sample::select(vec![&b"\n"[..], b"\r\n", b"\r", b" ", b"\t", b"9", b"", b".", b",", b"=", b":", b"x", b"0", b"[", b"-"]),
              0usize..3),
             0..4,
         ),
