@@ -505,20 +505,45 @@ fn composition(summary: &Summary, breakdown: &Breakdown, top: usize) -> Composit
     }
 }
 
-/// The largest group of entries: a TCP state, or another protocol.
-fn largest_group(summary: &Summary) -> Option<(String, u64)> {
-    let tcp = summary
-        .tcp_state_rows()
-        .into_iter()
-        .map(|r| (format!("tcp {}", r.state), r.count));
-    let others = summary
+/// What fills the table: the commonest protocol ("most entries" only
+/// when it holds more than half of them) and, for TCP, its commonest
+/// state. Shares are of all entries.
+fn largest_group(summary: &Summary, total: u64) -> Option<String> {
+    let top = summary
         .protocol_rows()
         .into_iter()
-        .filter(|r| r.number != 6)
-        .map(|r| (r.protocol.to_owned(), r.count));
-    tcp.chain(others)
-        .filter(|(_, n)| *n > 0)
-        .min_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)))
+        .filter(|r| r.count > 0)
+        .min_by(|a, b| b.count.cmp(&a.count).then(a.number.cmp(&b.number)))?;
+    let share = pct(percent(top.count, total));
+    let mut text = if top.count.saturating_mul(2) > total {
+        format!(
+            "Most entries are {}: {} ({share})",
+            top.protocol,
+            group(top.count)
+        )
+    } else {
+        format!(
+            "The commonest protocol is {}: {} ({share})",
+            top.protocol,
+            group(top.count)
+        )
+    };
+    if top.number == 6
+        && let Some(state) = summary
+            .tcp_state_rows()
+            .into_iter()
+            .filter(|r| r.count > 0)
+            .min_by(|a, b| b.count.cmp(&a.count).then(a.state.cmp(b.state)))
+    {
+        text.push_str(&format!(
+            "; the commonest TCP state is {}: {} ({} of all entries)",
+            state.state,
+            group(state.count),
+            pct(percent(state.count, total))
+        ));
+    }
+    text.push('.');
+    Some(text)
 }
 
 fn findings(
@@ -581,12 +606,8 @@ fn findings(
             ""
         }
     ));
-    if let Some((label, n)) = largest_group(summary) {
-        out.push(format!(
-            "Most entries are {label}: {} ({}).",
-            group(n),
-            pct(percent(n, total))
-        ));
+    if let Some(text) = largest_group(summary, total) {
+        out.push(text);
     }
     if let Some(top) = composition.top_sources.first() {
         out.push(format!(
@@ -927,5 +948,65 @@ mod tests {
         let persist = d.recommendations.last().unwrap();
         assert!(persist.commands[0].contains("net.netfilter.nf_conntrack_max = 4096"));
         assert!(persist.commands[2].contains("hashsize=4096"));
+    }
+
+    /// What fills the table is named by protocol first: 600 TCP entries
+    /// in three states and 300 UDP ones are mostly TCP, even though UDP
+    /// outnumbers each TCP state; "most" is said only of a majority.
+    #[test]
+    fn the_commonest_protocol_is_named_before_its_states() {
+        let finding = |tcp: [usize; 3], udp: usize, icmp: usize| {
+            let mut dump = String::new();
+            let tuple =
+                |i: usize| format!("src=192.0.2.1 dst=198.51.100.2 sport={} dport=53", 1024 + i);
+            let reply =
+                |i: usize| format!("src=198.51.100.2 dst=192.0.2.1 sport=53 dport={}", 1024 + i);
+            for (state, n) in ["ESTABLISHED", "TIME_WAIT", "SYN_SENT"].iter().zip(tcp) {
+                for i in 0..n {
+                    dump.push_str(&format!(
+                        "tcp      6 100 {state} {} {} use=1\n",
+                        tuple(i),
+                        reply(i)
+                    ));
+                }
+            }
+            for i in 0..udp {
+                dump.push_str(&format!("udp      17 20 {} {} use=1\n", tuple(i), reply(i)));
+            }
+            for i in 0..icmp {
+                dump.push_str(&format!("icmp     1 20 src=192.0.2.1 dst=198.51.100.2 type=8 code=0 id={i} src=198.51.100.2 dst=192.0.2.1 type=0 code=0 id={i} use=1\n"));
+            }
+            let summary = crate::Analyzer::new()
+                .threads(1)
+                .analyze_bytes(dump.as_bytes());
+            assert_eq!(
+                summary.totals.flows,
+                (tcp.iter().sum::<usize>() + udp + icmp) as u64
+            );
+            let breakdown = Breakdown::from_bytes(dump.as_bytes());
+            let findings = Doctor::new()
+                .diagnose(&summary, &breakdown, None, None)
+                .findings;
+            findings
+                .into_iter()
+                .find(|f| f.starts_with("Most entries") || f.starts_with("The commonest protocol"))
+        };
+        assert_eq!(
+            finding([200, 250, 150], 300, 0).as_deref(),
+            Some(
+                "Most entries are tcp: 600 (66.7%); the commonest TCP state is TIME_WAIT: 250 (27.8% of all entries)."
+            )
+        );
+        assert_eq!(
+            finding([50, 40, 10], 120, 0).as_deref(),
+            Some("Most entries are udp: 120 (54.5%).")
+        );
+        assert_eq!(
+            finding([20, 10, 10], 35, 25).as_deref(),
+            Some(
+                "The commonest protocol is tcp: 40 (40.0%); the commonest TCP state is ESTABLISHED: 20 (20.0% of all entries)."
+            )
+        );
+        assert_eq!(finding([0, 0, 0], 0, 0), None);
     }
 }
