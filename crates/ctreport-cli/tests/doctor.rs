@@ -252,6 +252,49 @@ fn side_input_errors_are_reported_not_fatal_and_strict_fails() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A side input that holds nothing usable (empty, or the other side
+/// input given by mistake) stops the run with exit 2: a diagnosis that
+/// went on without it would read "no drops" or "no limit known" as if
+/// the file had been read.
+#[test]
+fn side_inputs_that_hold_nothing_usable_exit_2() {
+    let dir = std::env::temp_dir().join(format!("ctreport-doctor-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let empty = empty.to_str().unwrap();
+    let cases = [
+        // The two files swapped.
+        (
+            ["--sysctl", EXAMPLE_CONNTRACK_S],
+            format!("ctreport: --sysctl {EXAMPLE_CONNTRACK_S} holds no nf_conntrack_* setting"),
+        ),
+        (
+            ["--stats", EXAMPLE_SYSCTL],
+            format!(
+                "ctreport: --stats {EXAMPLE_SYSCTL} holds no conntrack counter (expected `conntrack -S` output or /proc/net/stat/nf_conntrack); 41 malformed lines, the first: {EXAMPLE_SYSCTL}:1:1: expected `name=number`, found"
+            ),
+        ),
+        (
+            ["--stats", empty],
+            format!("ctreport: --stats {empty} holds no conntrack counter"),
+        ),
+        (
+            ["--sysctl", empty],
+            format!("ctreport: --sysctl {empty} holds no nf_conntrack_* setting"),
+        ),
+    ];
+    for ([option, file], message) in &cases {
+        let out = ctreport(&["doctor", option, file, EXAMPLE]);
+        assert_eq!(out.status.code(), Some(2), "{option} {file}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.starts_with(message.as_str()), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn usage_and_unreadable_inputs_exit_2() {
     let out = ctreport(&["doctor", "--sysctl", "no/such/sysctl.txt", EXAMPLE]);

@@ -710,7 +710,10 @@ fn findings(
                 }
             ));
         }
-        if drop == 0 && early == 0 && failed == 0 {
+        let counted = ["drop", "early_drop", "insert_failed"].map(|name| stats.get(name));
+        if counted.iter().all(|c| c.is_none()) {
+            out.push("The statistics hold no drop, early_drop or insert_failed counter: drops are not assessed.".to_owned());
+        } else if counted.iter().all(|&c| c == Some(0)) {
             out.push("The statistics show no drop, early_drop or insert_failed since the counters started (boot, or the namespace's creation).".to_owned());
         }
     }
@@ -948,6 +951,36 @@ mod tests {
         let persist = d.recommendations.last().unwrap();
         assert!(persist.commands[0].contains("net.netfilter.nf_conntrack_max = 4096"));
         assert!(persist.commands[2].contains("hashsize=4096"));
+    }
+
+    /// "No drops" is said only when the statistics hold the counters and
+    /// they are zero; without them, drops are said not to be assessed.
+    #[test]
+    fn no_drop_is_claimed_only_from_counters_that_are_there() {
+        let (summary, breakdown, _, _) = example();
+        let findings = |stats: &[u8]| {
+            let (stats, errors) = Stats::parse(stats);
+            assert!(errors.is_empty());
+            Doctor::new()
+                .diagnose(&summary, &breakdown, None, Some(&stats))
+                .findings
+                .into_iter()
+                .filter(|f| f.starts_with("The statistics"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            findings(b"cpu=0 found=3 invalid=1\n"),
+            [
+                "The statistics hold no drop, early_drop or insert_failed counter: drops are not assessed."
+            ]
+        );
+        assert_eq!(
+            findings(b"cpu=0 found=3 insert_failed=0 drop=0 early_drop=0\n"),
+            [
+                "The statistics show no drop, early_drop or insert_failed since the counters started (boot, or the namespace's creation)."
+            ]
+        );
+        assert!(findings(b"cpu=0 drop=0 early_drop=2\n").is_empty());
     }
 
     /// What fills the table is named by protocol first: 600 TCP entries

@@ -86,10 +86,52 @@ struct Side<T> {
     errors: Vec<InputError>,
 }
 
-fn read_side<T>(path: &Path, parse: fn(&[u8]) -> (T, Vec<InputError>)) -> Result<Side<T>, Fatal> {
+/// What a side input must hold to be used: the option that names it, a
+/// test on what was parsed, and what the file was expected to be.
+struct Expect<T> {
+    option: &'static str,
+    usable: fn(&T) -> bool,
+    what: &'static str,
+}
+
+const SYSCTL: Expect<Sysctl> = Expect {
+    option: "--sysctl",
+    usable: |sysctl| !sysctl.is_empty(),
+    what: "no nf_conntrack_* setting (expected `sysctl -a`, `sysctl net.netfilter` or `grep -r . /proc/sys/net/netfilter` output)",
+};
+
+const STATS: Expect<Stats> = Expect {
+    option: "--stats",
+    usable: |stats| stats.iter().next().is_some(),
+    what: "no conntrack counter (expected `conntrack -S` output or /proc/net/stat/nf_conntrack)",
+};
+
+/// Reads a side input. One that holds nothing usable (an empty file, the
+/// wrong file) stops the run: a diagnosis without it would read as if
+/// it had been considered.
+fn read_side<T>(
+    path: &Path,
+    parse: fn(&[u8]) -> (T, Vec<InputError>),
+    expect: &Expect<T>,
+) -> Result<Side<T>, Fatal> {
     let bytes = std::fs::read(path)
         .map_err(|e| Fatal::Input(format!("{}: {}", path.display(), input::describe(&e))))?;
     let (value, errors) = parse(&bytes);
+    if !(expect.usable)(&value) {
+        let first = errors.first().map_or(String::new(), |e| {
+            format!(
+                "; {} malformed lines, the first: {}",
+                errors.len(),
+                e.display_in(path)
+            )
+        });
+        return Err(Fatal::Input(format!(
+            "{} {} holds {}{first}",
+            expect.option,
+            path.display(),
+            expect.what
+        )));
+    }
     Ok(Side {
         path: path.to_owned(),
         value,
@@ -102,12 +144,12 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     let sysctl = args
         .sysctl
         .as_deref()
-        .map(|p| read_side(p, Sysctl::parse))
+        .map(|p| read_side(p, Sysctl::parse, &SYSCTL))
         .transpose()?;
     let stats = args
         .stats
         .as_deref()
-        .map(|p| read_side(p, Stats::parse))
+        .map(|p| read_side(p, Stats::parse, &STATS))
         .transpose()?;
     let tap = Arc::new(BreakdownTap {
         sequential: args.pass.threads == 1,
