@@ -266,6 +266,10 @@ pub enum ErrorKind {
     /// `conntrack -L 2>&1` produces when stderr interleaves with buffered
     /// stdout; the rest of the entry is on the next line.
     SplicedToolMessage,
+    /// A conntrack-tools message that reports a failure (`Operation
+    /// failed: ...`, an unknown option, `WARNING: We have hit ENOBUFS!`):
+    /// the capture around it is incomplete or not a listing at all.
+    ToolFailure,
 }
 
 impl fmt::Display for ErrorKind {
@@ -314,6 +318,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::SplicedToolMessage => write!(
                 f,
                 "conntrack's stderr spliced into this entry (capture with 2>/dev/null); the entry continues on the next line:"
+            ),
+            ErrorKind::ToolFailure => write!(
+                f,
+                "conntrack-tools reported a failure: the capture is incomplete or not a listing:"
             ),
         }
     }

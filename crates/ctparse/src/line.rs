@@ -35,9 +35,11 @@ pub enum Line<'a> {
 pub enum SkipReason {
     /// Empty or only white space.
     Blank,
-    /// A message conntrack-tools prints around a listing, such as its
-    /// trailer `conntrack v1.4.7 (conntrack-tools): 12 flow entries have
-    /// been shown.` (it goes to stderr and lands in `2>&1` captures).
+    /// A message conntrack-tools prints around a listing that reports
+    /// what was done, such as its trailer `conntrack v1.4.7
+    /// (conntrack-tools): 12 flow entries have been shown.`, or a notice
+    /// (it goes to stderr and lands in `2>&1` captures). Messages that
+    /// report a failure are errors ([`ErrorKind::ToolFailure`]).
     ToolMessage,
     /// An `EXPECTING:` line: Linux 2.4's `/proc/net/ip_conntrack` listed
     /// expectations among the entries.
@@ -77,6 +79,15 @@ pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseE
     };
     let text = &line[first.start..];
     if TOOL_MESSAGES.iter().any(|prefix| text.starts_with(prefix)) {
+        if let Some(failure) = tool_failure(text) {
+            let column = line.len() - failure.len() + 1;
+            return Err(ParseError::new(
+                number,
+                column,
+                ErrorKind::ToolFailure,
+                failure,
+            ));
+        }
         return Ok(Line::Skipped(SkipReason::ToolMessage));
     }
     if first.bytes == b"EXPECTING:" {
@@ -105,6 +116,31 @@ fn spliced(line: &[u8], number: u64) -> Option<ParseError> {
             &line[start..marker],
         )
     })
+}
+
+/// The failure a conntrack-tools message reports, if it reports one: its
+/// text after `(conntrack-tools): ` (`Operation failed: ...`, `unknown
+/// option ...`), or a whole `WARNING:` line that says output was lost
+/// (`We have hit ENOBUFS! We are losing events.`, `unsupported l3proto
+/// 7, skipping.`). The trailer and the other reports of what was done
+/// (`85 flow entries have been shown.`, `connection tracking table has
+/// been emptied.`), warnings about options, notices and follow-up lines
+/// are not failures.
+fn tool_failure(text: &[u8]) -> Option<&[u8]> {
+    if text.starts_with(b"WARNING: ") {
+        let lost = [&b"losing events"[..], b"skipping"]
+            .iter()
+            .any(|words| memchr::memmem::find(text, words).is_some());
+        return lost.then_some(text);
+    }
+    if !text.starts_with(b"conntrack v") {
+        return None;
+    }
+    let marker = b" (conntrack-tools): ";
+    let at = memchr::memmem::find(text, marker)?;
+    let message = &text[at + marker.len()..];
+    let done = memchr::memmem::find(message, b" been ").is_some();
+    (!done).then_some(message)
 }
 
 /// How the messages conntrack-tools prints around a listing begin (from

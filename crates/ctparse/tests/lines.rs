@@ -439,6 +439,54 @@ fn spliced_trailer_is_named_as_such() {
     assert_eq!(e.token, "conntrack v1.4.7");
 }
 
+/// conntrack-tools' reports of what it did are skipped; its reports of a
+/// failure are errors that point at the failure's text.
+#[test]
+fn tool_messages_that_report_a_failure_are_errors() {
+    for skipped in [
+        &b"conntrack v1.4.7 (conntrack-tools): 85 flow entries have been shown."[..],
+        b"conntrack v1.4.8 (conntrack-tools): 2 flow events have been shown.",
+        b"conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted.",
+        b"conntrack v1.4.7 (conntrack-tools): connection tracking table has been emptied.",
+        b"NOTICE: Netlink socket buffer size has been set to 4194304 bytes.",
+        b"Try `conntrack -h' or 'conntrack --help' for more information.",
+        b"WARNING: ignoring -a, deprecated option.",
+    ] {
+        assert_eq!(
+            ctparse::parse_line(skipped),
+            Ok(Line::Skipped(SkipReason::ToolMessage)),
+            "{}",
+            String::from_utf8_lossy(skipped)
+        );
+    }
+    for (failure, column, token) in [
+        (
+            &b"conntrack v1.4.7 (conntrack-tools): Operation failed: No such file or directory"[..],
+            37,
+            "Operation failed: No such file or directory",
+        ),
+        (
+            b"  conntrack v1.4.7 (conntrack-tools): unknown option `-X'",
+            39,
+            "unknown option `-X'",
+        ),
+        (
+            b"WARNING: We have hit ENOBUFS! We are losing events.",
+            1,
+            "WARNING: We have hit ENOBUFS! We are losing events.",
+        ),
+        (
+            b"WARNING: unsupported l3proto 7, skipping.",
+            1,
+            "WARNING: unsupported l3proto 7, skipping.",
+        ),
+    ] {
+        let e = error(failure);
+        assert_eq!(e.kind, ErrorKind::ToolFailure);
+        assert_eq!((e.column, e.token.as_str()), (column, token));
+    }
+}
+
 #[test]
 fn error_message_format() {
     let e = error(b"tcp      6 29 SYN_SNT src=192.0.2.1");

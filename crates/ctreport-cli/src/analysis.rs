@@ -160,4 +160,24 @@ pub fn print_errors(analysis: &Analysis, max: usize) {
             if total - shown == 1 { "" } else { "s" }
         );
     }
+    warn_unread_inputs(analysis, &mut err);
+}
+
+/// Says so when an input gave no entry at all but malformed lines (the
+/// wrong file, garbage, a failed capture): its report would otherwise be
+/// empty sections that look like an empty table.
+pub fn warn_unread_inputs(analysis: &Analysis, err: &mut impl Write) {
+    for input in &analysis.inputs {
+        if input.flows == 0 && input.errors > 0 {
+            let _ = writeln!(
+                err,
+                "ctreport: {}: no conntrack entry read ({} malformed line{} of {}); is it a \
+                 capture of /proc/net/nf_conntrack or `conntrack -L`?",
+                input.path.display(),
+                crate::report::thousands(input.errors),
+                if input.errors == 1 { "" } else { "s" },
+                crate::report::thousands(input.lines),
+            );
+        }
+    }
 }

@@ -110,9 +110,11 @@ fn check_lists_every_malformed_line_and_exits_1() {
         listed.starts_with("fixtures/dialects/malformed.txt:1:12: "),
         "{listed}"
     );
+    // A file of malformed lines only is said to be one.
     assert_eq!(
         text(&out.stderr),
-        "ctreport: 11 lines: 0 flows, 0 skipped, 11 malformed\n"
+        "ctreport: fixtures/dialects/malformed.txt: no conntrack entry read (11 malformed lines of 11); is it a capture of /proc/net/nf_conntrack or `conntrack -L`?\n\
+         ctreport: 11 lines: 0 flows, 0 skipped, 11 malformed\n"
     );
 
     let clean = ctreport(&["check", EXAMPLE]);
@@ -140,6 +142,7 @@ fn malformed_lines_are_reported_and_counted_not_fatal() {
             "ctreport: fixtures/dialects/malformed.txt:1:12: L4 protocol name does not match number 17 (which prints as udp) \"tcp\"",
             "ctreport: fixtures/dialects/malformed.txt:2:42: invalid IPv4 address in dst \"dst=198.51.100.300\"",
             "ctreport: 9 more malformed lines not shown (--max-errors 2)",
+            "ctreport: fixtures/dialects/malformed.txt: no conntrack entry read (11 malformed lines of 11); is it a capture of /proc/net/nf_conntrack or `conntrack -L`?",
         ]
     );
     let json = text(&out.stdout);

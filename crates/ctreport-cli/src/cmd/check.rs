@@ -30,10 +30,12 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
         )?;
     }
     out.flush()?;
+    analysis::warn_unread_inputs(&analysis, &mut io::stderr().lock());
     let t = &analysis.summary.totals;
     eprintln!(
-        "ctreport: {} lines: {} flows, {} skipped, {} malformed",
+        "ctreport: {} line{}: {} flows, {} skipped, {} malformed",
         thousands(t.lines),
+        if t.lines == 1 { "" } else { "s" },
         thousands(t.flows),
         thousands(t.skipped),
         thousands(t.errors)
