@@ -268,19 +268,19 @@ impl Summary {
             .collect()
     }
 
-    /// Flows per zone (all zones).
-    pub fn zone_rows(&self) -> Vec<ZoneRow> {
+    /// The `n` zones with the most flows (`0`: every zone).
+    pub fn zone_rows(&self, n: usize) -> Vec<ZoneRow> {
         self.zones
-            .top(0)
+            .top(n)
             .into_iter()
             .map(|(zone, count)| ZoneRow { zone, count })
             .collect()
     }
 
-    /// Flows per mark (all marks).
-    pub fn mark_rows(&self) -> Vec<MarkRow> {
+    /// The `n` marks with the most flows (`0`: every mark).
+    pub fn mark_rows(&self, n: usize) -> Vec<MarkRow> {
         self.marks
-            .top(0)
+            .top(n)
             .into_iter()
             .map(|(mark, count)| MarkRow { mark, count })
             .collect()

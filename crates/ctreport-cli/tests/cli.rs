@@ -66,6 +66,42 @@ fn filters_narrow_the_report() {
     golden("summary-tcp-time-wait.json", &text(&out.stdout));
 }
 
+/// `-n` caps every ranked section, zones and marks too (a dump with a
+/// mark per connection would otherwise print thousands of rows); `0`
+/// shows all.
+#[test]
+fn top_n_caps_every_ranked_section() {
+    let sections = [
+        "top_sources",
+        "top_destinations",
+        "top_ports",
+        "dnat",
+        "snat",
+        "zones",
+        "marks",
+        "top_sources_by_bytes",
+    ];
+    let lengths = |n: &str| {
+        let out = ctreport(&["summary", "--format", "json", "-n", n, EXAMPLE]);
+        assert_eq!(out.status.code(), Some(0));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        sections.map(|s| v[s].as_array().unwrap_or_else(|| panic!("{s}")).len())
+    };
+    let all = lengths("0");
+    // The example has 2 zones and 4 marks, and more of everything else.
+    assert_eq!((all[5], all[6]), (2, 4));
+    assert!(all.iter().all(|&len| len >= 2), "{all:?}");
+    for (section, (&capped, &len)) in sections.iter().zip(lengths("1").iter().zip(&all)) {
+        assert_eq!(capped, len.min(1), "{section}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(
+        &ctreport(&["summary", "--format", "json", "-n", "1", EXAMPLE]).stdout,
+    )
+    .unwrap();
+    assert_eq!(v["marks"][0]["mark"], 0);
+    assert_eq!(v["marks"][0]["count"], 1273);
+}
+
 #[test]
 fn flows_as_csv_and_ndjson() {
     // The golden files hold the base flows of the capture (its 192.0.2.0/24

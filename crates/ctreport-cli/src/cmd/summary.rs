@@ -30,8 +30,8 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
         report.top_ports = Some(summary.top_port_rows(top));
         report.dnat = Some(summary.dnat_rows(top));
         report.snat = Some(summary.snat_rows(top));
-        report.zones = Some(summary.zone_rows());
-        report.marks = Some(summary.mark_rows());
+        report.zones = Some(summary.zone_rows(top));
+        report.marks = Some(summary.mark_rows(top));
         if summary.accounting.flows_with_counters > 0 {
             report.accounting = Some(summary.accounting.into());
             report.top_sources_by_bytes = Some(summary.top_source_bytes_rows(top));
