@@ -192,6 +192,33 @@ impl fmt::Display for Direction {
     }
 }
 
+/// Conntrack output that is not a table listing, recognised by its first
+/// word so that it is named rather than reported as a bad entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Foreign {
+    /// `conntrack -L -o xml` (`<?xml ...`, `<conntrack>`, `<flow>...`).
+    Xml,
+    /// `conntrack -L -o save` (`-A -t 431999 -u SEEN_REPLY,ASSURED -s ...`).
+    Save,
+    /// `conntrack -S` (`cpu=0 found=0 ...`) or
+    /// `/proc/net/stat/nf_conntrack` (a header of names, rows of hex).
+    Statistics,
+    /// `/proc/net/nf_conntrack_expect` or `conntrack -L expect`
+    /// (`297 l3proto = 2 proto=6 ...`, `300 proto=6 ...`).
+    Expectations,
+}
+
+impl fmt::Display for Foreign {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Foreign::Xml => "`conntrack -o xml` output, which ctreport does not read (capture without -o xml)",
+            Foreign::Save => "`conntrack -o save` output, which ctreport does not read (capture without -o save)",
+            Foreign::Statistics => "conntrack statistics (`conntrack -S` or /proc/net/stat/nf_conntrack); `ctreport doctor --stats FILE` reads them",
+            Foreign::Expectations => "conntrack expectations (/proc/net/nf_conntrack_expect or `conntrack -L expect`), which ctreport does not read",
+        })
+    }
+}
+
 /// What was wrong with a line. The `Display` form is the message without the
 /// offending token, lowercase, without a trailing period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -266,6 +293,9 @@ pub enum ErrorKind {
     /// `conntrack -L 2>&1` produces when stderr interleaves with buffered
     /// stdout; the rest of the entry is on the next line.
     SplicedToolMessage,
+    /// A line of another conntrack output than a table listing, which
+    /// ctreport recognises but does not read.
+    NotAnEntry(Foreign),
     /// A conntrack-tools message that reports a failure (`Operation
     /// failed: ...`, an unknown option, `WARNING: We have hit ENOBUFS!`):
     /// the capture around it is incomplete or not a listing at all.
@@ -319,6 +349,7 @@ impl fmt::Display for ErrorKind {
                 f,
                 "conntrack's stderr spliced into this entry (capture with 2>/dev/null); the entry continues on the next line:"
             ),
+            ErrorKind::NotAnEntry(foreign) => write!(f, "not a table entry: {foreign}"),
             ErrorKind::ToolFailure => write!(
                 f,
                 "conntrack-tools reported a failure: the capture is incomplete or not a listing:"

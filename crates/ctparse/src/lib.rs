@@ -57,7 +57,7 @@ mod render;
 mod source;
 mod state;
 
-pub use error::{Direction, ErrorKind, Field, MAX_TOKEN_LEN, ParseError};
+pub use error::{Direction, ErrorKind, Field, Foreign, MAX_TOKEN_LEN, ParseError};
 pub use flow::{
     Counters, Event, Family, Flow, GreTimeouts, L4, Protocol, Status, Tuple, TupleKind,
 };

@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use crate::error::{Direction, ErrorKind, Field, ParseError};
+use crate::error::{Direction, ErrorKind, Field, Foreign, ParseError};
 use crate::flow::{
     Counters, Event, Family, Flow, GreTimeouts, L4, Protocol, Status, Tuple, TupleKind,
 };
@@ -93,6 +93,14 @@ pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseE
     if first.bytes == b"EXPECTING:" {
         return Ok(Line::Skipped(SkipReason::Expectation));
     }
+    if let Some(foreign) = foreign(first.bytes, tokens.clone().nth(1).map(|t| t.bytes)) {
+        return Err(ParseError::new(
+            number,
+            first.start + 1,
+            ErrorKind::NotAnEntry(foreign),
+            first.bytes,
+        ));
+    }
     let builder = Builder::new(line, number);
     builder
         .parse(&mut tokens)
@@ -116,6 +124,35 @@ fn spliced(line: &[u8], number: u64) -> Option<ParseError> {
             &line[start..marker],
         )
     })
+}
+
+/// The other conntrack output a line belongs to, told by its first two
+/// words; `None` for anything that may be an entry.
+fn foreign(first: &[u8], second: Option<&[u8]>) -> Option<Foreign> {
+    let second = second.unwrap_or_default();
+    if first.starts_with(b"<?xml")
+        || first.starts_with(b"<conntrack")
+        || first.starts_with(b"</conntrack")
+        || first.starts_with(b"<flow")
+    {
+        return Some(Foreign::Xml);
+    }
+    if matches!(first, b"-A" | b"-I" | b"-U" | b"-D") && second.starts_with(b"-") {
+        return Some(Foreign::Save);
+    }
+    let hex_column = |word: &[u8]| word.len() == 8 && word.iter().all(u8::is_ascii_hexdigit);
+    if first.starts_with(b"cpu=")
+        || (hex_column(first) && hex_column(second))
+        || (first == b"entries" && matches!(second, b"searched" | b"clashres" | b"found"))
+    {
+        return Some(Foreign::Statistics);
+    }
+    if first.iter().all(u8::is_ascii_digit)
+        && (second == b"l3proto" || second.starts_with(b"proto="))
+    {
+        return Some(Foreign::Expectations);
+    }
+    None
 }
 
 /// The failure a conntrack-tools message reports, if it reports one: its

@@ -487,6 +487,30 @@ fn tool_messages_that_report_a_failure_are_errors() {
     }
 }
 
+/// Other conntrack output than a table listing is named for what it is,
+/// at its first word, instead of being reported as a bad entry.
+#[test]
+fn other_conntrack_outputs_are_named() {
+    use ctparse::Foreign;
+    for (line, foreign) in [
+        (&b"<?xml version=\"1.0\" encoding=\"utf-8\"?>"[..], Foreign::Xml),
+        (b"<conntrack>", Foreign::Xml),
+        (b"<flow><meta direction=\"original\"><layer3 protonum=\"2\" protoname=\"ipv4\">", Foreign::Xml),
+        (b"-A -t 431999 -u SEEN_REPLY,ASSURED -s 192.0.2.1 -d 198.51.100.2 -p tcp --sport 40000 --dport 443", Foreign::Save),
+        (b"-D -s 192.0.2.1 -d 198.51.100.2 -p udp --sport 5353 --dport 53", Foreign::Save),
+        (b"cpu=0   \tfound=0 invalid=5 insert=0 insert_failed=0 drop=0 early_drop=0 error=0 search_restart=0", Foreign::Statistics),
+        (b"entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart", Foreign::Statistics),
+        (b"00040000  00000000 00000000 00000000 00000000", Foreign::Statistics),
+        (b"297 l3proto = 2 proto=6 src=192.0.2.1 dst=198.51.100.2 sport=0 dport=21 ftp", Foreign::Expectations),
+        (b"300 proto=6 src=192.0.2.1 dst=198.51.100.2 sport=0 dport=37237 mask-src=255.255.255.255", Foreign::Expectations),
+    ] {
+        let e = error(line);
+        assert_eq!(e.kind, ErrorKind::NotAnEntry(foreign), "{}", String::from_utf8_lossy(line));
+        assert_eq!(e.column, 1);
+        assert!(e.to_string().starts_with("1:1: not a table entry: "), "{e}");
+    }
+}
+
 #[test]
 fn error_message_format() {
     let e = error(b"tcp      6 29 SYN_SNT src=192.0.2.1");
