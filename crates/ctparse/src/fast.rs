@@ -278,6 +278,10 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     let earlier = (orig_src_text, flow.orig.src);
     c.tuple_rest(family, kind, &mut flow.reply, Some(earlier))?;
     let reply_counters = c.counters()?;
+    // Both directions or neither (the general parser names the cut).
+    if orig_counters.is_some() != reply_counters.is_some() {
+        return None;
+    }
     // The three are exclusive: at most one is printed.
     if c.flag(b"[ASSURED]")? {
         status.insert(Status::ASSURED);

@@ -887,6 +887,22 @@ impl<'a> Builder<'a> {
             _ => {}
         }
         self.no_pending_packets(self.end_column())?;
+        // Counters are printed for both directions or for neither; on one
+        // side only, the line was cut (a truncated capture's last line).
+        let missing_counters = match (&self.flow.orig_counters, &self.flow.reply_counters) {
+            (Some(_), None) => Some(Direction::Reply),
+            (None, Some(_)) => Some(Direction::Original),
+            _ => None,
+        };
+        if let Some(direction) = missing_counters {
+            return Err(self.error_at(
+                self.end_column(),
+                ErrorKind::MissingField {
+                    direction,
+                    field: Field::Packets,
+                },
+            ));
+        }
         if self.pending_gre_timeout.is_some() {
             return Err(self.error_at(
                 self.end_column(),

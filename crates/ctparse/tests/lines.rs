@@ -511,6 +511,38 @@ fn other_conntrack_outputs_are_named() {
     }
 }
 
+/// A capture cut short (disk full, a killed `cat`) ends in a partial
+/// line. With accounting on, every cut before the reply's counters is an
+/// error: counters are printed for both directions or for neither. (Cut
+/// after them, the line may be complete, as mark=, zone= and use= are
+/// optional.)
+#[test]
+fn a_line_cut_before_its_reply_counters_is_an_error() {
+    let line = "ipv4     2 tcp      6 431995 ESTABLISHED src=198.18.1.1 dst=198.51.100.2 sport=1880 dport=9400 packets=4 bytes=224 src=198.51.100.2 dst=198.18.1.1 sport=9400 dport=1880 packets=3 bytes=248 [ASSURED] mark=0 zone=0 delta-time=4 use=2";
+    assert!(matches!(
+        ctparse::parse_line(line.as_bytes()),
+        Ok(Line::Flow(_))
+    ));
+    let reply_counters = line.rfind(" packets=").unwrap();
+    for cut in 1..=reply_counters {
+        let cut_line = &line.as_bytes()[..cut];
+        assert!(
+            ctparse::parse_line(cut_line).is_err(),
+            "{}",
+            String::from_utf8_lossy(cut_line)
+        );
+    }
+    let e = error(&line.as_bytes()[..line.find(" dport=1880").unwrap() + 9]);
+    assert_eq!(
+        e.kind,
+        ErrorKind::MissingField {
+            direction: Direction::Reply,
+            field: Field::Packets
+        }
+    );
+    assert_eq!(e.to_string(), "1:167: reply tuple has no packets");
+}
+
 #[test]
 fn error_message_format() {
     let e = error(b"tcp      6 29 SYN_SNT src=192.0.2.1");

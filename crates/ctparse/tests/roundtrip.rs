@@ -76,10 +76,14 @@ fn word() -> impl Strategy<Value = &'static [u8]> {
     prop::sample::select(WORDS)
 }
 
-fn counters() -> impl Strategy<Value = Option<Counters>> {
-    prop::option::of(
-        (any::<u64>(), any::<u64>()).prop_map(|(packets, bytes)| Counters { packets, bytes }),
-    )
+/// Counters of both directions or of neither, as they are printed.
+fn counters() -> impl Strategy<Value = (Option<Counters>, Option<Counters>)> {
+    let one =
+        || (any::<u64>(), any::<u64>()).prop_map(|(packets, bytes)| Counters { packets, bytes });
+    prop::option::of((one(), one())).prop_map(|both| match both {
+        Some((orig, reply)) => (Some(orig), Some(reply)),
+        None => (None, None),
+    })
 }
 
 fn flags() -> impl Strategy<Value = Status> {
@@ -125,8 +129,7 @@ prop_compose! {
             state in state(protocol),
             timeout in prop::option::of(0i64..=i64::from(u32::MAX)),
             status in flags(),
-            orig_counters in counters(),
-            reply_counters in counters(),
+            (orig_counters, reply_counters) in counters(),
             zones in (prop::option::of(any::<u16>()), prop::option::of(any::<u16>()), prop::option::of(any::<u16>())),
             marks in (prop::option::of(any::<u32>()), prop::option::of(any::<u32>())),
             secctx in prop::option::of(word()),
