@@ -450,6 +450,8 @@ pub enum Part {
 /// A titled list of prose items: findings, recommendations.
 #[derive(Debug, Clone)]
 pub struct Prose {
+    /// Its name in CSV's `section` column.
+    pub key: &'static str,
     /// The heading.
     pub title: &'static str,
     /// Number the items (`1.`) rather than bullet them.
@@ -468,6 +470,32 @@ pub struct Item {
     pub text: String,
     /// Commands, verbatim.
     pub commands: Vec<String>,
+}
+
+impl Prose {
+    /// The items as a table, for CSV: `item` (1-based), `title`, `text`
+    /// and `commands` (one a line), so that nothing of the prose is lost.
+    pub fn to_section(&self) -> Section {
+        let rows = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                vec![
+                    Cell::Id(index as u64 + 1),
+                    Cell::Text(item.title.clone().unwrap_or_default()),
+                    Cell::Text(item.text.clone()),
+                    Cell::Text(item.commands.join("\n")),
+                ]
+            })
+            .collect();
+        Section::new(
+            self.key,
+            self.title,
+            &["item", "title", "text", "commands"],
+            rows,
+        )
+    }
 }
 
 /// `1234567` -> `1,234,567` (the doctor's formatter, so prose and tables agree).

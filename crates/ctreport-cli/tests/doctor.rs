@@ -85,6 +85,38 @@ fn doctor_with_given_limits_gives_the_capacity_advice() {
         EXAMPLE,
     ];
     golden("doctor-example-limits.md", &ok(&argv));
+
+    // CSV holds the prose too: findings and recommendations, with their
+    // commands, as rows of their own sections.
+    let mut csv_argv = argv;
+    csv_argv[2] = "csv";
+    let csv = ok(&csv_argv);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (section, item, title, commands) = (
+        column("section"),
+        column("item"),
+        column("title"),
+        column("commands"),
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let of = |key: &str| {
+        rows.iter()
+            .filter(|r| &r[section] == key)
+            .collect::<Vec<_>>()
+    };
+    assert!(of("findings").len() >= 5, "{csv}");
+    let recommendations = of("recommendations");
+    assert_eq!(&recommendations[0][item], "1");
+    assert!(
+        recommendations[0][title].starts_with("Raise nf_conntrack_max"),
+        "{csv}"
+    );
+    assert_eq!(
+        recommendations[0][commands].lines().next(),
+        Some("sysctl -w net.netfilter.nf_conntrack_max=4096")
+    );
 }
 
 #[test]

@@ -248,6 +248,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
     let entries = d.fill.entries;
     let pct = |n: u64| Cell::Percent(percent(n, entries));
     let mut parts = vec![Part::Prose(Prose {
+        key: "findings",
         title: "Findings",
         numbered: false,
         items: d
@@ -365,7 +366,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
     parts.push(table(
         "assured",
         "ASSURED (kept when full) and not (evictable)",
-        &["entries", "count", "percent"],
+        &["flag", "count", "percent"],
         rows.collect(),
     ));
     let rows = c.not_assured_by_state.iter().map(|r| {
@@ -510,6 +511,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
     }
 
     parts.push(Part::Prose(Prose {
+        key: "recommendations",
         title: "Recommendations",
         numbered: true,
         items: d
@@ -524,6 +526,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
     }));
     if !d.not_assessed.is_empty() {
         parts.push(Part::Prose(Prose {
+            key: "not_assessed",
             title: "Not assessed",
             numbered: false,
             items: d

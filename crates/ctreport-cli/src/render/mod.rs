@@ -30,8 +30,9 @@ pub fn write(
 }
 
 /// Writes a document of tables and prose in `format`: JSON is `typed`
-/// serialized; CSV holds the tables only (one long table with a `section`
-/// column); table and markdown output show every part in order.
+/// serialized; CSV is one long table with a `section` column, prose as
+/// rows of `item`, `title`, `text`, `commands`; table and markdown output
+/// show every part in order.
 pub fn write_document(
     out: &mut impl Write,
     parts: &[Part],
@@ -43,9 +44,9 @@ pub fn write_document(
         Format::Csv => {
             let tables: Vec<Section> = parts
                 .iter()
-                .filter_map(|part| match part {
-                    Part::Table(section) => Some(section.clone()),
-                    Part::Prose(_) => None,
+                .map(|part| match part {
+                    Part::Table(section) => section.clone(),
+                    Part::Prose(prose) => prose.to_section(),
                 })
                 .collect();
             csv::write(out, &tables, None)
