@@ -56,8 +56,8 @@ pub use driver::{Analyzer, DEFAULT_CHUNK_SIZE, Progress};
 pub use filter::{Cidr, Filter, FilterError, MarkMatch, Nat, StatusMatch};
 pub use merge::{Counter, Merge};
 pub use report::{
-    AccountingRow, AddressRow, FamilyRow, FlagsRow, MarkRow, NatRow, PortRow, ProtocolRow,
-    StateRow, ZoneRow,
+    AccountingRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow, PortRow,
+    ProtocolRow, StateRow, ZoneRow,
 };
 pub use summary::{
     Accounting, Aggregates, DnatKey, Endpoint, ErrorSample, ErrorSamples, FlagCounts, Protocols,

@@ -16,6 +16,15 @@ pub struct FamilyRow {
     pub count: u64,
 }
 
+/// `conntrack -E` events of one type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRow {
+    /// `NEW`, `UPDATE` or `DESTROY`.
+    pub event: &'static str,
+    /// Events.
+    pub count: u64,
+}
+
 /// Flows of one L4 protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProtocolRow {
@@ -157,6 +166,17 @@ impl Summary {
             .filter(|r| r.count > 0)
             .collect();
         by_count(rows, |r| r.count)
+    }
+
+    /// `conntrack -E` events per type, non-zero only, in the order
+    /// NEW, UPDATE, DESTROY (empty for a table listing).
+    pub fn event_rows(&self) -> Vec<EventRow> {
+        ["NEW", "UPDATE", "DESTROY"]
+            .into_iter()
+            .zip(self.events)
+            .filter(|&(_, count)| count > 0)
+            .map(|(event, count)| EventRow { event, count })
+            .collect()
     }
 
     /// Flows per L4 protocol, non-zero only.

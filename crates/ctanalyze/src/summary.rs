@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ctparse::{
-    DccpState, Family, Flow, L4, ParseError, ParseStats, Protocol, SctpState, State, Status,
+    DccpState, Event, Family, Flow, L4, ParseError, ParseStats, Protocol, SctpState, State, Status,
     TcpState,
 };
 
@@ -341,6 +341,9 @@ pub struct Summary {
     pub totals: Totals,
     /// Flows per family, indexed ipv4 = 0, ipv6 = 1.
     pub families: [u64; 2],
+    /// `conntrack -E` events among the flows, indexed `[NEW]` = 0,
+    /// `[UPDATE]` = 1, `[DESTROY]` = 2 (all zero for a table listing).
+    pub events: [u64; 3],
     /// Flows per L4 protocol number.
     pub protocols: Protocols,
     /// Flag counts.
@@ -527,6 +530,13 @@ impl Summary {
             Family::Ipv6 => 1,
         }] += 1;
         self.protocols.0[usize::from(flow.protocol.number())] += 1;
+        if let Some(event) = flow.event {
+            self.events[match event {
+                Event::New => 0,
+                Event::Update => 1,
+                Event::Destroy => 2,
+            }] += 1;
+        }
 
         let status = flow.status;
         self.flags.assured += u64::from(status.contains(Status::ASSURED));
@@ -816,6 +826,7 @@ impl Merge for Summary {
     fn merge(&mut self, other: Self) {
         self.totals.merge(other.totals);
         self.families.merge(other.families);
+        self.events.merge(other.events);
         self.protocols.merge(other.protocols);
         self.flags.merge(other.flags);
         self.states.merge(other.states);

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use ctanalyze::{
-    AccountingRow, AddressRow, FamilyRow, FlagsRow, MarkRow, NatRow, PortRow, ProtocolRow,
-    StateRow, ZoneRow,
+    AccountingRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow, PortRow,
+    ProtocolRow, StateRow, ZoneRow,
 };
 
 use crate::analysis::Analysis;
@@ -48,6 +48,10 @@ pub struct Report {
     pub schema: String,
     pub inputs: Vec<InputJson>,
     pub totals: Option<TotalsJson>,
+    /// `conntrack -E` events by type, when the input holds events: then
+    /// every count of the report is of events, not of table entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub families: Option<Vec<FamilyRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +122,7 @@ impl Report {
                     message: s.error.message(),
                 })
                 .collect(),
+            events: Some(analysis.summary.event_rows()).filter(|rows| !rows.is_empty()),
             ..Report::default()
         }
     }
@@ -144,6 +149,17 @@ impl Report {
                 }
             }
             sections.push(Section::new("totals", "Totals", &["metric", "value"], rows));
+        }
+        if let Some(rows) = &self.events {
+            let rows = rows
+                .iter()
+                .map(|r| vec![Cell::text(r.event), Cell::Int(r.count), pct(r.count)]);
+            sections.push(Section::new(
+                "events",
+                "Events (a `conntrack -E` capture: the counts below are of events, not of table entries)",
+                &["event", "count", "percent"],
+                rows.collect(),
+            ));
         }
         if let Some(rows) = &self.families {
             let rows = rows

@@ -102,6 +102,45 @@ fn top_n_caps_every_ranked_section() {
     assert_eq!(v["marks"][0]["count"], 1273);
 }
 
+/// A `conntrack -E` capture is said to be one: its counts are of events,
+/// by type (counted here independently, by tag); a table listing has no
+/// events section.
+#[test]
+fn event_captures_are_counted_as_events() {
+    let path = "fixtures/kernel/router/events.txt";
+    let out = ctreport(&["summary", "--format", "json", path]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let capture = std::fs::read_to_string(root().join(path)).unwrap();
+    let tagged = |tag: &str| capture.lines().filter(|l| l.contains(tag)).count() as u64;
+    let expected: Vec<(String, u64)> = ["NEW", "UPDATE", "DESTROY"]
+        .iter()
+        .map(|e| (e.to_string(), tagged(&format!("[{e}]"))))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let got: Vec<(String, u64)> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap().to_owned(),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        got.iter().map(|(_, n)| n).sum::<u64>(),
+        v["totals"]["flows"].as_u64().unwrap()
+    );
+    let table = ctreport(&["summary", path]);
+    assert!(text(&table.stdout).contains("Events (a `conntrack -E` capture"));
+    let listing = ctreport(&["summary", "--format", "json", EXAMPLE]);
+    let v: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert!(v.get("events").is_none());
+}
+
 #[test]
 fn flows_as_csv_and_ndjson() {
     // The golden files hold the base flows of the capture (its 192.0.2.0/24

@@ -556,6 +556,14 @@ fn findings(
 ) -> Vec<String> {
     let total = fill.entries;
     let mut out = Vec::new();
+    let events: u64 = summary.events.iter().sum();
+    if events > 0 {
+        let [new, update, destroy] = summary.events.map(group);
+        out.push(format!(
+            "The input holds {} conntrack -E events ({new} NEW, {update} UPDATE, {destroy} DESTROY), not a table listing: every count below is of events, not of entries. Capture the table itself (conntrack -L, or /proc/net/nf_conntrack) for a diagnosis.",
+            group(events)
+        ));
+    }
     match (fill.max, fill.fill_percent) {
         (Some(max), Some(p)) => out.push(format!(
             "The dump holds {} entries: {} of nf_conntrack_max ({}){}.",
