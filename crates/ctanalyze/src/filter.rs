@@ -104,7 +104,17 @@ impl Filter {
                 return Err(FilterError(format!("protocol {other} has no states")));
             }
         };
-        state.ok_or_else(|| FilterError(format!("unknown state {name:?}")))
+        state.ok_or_else(|| {
+            let (protocol, names): (&str, Vec<&str>) = match self.protocol {
+                Some(Protocol::SCTP) => ("SCTP", SctpState::ALL.iter().map(|s| s.name()).collect()),
+                Some(Protocol::DCCP) => ("DCCP", DccpState::ALL.iter().map(|s| s.name()).collect()),
+                _ => ("TCP", TcpState::ALL.iter().map(|s| s.name()).collect()),
+            };
+            FilterError(format!(
+                "unknown {protocol} state {name:?} (known: {})",
+                names.join(", ")
+            ))
+        })
     }
 }
 

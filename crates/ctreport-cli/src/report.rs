@@ -300,6 +300,8 @@ impl Report {
             let rows = rows.iter().map(|r| {
                 vec![
                     Cell::Id(u64::from(r.mark)),
+                    // Marks are set and matched in hex (`meta mark 0xff00ff`).
+                    Cell::Text(format!("{:#x}", r.mark)),
                     Cell::Int(r.count),
                     pct(r.count),
                 ]
@@ -307,7 +309,7 @@ impl Report {
             sections.push(Section::new(
                 "marks",
                 "Marks",
-                &["mark", "count", "percent"],
+                &["mark", "hex", "count", "percent"],
                 rows.collect(),
             ));
         }

@@ -566,8 +566,8 @@ fn findings(
     }
     match (fill.max, fill.fill_percent) {
         (Some(max), Some(p)) => out.push(format!(
-            "The dump holds {} entries: {} of nf_conntrack_max ({}){}.",
-            group(total),
+            "The dump holds {}: {} of nf_conntrack_max ({}){}.",
+            entries(total),
             pct(p),
             group(max),
             match pressure {
@@ -577,12 +577,12 @@ fn findings(
             }
         )),
         (Some(0), _) => out.push(format!(
-            "The dump holds {} entries; nf_conntrack_max is 0: the kernel sets no limit.",
-            group(total)
+            "The dump holds {}; nf_conntrack_max is 0: the kernel sets no limit.",
+            entries(total)
         )),
         _ => out.push(format!(
-            "The dump holds {} entries; nf_conntrack_max is unknown.",
-            group(total)
+            "The dump holds {}; nf_conntrack_max is unknown.",
+            entries(total)
         )),
     }
     if let Some(count) = fill.count.filter(|&c| c != total) {
@@ -619,27 +619,27 @@ fn findings(
     }
     if let Some(top) = composition.top_sources.first() {
         out.push(format!(
-            "The top source is {} with {} entries ({}).",
+            "The top source is {} with {} ({}).",
             top.address,
-            group(top.count),
+            entries(top.count),
             pct(percent(top.count, total))
         ));
     }
     if let Some(top) = composition.top_destinations.first() {
         out.push(format!(
-            "The top destination is {} with {} entries ({}).",
+            "The top destination is {} with {} ({}).",
             top.address,
-            group(top.count),
+            entries(top.count),
             pct(percent(top.count, total))
         ));
     }
     if let Some(top) = composition.top_dnat.first() {
         out.push(format!(
-            "The busiest DNAT service is {} {} -> {} with {} entries ({}).",
+            "The busiest DNAT service is {} {} -> {} with {} ({}).",
             top.protocol,
             top.original,
             top.translated,
-            group(top.count),
+            entries(top.count),
             pct(percent(top.count, total))
         ));
     }
@@ -768,6 +768,11 @@ fn not_assessed(
 }
 
 /// `part` in percent of `whole` (0 when `whole` is 0), to two decimals.
+/// `1 entry`, `1,585 entries`.
+pub(crate) fn entries(n: u64) -> String {
+    format!("{} {}", group(n), if n == 1 { "entry" } else { "entries" })
+}
+
 pub(crate) fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -823,6 +828,9 @@ mod tests {
     fn number_formats() {
         assert_eq!(group(0), "0");
         assert_eq!(group(262_144), "262,144");
+        assert_eq!(entries(1), "1 entry");
+        assert_eq!(entries(0), "0 entries");
+        assert_eq!(entries(1585), "1,585 entries");
         assert_eq!(format_bytes(1023), "1023 bytes");
         assert_eq!(format_bytes(524_288 * 320), "160.0 MiB");
         assert_eq!(format_bytes(3 << 30), "3.0 GiB");
