@@ -50,7 +50,9 @@ fn a_full_table_is_diagnosed() {
     assert!(fill >= 95.0, "fill {fill}% of {max}");
     assert_eq!(d.pressure, Pressure::Full);
     assert!(
-        d.findings[0].contains("the table is full"),
+        d.findings[0].contains("the table is full")
+            || d.findings[0]
+                .contains("the table is nearly full; early_drop shows the table has been full"),
         "{}",
         d.findings[0]
     );

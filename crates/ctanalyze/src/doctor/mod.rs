@@ -570,11 +570,7 @@ fn findings(
             entries(total),
             pct(p),
             group(max),
-            match pressure {
-                Pressure::Full => ", the table is full",
-                Pressure::High => ", under pressure",
-                _ => "",
-            }
+            fill_words(total, max, p, stats.and_then(|s| s.get("early_drop")))
         )),
         (Some(0), _) => out.push(format!(
             "The dump holds {}; nf_conntrack_max is 0: the kernel sets no limit.",
@@ -768,6 +764,25 @@ fn not_assessed(
 }
 
 /// `part` in percent of `whole` (0 when `whole` is 0), to two decimals.
+/// How full the table is, in words, after "N entries: P% of
+/// nf_conntrack_max (M)": exactly full, nearly full (from
+/// [`advice::FULL`] percent), under pressure (from [`advice::HIGH`]), over
+/// the limit (which one namespace's dump cannot be), and whether
+/// `early_drop` shows it has been full.
+fn fill_words(total: u64, max: u64, percent: f64, early_drop: Option<u64>) -> String {
+    let mut words = match () {
+        _ if total > max => ": more than the limit, so the limit was lower when the dump was taken, or the dump holds more than one network namespace's table (the limit applies to each)".to_owned(),
+        _ if total == max => ", the table is full".to_owned(),
+        _ if percent >= advice::FULL => ", the table is nearly full".to_owned(),
+        _ if percent >= advice::HIGH => ", under pressure".to_owned(),
+        _ => String::new(),
+    };
+    if total < max && early_drop.is_some_and(|n| n > 0) {
+        words.push_str("; early_drop shows the table has been full");
+    }
+    words
+}
+
 /// `1 entry`, `1,585 entries`.
 pub(crate) fn entries(n: u64) -> String {
     format!("{} {}", group(n), if n == 1 { "entry" } else { "entries" })
@@ -823,6 +838,23 @@ pub fn format_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_in_words() {
+        assert_eq!(fill_words(1000, 1000, 100.0, None), ", the table is full");
+        assert_eq!(
+            fill_words(900, 1000, 90.0, None),
+            ", the table is nearly full"
+        );
+        assert_eq!(fill_words(899, 1000, 89.9, None), ", under pressure");
+        assert_eq!(fill_words(749, 1000, 74.9, None), "");
+        assert_eq!(
+            fill_words(500, 1000, 50.0, Some(3)),
+            "; early_drop shows the table has been full"
+        );
+        assert_eq!(fill_words(500, 1000, 50.0, Some(0)), "");
+        assert!(fill_words(1001, 1000, 100.1, Some(3)).starts_with(": more than the limit"));
+    }
 
     #[test]
     fn number_formats() {
