@@ -93,7 +93,9 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
         .aggregates(pass.aggregates);
     let mut inputs = Vec::new();
     let mut summary = Summary::with_error_limit(pass.keep_errors);
-    for (index, name) in input::names(pass.files).iter().enumerate() {
+    let names = input::names(pass.files);
+    warn_repeated_inputs(&names);
+    for (index, name) in names.iter().enumerate() {
         let mut opened = input::open(name).map_err(Fatal::Input)?;
         if let Some(tap) = &pass.tap {
             opened.source = match opened.source {
@@ -135,6 +137,27 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
         summary.merge(part);
     }
     Ok(Analysis { inputs, summary })
+}
+
+/// Says so when one file (or stdin) is given more than once: its entries
+/// would be counted once for each time.
+fn warn_repeated_inputs(names: &[PathBuf]) {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for name in names {
+        let same = if name.as_os_str() == "-" {
+            name.clone()
+        } else {
+            std::fs::canonicalize(name).unwrap_or_else(|_| name.clone())
+        };
+        if seen.contains(&same) {
+            eprintln!(
+                "ctreport: warning: {} is given more than once: its entries are counted each time",
+                name.display()
+            );
+        } else {
+            seen.push(same);
+        }
+    }
 }
 
 /// Prints the first `max` malformed lines to stderr as

@@ -325,6 +325,20 @@ fn several_files_merge_and_keep_per_file_totals() {
     let (one, two) = (text(&one.stdout), text(&two.stdout));
     assert!(two.matches("\"path\"").count() == 2, "{two}");
     assert_ne!(one, two);
+    assert_eq!(text(&ctreport(&["summary", EXAMPLE]).stderr), "");
+
+    // The same file twice (by another path) is counted twice, and said to be.
+    let again = "fixtures/example/../example/nf_conntrack.txt";
+    let twice = ctreport(&["protocols", "--format", "json", EXAMPLE, again]);
+    assert_eq!(twice.status.code(), Some(0));
+    assert_eq!(
+        text(&twice.stderr),
+        format!(
+            "ctreport: warning: {again} is given more than once: its entries are counted each time\n"
+        )
+    );
+    let v: serde_json::Value = serde_json::from_slice(&twice.stdout).unwrap();
+    assert_eq!(v["totals"]["flows"], 2 * 1585);
 }
 
 #[test]
