@@ -25,6 +25,9 @@ pub struct InputTotals {
     pub skipped: u64,
     /// Malformed lines.
     pub errors: u64,
+    /// The input ends without a line end after an entry: the entry that
+    /// last line holds may have been cut short.
+    pub unterminated_entry: bool,
 }
 
 /// The result of one pass over all inputs.
@@ -84,6 +87,62 @@ impl Read for Tapped {
     }
 }
 
+/// The bytes after the last line end seen so far: the last line, once
+/// the input is read, when the input does not end with a line end.
+/// Bounded: a longer last line is not kept (and not judged).
+#[derive(Debug, Default)]
+struct LastLine {
+    bytes: Vec<u8>,
+    too_long: bool,
+}
+
+impl LastLine {
+    const MAX: usize = 1 << 16;
+
+    fn add(&mut self, bytes: &[u8]) {
+        let rest = match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(at) => {
+                self.bytes.clear();
+                self.too_long = false;
+                &bytes[at + 1..]
+            }
+            None => bytes,
+        };
+        if self.bytes.len() + rest.len() > LastLine::MAX {
+            self.too_long = true;
+            self.bytes.clear();
+        } else if !self.too_long {
+            self.bytes.extend_from_slice(rest);
+        }
+    }
+
+    /// True when the input ended without a line end after an entry.
+    fn is_entry(&self) -> bool {
+        !self.too_long
+            && !self.bytes.is_empty()
+            && matches!(ctparse::parse_line(&self.bytes), Ok(ctparse::Line::Flow(_)))
+    }
+}
+
+fn lock(tail: &std::sync::Mutex<LastLine>) -> std::sync::MutexGuard<'_, LastLine> {
+    tail.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A reader that keeps the last line of what it reads.
+struct Tail {
+    inner: Box<dyn Read + Send>,
+    tail: Arc<std::sync::Mutex<LastLine>>,
+}
+
+impl Read for Tail {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        lock(&self.tail).add(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// Analyzes every input; a file that cannot be opened or read is fatal.
 pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     let analyzer = Analyzer::new()
@@ -97,6 +156,17 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     warn_repeated_inputs(&names);
     for (index, name) in names.iter().enumerate() {
         let mut opened = input::open(name).map_err(Fatal::Input)?;
+        let tail = Arc::new(std::sync::Mutex::new(LastLine::default()));
+        opened.source = match opened.source {
+            Source::Mapped(map) => {
+                lock(&tail).add(&map);
+                Source::Mapped(map)
+            }
+            Source::Stream(stream) => Source::from_reader(Tail {
+                inner: stream.0,
+                tail: Arc::clone(&tail),
+            }),
+        };
         if let Some(tap) = &pass.tap {
             opened.source = match opened.source {
                 Source::Mapped(map) => {
@@ -133,6 +203,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             flows: t.flows,
             skipped: t.skipped,
             errors: t.errors,
+            unterminated_entry: lock(&tail).is_entry(),
         });
         summary.merge(part);
     }
@@ -186,11 +257,22 @@ pub fn print_errors(analysis: &Analysis, max: usize) {
     warn_unread_inputs(analysis, &mut err);
 }
 
-/// Says so when an input gave no entry at all but malformed lines (the
-/// wrong file, garbage, a failed capture): its report would otherwise be
-/// empty sections that look like an empty table.
+/// Says so when an input ends in an entry without a line end (a capture
+/// cut short may end in a partial entry that still reads as one), and when
+/// an input gave no entry at all but malformed lines (the wrong file,
+/// garbage, a failed capture): its report would otherwise be empty
+/// sections that look like an empty table.
 pub fn warn_unread_inputs(analysis: &Analysis, err: &mut impl Write) {
     for input in &analysis.inputs {
+        if input.unterminated_entry {
+            let _ = writeln!(
+                err,
+                "ctreport: {}:{}: warning: the input ends in this entry without a line end: if the \
+                 capture was cut short, the entry is incomplete (it is counted as it reads)",
+                input.path.display(),
+                input.lines,
+            );
+        }
         if input.flows == 0 && input.errors > 0 {
             let _ = writeln!(
                 err,

@@ -141,6 +141,54 @@ fn event_captures_are_counted_as_events() {
     assert!(v.get("events").is_none());
 }
 
+/// A capture cut short may end in a partial entry that still reads as
+/// one (no accounting: a port cut to its first digits). When the input
+/// ends in an entry without a line end, that is said, with the line, for
+/// files, stdin and compressed input alike; an input that ends with a
+/// line end, or in a conntrack-tools message, gets no warning.
+#[test]
+fn an_input_ending_in_an_entry_without_a_line_end_is_flagged() {
+    let whole = "ipv4     2 tcp      6 431995 ESTABLISHED src=198.18.1.1 dst=198.51.100.2 sport=1880 dport=9400 src=198.51.100.2 dst=198.18.1.1 sport=9400 dport=1880 [ASSURED] mark=0 use=2\n";
+    let cut = format!("{whole}{}", &whole[..whole.find("dport=1880").unwrap() + 8]);
+    let dir = std::env::temp_dir().join(format!("ctreport-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cut.txt");
+    std::fs::write(&file, &cut).unwrap();
+    let file = file.to_str().unwrap();
+    let warning = |name: &str| {
+        format!(
+            "ctreport: {name}:2: warning: the input ends in this entry without a line end: if the capture was cut short, the entry is incomplete (it is counted as it reads)\n"
+        )
+    };
+    let out = ctreport(&["protocols", file]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), warning(file));
+    assert_eq!(
+        text(&ctreport_stdin(&["protocols"], cut.as_bytes()).stderr),
+        warning("<stdin>")
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(cut.as_bytes()).unwrap();
+    let gzipped = gz.finish().unwrap();
+    assert_eq!(
+        text(&ctreport_stdin(&["protocols"], &gzipped).stderr),
+        warning("<stdin>")
+    );
+    // Ended with a line end, or in the trailer: nothing to say.
+    let ended = format!("{cut}\n");
+    assert_eq!(
+        text(&ctreport_stdin(&["protocols"], ended.as_bytes()).stderr),
+        ""
+    );
+    let trailer =
+        format!("{whole}conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown.");
+    assert_eq!(
+        text(&ctreport_stdin(&["protocols"], trailer.as_bytes()).stderr),
+        ""
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn flows_as_csv_and_ndjson() {
     // The golden files hold the base flows of the capture (its 192.0.2.0/24
