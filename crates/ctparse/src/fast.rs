@@ -186,11 +186,23 @@ pub(crate) fn parse(line: &[u8]) -> Option<Flow<'_>> {
 #[inline(always)]
 pub(crate) fn parse_first_line(buf: &[u8]) -> Option<(Flow<'_>, usize)> {
     let mut flow = blank();
-    let next = read_first_line(buf, &mut flow)?;
+    let next = read_line(buf, &mut flow)?;
     Some((flow, next))
 }
 
-/// A flow to read lines into with [`read_first_line`]: the fields the
+/// [`read_first_line`], then the checks on the whole flow: counters come
+/// for both directions or for neither (on one side only, the line was
+/// cut, and the general parser says so). Made here, on the flow in
+/// memory, rather than in the scan: in the scan, the one compare cost 7%
+/// of `top-ips` (it kept the original's counters alive across the reply
+/// tuple), here it costs nothing measurable.
+#[inline(always)]
+pub(crate) fn read_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<usize> {
+    let next = read_first_line(buf, flow)?;
+    (flow.orig_counters.is_some() == flow.reply_counters.is_some()).then_some(next)
+}
+
+/// A flow to read lines into with [`read_line`]: the fields the
 /// common layout never has are `None` (and stay so), the others hold
 /// placeholders until a line is read.
 pub(crate) fn blank<'a>() -> Flow<'a> {
@@ -278,10 +290,6 @@ pub(crate) fn read_first_line<'a>(buf: &'a [u8], flow: &mut Flow<'a>) -> Option<
     let earlier = (orig_src_text, flow.orig.src);
     c.tuple_rest(family, kind, &mut flow.reply, Some(earlier))?;
     let reply_counters = c.counters()?;
-    // Both directions or neither (the general parser names the cut).
-    if orig_counters.is_some() != reply_counters.is_some() {
-        return None;
-    }
     // The three are exclusive: at most one is printed.
     if c.flag(b"[ASSURED]")? {
         status.insert(Status::ASSURED);

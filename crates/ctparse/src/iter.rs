@@ -97,7 +97,7 @@ impl<'a> Parser<'a> {
     pub fn for_each_ref(&mut self, mut f: impl FnMut(Result<&Flow<'a>, ParseError>)) {
         let mut slot = crate::fast::blank();
         loop {
-            while let Some(next) = crate::fast::read_first_line(&self.buf[self.pos..], &mut slot) {
+            while let Some(next) = crate::fast::read_line(&self.buf[self.pos..], &mut slot) {
                 self.advance_fast(next);
                 f(Ok(&slot));
             }
