@@ -366,6 +366,43 @@ fn diff_between_two_captures_in_every_format() {
     }
 }
 
+/// What grew one way shrank the other: the reversed diff's shrink lists
+/// are the forward diff's growth lists with before and after swapped,
+/// `new` becoming `gone`.
+#[test]
+fn diff_shows_what_shrank_as_the_mirror_of_what_grew() {
+    let router = "fixtures/kernel/router/proc.txt";
+    let forward = json(&["diff", "--format", "json", "-n", "0", router, EXAMPLE]);
+    let reverse = json(&["diff", "--format", "json", "-n", "0", EXAMPLE, router]);
+    for (grew, shrank, key) in [
+        ("sources", "sources_shrunk", "address"),
+        ("destinations", "destinations_shrunk", "address"),
+        ("dnat", "dnat_shrunk", "original"),
+    ] {
+        let grew = forward[grew].as_array().unwrap();
+        let shrank = reverse[shrank].as_array().unwrap();
+        assert!(!grew.is_empty(), "{key}");
+        assert_eq!(grew.len(), shrank.len(), "{key}");
+        for (g, s) in grew.iter().zip(shrank) {
+            assert_eq!(g[key], s[key]);
+            assert_eq!((&g["before"], &g["after"]), (&s["after"], &s["before"]));
+            assert_eq!(g["delta"].as_i64().unwrap(), -s["delta"].as_i64().unwrap());
+            assert_eq!((&g["new"], &g["gone"]), (&s["gone"], &s["new"]));
+        }
+    }
+    // The example's top source is gone from the router's table.
+    let top = &reverse["sources_shrunk"][0];
+    assert_eq!(top["address"], "198.18.1.1");
+    assert_eq!(
+        (
+            top["before"].as_u64(),
+            top["after"].as_u64(),
+            top["gone"].as_bool()
+        ),
+        (Some(232), Some(0), Some(true))
+    );
+}
+
 #[test]
 fn diff_of_a_snapshot_with_itself_is_all_zero_and_filters_apply() {
     let v = json(&["diff", "--format", "json", EXAMPLE, EXAMPLE]);

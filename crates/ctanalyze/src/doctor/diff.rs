@@ -21,24 +21,26 @@ pub struct Change {
     pub delta: i64,
 }
 
-/// An address whose entry count grew.
+/// An address whose entry count grew or shrank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AddressGrowth {
+pub struct AddressChange {
     /// The address.
     pub address: String,
     /// Entries before.
     pub before: u64,
     /// Entries after.
     pub after: u64,
-    /// `after - before` (positive).
+    /// `after - before`.
     pub delta: i64,
     /// Absent from the first snapshot.
     pub new: bool,
+    /// Absent from the second snapshot.
+    pub gone: bool,
 }
 
-/// A DNAT pair whose entry count grew.
+/// A DNAT pair whose entry count grew or shrank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NatGrowth {
+pub struct NatChange {
     /// The L4 protocol name.
     pub protocol: &'static str,
     /// The original destination.
@@ -49,10 +51,12 @@ pub struct NatGrowth {
     pub before: u64,
     /// Entries after.
     pub after: u64,
-    /// `after - before` (positive).
+    /// `after - before`.
     pub delta: i64,
     /// Absent from the first snapshot.
     pub new: bool,
+    /// Absent from the second snapshot.
+    pub gone: bool,
 }
 
 /// The differences between two summaries.
@@ -66,11 +70,18 @@ pub struct SummaryDiff {
     /// `sctp CLOSED`, ...).
     pub states: Vec<Change>,
     /// Sources that grew the most (new ones included), largest growth first.
-    pub sources: Vec<AddressGrowth>,
+    pub sources: Vec<AddressChange>,
     /// Destinations that grew the most.
-    pub destinations: Vec<AddressGrowth>,
+    pub destinations: Vec<AddressChange>,
     /// DNAT pairs that grew the most.
-    pub dnat: Vec<NatGrowth>,
+    pub dnat: Vec<NatChange>,
+    /// Sources that shrank the most (gone ones included), largest drop
+    /// first: what a fix should show.
+    pub sources_shrunk: Vec<AddressChange>,
+    /// Destinations that shrank the most.
+    pub destinations_shrunk: Vec<AddressChange>,
+    /// DNAT pairs that shrank the most.
+    pub dnat_shrunk: Vec<NatChange>,
 }
 
 fn change(name: impl Into<String>, before: u64, after: u64) -> Change {
@@ -108,7 +119,21 @@ pub fn grown<K: Eq + Hash + Ord + Clone>(
     rows
 }
 
-/// Compares two snapshots; growth lists keep the `top` largest (0: all).
+/// The keys whose count shrank, with before and after, by drop descending
+/// then key ascending, at most `top` (0: all): [`grown`] the other way.
+pub fn shrunk<K: Eq + Hash + Ord + Clone>(
+    before: &Counter<K>,
+    after: &Counter<K>,
+    top: usize,
+) -> Vec<(K, u64, u64)> {
+    grown(after, before, top)
+        .into_iter()
+        .map(|(key, now, was)| (key, was, now))
+        .collect()
+}
+
+/// Compares two snapshots; growth and shrink lists keep the `top` largest
+/// (0: all).
 ///
 /// ```
 /// use ctanalyze::Analyzer;
@@ -165,37 +190,45 @@ pub fn diff(before: &Summary, after: &Summary, top: usize) -> SummaryDiff {
     if none.0 + none.1 > 0 {
         states.push(change("tcp (none)", none.0, none.1));
     }
-    let addresses = |before: &Counter<std::net::IpAddr>, after: &Counter<std::net::IpAddr>| {
-        grown(before, after, top)
-            .into_iter()
-            .map(|(addr, was, now)| AddressGrowth {
-                address: addr.to_string(),
-                before: was,
-                after: now,
-                delta: delta(was, now),
-                new: was == 0,
-            })
-            .collect()
-    };
     SummaryDiff {
         totals,
         protocols,
         states: by_delta(states),
-        sources: addresses(&b.sources, &a.sources),
-        destinations: addresses(&b.destinations, &a.destinations),
-        dnat: grown(&b.dnat, &a.dnat, top)
-            .into_iter()
-            .map(|(key, was, now)| NatGrowth {
-                protocol: key.protocol.name(),
-                original: key.original.to_string(),
-                translated: key.translated.to_string(),
-                before: was,
-                after: now,
-                delta: delta(was, now),
-                new: was == 0,
-            })
-            .collect(),
+        sources: address_changes(grown(&b.sources, &a.sources, top)),
+        destinations: address_changes(grown(&b.destinations, &a.destinations, top)),
+        dnat: nat_changes(grown(&b.dnat, &a.dnat, top)),
+        sources_shrunk: address_changes(shrunk(&b.sources, &a.sources, top)),
+        destinations_shrunk: address_changes(shrunk(&b.destinations, &a.destinations, top)),
+        dnat_shrunk: nat_changes(shrunk(&b.dnat, &a.dnat, top)),
     }
+}
+
+fn address_changes(rows: Vec<(std::net::IpAddr, u64, u64)>) -> Vec<AddressChange> {
+    rows.into_iter()
+        .map(|(addr, was, now)| AddressChange {
+            address: addr.to_string(),
+            before: was,
+            after: now,
+            delta: delta(was, now),
+            new: was == 0,
+            gone: now == 0,
+        })
+        .collect()
+}
+
+fn nat_changes(rows: Vec<(crate::DnatKey, u64, u64)>) -> Vec<NatChange> {
+    rows.into_iter()
+        .map(|(key, was, now)| NatChange {
+            protocol: key.protocol.name(),
+            original: key.original.to_string(),
+            translated: key.translated.to_string(),
+            before: was,
+            after: now,
+            delta: delta(was, now),
+            new: was == 0,
+            gone: now == 0,
+        })
+        .collect()
 }
 
 /// Largest change (in absolute value) first, then by name: stable output.
@@ -225,6 +258,9 @@ mod tests {
         );
         assert_eq!(grown(&before, &after, 1), vec![(4, 0, 2)]);
         assert_eq!(grown(&after, &after, 0), vec![]);
+        // The other way: 3 gone (1 -> 0), 2 shrank (3 -> 1), by drop.
+        assert_eq!(shrunk(&before, &after, 0), vec![(2, 3, 1), (3, 1, 0)]);
+        assert_eq!(shrunk(&before, &after, 1), vec![(2, 3, 1)]);
     }
 
     #[test]
@@ -254,10 +290,26 @@ mod tests {
                 .all(|c| c.delta == 0)
         );
         assert!(d.sources.is_empty() && d.destinations.is_empty() && d.dnat.is_empty());
+        assert!(d.sources_shrunk.is_empty() && d.destinations_shrunk.is_empty());
+        assert!(d.dnat_shrunk.is_empty());
         let empty = diff(&Summary::default(), &s, 3);
         assert_eq!(empty.totals[0].delta, 1585);
         assert_eq!(empty.sources.len(), 3);
-        assert!(empty.sources.iter().all(|g| g.new));
+        assert!(empty.sources.iter().all(|g| g.new && !g.gone));
         assert_eq!(empty.sources[0].address, "198.18.1.1");
+        assert!(empty.sources_shrunk.is_empty());
+        // Emptied: everything shrank to nothing, largest first.
+        let emptied = diff(&s, &Summary::default(), 3);
+        assert!(emptied.sources.is_empty());
+        assert_eq!(emptied.sources_shrunk.len(), 3);
+        assert!(
+            emptied
+                .sources_shrunk
+                .iter()
+                .all(|g| g.gone && !g.new && g.after == 0)
+        );
+        assert_eq!(emptied.sources_shrunk[0].address, "198.18.1.1");
+        assert_eq!(emptied.sources_shrunk[0].delta, -232);
+        assert_eq!(emptied.dnat_shrunk[0].delta, -125);
     }
 }

@@ -3,7 +3,7 @@
 use std::io::{self, BufWriter, Write};
 
 use ctanalyze::Aggregates;
-use ctanalyze::doctor::diff::{AddressGrowth, Change, SummaryDiff, diff};
+use ctanalyze::doctor::diff::{AddressChange, Change, NatChange, SummaryDiff, diff};
 use serde::Serialize;
 
 use crate::analysis::{self, Pass};
@@ -82,26 +82,51 @@ fn changes(key: &'static str, title: &'static str, first: &'static str, rows: &[
     ))
 }
 
-fn growth(key: &'static str, title: &'static str, rows: &[AddressGrowth]) -> Part {
+/// Which way a ranked table goes: growth shows whether a key is new,
+/// shrinkage whether it is gone.
+#[derive(Clone, Copy)]
+enum Way {
+    Grew,
+    Shrank,
+}
+
+impl Way {
+    fn flag(self) -> &'static str {
+        match self {
+            Way::Grew => "new",
+            Way::Shrank => "gone",
+        }
+    }
+
+    fn cell(self, new: bool, gone: bool) -> Cell {
+        let yes = match self {
+            Way::Grew => new,
+            Way::Shrank => gone,
+        };
+        Cell::text(if yes { "yes" } else { "no" })
+    }
+}
+
+fn addresses(key: &'static str, title: &'static str, way: Way, rows: &[AddressChange]) -> Part {
     let rows = rows.iter().map(|g| {
         vec![
             Cell::Text(g.address.clone()),
             Cell::Int(g.before),
             Cell::Int(g.after),
             Cell::Signed(g.delta),
-            Cell::text(if g.new { "yes" } else { "no" }),
+            way.cell(g.new, g.gone),
         ]
     });
     Part::Table(Section::new(
         key,
         title,
-        &["address", "before", "after", "delta", "new"],
+        &["address", "before", "after", "delta", way.flag()],
         rows.collect(),
     ))
 }
 
-fn parts(d: &SummaryDiff) -> Vec<Part> {
-    let dnat = d.dnat.iter().map(|g| {
+fn dnat(key: &'static str, title: &'static str, way: Way, rows: &[NatChange]) -> Part {
+    let rows = rows.iter().map(|g| {
         vec![
             Cell::text(g.protocol),
             Cell::Text(g.original.clone()),
@@ -109,28 +134,55 @@ fn parts(d: &SummaryDiff) -> Vec<Part> {
             Cell::Int(g.before),
             Cell::Int(g.after),
             Cell::Signed(g.delta),
-            Cell::text(if g.new { "yes" } else { "no" }),
+            way.cell(g.new, g.gone),
         ]
     });
+    Part::Table(Section::new(
+        key,
+        title,
+        &[
+            "protocol",
+            "original",
+            "translated",
+            "before",
+            "after",
+            "delta",
+            way.flag(),
+        ],
+        rows.collect(),
+    ))
+}
+
+fn parts(d: &SummaryDiff) -> Vec<Part> {
     vec![
         changes("totals", "Totals", "metric", &d.totals),
         changes("protocols", "Protocols", "protocol", &d.protocols),
         changes("states", "States", "state", &d.states),
-        growth("sources", "Sources that grew", &d.sources),
-        growth("destinations", "Destinations that grew", &d.destinations),
-        Part::Table(Section::new(
-            "dnat",
-            "DNAT pairs that grew",
-            &[
-                "protocol",
-                "original",
-                "translated",
-                "before",
-                "after",
-                "delta",
-                "new",
-            ],
-            dnat.collect(),
-        )),
+        addresses("sources", "Sources that grew", Way::Grew, &d.sources),
+        addresses(
+            "destinations",
+            "Destinations that grew",
+            Way::Grew,
+            &d.destinations,
+        ),
+        dnat("dnat", "DNAT pairs that grew", Way::Grew, &d.dnat),
+        addresses(
+            "sources_shrunk",
+            "Sources that shrank",
+            Way::Shrank,
+            &d.sources_shrunk,
+        ),
+        addresses(
+            "destinations_shrunk",
+            "Destinations that shrank",
+            Way::Shrank,
+            &d.destinations_shrunk,
+        ),
+        dnat(
+            "dnat_shrunk",
+            "DNAT pairs that shrank",
+            Way::Shrank,
+            &d.dnat_shrunk,
+        ),
     ]
 }
