@@ -763,7 +763,6 @@ fn not_assessed(
     out
 }
 
-/// `part` in percent of `whole` (0 when `whole` is 0), to two decimals.
 /// How full the table is, in words, after "N entries: P% of
 /// nf_conntrack_max (M)": exactly full, nearly full (from
 /// [`advice::FULL`] percent), under pressure (from [`advice::HIGH`]), over
@@ -788,6 +787,7 @@ pub(crate) fn entries(n: u64) -> String {
     format!("{} {}", group(n), if n == 1 { "entry" } else { "entries" })
 }
 
+/// `part` in percent of `whole` (0 when `whole` is 0), to two decimals.
 pub(crate) fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
