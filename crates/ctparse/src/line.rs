@@ -114,7 +114,7 @@ pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseE
 /// rest of the entry on the next line. Name that cause instead of the
 /// symptom.
 fn spliced(line: &[u8], number: u64) -> Option<ParseError> {
-    let marker = memchr::memmem::find(line, b" (conntrack-tools): ")?;
+    let marker = memchr::memmem::find(line, TOOL_MARKER)?;
     let start = memchr::memmem::rfind(&line[..marker], b"conntrack v")?;
     (start > 0).then(|| {
         ParseError::new(
@@ -173,12 +173,15 @@ fn tool_failure(text: &[u8]) -> Option<&[u8]> {
     if !text.starts_with(b"conntrack v") {
         return None;
     }
-    let marker = b" (conntrack-tools): ";
-    let at = memchr::memmem::find(text, marker)?;
-    let message = &text[at + marker.len()..];
+    let at = memchr::memmem::find(text, TOOL_MARKER)?;
+    let message = &text[at + TOOL_MARKER.len()..];
     let done = memchr::memmem::find(message, b" been ").is_some();
     (!done).then_some(message)
 }
+
+/// What conntrack-tools puts between its name and version and its message
+/// (`conntrack v1.4.7 (conntrack-tools): ...`).
+const TOOL_MARKER: &[u8] = b" (conntrack-tools): ";
 
 /// How the messages conntrack-tools prints around a listing begin (from
 /// conntrack-tools' `conntrack.c` and libnetfilter_conntrack). They go to
