@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use ctparse::{DccpState, Family, Protocol, SctpState, State, TcpState};
+use ctparse::{DccpState, Event, Family, Protocol, SctpState, State, TcpState};
 
 use crate::summary::{Accounting, FlagCounts, Summary};
 
@@ -171,11 +171,14 @@ impl Summary {
     /// `conntrack -E` events per type, non-zero only, in the order
     /// NEW, UPDATE, DESTROY (empty for a table listing).
     pub fn event_rows(&self) -> Vec<EventRow> {
-        ["NEW", "UPDATE", "DESTROY"]
+        Event::ALL
             .into_iter()
             .zip(self.events)
             .filter(|&(_, count)| count > 0)
-            .map(|(event, count)| EventRow { event, count })
+            .map(|(event, count)| EventRow {
+                event: event.name(),
+                count,
+            })
             .collect()
     }
 

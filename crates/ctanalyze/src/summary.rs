@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ctparse::{
-    DccpState, Event, Family, Flow, L4, ParseError, ParseStats, Protocol, SctpState, State, Status,
+    DccpState, Family, Flow, L4, ParseError, ParseStats, Protocol, SctpState, State, Status,
     TcpState,
 };
 
@@ -341,8 +341,9 @@ pub struct Summary {
     pub totals: Totals,
     /// Flows per family, indexed ipv4 = 0, ipv6 = 1.
     pub families: [u64; 2],
-    /// `conntrack -E` events among the flows, indexed `[NEW]` = 0,
-    /// `[UPDATE]` = 1, `[DESTROY]` = 2 (all zero for a table listing).
+    /// `conntrack -E` events among the flows, indexed in
+    /// [`ctparse::Event::ALL`]'s order: NEW, UPDATE, DESTROY (all zero for a table
+    /// listing).
     pub events: [u64; 3],
     /// Flows per L4 protocol number.
     pub protocols: Protocols,
@@ -531,11 +532,7 @@ impl Summary {
         }] += 1;
         self.protocols.0[usize::from(flow.protocol.number())] += 1;
         if let Some(event) = flow.event {
-            self.events[match event {
-                Event::New => 0,
-                Event::Update => 1,
-                Event::Destroy => 2,
-            }] += 1;
+            self.events[event as usize] += 1;
         }
 
         let status = flow.status;

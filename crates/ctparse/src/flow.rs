@@ -175,6 +175,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every event type, in the order of their discriminants (an event's
+    /// index is `event as usize`).
+    ///
+    /// ```
+    /// use ctparse::Event;
+    /// assert!(Event::ALL.iter().enumerate().all(|(i, &e)| e as usize == i));
+    /// assert_eq!(Event::ALL.map(Event::name), ["NEW", "UPDATE", "DESTROY"]);
+    /// ```
+    pub const ALL: [Event; 3] = [Event::New, Event::Update, Event::Destroy];
+
+    /// The name without brackets: `NEW`, `UPDATE`, `DESTROY`.
+    pub fn name(self) -> &'static str {
+        let tag = self.tag();
+        &tag[1..tag.len() - 1]
+    }
+
     /// The bracketed tag as conntrack prints it, e.g. `[NEW]`.
     pub fn tag(self) -> &'static str {
         match self {
