@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ctanalyze::{Aggregates, Analyzer, Filter, Merge, Summary};
 use ctparse::Source;
@@ -87,11 +87,31 @@ impl Read for Tapped {
     }
 }
 
-/// The bytes after the last line end seen so far: the last line, once
-/// the input is read, when the input does not end with a line end.
-/// Bounded: a longer last line is not kept (and not judged).
+/// Shows `source` to `tap` as input `input`: a mapped file at once, a
+/// stream as it is read.
+fn tapped(source: Source, input: usize, tap: Arc<dyn Tap>) -> Source {
+    match source {
+        Source::Mapped(map) => {
+            tap.whole(input, &map);
+            Source::Mapped(map)
+        }
+        Source::Stream(stream) => Source::from_reader(Tapped {
+            inner: stream.0,
+            tap,
+            input,
+        }),
+    }
+}
+
+/// A [`Tap`] on one input that keeps the bytes after the last line end
+/// seen so far: the last line, once the input is read, when the input
+/// does not end with a line end. Bounded: a longer last line is not kept
+/// (and not judged).
 #[derive(Debug, Default)]
-struct LastLine {
+struct LastLine(Mutex<Tail>);
+
+#[derive(Debug, Default)]
+struct Tail {
     bytes: Vec<u8>,
     too_long: bool,
 }
@@ -99,47 +119,44 @@ struct LastLine {
 impl LastLine {
     const MAX: usize = 1 << 16;
 
-    fn add(&mut self, bytes: &[u8]) {
+    fn tail(&self) -> MutexGuard<'_, Tail> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, bytes: &[u8]) {
+        let mut tail = self.tail();
         let rest = match bytes.iter().rposition(|&b| b == b'\n') {
             Some(at) => {
-                self.bytes.clear();
-                self.too_long = false;
+                tail.bytes.clear();
+                tail.too_long = false;
                 &bytes[at + 1..]
             }
             None => bytes,
         };
-        if self.bytes.len() + rest.len() > LastLine::MAX {
-            self.too_long = true;
-            self.bytes.clear();
-        } else if !self.too_long {
-            self.bytes.extend_from_slice(rest);
+        if tail.bytes.len() + rest.len() > LastLine::MAX {
+            tail.too_long = true;
+            tail.bytes.clear();
+        } else if !tail.too_long {
+            tail.bytes.extend_from_slice(rest);
         }
     }
 
     /// True when the input ended without a line end after an entry.
     fn is_entry(&self) -> bool {
-        !self.too_long
-            && !self.bytes.is_empty()
-            && matches!(ctparse::parse_line(&self.bytes), Ok(ctparse::Line::Flow(_)))
+        let tail = self.tail();
+        !tail.too_long
+            && !tail.bytes.is_empty()
+            && matches!(ctparse::parse_line(&tail.bytes), Ok(ctparse::Line::Flow(_)))
     }
 }
 
-fn lock(tail: &std::sync::Mutex<LastLine>) -> std::sync::MutexGuard<'_, LastLine> {
-    tail.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+impl Tap for LastLine {
+    fn whole(&self, _input: usize, bytes: &[u8]) {
+        self.add(bytes);
+    }
 
-/// A reader that keeps the last line of what it reads.
-struct Tail {
-    inner: Box<dyn Read + Send>,
-    tail: Arc<std::sync::Mutex<LastLine>>,
-}
-
-impl Read for Tail {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        lock(&self.tail).add(&buf[..n]);
-        Ok(n)
+    fn piece(&self, _input: usize, bytes: &[u8]) {
+        self.add(bytes);
     }
 }
 
@@ -156,29 +173,10 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     warn_repeated_inputs(&names);
     for (index, name) in names.iter().enumerate() {
         let mut opened = input::open(name).map_err(Fatal::Input)?;
-        let tail = Arc::new(std::sync::Mutex::new(LastLine::default()));
-        opened.source = match opened.source {
-            Source::Mapped(map) => {
-                lock(&tail).add(&map);
-                Source::Mapped(map)
-            }
-            Source::Stream(stream) => Source::from_reader(Tail {
-                inner: stream.0,
-                tail: Arc::clone(&tail),
-            }),
-        };
+        let last_line = Arc::new(LastLine::default());
+        opened.source = tapped(opened.source, index, last_line.clone());
         if let Some(tap) = &pass.tap {
-            opened.source = match opened.source {
-                Source::Mapped(map) => {
-                    tap.whole(index, &map);
-                    Source::Mapped(map)
-                }
-                Source::Stream(stream) => Source::from_reader(Tapped {
-                    inner: stream.0,
-                    tap: Arc::clone(tap),
-                    input: index,
-                }),
-            };
+            opened.source = tapped(opened.source, index, Arc::clone(tap));
         }
         let bar = input::progress_bar(&opened, pass.quiet);
         let analyzer = match &bar {
@@ -203,7 +201,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             flows: t.flows,
             skipped: t.skipped,
             errors: t.errors,
-            unterminated_entry: lock(&tail).is_entry(),
+            unterminated_entry: last_line.is_entry(),
         });
         summary.merge(part);
     }
@@ -254,7 +252,7 @@ pub fn print_errors(analysis: &Analysis, max: usize) {
             if total - shown == 1 { "" } else { "s" }
         );
     }
-    warn_unread_inputs(analysis, &mut err);
+    warn_about_inputs(analysis, &mut err);
 }
 
 /// Says so when an input ends in an entry without a line end (a capture
@@ -262,7 +260,7 @@ pub fn print_errors(analysis: &Analysis, max: usize) {
 /// an input gave no entry at all but malformed lines (the wrong file,
 /// garbage, a failed capture): its report would otherwise be empty
 /// sections that look like an empty table.
-pub fn warn_unread_inputs(analysis: &Analysis, err: &mut impl Write) {
+pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
     for input in &analysis.inputs {
         if input.unterminated_entry {
             let _ = writeln!(

@@ -30,7 +30,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
         )?;
     }
     out.flush()?;
-    analysis::warn_unread_inputs(&analysis, &mut io::stderr().lock());
+    analysis::warn_about_inputs(&analysis, &mut io::stderr().lock());
     let t = &analysis.summary.totals;
     eprintln!(
         "ctreport: {} line{}: {} flows, {} skipped, {} malformed",
