@@ -16,6 +16,63 @@ use crate::summary::{Aggregates, ErrorSample, Pending, Summary};
 /// per chunk, from any thread).
 pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
+/// A stream that could not be read to its end: a gzip or zstd file cut
+/// short, an I/O error. Nothing read before the failure is lost:
+/// [`partial`](ReadError::partial) is the finished summary of every line
+/// read (the last one may be cut), and [`error`](ReadError::error) says why
+/// reading stopped. Converts into the [`io::Error`] for callers that only
+/// want the error.
+#[derive(Debug)]
+pub struct ReadError {
+    error: io::Error,
+    partial: Box<Summary>,
+}
+
+impl ReadError {
+    /// Why reading stopped.
+    pub fn error(&self) -> &io::Error {
+        &self.error
+    }
+
+    /// The summary of what was read before the error.
+    pub fn partial(&self) -> &Summary {
+        &self.partial
+    }
+
+    /// The error and the summary of what was read before it.
+    pub fn into_parts(self) -> (io::Error, Summary) {
+        (self.error, *self.partial)
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "reading stopped after {} line{}: {}",
+            self.partial.totals.lines,
+            if self.partial.totals.lines == 1 {
+                ""
+            } else {
+                "s"
+            },
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<ReadError> for io::Error {
+    fn from(e: ReadError) -> io::Error {
+        e.error
+    }
+}
+
 /// Runs a pass over dumps: parses, filters and aggregates into a [`Summary`].
 ///
 /// ```
@@ -178,7 +235,10 @@ impl Analyzer {
     /// assert_eq!(all.totals.error_samples.samples[0].input, 1);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn analyze_source(&self, input: usize, source: Source) -> io::Result<Summary> {
+    ///
+    /// A stream that fails part way gives a [`ReadError`] holding the
+    /// summary of what was read before the failure.
+    pub fn analyze_source(&self, input: usize, source: Source) -> Result<Summary, ReadError> {
         match source {
             Source::Mapped(map) => Ok(self.analyze_input_bytes(input, &map)),
             Source::Stream(stream) => self.analyze_stream(input, stream.0),
@@ -204,15 +264,28 @@ impl Analyzer {
     /// path). With more, a reader thread reads (and decompresses) ahead
     /// while the pool folds, so a stream takes about as long as the slower
     /// of the two rather than their sum.
-    pub fn analyze_stream(&self, input: usize, reader: impl Read + Send) -> io::Result<Summary> {
-        let mut summary = self.fold_stream(input, reader)?;
+    ///
+    /// When a read fails, the lines read before it are analyzed and the
+    /// error comes as a [`ReadError`] holding their summary.
+    pub fn analyze_stream(
+        &self,
+        input: usize,
+        reader: impl Read + Send,
+    ) -> Result<Summary, ReadError> {
+        let (mut summary, read) = self.fold_stream(input, reader);
         summary.finish();
-        Ok(summary)
+        match read {
+            Ok(()) => Ok(summary),
+            Err(error) => Err(ReadError {
+                error,
+                partial: Box::new(summary),
+            }),
+        }
     }
 
     /// [`analyze_stream`](Analyzer::analyze_stream) before the finishing
-    /// step.
-    fn fold_stream(&self, input: usize, reader: impl Read + Send) -> io::Result<Summary> {
+    /// step: the summary of what was read, and how reading ended.
+    fn fold_stream(&self, input: usize, reader: impl Read + Send) -> (Summary, io::Result<()>) {
         let chunk_size = self
             .chunk_size
             .unwrap_or(DEFAULT_CHUNK_SIZE)
@@ -227,22 +300,26 @@ impl Analyzer {
         let mut spare: Vec<Vec<u8>> = Vec::new();
         loop {
             let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(batch_len);
+            let mut read = Ok(true);
             while batch.len() < batch_len {
                 let mut chunk = spare.pop().unwrap_or_default();
-                if !reader.next_chunk(&mut chunk)? {
+                read = reader.next_chunk(&mut chunk);
+                if !matches!(read, Ok(true)) {
                     break;
                 }
                 let first_line = next_line;
                 next_line += memchr_count(&chunk) + u64::from(chunk.last() != Some(&b'\n'));
                 batch.push((first_line, chunk));
             }
-            if batch.is_empty() {
-                return Ok(total);
-            }
+            // What was read before an error or the end is folded first.
             total.merge(self.fold_all(&batch, |acc, (first_line, chunk)| {
                 self.fold_chunk(acc, input, 0, *first_line, chunk);
             }));
-            spare.extend(batch.into_iter().map(|(_, chunk)| chunk));
+            match read {
+                Ok(true) => spare.extend(batch.into_iter().map(|(_, chunk)| chunk)),
+                Ok(false) => return (total, Ok(())),
+                Err(error) => return (total, Err(error)),
+            }
         }
     }
 
@@ -255,7 +332,7 @@ impl Analyzer {
         input: usize,
         reader: impl Read + Send,
         chunk_size: usize,
-    ) -> io::Result<Summary> {
+    ) -> (Summary, io::Result<()>) {
         let threads = self.effective_threads();
         let (full_tx, full_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
@@ -303,7 +380,7 @@ impl Analyzer {
                 .into_iter()
                 .fold(Summary::with_error_limit(self.max_errors), merged);
             match reading.join() {
-                Ok(result) => result.map(|()| summary),
+                Ok(result) => (summary, result),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         })

@@ -52,7 +52,7 @@ mod merge;
 mod report;
 mod summary;
 
-pub use driver::{Analyzer, DEFAULT_CHUNK_SIZE, Progress};
+pub use driver::{Analyzer, DEFAULT_CHUNK_SIZE, Progress, ReadError};
 pub use filter::{Cidr, Filter, FilterError, MarkMatch, Nat, StatusMatch};
 pub use merge::{Counter, Merge};
 pub use report::{

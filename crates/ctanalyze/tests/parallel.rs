@@ -304,19 +304,61 @@ fn streams_of_many_chunks_equal_the_sequential_pass() {
 }
 
 #[test]
-fn a_read_error_mid_stream_is_returned() {
+fn a_read_error_mid_stream_keeps_what_was_read() {
     let bytes = generated(5, 30_000, 0, Dialect::Proc);
+    let fail_after = 3 << 20;
+    let step = 100_000;
     for threads in [1, 2] {
         let reader = Trickle {
             bytes: &bytes,
-            step: 100_000,
-            fail_after: Some(3 << 20),
+            step,
+            fail_after: Some(fail_after),
             read: 0,
         };
         let error = Analyzer::new()
             .threads(threads)
+            .max_errors(50)
             .analyze_stream(0, reader)
             .unwrap_err();
-        assert_eq!(error.to_string(), "disk on fire", "{threads} threads");
+        assert_eq!(error.error().to_string(), "disk on fire");
+        let (_, partial) = error.into_parts();
+        // Every byte read before the error is analyzed, the cut last
+        // line included, exactly as a pass over those bytes counts them.
+        let read = usize::try_from(partial.totals.bytes).unwrap();
+        assert!(
+            (fail_after..fail_after + step).contains(&read),
+            "{read} bytes, {threads} threads"
+        );
+        assert!(
+            !bytes[..read].ends_with(b"\n"),
+            "the cut falls inside a line"
+        );
+        assert_eq!(
+            partial,
+            naive(&bytes[..read], &Filter::default(), 50),
+            "{threads} threads"
+        );
     }
+}
+
+#[test]
+fn a_read_error_says_how_far_reading_got() {
+    let bytes = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 \
+        src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1\nudp      17";
+    let reader = Trickle {
+        bytes,
+        step: 1,
+        fail_after: Some(bytes.len()),
+        read: 0,
+    };
+    let error = Analyzer::new()
+        .threads(1)
+        .analyze_stream(0, reader)
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "reading stopped after 2 lines: disk on fire"
+    );
+    assert_eq!(error.partial().totals.flows, 1);
+    assert_eq!(std::io::Error::from(error).to_string(), "disk on fire");
 }

@@ -95,6 +95,8 @@ pub struct ChunkReader<R> {
     /// The partial line left over from the previous read.
     carry: Vec<u8>,
     eof: bool,
+    /// A read error held back until the bytes read before it are out.
+    failed: Option<io::Error>,
 }
 
 impl<R: Read> ChunkReader<R> {
@@ -105,15 +107,68 @@ impl<R: Read> ChunkReader<R> {
             chunk_size: chunk_size.max(1),
             carry: Vec::new(),
             eof: false,
+            failed: None,
         }
     }
 
     /// Replaces the contents of `chunk` with the next run of whole lines
     /// (the last line of the stream may lack its `\n`). Returns `false`, with
     /// `chunk` empty, at the end of the stream.
+    ///
+    /// When a read fails (a truncated gzip stream, an I/O error), the bytes
+    /// read before it come first, as the last chunk (which may end inside
+    /// a line); the next call returns the error, and every call after it
+    /// `false`. Nothing read is lost to an error:
+    ///
+    /// ```
+    /// use std::io::{self, Read};
+    /// use ctparse::ChunkReader;
+    ///
+    /// /// Its bytes, then an error, as a gzip file cut short reads.
+    /// struct CutShort<'a>(&'a [u8]);
+    ///
+    /// impl Read for CutShort<'_> {
+    ///     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    ///         if self.0.is_empty() {
+    ///             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "incomplete deflate stream"));
+    ///         }
+    ///         self.0.read(buf)
+    ///     }
+    /// }
+    ///
+    /// let mut reader = ChunkReader::new(CutShort(b"line one\nline tw"), 1 << 16);
+    /// let mut chunk = Vec::new();
+    /// assert!(reader.next_chunk(&mut chunk)?);
+    /// assert_eq!(chunk, b"line one\nline tw");
+    /// let error = reader.next_chunk(&mut chunk).unwrap_err();
+    /// assert_eq!(error.to_string(), "incomplete deflate stream");
+    /// assert!(!reader.next_chunk(&mut chunk)?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn next_chunk(&mut self, chunk: &mut Vec<u8>) -> io::Result<bool> {
         chunk.clear();
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
         chunk.append(&mut self.carry);
+        match self.fill(chunk) {
+            Ok(more) => Ok(more),
+            Err(error) => {
+                self.eof = true;
+                self.carry.clear();
+                if chunk.is_empty() {
+                    return Err(error);
+                }
+                self.failed = Some(error);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Reads into `chunk` (which holds the carried partial line) up to the
+    /// chunk size, then on to the end of a line, keeping what follows the
+    /// last line end for the next chunk.
+    fn fill(&mut self, chunk: &mut Vec<u8>) -> io::Result<bool> {
         while !self.eof && chunk.len() < self.chunk_size {
             let want = self.chunk_size - chunk.len();
             if read_up_to(&mut self.reader, chunk, want)? == 0 {

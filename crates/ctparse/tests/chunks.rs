@@ -9,13 +9,19 @@ use ctparse::{ChunkReader, Parser};
 use proptest::prelude::*;
 
 /// Reads of at most `step` bytes, as a slow pipe gives them.
+/// When `fails` is set, a read at the end of the bytes fails instead of
+/// ending the stream, as a truncated gzip file does.
 struct Trickle<'a> {
     bytes: &'a [u8],
     step: usize,
+    fails: bool,
 }
 
 impl Read for Trickle<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.fails && self.bytes.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cut short"));
+        }
         let n = buf.len().min(self.step).min(self.bytes.len());
         buf[..n].copy_from_slice(&self.bytes[..n]);
         self.bytes = &self.bytes[n..];
@@ -24,7 +30,8 @@ impl Read for Trickle<'_> {
 }
 
 fn chunks(bytes: &[u8], chunk_size: usize, step: usize) -> Vec<Vec<u8>> {
-    let mut reader = ChunkReader::new(Trickle { bytes, step }, chunk_size);
+    let fails = false;
+    let mut reader = ChunkReader::new(Trickle { bytes, step, fails }, chunk_size);
     let mut chunk = Vec::new();
     let mut out = Vec::new();
     while reader.next_chunk(&mut chunk).unwrap() {
@@ -87,6 +94,45 @@ proptest! {
             bytes.extend_from_slice(end.as_bytes());
         }
         check(&bytes, chunk_size, step)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// A stream that fails part way gives every byte read before the
+    /// failure, in whole-line chunks but for the last, then the error once,
+    /// then its end.
+    #[test]
+    fn bytes_read_before_an_error_come_before_it(
+        lines in 0usize..20,
+        cut in 0usize..4000,
+        chunk_size in 1usize..400,
+        step in prop_oneof![Just(1usize), 1usize..64, Just(4096)],
+    ) {
+        let whole = format!("{LINE}\n").repeat(lines);
+        let bytes = &whole.as_bytes()[..cut.min(whole.len())];
+        let fails = true;
+        let mut reader = ChunkReader::new(Trickle { bytes, step, fails }, chunk_size);
+        let mut chunk = Vec::new();
+        let mut got = Vec::new();
+        let error = loop {
+            match reader.next_chunk(&mut chunk) {
+                Ok(true) => {
+                    prop_assert!(!chunk.is_empty());
+                    got.push(chunk.clone());
+                }
+                Ok(false) => prop_assert!(false, "the stream ended without its error"),
+                Err(error) => break error,
+            }
+        };
+        prop_assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        prop_assert_eq!(got.concat(), bytes.to_vec());
+        if let Some((_, whole)) = got.split_last() {
+            prop_assert!(whole.iter().all(|chunk| chunk.ends_with(b"\n")));
+        }
+        prop_assert!(!reader.next_chunk(&mut chunk).unwrap());
+        prop_assert!(chunk.is_empty());
     }
 }
 

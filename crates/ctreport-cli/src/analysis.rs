@@ -28,6 +28,19 @@ pub struct InputTotals {
     /// The input ends without a line end after an entry: the entry that
     /// last line holds may have been cut short.
     pub unterminated_entry: bool,
+    /// Where and why reading stopped before the end of the input (a
+    /// compressed file cut short, an I/O error); the counts are of what was
+    /// read before.
+    pub read_error: Option<Stopped>,
+}
+
+/// Where a read error stopped an input: just after the last byte read.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    pub line: u64,
+    pub column: u64,
+    /// The reader's message (`incomplete deflate stream`).
+    pub message: String,
 }
 
 /// The result of one pass over all inputs.
@@ -114,6 +127,8 @@ struct LastLine(Mutex<Tail>);
 struct Tail {
     bytes: Vec<u8>,
     too_long: bool,
+    /// Bytes after the last line end (kept or not).
+    len: u64,
 }
 
 impl LastLine {
@@ -129,15 +144,27 @@ impl LastLine {
             Some(at) => {
                 tail.bytes.clear();
                 tail.too_long = false;
+                tail.len = 0;
                 &bytes[at + 1..]
             }
             None => bytes,
         };
+        tail.len += rest.len() as u64;
         if tail.bytes.len() + rest.len() > LastLine::MAX {
             tail.too_long = true;
             tail.bytes.clear();
         } else if !tail.too_long {
             tail.bytes.extend_from_slice(rest);
+        }
+    }
+
+    /// Where the next byte would have gone, given the input's `lines`: on
+    /// the last line when it has no line end yet, else at the start of
+    /// the next one.
+    fn position(&self, lines: u64) -> (u64, u64) {
+        match self.tail().len {
+            0 => (lines + 1, 1),
+            len => (lines, len + 1),
         }
     }
 
@@ -160,7 +187,9 @@ impl Tap for LastLine {
     }
 }
 
-/// Analyzes every input; a file that cannot be opened or read is fatal.
+/// Analyzes every input. A file that cannot be opened is fatal; one whose
+/// reading fails part way (a compressed file cut short) counts what was
+/// read before, and its [`InputTotals::read_error`] says where it stopped.
 pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     let analyzer = Analyzer::new()
         .threads(pass.threads)
@@ -183,13 +212,22 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             Some(bar) => analyzer.clone().progress(input::progress_callback(bar)),
             None => analyzer.clone(),
         };
-        let part = analyzer.analyze_source(index, opened.source).map_err(|e| {
-            Fatal::Input(format!(
-                "{}: {}",
-                opened.name.display(),
-                input::describe(&e)
-            ))
-        })?;
+        let (part, read_error) = match analyzer.analyze_source(index, opened.source) {
+            Ok(part) => (part, None),
+            Err(e) => {
+                let (error, part) = e.into_parts();
+                let (line, column) = last_line.position(part.totals.lines);
+                let message = input::describe(&error);
+                (
+                    part,
+                    Some(Stopped {
+                        line,
+                        column,
+                        message,
+                    }),
+                )
+            }
+        };
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -202,6 +240,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             skipped: t.skipped,
             errors: t.errors,
             unterminated_entry: last_line.is_entry(),
+            read_error,
         });
         summary.merge(part);
     }
@@ -259,7 +298,8 @@ pub fn print_errors(analysis: &Analysis, max: usize) {
 /// cut short may end in a partial entry that still reads as one), and when
 /// an input gave no entry at all but malformed lines (the wrong file,
 /// garbage, a failed capture): its report would otherwise be empty
-/// sections that look like an empty table.
+/// sections that look like an empty table. An input that could not be
+/// read to its end is an error, said last, where it is seen.
 pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
     for input in &analysis.inputs {
         if input.unterminated_entry {
@@ -282,5 +322,33 @@ pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
                 crate::report::thousands(input.lines),
             );
         }
+    }
+    for input in &analysis.inputs {
+        if let Some(stopped) = &input.read_error {
+            let counted = match input.lines {
+                0 => "nothing before it could be read".to_owned(),
+                1 => "the report counts only the line before this point".to_owned(),
+                n => format!(
+                    "the report counts only the {} lines before this point",
+                    crate::report::thousands(n)
+                ),
+            };
+            let _ = writeln!(
+                err,
+                "ctreport: {}:{}:{}: error: cannot read on: {}; {counted} (a capture cut short \
+                 or a damaged file)",
+                input.path.display(),
+                stopped.line,
+                stopped.column,
+                stopped.message,
+            );
+        }
+    }
+}
+
+impl Analysis {
+    /// True when some input could not be read to its end.
+    pub fn incomplete(&self) -> bool {
+        self.inputs.iter().any(|i| i.read_error.is_some())
     }
 }

@@ -11,7 +11,9 @@ pub enum Exit {
     /// `check` found malformed lines, or `--strict` was given and some
     /// line was malformed.
     Malformed = 1,
-    /// An input could not be opened or read, or the command line is wrong.
+    /// An input could not be opened, or could not be read to its end (the
+    /// report, if printed, is of what was read before), or the command
+    /// line is wrong.
     Error = 2,
 }
 

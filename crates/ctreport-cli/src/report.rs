@@ -19,6 +19,18 @@ pub struct InputJson {
     pub flows: u64,
     pub skipped: u64,
     pub errors: u64,
+    /// Present when the input could not be read to its end: the counts
+    /// are of what was read before this point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_error: Option<ReadErrorJson>,
+}
+
+/// Where and why reading an input stopped early.
+#[derive(Debug, Serialize)]
+pub struct ReadErrorJson {
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
 }
 
 /// Totals over all inputs.
@@ -101,6 +113,11 @@ impl Report {
                     flows: i.flows,
                     skipped: i.skipped,
                     errors: i.errors,
+                    read_error: i.read_error.as_ref().map(|r| ReadErrorJson {
+                        line: r.line,
+                        column: r.column,
+                        message: r.message.clone(),
+                    }),
                 })
                 .collect(),
             totals: Some(TotalsJson {
@@ -145,6 +162,19 @@ impl Report {
                     rows.push(vec![
                         Cell::Text(format!("flows in {}", input.path)),
                         Cell::Int(input.flows),
+                    ]);
+                }
+            }
+            // In the report itself, not only on stderr: a saved report
+            // must not pass for one of the whole table.
+            for input in &self.inputs {
+                if let Some(r) = &input.read_error {
+                    rows.push(vec![
+                        Cell::Text(format!("INCOMPLETE: {}", input.path)),
+                        Cell::Text(format!(
+                            "read stopped at line {}, column {}: {}",
+                            r.line, r.column, r.message
+                        )),
                     ]);
                 }
             }

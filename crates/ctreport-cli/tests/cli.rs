@@ -458,3 +458,133 @@ fn readme_examples_are_current() {
     }
     assert!(checked >= 2, "found only {checked} README examples");
 }
+
+/// The bytes a gzip decoder gives for `gzipped` before it fails.
+fn decodable_prefix(gzipped: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut decoder = flate2::read::MultiGzDecoder::new(gzipped);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => panic!("the cut stream decoded to its end"),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return out,
+        }
+    }
+}
+
+#[test]
+fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
+    let dump = std::fs::read(root().join(EXAMPLE)).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&dump).unwrap();
+    let gzipped = gz.finish().unwrap();
+    let cut = &gzipped[..gzipped.len() / 2];
+    let prefix = decodable_prefix(cut);
+    assert!(prefix.len() > dump.len() / 4 && !prefix.ends_with(b"\n"));
+    // Where reading stopped: on the cut line, just after its last byte.
+    let line = prefix.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = prefix.len() - prefix.iter().rposition(|&b| b == b'\n').unwrap();
+
+    let dir = std::env::temp_dir().join(format!("ctreport-cut-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cut_path = dir.join("dump.txt.gz");
+    std::fs::write(&cut_path, cut).unwrap();
+    let prefix_path = dir.join("prefix.txt");
+    std::fs::write(&prefix_path, &prefix).unwrap();
+    let (cut_path, prefix_path) = (cut_path.to_str().unwrap(), prefix_path.to_str().unwrap());
+    let stopped = format!(
+        "{cut_path}:{line}:{column}: error: cannot read on: incomplete deflate stream; the \
+         report counts only the {} lines before this point (a capture cut short or a damaged file)",
+        thousands(line as u64)
+    );
+
+    // The report is the one of the bytes read, with where it stopped.
+    for threads in ["1", "2"] {
+        let out = ctreport(&[
+            "summary",
+            "--format",
+            "json",
+            "--threads",
+            threads,
+            cut_path,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{threads} threads");
+        assert!(
+            text(&out.stderr).contains(&stopped),
+            "{}",
+            text(&out.stderr)
+        );
+        let mut got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let reference = ctreport(&["summary", "--format", "json", prefix_path]);
+        let reference = text(&reference.stdout).replace(prefix_path, cut_path);
+        let mut expected: serde_json::Value = serde_json::from_str(&reference).unwrap();
+        let got_input = got["inputs"].take();
+        expected["inputs"].take();
+        assert_eq!(got, expected, "{threads} threads");
+        assert_eq!(got["totals"]["lines"], line);
+        assert_eq!(
+            got_input[0]["read_error"],
+            serde_json::json!({"line": line, "column": column, "message": "incomplete deflate stream"})
+        );
+    }
+
+    // Said in the report itself, by every command, which all fail.
+    let table = ctreport(&["top-ips", cut_path]);
+    assert_eq!(table.status.code(), Some(2));
+    assert!(text(&table.stdout).contains(&format!(
+        "INCOMPLETE: {cut_path}  read stopped at line {line}, column {column}: incomplete deflate stream"
+    )));
+    let check = ctreport(&["check", cut_path]);
+    assert_eq!(check.status.code(), Some(2));
+    assert!(text(&check.stderr).contains(&stopped));
+    let doctor = ctreport(&["doctor", cut_path]);
+    assert_eq!(doctor.status.code(), Some(2));
+    // The prose is wrapped to the terminal: compared word by word.
+    let words = text(&doctor.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        words.starts_with(&format!(
+            "Findings - {cut_path} could not be read to its end (incomplete deflate stream at \
+             line {line}): every figure below is of the {} lines read before, not of the whole table.",
+            thousands(line as u64)
+        )),
+        "{words}"
+    );
+    let flows = ctreport(&["flows", cut_path]);
+    assert_eq!(flows.status.code(), Some(2));
+    assert_eq!(flows.stdout, ctreport(&["flows", prefix_path]).stdout);
+    assert!(text(&flows.stderr).contains(&format!(
+        "{cut_path}:{line}:{column}: error: cannot read on: incomplete deflate stream; the flows \
+         before this point are written"
+    )));
+    let diff = ctreport(&["diff", EXAMPLE, cut_path]);
+    assert_eq!(diff.status.code(), Some(2));
+
+    // The other inputs are read on and counted.
+    let both = ctreport(&["protocols", "--format", "json", cut_path, EXAMPLE]);
+    assert_eq!(both.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&both.stdout).unwrap();
+    let whole: serde_json::Value =
+        serde_json::from_slice(&ctreport(&["protocols", "--format", "json", EXAMPLE]).stdout)
+            .unwrap();
+    assert_eq!(v["inputs"][1]["flows"], whole["inputs"][0]["flows"]);
+    assert!(v["inputs"][1].get("read_error").is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `1,585` for 1585, as the reports print counts.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -40,7 +40,9 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
         thousands(t.skipped),
         thousands(t.errors)
     );
-    Ok(if t.errors > 0 {
+    Ok(if analysis.incomplete() {
+        Exit::Error
+    } else if t.errors > 0 {
         Exit::Malformed
     } else {
         Exit::Success

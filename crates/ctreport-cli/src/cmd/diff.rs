@@ -57,12 +57,7 @@ pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
     let mut out = BufWriter::new(stdout.lock());
     render::write_document(&mut out, &parts(&report.diff), &report, args.output.format)?;
     out.flush()?;
-    let malformed = before.summary.totals.errors + after.summary.totals.errors > 0;
-    Ok(if args.output.strict && malformed {
-        Exit::Malformed
-    } else {
-        Exit::Success
-    })
+    Ok(super::exit_for(&[before, after], args.output.strict))
 }
 
 fn changes(key: &'static str, title: &'static str, first: &'static str, rows: &[Change]) -> Part {

@@ -17,7 +17,7 @@ use crate::analysis::{self, Pass, Tap};
 use crate::cli::DoctorArgs;
 use crate::exit::{Exit, Fatal};
 use crate::report::{
-    Cell, ErrorJson, InputJson, Item, Part, Prose, Report, Section, TotalsJson, percent,
+    Cell, ErrorJson, InputJson, Item, Part, Prose, Report, Section, TotalsJson, percent, thousands,
 };
 use crate::{input, render};
 
@@ -201,12 +201,28 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
         doctor = doctor.propose(timer, seconds);
     }
     let breakdown = tap.finish();
-    let diagnosis = doctor.diagnose(
+    let mut diagnosis = doctor.diagnose(
         &analysis.summary,
         &breakdown,
         sysctl.as_ref().map(|s| &s.value),
         stats.as_ref().map(|s| &s.value),
     );
+    // First: every figure after it is of part of the table.
+    for input in &analysis.inputs {
+        if let Some(stopped) = &input.read_error {
+            diagnosis.findings.insert(
+                0,
+                format!(
+                    "{} could not be read to its end ({} at line {}): every figure below is of \
+                     the {} lines read before, not of the whole table.",
+                    input.path.display(),
+                    stopped.message,
+                    stopped.line,
+                    thousands(input.lines),
+                ),
+            );
+        }
+    }
     let base = Report::new("doctor", &analysis, max_errors);
     let report = DoctorReport {
         schema: "ctreport.doctor/1",
@@ -222,7 +238,9 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     render::write_document(&mut out, &parts(&report), &report, args.output.format)?;
     out.flush()?;
     let malformed = analysis.summary.totals.errors > 0 || !report.errors.is_empty();
-    Ok(if args.output.strict && malformed {
+    Ok(if analysis.incomplete() {
+        Exit::Error
+    } else if args.output.strict && malformed {
         Exit::Malformed
     } else {
         Exit::Success

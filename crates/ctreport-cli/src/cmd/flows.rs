@@ -159,6 +159,7 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
         max: args.max_errors,
         count: 0,
     };
+    let mut incomplete = false;
     for name in input::names(&args.input.files) {
         let opened = input::open(&name).map_err(Fatal::Input)?;
         let path = opened.name.clone();
@@ -170,11 +171,34 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                 let mut reader = ChunkReader::new(stream.0, 1 << 20);
                 let mut chunk = Vec::new();
                 let mut first_line = 1;
-                while reader.next_chunk(&mut chunk).map_err(|e| {
-                    Fatal::Input(format!("{}: {}", path.display(), input::describe(&e)))
-                })? {
+                // Line and column of the next byte to come.
+                let mut next = (1, 1);
+                loop {
+                    match reader.next_chunk(&mut chunk) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            // What was read before is written: say where it stops.
+                            sink.flush()?;
+                            eprintln!(
+                                "ctreport: {}:{}:{}: error: cannot read on: {}; the flows before \
+                                 this point are written (a capture cut short or a damaged file)",
+                                path.display(),
+                                next.0,
+                                next.1,
+                                input::describe(&e)
+                            );
+                            incomplete = true;
+                            break;
+                        }
+                    }
                     first_line =
                         write_flows(&chunk, first_line, &filter, &path, &mut sink, &mut errors)?;
+                    next = match chunk.iter().rposition(|&b| b == b'\n') {
+                        Some(at) if at + 1 == chunk.len() => (first_line, 1),
+                        Some(at) => (first_line - 1, (chunk.len() - at) as u64),
+                        None => (first_line - 1, chunk.len() as u64 + 1),
+                    };
                 }
             }
         }
@@ -187,7 +211,9 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
             errors.max
         );
     }
-    Ok(if args.strict && errors.count > 0 {
+    Ok(if incomplete {
+        Exit::Error
+    } else if args.strict && errors.count > 0 {
         Exit::Malformed
     } else {
         Exit::Success

@@ -49,12 +49,16 @@ pub fn run_report(
     let mut out = BufWriter::new(stdout.lock());
     render::write(&mut out, &report, args.output.format, primary)?;
     out.flush()?;
-    Ok(strict_exit(&analysis, args.output.strict))
+    Ok(exit_for(&[&analysis], args.output.strict))
 }
 
-/// `Malformed` when `--strict` and any line was malformed.
-pub fn strict_exit(analysis: &Analysis, strict: bool) -> Exit {
-    if strict && analysis.summary.totals.errors > 0 {
+/// `Error` when an input could not be read to its end (the report is
+/// printed, but of part of it); else `Malformed` when `--strict` and any
+/// line was malformed.
+pub fn exit_for(analyses: &[&Analysis], strict: bool) -> Exit {
+    if analyses.iter().any(|a| a.incomplete()) {
+        Exit::Error
+    } else if strict && analyses.iter().any(|a| a.summary.totals.errors > 0) {
         Exit::Malformed
     } else {
         Exit::Success
