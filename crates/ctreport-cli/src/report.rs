@@ -149,6 +149,29 @@ impl Report {
         let matched = self.totals.as_ref().map_or(0, |t| t.matched);
         let pct = |count: u64| Cell::Percent(percent(count, matched));
         let mut sections = Vec::new();
+        // First, in the report itself and not only on stderr: a saved
+        // report must not pass for one of the whole table.
+        let stopped: Vec<Vec<Cell>> = self
+            .inputs
+            .iter()
+            .filter_map(|input| {
+                let r = input.read_error.as_ref()?;
+                Some(vec![
+                    Cell::Text(input.path.clone()),
+                    Cell::Int(r.line),
+                    Cell::Int(r.column),
+                    Cell::Text(r.message.clone()),
+                ])
+            })
+            .collect();
+        if !stopped.is_empty() {
+            sections.push(Section::new(
+                "incomplete",
+                "INCOMPLETE: reading stopped early; every count below is of the lines read before",
+                &["input", "line", "column", "error"],
+                stopped,
+            ));
+        }
         if let Some(t) = &self.totals {
             let mut rows = vec![
                 vec![Cell::text("lines"), Cell::Int(t.lines)],
@@ -165,19 +188,7 @@ impl Report {
                     ]);
                 }
             }
-            // In the report itself, not only on stderr: a saved report
-            // must not pass for one of the whole table.
-            for input in &self.inputs {
-                if let Some(r) = &input.read_error {
-                    rows.push(vec![
-                        Cell::Text(format!("INCOMPLETE: {}", input.path)),
-                        Cell::Text(format!(
-                            "read stopped at line {}, column {}: {}",
-                            r.line, r.column, r.message
-                        )),
-                    ]);
-                }
-            }
+
             sections.push(Section::new("totals", "Totals", &["metric", "value"], rows));
         }
         if let Some(rows) = &self.events {
