@@ -231,9 +231,23 @@ impl Report {
             ));
         }
         for (key, title, rows) in [
-            ("tcp_states", "TCP states", &self.tcp_states),
-            ("sctp_states", "SCTP states", &self.sctp_states),
-            ("dccp_states", "DCCP states", &self.dccp_states),
+            // Percent of every flow, not of the protocol's: what share of
+            // the table a state takes.
+            (
+                "tcp_states",
+                "TCP states (percent of matched flows)",
+                &self.tcp_states,
+            ),
+            (
+                "sctp_states",
+                "SCTP states (percent of matched flows)",
+                &self.sctp_states,
+            ),
+            (
+                "dccp_states",
+                "DCCP states (percent of matched flows)",
+                &self.dccp_states,
+            ),
         ] {
             if let Some(rows) = rows {
                 let rows = rows
