@@ -406,6 +406,8 @@ mod tests {
             "tcp_timeout_established=3600",
             "--what-if",
             "net.netfilter.nf_conntrack_udp_timeout=5",
+            "--what-if",
+            "icmp_timeout=2",
             "--max",
             "1024",
             "dump.txt",
@@ -420,14 +422,15 @@ mod tests {
             args.what_if,
             vec![
                 (Timer::Tcp(ctparse::TcpState::Established), 3600),
-                (Timer::Udp, 5)
+                (Timer::Udp, 5),
+                (Timer::Icmp, 2)
             ]
         );
         let bad = Cli::try_parse_from([
             "ctreport",
             "doctor",
             "--what-if",
-            "tcp_timeout_close=1",
+            "tcp_timeout_syn_sent2=1",
             "d",
         ]);
         assert!(

@@ -335,9 +335,9 @@ fn usage_and_unreadable_inputs_exit_2() {
         text(&out.stderr),
         "ctreport: no/such/sysctl.txt: No such file or directory\n"
     );
-    let out = ctreport(&["doctor", "--what-if", "tcp_timeout_close=1", EXAMPLE]);
+    let out = ctreport(&["doctor", "--what-if", "tcp_timeout_syn_sent2=1", EXAMPLE]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown timeout sysctl \"tcp_timeout_close\""));
+    assert!(text(&out.stderr).contains("unknown timeout sysctl \"tcp_timeout_syn_sent2\""));
     let out = ctreport(&["diff", EXAMPLE]);
     assert_eq!(out.status.code(), Some(2));
     let out = ctreport(&["diff", EXAMPLE, "no/such/dump.txt"]);

@@ -199,11 +199,20 @@ pub fn shorter_timeout(
         Timer::Udp | Timer::UdpStream => {
             "A UDP flow silent for longer gets a new entry with its next packet (and, if NATed, possibly a new mapping)."
         }
+        Timer::Icmp | Timer::Icmpv6 => {
+            "An echo reply or error later than that is no longer matched to its request (rules dropping `ct state invalid` drop it); ping round trips take well under a second."
+        }
+        Timer::Generic => {
+            "A flow of such a protocol (ESP, OSPF, ...) silent for longer gets a new entry with its next packet (and, if NATed, possibly a new mapping)."
+        }
     };
     let state = match timer {
         Timer::Tcp(_) => format!("{} {}", what_if.protocol, what_if.state),
         Timer::Udp => "UDP entries that are not ASSURED".to_owned(),
         Timer::UdpStream => "ASSURED (stream) UDP".to_owned(),
+        Timer::Icmp => "ICMP".to_owned(),
+        Timer::Icmpv6 => "ICMPv6".to_owned(),
+        Timer::Generic => "protocols without a tracker (generic)".to_owned(),
     };
     let configured = match what_if.configured_from {
         super::Origin::Sysctl => format!("now {} s", group(what_if.configured)),

@@ -19,7 +19,8 @@ use serde::Serialize;
 use crate::Summary;
 use crate::doctor::{Breakdown, Origin, Sysctl};
 
-/// A timer an entry can run on: a TCP state, or one of UDP's two.
+/// A timer an entry can run on: a TCP state, one of UDP's two, ICMP's,
+/// ICMPv6's, or the generic one of protocols without a tracker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
     /// A TCP entry in this state.
@@ -29,6 +30,13 @@ pub enum Timer {
     Udp,
     /// An `[ASSURED]` UDP entry (a stream): `nf_conntrack_udp_timeout_stream`.
     UdpStream,
+    /// An ICMP entry: `nf_conntrack_icmp_timeout`.
+    Icmp,
+    /// An ICMPv6 entry: `nf_conntrack_icmpv6_timeout`.
+    Icmpv6,
+    /// An entry of a protocol the kernel has no tracker for (ESP, OSPF,
+    /// ...; printed as `unknown`): `nf_conntrack_generic_timeout`.
+    Generic,
 }
 
 /// A timer's sysctl, kernel default and the shorter value the doctor
@@ -47,7 +55,9 @@ pub struct TimerSpec {
 }
 
 /// Every timer the doctor looks at. TCP `NONE` and `SYN_SENT2` have no
-/// sysctl of their own, and `CLOSE` (10 s) is short already.
+/// sysctl of their own; `CLOSE` (10 s) is short already, so it is tried
+/// only when asked (`--what-if tcp_timeout_close=5`): its default try is
+/// its default.
 pub const TIMERS: &[TimerSpec] = &[
     spec(
         Timer::Tcp(TcpState::SynSent),
@@ -91,8 +101,17 @@ pub const TIMERS: &[TimerSpec] = &[
         120,
         30,
     ),
+    spec(
+        Timer::Tcp(TcpState::Close),
+        "nf_conntrack_tcp_timeout_close",
+        10,
+        10,
+    ),
     spec(Timer::Udp, "nf_conntrack_udp_timeout", 30, 10),
     spec(Timer::UdpStream, "nf_conntrack_udp_timeout_stream", 120, 60),
+    spec(Timer::Icmp, "nf_conntrack_icmp_timeout", 30, 10),
+    spec(Timer::Icmpv6, "nf_conntrack_icmpv6_timeout", 30, 10),
+    spec(Timer::Generic, "nf_conntrack_generic_timeout", 600, 120),
 ];
 
 const fn spec(timer: Timer, sysctl: &'static str, kernel_default: u64, proposed: u64) -> TimerSpec {
@@ -111,6 +130,30 @@ impl Timer {
             Timer::Tcp(state) => ("tcp", state.name()),
             Timer::Udp => ("udp", "not ASSURED"),
             Timer::UdpStream => ("udp", "ASSURED (stream)"),
+            Timer::Icmp => ("icmp", "any"),
+            Timer::Icmpv6 => ("icmpv6", "any"),
+            Timer::Generic => ("other", "no tracker"),
+        }
+    }
+
+    /// The timer of entries of `protocol` that have no state (TCP's are
+    /// per state, UDP's per `[ASSURED]`): ICMP's, ICMPv6's, or the
+    /// generic one for protocols without a tracker of their own. `None`
+    /// for the tracked protocols whose timers the doctor does not try.
+    pub fn stateless(protocol: Protocol) -> Option<Timer> {
+        const TRACKED: [Protocol; 6] = [
+            Protocol::TCP,
+            Protocol::UDP,
+            Protocol::UDPLITE,
+            Protocol::SCTP,
+            Protocol::DCCP,
+            Protocol::GRE,
+        ];
+        match protocol {
+            Protocol::ICMP => Some(Timer::Icmp),
+            Protocol::ICMPV6 => Some(Timer::Icmpv6),
+            p if TRACKED.contains(&p) => None,
+            _ => Some(Timer::Generic),
         }
     }
 
@@ -192,11 +235,13 @@ pub type Histogram = Vec<(i64, u64)>;
 pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer, Histogram)> {
     let mut by_timer: std::collections::BTreeMap<Timer, Histogram> = Default::default();
     for (key, count) in summary.timeouts.iter() {
-        if key.protocol == Protocol::TCP
-            && let Some(State::Tcp(state)) = key.state
-        {
+        let timer = match (key.protocol, key.state) {
+            (Protocol::TCP, Some(State::Tcp(state))) => Some(Timer::Tcp(state)),
+            (protocol, _) => Timer::stateless(protocol),
+        };
+        if let Some(timer) = timer {
             by_timer
-                .entry(Timer::Tcp(state))
+                .entry(timer)
                 .or_default()
                 .push((key.remaining, count));
         }
@@ -263,7 +308,7 @@ pub fn what_ifs(
             })
             .max()
             .filter(|&short| configured > short),
-            Timer::Udp | Timer::UdpStream => None,
+            Timer::Udp | Timer::UdpStream | Timer::Icmp | Timer::Icmpv6 | Timer::Generic => None,
         };
         let (young, rest): (Histogram, Histogram) = remaining.iter().partition(|&&(left, _)| {
             short.is_some_and(|s| left <= i64::try_from(s).unwrap_or(i64::MAX))
@@ -327,7 +372,17 @@ mod tests {
             Timer::from_sysctl("udp_timeout_stream"),
             Some(Timer::UdpStream)
         );
-        assert_eq!(Timer::from_sysctl("tcp_timeout_close"), None);
+        assert_eq!(
+            Timer::from_sysctl("tcp_timeout_close"),
+            Some(Timer::Tcp(TcpState::Close))
+        );
+        assert_eq!(Timer::from_sysctl("icmp_timeout"), Some(Timer::Icmp));
+        assert_eq!(Timer::from_sysctl("icmpv6_timeout"), Some(Timer::Icmpv6));
+        assert_eq!(
+            Timer::from_sysctl("net.netfilter.nf_conntrack_generic_timeout"),
+            Some(Timer::Generic)
+        );
+        assert_eq!(Timer::from_sysctl("tcp_timeout_syn_sent2"), None);
         assert_eq!(Timer::from_sysctl("nf_conntrack_max"), None);
     }
 
@@ -371,6 +426,47 @@ mod tests {
             (rows[1].proposed, rows[1].short_timer, rows[1].gone),
             (3500, 10, 0)
         );
+    }
+
+    #[test]
+    fn stateless_entries_go_to_their_protocols_timer() {
+        let dump = b"\
+icmp     1 25 src=192.0.2.1 dst=198.51.100.2 type=8 code=0 id=7 src=198.51.100.2 dst=192.0.2.1 type=0 code=0 id=7 mark=0 use=1
+icmp     1 5 src=192.0.2.1 dst=198.51.100.2 type=8 code=0 id=8 src=198.51.100.2 dst=192.0.2.1 type=0 code=0 id=8 mark=0 use=1
+icmpv6   58 29 src=2001:db8::1 dst=2001:db8::2 type=128 code=0 id=9 src=2001:db8::2 dst=2001:db8::1 type=129 code=0 id=9 mark=0 use=1
+unknown  50 590 src=192.0.2.1 dst=198.51.100.2 src=198.51.100.2 dst=192.0.2.1 mark=0 use=1
+gre      47 170 timeout=180, stream_timeout=180 src=192.0.2.1 dst=198.51.100.2 srckey=0x0 dstkey=0x0 src=198.51.100.2 dst=192.0.2.1 srckey=0x0 dstkey=0x0 [ASSURED] mark=0 use=1
+tcp      6 8 CLOSE src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 src=198.51.100.2 dst=192.0.2.1 sport=2 dport=1 [ASSURED] mark=0 use=1
+";
+        let summary = crate::Analyzer::new().threads(1).analyze_bytes(dump);
+        assert_eq!(summary.totals.flows, 6);
+        let histograms = timer_histograms(&summary, &Breakdown::default());
+        assert_eq!(
+            histograms,
+            vec![
+                (Timer::Tcp(TcpState::Close), vec![(8, 1)]),
+                (Timer::Icmp, vec![(5, 1), (25, 1)]),
+                (Timer::Icmpv6, vec![(29, 1)]),
+                (Timer::Generic, vec![(590, 1)]),
+            ]
+        );
+        // ICMP at 30 s, tried at 10 s: gone when 20 s or less are left.
+        // CLOSE is tried at its default only: no row at the default.
+        let rows = what_ifs(&histograms, None, &[], 6);
+        let shown: Vec<_> = rows
+            .iter()
+            .map(|r| (r.protocol, r.state, r.entries, r.gone))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("icmp", "any", 2, 1),
+                ("icmpv6", "any", 1, 0),
+                ("other", "no tracker", 1, 0)
+            ]
+        );
+        let rows = what_ifs(&histograms, None, &[(Timer::Tcp(TcpState::Close), 1)], 6);
+        assert_eq!((rows[0].state, rows[0].gone), ("CLOSE", 1));
     }
 
     #[test]
