@@ -287,7 +287,7 @@ pub fn print_errors(analysis: &Analysis, max: usize) {
         let _ = writeln!(
             err,
             "ctreport: {} more malformed line{} not shown (--max-errors {max})",
-            total - shown,
+            crate::report::thousands(total - shown),
             if total - shown == 1 { "" } else { "s" }
         );
     }
@@ -312,15 +312,7 @@ pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
             );
         }
         if input.flows == 0 && input.errors > 0 {
-            let _ = writeln!(
-                err,
-                "ctreport: {}: no conntrack entry read ({} malformed line{} of {}); is it a \
-                 capture of /proc/net/nf_conntrack or `conntrack -L`?",
-                input.path.display(),
-                crate::report::thousands(input.errors),
-                if input.errors == 1 { "" } else { "s" },
-                crate::report::thousands(input.lines),
-            );
+            let _ = writeln!(err, "{}", no_entry(&input.path, input.errors, input.lines));
         }
     }
     for input in &analysis.inputs {
@@ -346,9 +338,28 @@ pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
     }
 }
 
+/// The error for an input that gave no entry but `errors` malformed
+/// lines of `lines`.
+pub fn no_entry(path: &std::path::Path, errors: u64, lines: u64) -> String {
+    format!(
+        "ctreport: {}: error: no conntrack entry read ({} malformed line{} of {}); is it a \
+         capture of /proc/net/nf_conntrack or `conntrack -L`?",
+        path.display(),
+        crate::report::thousands(errors),
+        if errors == 1 { "" } else { "s" },
+        crate::report::thousands(lines),
+    )
+}
+
 impl Analysis {
     /// True when some input could not be read to its end.
     pub fn incomplete(&self) -> bool {
         self.inputs.iter().any(|i| i.read_error.is_some())
+    }
+
+    /// True when some input gave no entry but malformed lines: the wrong
+    /// file, or a capture that failed (conntrack's own error message).
+    pub fn unusable(&self) -> bool {
+        self.inputs.iter().any(|i| i.flows == 0 && i.errors > 0)
     }
 }

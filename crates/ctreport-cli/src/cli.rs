@@ -139,12 +139,14 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "BYTES")]
     pub object_size: Option<u64>,
     /// Try this timeout in the what-if, e.g. `tcp_timeout_established=3600`
-    /// (repeatable).
+    /// (repeatable, one value a sysctl: the last counts).
     ///
     /// SYSCTL is a timeout sysctl with or without its `net.netfilter.` and
     /// `nf_conntrack_` prefixes: tcp_timeout_{syn_sent, syn_recv,
-    /// established, fin_wait, close_wait, last_ack, time_wait}, udp_timeout,
-    /// udp_timeout_stream.
+    /// established, fin_wait, close_wait, last_ack, time_wait, close},
+    /// udp_timeout, udp_timeout_stream, icmp_timeout, icmpv6_timeout,
+    /// generic_timeout. Every value asked gets its row in the what-if
+    /// table; it is never turned into a recommendation.
     #[arg(long = "what-if", value_name = "SYSCTL=SECONDS", value_parser = parse_what_if)]
     pub what_if: Vec<(Timer, u64)>,
     #[command(flatten)]

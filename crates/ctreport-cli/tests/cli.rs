@@ -223,56 +223,103 @@ fn flows_as_csv_and_ndjson() {
     );
 }
 
+/// A file of `entries` good lines of the example, then every line of
+/// `fixtures/dialects/malformed.txt`, in a directory of its own.
+fn mixed_file(name: &str, entries: usize) -> (std::path::PathBuf, String) {
+    let mut bytes: Vec<u8> = std::fs::read_to_string(root().join(EXAMPLE))
+        .unwrap()
+        .lines()
+        .take(entries)
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    // Not all of it is UTF-8.
+    bytes.extend(std::fs::read(root().join("fixtures/dialects/malformed.txt")).unwrap());
+    let dir = std::env::temp_dir().join(format!("ctreport-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mixed.txt");
+    std::fs::write(&file, bytes).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
 #[test]
 fn check_lists_every_malformed_line_and_exits_1() {
-    let out = ctreport(&["check", "fixtures/dialects/malformed.txt"]);
+    let (dir, mixed) = mixed_file("check", 3);
+    let out = ctreport(&["check", &mixed]);
     assert_eq!(out.status.code(), Some(1));
     let listed = text(&out.stdout);
     assert_eq!(listed.lines().count(), 11);
-    assert!(
-        listed.starts_with("fixtures/dialects/malformed.txt:1:12: "),
-        "{listed}"
-    );
-    // A file of malformed lines only is said to be one.
+    assert!(listed.starts_with(&format!("{mixed}:4:12: ")), "{listed}");
     assert_eq!(
         text(&out.stderr),
-        "ctreport: fixtures/dialects/malformed.txt: no conntrack entry read (11 malformed lines of 11); is it a capture of /proc/net/nf_conntrack or `conntrack -L`?\n\
-         ctreport: 11 lines: 0 flows, 0 skipped, 11 malformed\n"
+        "ctreport: 14 lines: 3 flows, 0 skipped, 11 malformed\n"
     );
 
     let clean = ctreport(&["check", EXAMPLE]);
     assert_eq!(clean.status.code(), Some(0));
     assert_eq!(text(&clean.stdout), "");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
+    // The wrong file, or a capture that failed: its report would be empty
+    // sections that look like an empty table.
+    let file = "fixtures/dialects/malformed.txt";
+    let said = format!(
+        "ctreport: {file}: error: no conntrack entry read (11 malformed lines of 11); is it a \
+         capture of /proc/net/nf_conntrack or `conntrack -L`?"
+    );
+    for args in [
+        &["check", file][..],
+        &["summary", file],
+        &["top-ips", file, EXAMPLE],
+        &["flows", file],
+        &["doctor", file],
+        &["diff", EXAMPLE, file],
+    ] {
+        let out = ctreport(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).lines().any(|l| l == said),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // conntrack's own failure, captured with 2>&1, is such an input.
+    let failed = b"conntrack v1.4.7 (conntrack-tools): Operation failed: Operation not permitted\n";
+    let out = ctreport_stdin(&["top-ips"], failed);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // An empty table is not an error.
+    let empty = b"conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n";
+    assert_eq!(ctreport_stdin(&["top-ips"], empty).status.code(), Some(0));
+    assert_eq!(ctreport_stdin(&["top-ips"], b"").status.code(), Some(0));
 }
 
 #[test]
 fn malformed_lines_are_reported_and_counted_not_fatal() {
-    let out = ctreport(&[
-        "summary",
-        "--max-errors",
-        "2",
-        "--format",
-        "json",
-        "fixtures/dialects/malformed.txt",
-        EXAMPLE,
-    ]);
+    let (dir, mixed) = mixed_file("malformed", 2);
+    let out = ctreport(&["summary", "--max-errors", "2", "--format", "json", &mixed]);
     assert_eq!(out.status.code(), Some(0));
     let stderr = text(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
         lines,
         [
-            "ctreport: fixtures/dialects/malformed.txt:1:12: L4 protocol name does not match number 17 (which prints as udp) \"tcp\"",
-            "ctreport: fixtures/dialects/malformed.txt:2:42: invalid IPv4 address in dst \"dst=198.51.100.300\"",
-            "ctreport: 9 more malformed lines not shown (--max-errors 2)",
-            "ctreport: fixtures/dialects/malformed.txt: no conntrack entry read (11 malformed lines of 11); is it a capture of /proc/net/nf_conntrack or `conntrack -L`?",
+            format!(
+                "ctreport: {mixed}:3:12: L4 protocol name does not match number 17 (which prints as udp) \"tcp\""
+            ),
+            format!("ctreport: {mixed}:4:42: invalid IPv4 address in dst \"dst=198.51.100.300\""),
+            "ctreport: 9 more malformed lines not shown (--max-errors 2)".to_owned(),
         ]
     );
     let json = text(&out.stdout);
     assert!(json.contains("\"errors\": 11"), "{json}");
+    assert!(json.contains("\"flows\": 2"), "{json}");
 
-    let strict = ctreport(&["summary", "--strict", "fixtures/dialects/malformed.txt"]);
+    let strict = ctreport(&["summary", "--strict", &mixed]);
     assert_eq!(strict.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

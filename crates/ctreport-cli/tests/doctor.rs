@@ -436,3 +436,153 @@ fn diff_of_a_snapshot_with_itself_is_all_zero_and_filters_apply() {
     assert_eq!(v["schema"], "ctreport.diff/1");
     assert_eq!(v["inputs"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn doctor_refuses_an_event_capture() {
+    let events = "fixtures/kernel/router/events.txt";
+    let out = ctreport(&["doctor", "--max", "270", events]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "ctreport: {events}: holds 267 conntrack -E events, not a table listing: doctor \
+             diagnoses the table itself"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    // The other reports count events, and say so.
+    assert_eq!(ctreport(&["summary", events]).status.code(), Some(0));
+}
+
+#[test]
+fn a_full_count_in_the_sysctls_is_pressure_whatever_the_dump_holds() {
+    // The sysctls say the table was full (nf_conntrack_count = max), the
+    // dump holds 0.6% of it: taken apart, or in another namespace. The
+    // table is judged from the larger figure, and the findings say why.
+    let v = json(&[
+        "doctor",
+        "--format",
+        "json",
+        "--sysctl",
+        "fixtures/full/sysctl.txt",
+        EXAMPLE,
+    ]);
+    assert_eq!(v["pressure"], "full");
+    assert_eq!(v["fill"]["fill_percent"], 0.6);
+    let findings: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        findings.iter().any(|f| f.starts_with(
+            "nf_conntrack_count was 262,144 entries, 100.0% of the limit: how full the table is is judged from that"
+        )),
+        "{findings:?}"
+    );
+    let first = &v["recommendations"][0];
+    assert_eq!(first["id"], "raise-max");
+    assert_eq!(
+        first["commands"][0],
+        "sysctl -w net.netfilter.nf_conntrack_max=524288"
+    );
+}
+
+#[test]
+fn asked_timeouts_always_get_a_row_and_are_never_recommended() {
+    let v = json(&[
+        "doctor",
+        "--format",
+        "json",
+        "--sysctl",
+        "fixtures/full/sysctl.txt",
+        "--stats",
+        "fixtures/full/conntrack-S.txt",
+        "--what-if",
+        "tcp_timeout_established=30",
+        "--what-if",
+        "tcp_timeout_time_wait=500",
+        "--what-if",
+        "icmp_timeout=5",
+        FULL,
+    ]);
+    let rows = v["timeouts"].as_array().unwrap();
+    let row = |sysctl: &str| {
+        rows.iter()
+            .find(|r| r["sysctl"] == format!("net.netfilter.nf_conntrack_{sysctl}"))
+            .unwrap_or_else(|| panic!("no row for {sysctl}: {rows:?}"))
+    };
+    // Removes most of ESTABLISHED, but it was a question, not advice.
+    let established = row("tcp_timeout_established");
+    assert_eq!(
+        (
+            established["proposed"].as_u64(),
+            established["asked"].as_bool()
+        ),
+        (Some(30), Some(true))
+    );
+    assert!(established["gone"].as_u64().unwrap() > 0);
+    // Longer than now (120 s): nothing gone; no ICMP entries: 0 of 0.
+    let time_wait = row("tcp_timeout_time_wait");
+    assert_eq!(
+        (time_wait["proposed"].as_u64(), time_wait["gone"].as_u64()),
+        (Some(500), Some(0))
+    );
+    let icmp = row("icmp_timeout");
+    assert_eq!(
+        (icmp["entries"].as_u64(), icmp["gone"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // Not asked: the doctor's own try, which it may recommend.
+    assert_eq!(row("udp_timeout")["asked"], false);
+    let recommended: Vec<String> = v["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["commands"].as_array().unwrap())
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        recommended
+            .iter()
+            .all(|c| !c.contains("timeout_established")
+                && !c.contains("timeout_time_wait")
+                && !c.contains("icmp_timeout")),
+        "{recommended:?}"
+    );
+}
+
+#[test]
+fn standard_input_is_read_once() {
+    let dump = std::fs::read(root().join(EXAMPLE)).unwrap();
+    let out = ctreport_stdin(&["doctor", "--sysctl", "-", "-"], &dump);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("standard input (-) can be read only once"));
+    let out = ctreport_stdin(&["diff", "-", "-"], &dump);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("standard input (-) can be read only once"));
+    // A side input can come from stdin.
+    let sysctl = std::fs::read(root().join(EXAMPLE_SYSCTL)).unwrap();
+    let piped = ctreport_stdin(
+        &["doctor", "--format", "json", "--sysctl", "-", EXAMPLE],
+        &sysctl,
+    );
+    assert_eq!(piped.status.code(), Some(0), "{}", text(&piped.stderr));
+    let from_file = ok(&[
+        "doctor",
+        "--format",
+        "json",
+        "--sysctl",
+        EXAMPLE_SYSCTL,
+        EXAMPLE,
+    ]);
+    assert_eq!(
+        text(&piped.stdout).replace(
+            "\"sysctl_file\": \"-\"",
+            &format!("\"sysctl_file\": \"{EXAMPLE_SYSCTL}\"")
+        ),
+        from_file
+    );
+}

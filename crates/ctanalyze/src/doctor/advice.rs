@@ -83,18 +83,20 @@ pub fn suggested_max(max: u64, entries: u64) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// Raise `nf_conntrack_max` when the table is (or was) full.
+/// Raise `nf_conntrack_max` when the table is (or was) full, judged from
+/// the fullest figure known ([`Fill::peak`]).
 pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<Recommendation> {
     let max = fill.max?;
     let early_drop = stats.and_then(|s| s.get("early_drop")).unwrap_or(0);
-    if pressure(fill.fill_percent, Some(early_drop)) != Pressure::Full {
+    if pressure(fill.peak_percent(), Some(early_drop)) != Pressure::Full {
         return None;
     }
-    let new = suggested_max(max, fill.entries);
+    let (peak, what) = fill.peak();
+    let new = suggested_max(max, peak);
     let mut why = format!(
-        "The dump holds {} entries, {} of nf_conntrack_max = {}",
-        group(fill.entries),
-        pct(fill.fill_percent.unwrap_or(0.0)),
+        "{what} {} entries, {} of nf_conntrack_max = {}",
+        group(peak),
+        pct(fill.peak_percent().unwrap_or(0.0)),
         group(max)
     );
     if early_drop > 0 {
@@ -333,7 +335,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     };
     if more > 0 {
         overlap.push_str(&format!(
-            " {more} smaller candidate{} in the NOTRACK table.",
+            " {more} more candidate{} in the NOTRACK table, none larger.",
             if more == 1 { " is" } else { "s are" }
         ));
     }
@@ -566,6 +568,7 @@ mod tests {
             gone,
             percent: crate::doctor::percent(gone, entries),
             table_percent: crate::doctor::percent(gone, table),
+            asked: false,
         }
     }
 
@@ -650,7 +653,7 @@ mod tests {
         .unwrap();
         assert!(
             r.rationale
-                .contains("1 smaller candidate is in the NOTRACK table"),
+                .contains("1 more candidate is in the NOTRACK table, none larger."),
             "{}",
             r.rationale
         );

@@ -187,6 +187,33 @@ pub struct Fill {
 }
 
 impl Fill {
+    /// The fullest of the figures known, and which it is (as the start
+    /// of a sentence): the dump's entries, `nf_conntrack_count` of the
+    /// sysctls, or `entries` of the statistics. Captured a moment apart,
+    /// they differ; pressure is judged from the largest, so a table the
+    /// kernel counted as full is not called healthy from a dump taken
+    /// after it drained (or in another namespace, which the findings flag).
+    pub fn peak(&self) -> (u64, &'static str) {
+        [
+            (Some(self.entries), "The dump holds"),
+            (self.count, "nf_conntrack_count was"),
+            (self.stats_entries, "The statistics counted"),
+        ]
+        .into_iter()
+        .filter_map(|(n, what)| Some((n?, what)))
+        .fold((self.entries, "The dump holds"), |best, next| {
+            if next.0 > best.0 { next } else { best }
+        })
+    }
+
+    /// [`peak`](Fill::peak) in percent of `max` (`None` when there is no
+    /// limit or it is unknown).
+    pub fn peak_percent(&self) -> Option<f64> {
+        self.max
+            .filter(|&m| m > 0)
+            .map(|m| percent(self.peak().0, m))
+    }
+
     /// The fill of `entries` entries under the given limits.
     pub fn new(
         entries: u64,
@@ -424,39 +451,23 @@ impl Doctor {
             },
         );
         let early_drop = stats.and_then(|s| s.get("early_drop"));
-        let pressure = advice::pressure(fill.fill_percent, early_drop);
+        // A `conntrack -E` capture counts events, not entries: nothing
+        // about the table can be judged from it (the findings say so).
+        let events = summary.events.iter().any(|&n| n > 0);
+        let pressure = if events {
+            Pressure::Unknown
+        } else {
+            advice::pressure(fill.peak_percent(), early_drop)
+        };
         let histograms = whatif::timer_histograms(summary, breakdown);
         let timeouts = whatif::what_ifs(&histograms, sysctl, &self.proposals, fill.entries);
         let notrack = notrack::candidates(summary, breakdown);
 
-        // Recommendations, and the settings they change (for `persist`).
-        let mut recommendations = Vec::new();
-        let mut changed: Vec<(String, u64)> = Vec::new();
-        let mut target_max = fill.max;
-        if let Some(r) = advice::raise_max(&fill, stats) {
-            let new = advice::suggested_max(fill.max.unwrap_or(0), fill.entries);
-            changed.push(("net.netfilter.nf_conntrack_max".to_owned(), new));
-            target_max = Some(new);
-            recommendations.push(r);
-        }
-        let mut hashsize = None;
-        if let Some(target) = target_max
-            && let Some(r) = advice::buckets(&fill, target, pressure, stats)
-        {
-            hashsize = Some(target);
-            recommendations.push(r);
-        }
-        recommendations.extend(advice::dominant_source(summary, pressure));
-        for w in &timeouts {
-            if let Some(timer) = Timer::from_sysctl(&w.sysctl)
-                && let Some(r) = advice::shorter_timeout(w, timer, pressure)
-            {
-                changed.push((w.sysctl.clone(), w.proposed));
-                recommendations.push(r);
-            }
-        }
-        recommendations.extend(advice::notrack(&notrack, pressure));
-        recommendations.extend(advice::persist(&changed, hashsize));
+        let recommendations = if events {
+            Vec::new()
+        } else {
+            recommend(&fill, summary, stats, pressure, &timeouts, &notrack)
+        };
 
         let composition = composition(summary, breakdown, self.top);
         let stats_report = stats.map(StatsReport::new);
@@ -474,6 +485,48 @@ impl Doctor {
             not_assessed,
         }
     }
+}
+
+/// The recommendations, in order, then the commands that make the
+/// settings they change survive a reboot. A timeout tried with
+/// `--what-if` is shown in the what-if table only: it is a question, and
+/// never becomes a command to paste.
+fn recommend(
+    fill: &Fill,
+    summary: &Summary,
+    stats: Option<&Stats>,
+    pressure: Pressure,
+    timeouts: &[WhatIf],
+    notrack: &[notrack::Candidate],
+) -> Vec<Recommendation> {
+    let mut recommendations = Vec::new();
+    let mut changed: Vec<(String, u64)> = Vec::new();
+    let mut target_max = fill.max;
+    if let Some(r) = advice::raise_max(fill, stats) {
+        let new = advice::suggested_max(fill.max.unwrap_or(0), fill.peak().0);
+        changed.push(("net.netfilter.nf_conntrack_max".to_owned(), new));
+        target_max = Some(new);
+        recommendations.push(r);
+    }
+    let mut hashsize = None;
+    if let Some(target) = target_max
+        && let Some(r) = advice::buckets(fill, target, pressure, stats)
+    {
+        hashsize = Some(target);
+        recommendations.push(r);
+    }
+    recommendations.extend(advice::dominant_source(summary, pressure));
+    for w in timeouts.iter().filter(|w| !w.asked) {
+        if let Some(timer) = Timer::from_sysctl(&w.sysctl)
+            && let Some(r) = advice::shorter_timeout(w, timer, pressure)
+        {
+            changed.push((w.sysctl.clone(), w.proposed));
+            recommendations.push(r);
+        }
+    }
+    recommendations.extend(advice::notrack(notrack, pressure));
+    recommendations.extend(advice::persist(&changed, hashsize));
+    recommendations
 }
 
 fn composition(summary: &Summary, breakdown: &Breakdown, top: usize) -> Composition {
@@ -586,6 +639,14 @@ fn findings(
             "nf_conntrack_count was {} when the sysctls were read (the dump has {}).",
             group(count),
             group(total)
+        ));
+    }
+    let (peak, what) = fill.peak();
+    if let Some(p) = fill.peak_percent().filter(|_| peak > total) {
+        out.push(format!(
+            "{what} {}, {} of the limit: how full the table is is judged from that, the larger figure. If the dump and the other inputs differ this much, check that they come from the same host and network namespace, captured close together.",
+            entries(peak),
+            pct(p)
         ));
     }
     if let (Some(buckets), Some(now), Some(chain)) =
@@ -737,7 +798,14 @@ fn not_assessed(
 ) -> Vec<String> {
     let mut out = Vec::new();
     if fill.max.is_none() {
-        out.push("Fill: nf_conntrack_max is unknown; pass --sysctl FILE (sysctl -a | grep conntrack) or --max N.".to_owned());
+        out.push(format!(
+            "Fill: nf_conntrack_max is unknown; pass --sysctl FILE (sysctl -a | grep conntrack) or --max N.{}",
+            if pressure == Pressure::Full {
+                " The statistics say the table was full, but a new limit cannot be sized without the current one."
+            } else {
+                ""
+            }
+        ));
     }
     if fill.buckets.is_none() {
         out.push(
@@ -999,6 +1067,51 @@ mod tests {
         let persist = d.recommendations.last().unwrap();
         assert!(persist.commands[0].contains("net.netfilter.nf_conntrack_max = 4096"));
         assert!(persist.commands[2].contains("hashsize=4096"));
+    }
+
+    #[test]
+    fn the_fullest_figure_known_sets_the_pressure() {
+        let (summary, breakdown, mut sysctl, _) = example();
+        // The dump holds 1,585 of 262,144; the kernel counted 262,000.
+        sysctl.set("nf_conntrack_count", 262_000);
+        let d = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), None);
+        assert_eq!(d.fill.peak(), (262_000, "nf_conntrack_count was"));
+        assert_eq!(d.fill.fill_percent, Some(0.6));
+        assert_eq!(d.pressure, Pressure::Full);
+        assert_eq!(d.recommendations[0].id, "raise-max");
+        assert_eq!(
+            d.recommendations[0].commands,
+            ["sysctl -w net.netfilter.nf_conntrack_max=524288"]
+        );
+        // Without the count, the dump's figure rules, as before.
+        sysctl.set("nf_conntrack_count", 10);
+        let d = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), None);
+        assert_eq!(d.fill.peak(), (1585, "The dump holds"));
+        assert_eq!(d.pressure, Pressure::Low);
+    }
+
+    #[test]
+    fn an_event_capture_gets_no_advice() {
+        let (_, _, sysctl, stats) = example();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/kernel/router/");
+        let dump = std::fs::read(format!("{root}events.txt")).unwrap();
+        let summary = crate::Analyzer::new().threads(1).analyze_bytes(&dump);
+        assert!(summary.events.iter().sum::<u64>() > 0);
+        let breakdown = Breakdown::from_bytes(&dump);
+        // A limit it would otherwise be nearly full against.
+        let d = Doctor::new().max(Some(270)).diagnose(
+            &summary,
+            &breakdown,
+            Some(&sysctl),
+            Some(&stats),
+        );
+        assert_eq!(d.pressure, Pressure::Unknown);
+        assert_eq!(d.recommendations, vec![]);
+        assert!(
+            d.findings[0].contains("not a table listing"),
+            "{:?}",
+            d.findings
+        );
     }
 
     /// "No drops" is said only when the statistics hold the counters and

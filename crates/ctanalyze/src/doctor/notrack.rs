@@ -96,6 +96,8 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
             percent: super::percent(count, total),
         });
     }
+    // Largest first, ports before pairs on ties (the sort is stable).
+    found.sort_by_key(|c| std::cmp::Reverse(c.count));
     found
 }
 

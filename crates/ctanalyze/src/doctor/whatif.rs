@@ -202,6 +202,9 @@ pub struct WhatIf {
     pub percent: f64,
     /// `gone` in percent of all entries of the table.
     pub table_percent: f64,
+    /// The value was asked for (`--what-if`), not the doctor's own try:
+    /// shown even where it removes nothing, and never recommended.
+    pub asked: bool,
 }
 
 /// The rule: of entries with these `(remaining, count)` timers, how many
@@ -268,7 +271,9 @@ pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer,
 pub const SHORT_TIMER_DEFAULT: u64 = 300;
 
 /// One what-if row per timer with entries whose tried timeout is shorter
-/// than the configured one. `proposals` override the default tries;
+/// than the configured one, and one for every timer of `proposals`
+/// (which override the default tries; the last value of a timer counts)
+/// whatever it gives, so that a question asked gets its answer.
 /// `table_entries` is the size of the whole table (for `table_percent`).
 pub fn what_ifs(
     histograms: &[(Timer, Histogram)],
@@ -278,8 +283,11 @@ pub fn what_ifs(
 ) -> Vec<WhatIf> {
     let mut rows = Vec::new();
     for spec in TIMERS {
-        let Some((_, remaining)) = histograms.iter().find(|(t, _)| *t == spec.timer) else {
-            continue;
+        let asked = proposals.iter().any(|(t, _)| *t == spec.timer);
+        let remaining = match histograms.iter().find(|(t, _)| *t == spec.timer) {
+            Some((_, remaining)) => remaining.as_slice(),
+            None if asked => &[],
+            None => continue,
         };
         let (configured, configured_from) = match sysctl.and_then(|s| s.get(spec.sysctl)) {
             Some(value) => (value, Origin::Sysctl),
@@ -290,7 +298,7 @@ pub fn what_ifs(
             .rev()
             .find(|(t, _)| *t == spec.timer)
             .map_or(spec.proposed, |&(_, p)| p);
-        if proposed >= configured {
+        if proposed >= configured && !asked {
             continue;
         }
         // Entries that may be on the shorter unacknowledged/retransmission
@@ -316,7 +324,7 @@ pub fn what_ifs(
         let short_timer: u64 = young.iter().map(|&(_, n)| n).sum();
         let (rest_entries, gone) = gone_with(&rest, configured, proposed);
         let entries = rest_entries + short_timer;
-        if entries == 0 {
+        if entries == 0 && !asked {
             continue;
         }
         let (protocol, state) = spec.timer.labels();
@@ -332,6 +340,7 @@ pub fn what_ifs(
             gone,
             percent: super::percent(gone, entries),
             table_percent: super::percent(gone, table_entries),
+            asked,
         });
     }
     rows

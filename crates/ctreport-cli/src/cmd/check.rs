@@ -40,7 +40,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
         thousands(t.skipped),
         thousands(t.errors)
     );
-    Ok(if analysis.incomplete() {
+    Ok(if analysis.incomplete() || analysis.unusable() {
         Exit::Error
     } else if t.errors > 0 {
         Exit::Malformed

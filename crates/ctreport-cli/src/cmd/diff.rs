@@ -27,6 +27,12 @@ struct DiffReport {
 pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
     let filter = args.filter.to_filter().map_err(Fatal::Usage)?;
     let max_errors = args.output.max_errors;
+    if args.before.as_os_str() == "-" && args.after.as_os_str() == "-" {
+        return Err(Fatal::Usage(
+            "standard input (-) can be read only once: give at least one snapshot as a file"
+                .to_owned(),
+        ));
+    }
     let mut analyses = Vec::new();
     for file in [&args.before, &args.after] {
         let analysis = analysis::run(Pass {

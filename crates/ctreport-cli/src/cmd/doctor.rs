@@ -2,7 +2,7 @@
 //! sysctls and statistics captured with it.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -114,8 +114,14 @@ fn read_side<T>(
     parse: fn(&[u8]) -> (T, Vec<InputError>),
     expect: &Expect<T>,
 ) -> Result<Side<T>, Fatal> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Fatal::Input(format!("{}: {}", path.display(), input::describe(&e))))?;
+    let read = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        io::stdin().read_to_end(&mut bytes).map(|_| bytes)
+    } else {
+        std::fs::read(path)
+    };
+    let bytes =
+        read.map_err(|e| Fatal::Input(format!("{}: {}", path.display(), input::describe(&e))))?;
     let (value, errors) = parse(&bytes);
     if !(expect.usable)(&value) {
         let first = errors.first().map_or(String::new(), |e| {
@@ -141,6 +147,16 @@ fn read_side<T>(
 
 pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     let max_errors = args.output.max_errors;
+    let from_stdin = [Some(&args.dump), args.sysctl.as_ref(), args.stats.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter(|p| p.as_os_str() == "-")
+        .count();
+    if from_stdin > 1 {
+        return Err(Fatal::Usage(
+            "standard input (-) can be read only once: give the other inputs as files".to_owned(),
+        ));
+    }
     let sysctl = args
         .sysctl
         .as_deref()
@@ -166,6 +182,16 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
         aggregates: Aggregates::ALL,
     })?;
     analysis::print_errors(&analysis, max_errors);
+    let events: u64 = analysis.summary.events.iter().sum();
+    if events > 0 {
+        return Err(Fatal::Input(format!(
+            "{}: holds {} conntrack -E events, not a table listing: doctor diagnoses the table \
+             itself; capture it with `conntrack -L > dump.txt` or `cat /proc/net/nf_conntrack > \
+             dump.txt` (summary and the other reports do count events)",
+            analysis.path(0).display(),
+            thousands(events)
+        )));
+    }
     let mut side_errors = Vec::new();
     for (path, errors) in [
         sysctl.as_ref().map(|s| (&s.path, &s.errors)),
@@ -238,7 +264,7 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     render::write_document(&mut out, &parts(&report), &report, args.output.format)?;
     out.flush()?;
     let malformed = analysis.summary.totals.errors > 0 || !report.errors.is_empty();
-    Ok(if analysis.incomplete() {
+    Ok(if analysis.incomplete() || analysis.unusable() {
         Exit::Error
     } else if args.output.strict && malformed {
         Exit::Malformed

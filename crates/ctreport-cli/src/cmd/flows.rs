@@ -132,10 +132,12 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// Counts malformed lines and prints the first `max` as they come.
+/// Counts malformed lines and prints the first `max` as they come; counts
+/// entries too, to tell an input that gave none.
 struct Errors {
     max: usize,
     count: u64,
+    entries: u64,
 }
 
 impl Errors {
@@ -158,14 +160,18 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
     let mut errors = Errors {
         max: args.max_errors,
         count: 0,
+        entries: 0,
     };
     let mut incomplete = false;
+    let mut unusable = false;
     for name in input::names(&args.input.files) {
         let opened = input::open(&name).map_err(Fatal::Input)?;
         let path = opened.name.clone();
+        let before = (errors.count, errors.entries);
+        let mut lines = 0;
         match opened.source {
             Source::Mapped(map) => {
-                write_flows(&map, 1, &filter, &path, &mut sink, &mut errors)?;
+                lines = write_flows(&map, 1, &filter, &path, &mut sink, &mut errors)? - 1;
             }
             Source::Stream(stream) => {
                 let mut reader = ChunkReader::new(stream.0, 1 << 20);
@@ -194,6 +200,7 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                     }
                     first_line =
                         write_flows(&chunk, first_line, &filter, &path, &mut sink, &mut errors)?;
+                    lines = first_line - 1;
                     next = match chunk.iter().rposition(|&b| b == b'\n') {
                         Some(at) if at + 1 == chunk.len() => (first_line, 1),
                         Some(at) => (first_line - 1, (chunk.len() - at) as u64),
@@ -202,16 +209,22 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                 }
             }
         }
+        let malformed = errors.count - before.0;
+        if errors.entries == before.1 && malformed > 0 {
+            sink.flush()?;
+            eprintln!("{}", crate::analysis::no_entry(&path, malformed, lines));
+            unusable = true;
+        }
     }
     sink.flush()?;
     if errors.count > errors.max as u64 {
         eprintln!(
             "ctreport: {} more malformed lines not shown (--max-errors {})",
-            errors.count - errors.max as u64,
+            crate::report::thousands(errors.count - errors.max as u64),
             errors.max
         );
     }
-    Ok(if incomplete {
+    Ok(if incomplete || unusable {
         Exit::Error
     } else if args.strict && errors.count > 0 {
         Exit::Malformed
@@ -232,8 +245,12 @@ fn write_flows<W: Write>(
     let mut parser = Parser::starting_at_line(bytes, first_line);
     for result in parser.by_ref() {
         match result {
-            Ok(flow) if filter.matches(&flow) => sink.write(&flow)?,
-            Ok(_) => {}
+            Ok(flow) => {
+                errors.entries += 1;
+                if filter.matches(&flow) {
+                    sink.write(&flow)?;
+                }
+            }
             Err(error) => errors.report(path, &error),
         }
     }

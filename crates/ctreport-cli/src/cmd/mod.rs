@@ -53,10 +53,11 @@ pub fn run_report(
 }
 
 /// `Error` when an input could not be read to its end (the report is
-/// printed, but of part of it); else `Malformed` when `--strict` and any
+/// printed, but of part of it) or gave no entry but malformed lines (the
+/// wrong file, a failed capture); else `Malformed` when `--strict` and any
 /// line was malformed.
 pub fn exit_for(analyses: &[&Analysis], strict: bool) -> Exit {
-    if analyses.iter().any(|a| a.incomplete()) {
+    if analyses.iter().any(|a| a.incomplete() || a.unusable()) {
         Exit::Error
     } else if strict && analyses.iter().any(|a| a.summary.totals.errors > 0) {
         Exit::Malformed
