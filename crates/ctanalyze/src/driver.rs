@@ -16,15 +16,22 @@ use crate::summary::{Aggregates, ErrorSample, Pending, Summary};
 /// per chunk, from any thread).
 pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
+/// How a stream's reading failed: the error, and the bytes of the line it
+/// cut short.
+type Stop = (io::Error, u64);
+
 /// A stream that could not be read to its end: a gzip or zstd file cut
 /// short, an I/O error. Nothing read before the failure is lost:
-/// [`partial`](ReadError::partial) is the finished summary of every line
-/// read (the last one may be cut), and [`error`](ReadError::error) says why
-/// reading stopped. Converts into the [`io::Error`] for callers that only
-/// want the error.
+/// [`partial`](ReadError::partial) is the finished summary of every whole
+/// line read, [`cut`](ReadError::cut) the length of the line the failure
+/// cut short (not counted: its end is lost, and a cut entry can read as a
+/// shorter, valid one), and [`error`](ReadError::error) says why reading
+/// stopped. Converts into the [`io::Error`] for callers that only want the
+/// error.
 #[derive(Debug)]
 pub struct ReadError {
     error: io::Error,
+    cut: u64,
     partial: Box<Summary>,
 }
 
@@ -39,6 +46,12 @@ impl ReadError {
         &self.partial
     }
 
+    /// Bytes of the line the error cut short (0 when it came right after
+    /// a line end): the line after the summary's last.
+    pub fn cut(&self) -> u64 {
+        self.cut
+    }
+
     /// The error and the summary of what was read before it.
     pub fn into_parts(self) -> (io::Error, Summary) {
         (self.error, *self.partial)
@@ -47,17 +60,16 @@ impl ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines = self.partial.totals.lines;
         write!(
             f,
-            "reading stopped after {} line{}: {}",
-            self.partial.totals.lines,
-            if self.partial.totals.lines == 1 {
-                ""
-            } else {
-                "s"
-            },
-            self.error
-        )
+            "reading stopped after {lines} line{}",
+            if lines == 1 { "" } else { "s" }
+        )?;
+        if self.cut > 0 {
+            write!(f, " and {} bytes of the next", self.cut)?;
+        }
+        write!(f, ": {}", self.error)
     }
 }
 
@@ -276,8 +288,9 @@ impl Analyzer {
         summary.finish();
         match read {
             Ok(()) => Ok(summary),
-            Err(error) => Err(ReadError {
+            Err((error, cut)) => Err(ReadError {
                 error,
+                cut,
                 partial: Box::new(summary),
             }),
         }
@@ -285,7 +298,7 @@ impl Analyzer {
 
     /// [`analyze_stream`](Analyzer::analyze_stream) before the finishing
     /// step: the summary of what was read, and how reading ended.
-    fn fold_stream(&self, input: usize, reader: impl Read + Send) -> (Summary, io::Result<()>) {
+    fn fold_stream(&self, input: usize, reader: impl Read + Send) -> (Summary, Result<(), Stop>) {
         let chunk_size = self
             .chunk_size
             .unwrap_or(DEFAULT_CHUNK_SIZE)
@@ -318,7 +331,7 @@ impl Analyzer {
             match read {
                 Ok(true) => spare.extend(batch.into_iter().map(|(_, chunk)| chunk)),
                 Ok(false) => return (total, Ok(())),
-                Err(error) => return (total, Err(error)),
+                Err(error) => return (total, Err((error, reader.cut().len() as u64))),
             }
         }
     }
@@ -332,18 +345,20 @@ impl Analyzer {
         input: usize,
         reader: impl Read + Send,
         chunk_size: usize,
-    ) -> (Summary, io::Result<()>) {
+    ) -> (Summary, Result<(), Stop>) {
         let threads = self.effective_threads();
         let (full_tx, full_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
         std::thread::scope(|scope| {
-            let reading = scope.spawn(move || -> io::Result<()> {
+            let reading = scope.spawn(move || -> Result<(), Stop> {
                 let mut reader = ChunkReader::new(reader, chunk_size);
                 let mut next_line = 1u64;
                 loop {
                     let mut chunk = empty_rx.try_recv().unwrap_or_default();
-                    if !reader.next_chunk(&mut chunk)? {
-                        return Ok(());
+                    match reader.next_chunk(&mut chunk) {
+                        Ok(true) => {}
+                        Ok(false) => return Ok(()),
+                        Err(error) => return Err((error, reader.cut().len() as u64)),
                     }
                     let first_line = next_line;
                     next_line += memchr_count(&chunk) + u64::from(chunk.last() != Some(&b'\n'));

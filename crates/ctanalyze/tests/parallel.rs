@@ -321,21 +321,21 @@ fn a_read_error_mid_stream_keeps_what_was_read() {
             .analyze_stream(0, reader)
             .unwrap_err();
         assert_eq!(error.error().to_string(), "disk on fire");
+        let cut = usize::try_from(error.cut()).unwrap();
         let (_, partial) = error.into_parts();
-        // Every byte read before the error is analyzed, the cut last
-        // line included, exactly as a pass over those bytes counts them.
-        let read = usize::try_from(partial.totals.bytes).unwrap();
+        // Every whole line read before the error is analyzed, exactly as a
+        // pass over those bytes counts them; the cut line is set apart.
+        let whole = usize::try_from(partial.totals.bytes).unwrap();
+        let read = whole + cut;
         assert!(
             (fail_after..fail_after + step).contains(&read),
             "{read} bytes, {threads} threads"
         );
-        assert!(
-            !bytes[..read].ends_with(b"\n"),
-            "the cut falls inside a line"
-        );
+        assert!(cut > 0, "the cut falls inside a line");
+        assert!(bytes[..whole].ends_with(b"\n") && !bytes[whole..read].contains(&b'\n'));
         assert_eq!(
             partial,
-            naive(&bytes[..read], &Filter::default(), 50),
+            naive(&bytes[..whole], &Filter::default(), 50),
             "{threads} threads"
         );
     }
@@ -357,8 +357,9 @@ fn a_read_error_says_how_far_reading_got() {
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "reading stopped after 2 lines: disk on fire"
+        "reading stopped after 1 line and 11 bytes of the next: disk on fire"
     );
+    assert_eq!(error.cut(), 11);
     assert_eq!(error.partial().totals.flows, 1);
     assert_eq!(std::io::Error::from(error).to_string(), "disk on fire");
 }

@@ -95,8 +95,10 @@ pub struct ChunkReader<R> {
     /// The partial line left over from the previous read.
     carry: Vec<u8>,
     eof: bool,
-    /// A read error held back until the bytes read before it are out.
+    /// A read error held back until the lines read before it are out.
     failed: Option<io::Error>,
+    /// After a read error: the bytes of the line it cut short.
+    cut: Vec<u8>,
 }
 
 impl<R: Read> ChunkReader<R> {
@@ -108,6 +110,7 @@ impl<R: Read> ChunkReader<R> {
             carry: Vec::new(),
             eof: false,
             failed: None,
+            cut: Vec::new(),
         }
     }
 
@@ -115,10 +118,12 @@ impl<R: Read> ChunkReader<R> {
     /// (the last line of the stream may lack its `\n`). Returns `false`, with
     /// `chunk` empty, at the end of the stream.
     ///
-    /// When a read fails (a truncated gzip stream, an I/O error), the bytes
-    /// read before it come first, as the last chunk (which may end inside
-    /// a line); the next call returns the error, and every call after it
-    /// `false`. Nothing read is lost to an error:
+    /// When a read fails (a truncated gzip stream, an I/O error), the whole
+    /// lines read before it come first, as the last chunk; the next call
+    /// returns the error, and every call after it `false`. The line the
+    /// error cut short is not a line of the stream (its end is lost, and a
+    /// cut entry can read as a shorter, valid one): it is kept apart, in
+    /// [`cut`](ChunkReader::cut). Nothing read is lost to an error:
     ///
     /// ```
     /// use std::io::{self, Read};
@@ -139,9 +144,10 @@ impl<R: Read> ChunkReader<R> {
     /// let mut reader = ChunkReader::new(CutShort(b"line one\nline tw"), 1 << 16);
     /// let mut chunk = Vec::new();
     /// assert!(reader.next_chunk(&mut chunk)?);
-    /// assert_eq!(chunk, b"line one\nline tw");
+    /// assert_eq!(chunk, b"line one\n");
     /// let error = reader.next_chunk(&mut chunk).unwrap_err();
     /// assert_eq!(error.to_string(), "incomplete deflate stream");
+    /// assert_eq!(reader.cut(), b"line tw");
     /// assert!(!reader.next_chunk(&mut chunk)?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -156,6 +162,8 @@ impl<R: Read> ChunkReader<R> {
             Err(error) => {
                 self.eof = true;
                 self.carry.clear();
+                let whole = memchr::memrchr(b'\n', chunk).map_or(0, |at| at + 1);
+                self.cut = chunk.split_off(whole);
                 if chunk.is_empty() {
                     return Err(error);
                 }
@@ -163,6 +171,12 @@ impl<R: Read> ChunkReader<R> {
                 Ok(true)
             }
         }
+    }
+
+    /// The bytes of the line a read error cut short (empty before an error,
+    /// and when the error came right after a line end).
+    pub fn cut(&self) -> &[u8] {
+        &self.cut
     }
 
     /// Reads into `chunk` (which holds the carried partial line) up to the

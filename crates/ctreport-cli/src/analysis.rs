@@ -34,7 +34,8 @@ pub struct InputTotals {
     pub read_error: Option<Stopped>,
 }
 
-/// Where a read error stopped an input: just after the last byte read.
+/// Where a read error stopped an input: just after the last byte read, on
+/// the line it cut short (which is not counted).
 #[derive(Debug, Clone)]
 pub struct Stopped {
     pub line: u64,
@@ -127,8 +128,6 @@ struct LastLine(Mutex<Tail>);
 struct Tail {
     bytes: Vec<u8>,
     too_long: bool,
-    /// Bytes after the last line end (kept or not).
-    len: u64,
 }
 
 impl LastLine {
@@ -144,27 +143,15 @@ impl LastLine {
             Some(at) => {
                 tail.bytes.clear();
                 tail.too_long = false;
-                tail.len = 0;
                 &bytes[at + 1..]
             }
             None => bytes,
         };
-        tail.len += rest.len() as u64;
         if tail.bytes.len() + rest.len() > LastLine::MAX {
             tail.too_long = true;
             tail.bytes.clear();
         } else if !tail.too_long {
             tail.bytes.extend_from_slice(rest);
-        }
-    }
-
-    /// Where the next byte would have gone, given the input's `lines`: on
-    /// the last line when it has no line end yet, else at the start of
-    /// the next one.
-    fn position(&self, lines: u64) -> (u64, u64) {
-        match self.tail().len {
-            0 => (lines + 1, 1),
-            len => (lines, len + 1),
         }
     }
 
@@ -215,17 +202,14 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
         let (part, read_error) = match analyzer.analyze_source(index, opened.source) {
             Ok(part) => (part, None),
             Err(e) => {
+                let cut = e.cut();
                 let (error, part) = e.into_parts();
-                let (line, column) = last_line.position(part.totals.lines);
-                let message = input::describe(&error);
-                (
-                    part,
-                    Some(Stopped {
-                        line,
-                        column,
-                        message,
-                    }),
-                )
+                let stopped = Stopped {
+                    line: part.totals.lines + 1,
+                    column: cut + 1,
+                    message: input::describe(&error),
+                };
+                (part, Some(stopped))
             }
         };
         if let Some(bar) = bar {
@@ -239,7 +223,8 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             flows: t.flows,
             skipped: t.skipped,
             errors: t.errors,
-            unterminated_entry: last_line.is_entry(),
+            // After a read error the last bytes are the cut line, said so.
+            unterminated_entry: read_error.is_none() && last_line.is_entry(),
             read_error,
         });
         summary.merge(part);
@@ -318,10 +303,10 @@ pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
     for input in &analysis.inputs {
         if let Some(stopped) = &input.read_error {
             let counted = match input.lines {
-                0 => "nothing before it could be read".to_owned(),
-                1 => "the report counts only the line before this point".to_owned(),
+                0 => "no whole line before it could be read".to_owned(),
+                1 => "the report counts only the line before this one".to_owned(),
                 n => format!(
-                    "the report counts only the {} lines before this point",
+                    "the report counts only the {} lines before this one",
                     crate::report::thousands(n)
                 ),
             };

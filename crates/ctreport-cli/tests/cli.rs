@@ -538,13 +538,16 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
     std::fs::create_dir_all(&dir).unwrap();
     let cut_path = dir.join("dump.txt.gz");
     std::fs::write(&cut_path, cut).unwrap();
+    // The cut line is not counted: the report is the one of the whole
+    // lines before it.
+    let whole_lines = &prefix[..=prefix.iter().rposition(|&b| b == b'\n').unwrap()];
     let prefix_path = dir.join("prefix.txt");
-    std::fs::write(&prefix_path, &prefix).unwrap();
+    std::fs::write(&prefix_path, whole_lines).unwrap();
     let (cut_path, prefix_path) = (cut_path.to_str().unwrap(), prefix_path.to_str().unwrap());
     let stopped = format!(
         "{cut_path}:{line}:{column}: error: cannot read on: incomplete deflate stream; the \
-         report counts only the {} lines before this point (a capture cut short or a damaged file)",
-        thousands(line as u64)
+         report counts only the {} lines before this one (a capture cut short or a damaged file)",
+        thousands(line as u64 - 1)
     );
 
     // The report is the one of the bytes read, with where it stopped.
@@ -570,7 +573,8 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
         let got_input = got["inputs"].take();
         expected["inputs"].take();
         assert_eq!(got, expected, "{threads} threads");
-        assert_eq!(got["totals"]["lines"], line);
+        assert_eq!(got["totals"]["lines"], line - 1);
+        assert_eq!(got["totals"]["errors"], 0);
         assert_eq!(
             got_input[0]["read_error"],
             serde_json::json!({"line": line, "column": column, "message": "incomplete deflate stream"})
@@ -608,7 +612,7 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
         words.starts_with(&format!(
             "Findings - {cut_path} could not be read to its end (incomplete deflate stream at \
              line {line}): every figure below is of the {} lines read before, not of the whole table.",
-            thousands(line as u64)
+            thousands(line as u64 - 1)
         )),
         "{words}"
     );
@@ -617,7 +621,7 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
     assert_eq!(flows.stdout, ctreport(&["flows", prefix_path]).stdout);
     assert!(text(&flows.stderr).contains(&format!(
         "{cut_path}:{line}:{column}: error: cannot read on: incomplete deflate stream; the flows \
-         before this point are written"
+         of the lines before this one are written"
     )));
     let diff = ctreport(&["diff", EXAMPLE, cut_path]);
     assert_eq!(diff.status.code(), Some(2));

@@ -177,8 +177,6 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                 let mut reader = ChunkReader::new(stream.0, 1 << 20);
                 let mut chunk = Vec::new();
                 let mut first_line = 1;
-                // Line and column of the next byte to come.
-                let mut next = (1, 1);
                 loop {
                     match reader.next_chunk(&mut chunk) {
                         Ok(true) => {}
@@ -186,12 +184,13 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                         Err(e) => {
                             // What was read before is written: say where it stops.
                             sink.flush()?;
+                            // The cut line is not a line: it is not read.
                             eprintln!(
-                                "ctreport: {}:{}:{}: error: cannot read on: {}; the flows before \
-                                 this point are written (a capture cut short or a damaged file)",
+                                "ctreport: {}:{first_line}:{}: error: cannot read on: {}; the \
+                                 flows of the lines before this one are written (a capture cut \
+                                 short or a damaged file)",
                                 path.display(),
-                                next.0,
-                                next.1,
+                                reader.cut().len() + 1,
                                 input::describe(&e)
                             );
                             incomplete = true;
@@ -201,11 +200,6 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                     first_line =
                         write_flows(&chunk, first_line, &filter, &path, &mut sink, &mut errors)?;
                     lines = first_line - 1;
-                    next = match chunk.iter().rposition(|&b| b == b'\n') {
-                        Some(at) if at + 1 == chunk.len() => (first_line, 1),
-                        Some(at) => (first_line - 1, (chunk.len() - at) as u64),
-                        None => (first_line - 1, chunk.len() as u64 + 1),
-                    };
                 }
             }
         }
