@@ -206,6 +206,10 @@ pub enum Foreign {
     /// `/proc/net/nf_conntrack_expect` or `conntrack -L expect`
     /// (`297 l3proto = 2 proto=6 ...`, `300 proto=6 ...`).
     Expectations,
+    /// The conntrack sysctls (`net.netfilter.nf_conntrack_max = 262144`,
+    /// or `grep -r . /proc/sys/net/netfilter`'s
+    /// `/proc/sys/net/netfilter/nf_conntrack_max:262144`).
+    Sysctl,
 }
 
 impl fmt::Display for Foreign {
@@ -215,6 +219,7 @@ impl fmt::Display for Foreign {
             Foreign::Save => "`conntrack -o save` output, which ctreport does not read (capture without -o save)",
             Foreign::Statistics => "conntrack statistics (`conntrack -S` or /proc/net/stat/nf_conntrack); `ctreport doctor --stats FILE` reads them",
             Foreign::Expectations => "conntrack expectations (/proc/net/nf_conntrack_expect or `conntrack -L expect`), which ctreport does not read",
+            Foreign::Sysctl => "conntrack sysctls (`sysctl -a`); `ctreport doctor --sysctl FILE` reads them",
         })
     }
 }
@@ -347,7 +352,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::UnterminatedBracket => write!(f, "unterminated bracket"),
             ErrorKind::SplicedToolMessage => write!(
                 f,
-                "conntrack's stderr spliced into this entry (capture with 2>/dev/null); the entry continues on the next line:"
+                "conntrack's stderr spliced into this entry (send stderr to a file of its own, 2>conntrack.err, to keep both whole); the entry continues on the next line:"
             ),
             ErrorKind::NotAnEntry(foreign) => write!(f, "not a table entry: {foreign}"),
             ErrorKind::ToolFailure => write!(

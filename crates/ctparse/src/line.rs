@@ -152,6 +152,18 @@ fn foreign(first: &[u8], second: Option<&[u8]>) -> Option<Foreign> {
     {
         return Some(Foreign::Expectations);
     }
+    let setting = |word: &[u8]| {
+        [
+            "net.netfilter.nf_conntrack_",
+            "nf_conntrack_",
+            "net.nf_conntrack_max",
+        ]
+        .iter()
+        .any(|prefix| word.starts_with(prefix.as_bytes()))
+    };
+    if (setting(first) && second == b"=") || first.starts_with(b"/proc/sys/net/netfilter/") {
+        return Some(Foreign::Sysctl);
+    }
     None
 }
 

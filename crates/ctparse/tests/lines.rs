@@ -503,6 +503,10 @@ fn other_conntrack_outputs_are_named() {
         (b"00040000  00000000 00000000 00000000 00000000", Foreign::Statistics),
         (b"297 l3proto = 2 proto=6 src=192.0.2.1 dst=198.51.100.2 sport=0 dport=21 ftp", Foreign::Expectations),
         (b"300 proto=6 src=192.0.2.1 dst=198.51.100.2 sport=0 dport=37237 mask-src=255.255.255.255", Foreign::Expectations),
+        (b"net.netfilter.nf_conntrack_max = 262144", Foreign::Sysctl),
+        (b"nf_conntrack_tcp_timeout_time_wait = 120", Foreign::Sysctl),
+        (b"net.nf_conntrack_max = 262144", Foreign::Sysctl),
+        (b"/proc/sys/net/netfilter/nf_conntrack_count:1585", Foreign::Sysctl),
     ] {
         let e = error(line);
         assert_eq!(e.kind, ErrorKind::NotAnEntry(foreign), "{}", String::from_utf8_lossy(line));

@@ -130,13 +130,13 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "N")]
     pub max: Option<u64>,
     /// nf_conntrack_buckets (overrides --sysctl).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub buckets: Option<u64>,
     /// Bytes per entry for the memory estimate [default: 320].
     ///
     /// The nf_conntrack slab object size: the 4th column of `grep
     /// nf_conntrack /proc/slabinfo` on the host.
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub object_size: Option<u64>,
     /// Try this timeout in the what-if, e.g. `tcp_timeout_established=3600`
     /// (repeatable, one value a sysctl: the last counts).
@@ -382,7 +382,8 @@ fn parse_protocol(text: &str) -> Result<Protocol, String> {
         return Ok(protocol);
     }
     text.parse::<u8>().map(Protocol).map_err(|_| {
-        "expected a protocol name (tcp, udp, udplite, icmp, icmpv6, sctp, dccp, gre) or number"
+        "expected a protocol name (tcp, udp, udplite, icmp, icmpv6, sctp, dccp, gre) or number \
+         from 0 to 255"
             .to_owned()
     })
 }
@@ -440,6 +441,10 @@ mod tests {
                 .to_string()
                 .contains("unknown timeout sysctl")
         );
+        // Zero buckets or bytes per entry is no value, not "unknown".
+        for option in ["--buckets", "--object-size"] {
+            assert!(Cli::try_parse_from(["ctreport", "doctor", option, "0", "d"]).is_err());
+        }
         let bad = Cli::try_parse_from(["ctreport", "doctor", "--what-if", "udp_timeout=soon", "d"]);
         assert!(bad.unwrap_err().to_string().contains("number of seconds"));
         let cli = Cli::try_parse_from(["ctreport", "diff", "-p", "tcp", "a.txt", "b.txt"]).unwrap();

@@ -396,14 +396,14 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         .map(|r| vec![Cell::text(r.state), Cell::Int(r.count), pct(r.count)]);
     parts.push(table(
         "tcp_states",
-        "TCP states",
+        "TCP states (percent of all entries)",
         &["state", "count", "percent"],
         rows.collect(),
     ));
     let rows = [
         ("ASSURED", c.assured),
         ("not ASSURED", c.not_assured),
-        ("UNREPLIED", c.unreplied),
+        ("of those, UNREPLIED", c.unreplied),
     ]
     .into_iter()
     .map(|(name, n)| vec![Cell::text(name), Cell::Int(n), pct(n)]);

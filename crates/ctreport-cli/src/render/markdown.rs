@@ -28,7 +28,9 @@ pub fn write(out: &mut impl Write, sections: &[Section]) -> Result<(), Fatal> {
             .collect();
         writeln!(out, "| {} |", align.join(" | "))?;
         for row in &section.rows {
-            let cells: Vec<String> = row.iter().map(|c| escape(&c.plain())).collect();
+            // As a reader wants them (`1,585`, `64.0 MiB`, `100.0%`): the
+            // document is read, not parsed; CSV and JSON are for that.
+            let cells: Vec<String> = row.iter().map(|c| escape(&c.pretty())).collect();
             writeln!(out, "| {} |", cells.join(" | "))?;
         }
     }
