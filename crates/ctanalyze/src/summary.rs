@@ -26,6 +26,11 @@ pub struct Totals {
     pub skipped: u64,
     /// Malformed lines.
     pub errors: u64,
+    /// conntrack-tools trailers read (`85 flow entries have been shown.`).
+    pub trailers: u64,
+    /// The entries (or events) those trailers say were printed: a
+    /// listing with fewer `flows` lost some.
+    pub shown: u64,
     /// The first malformed lines, by position; at most the analyzer's
     /// `max_errors`.
     pub error_samples: ErrorSamples,
@@ -38,6 +43,8 @@ impl Totals {
         self.flows += stats.flows;
         self.skipped += stats.skipped;
         self.errors += stats.errors;
+        self.trailers += stats.trailers;
+        self.shown = self.shown.saturating_add(stats.shown);
     }
 }
 
@@ -49,6 +56,8 @@ impl Merge for Totals {
         self.matched += other.matched;
         self.skipped += other.skipped;
         self.errors += other.errors;
+        self.trailers += other.trailers;
+        self.shown = self.shown.saturating_add(other.shown);
         self.error_samples.merge(other.error_samples);
     }
 }

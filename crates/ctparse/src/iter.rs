@@ -2,7 +2,7 @@
 
 use crate::error::ParseError;
 use crate::flow::Flow;
-use crate::line::{Line, parse_general, parse_numbered};
+use crate::line::{Line, SkipReason, parse_general, parse_numbered};
 
 /// Line counts of one pass over a buffer.
 ///
@@ -17,6 +17,11 @@ pub struct ParseStats {
     pub skipped: u64,
     /// Malformed lines.
     pub errors: u64,
+    /// conntrack-tools trailers among the skipped lines
+    /// ([`SkipReason::Trailer`]).
+    pub trailers: u64,
+    /// The entries (or events) the trailers say were printed, summed.
+    pub shown: u64,
 }
 
 /// An iterator over the flows of a buffer of dump lines, yielding
@@ -168,7 +173,13 @@ impl<'a> Parser<'a> {
     fn count(&mut self, parsed: &Result<Line<'a>, ParseError>) {
         match parsed {
             Ok(Line::Flow(_)) => self.stats.flows += 1,
-            Ok(Line::Skipped(_)) => self.stats.skipped += 1,
+            Ok(Line::Skipped(reason)) => {
+                self.stats.skipped += 1;
+                if let SkipReason::Trailer(shown) = reason {
+                    self.stats.trailers += 1;
+                    self.stats.shown = self.stats.shown.saturating_add(*shown);
+                }
+            }
             Err(_) => self.stats.errors += 1,
         }
     }

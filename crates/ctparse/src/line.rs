@@ -44,6 +44,10 @@ pub enum SkipReason {
     /// An `EXPECTING:` line: Linux 2.4's `/proc/net/ip_conntrack` listed
     /// expectations among the entries.
     Expectation,
+    /// conntrack-tools' trailer, with the number of entries (or events)
+    /// it says it printed: `conntrack v1.4.7 (conntrack-tools): 85 flow
+    /// entries have been shown.` A listing that holds fewer lost some.
+    Trailer(u64),
 }
 
 /// Parses one line (without its line terminator; a trailing `\r` is
@@ -88,7 +92,9 @@ pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseE
                 failure,
             ));
         }
-        return Ok(Line::Skipped(SkipReason::ToolMessage));
+        return Ok(Line::Skipped(
+            trailer_count(text).map_or(SkipReason::ToolMessage, SkipReason::Trailer),
+        ));
     }
     if first.bytes == b"EXPECTING:" {
         return Ok(Line::Skipped(SkipReason::Expectation));
@@ -189,6 +195,25 @@ fn tool_failure(text: &[u8]) -> Option<&[u8]> {
     let message = &text[at + TOOL_MARKER.len()..];
     let done = memchr::memmem::find(message, b" been ").is_some();
     (!done).then_some(message)
+}
+
+/// The count of a trailer, `conntrack v1.4.7 (conntrack-tools): 85 flow
+/// entries have been shown.` (`flow events` after `conntrack -E`).
+fn trailer_count(text: &[u8]) -> Option<u64> {
+    let at = memchr::memmem::find(text, TOOL_MARKER)?;
+    let message = &text[at + TOOL_MARKER.len()..];
+    let digits = message.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = &message[digits..];
+    let shown = [
+        &b" flow entries have been shown."[..],
+        b" flow events have been shown.",
+    ]
+    .iter()
+    .any(|tail| rest.trim_ascii_end() == *tail);
+    if digits == 0 || !shown {
+        return None;
+    }
+    std::str::from_utf8(&message[..digits]).ok()?.parse().ok()
 }
 
 /// What conntrack-tools puts between its name and version and its message

@@ -32,6 +32,10 @@ pub struct InputTotals {
     /// compressed file cut short, an I/O error); the counts are of what was
     /// read before.
     pub read_error: Option<Stopped>,
+    /// conntrack-tools trailers in the input, and the entries they say
+    /// were shown: a check on `flows`.
+    pub trailers: u64,
+    pub shown: u64,
 }
 
 /// Where a read error stopped an input: just after the last byte read, on
@@ -226,6 +230,8 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             // After a read error the last bytes are the cut line, said so.
             unterminated_entry: read_error.is_none() && last_line.is_entry(),
             read_error,
+            trailers: t.trailers,
+            shown: t.shown,
         });
         summary.merge(part);
     }
@@ -298,6 +304,22 @@ pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
         }
         if input.flows == 0 && input.errors > 0 {
             let _ = writeln!(err, "{}", no_entry(&input.path, input.errors, input.lines));
+        } else if input.trailers > 0 && input.shown != input.flows && input.read_error.is_none() {
+            let _ = writeln!(
+                err,
+                "ctreport: {}: warning: conntrack's trailer says {} {} shown, but {} {} read: \
+                 the capture is not one whole listing (lines lost or added, or conntrack's \
+                 stderr spliced into an entry)",
+                input.path.display(),
+                crate::report::thousands(input.shown),
+                if input.shown == 1 {
+                    "entry was"
+                } else {
+                    "entries were"
+                },
+                crate::report::thousands(input.flows),
+                if input.flows == 1 { "was" } else { "were" },
+            );
         }
     }
     for input in &analysis.inputs {

@@ -650,3 +650,31 @@ fn thousands(n: u64) -> String {
     }
     out
 }
+
+#[test]
+fn a_listing_shorter_than_its_trailer_says_is_flagged() {
+    let whole =
+        std::fs::read_to_string(root().join("fixtures/kernel/router/conntrack-L.txt")).unwrap();
+    assert!(whole.ends_with("85 flow entries have been shown.\n"));
+    // The whole capture agrees with its trailer: nothing to say.
+    let out = ctreport_stdin(&["protocols"], whole.as_bytes());
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(0), String::new())
+    );
+    // Lines lost in the middle (a bad copy, a filter in the pipe).
+    let lines: Vec<&str> = whole.lines().collect();
+    let lost: String = lines[..10]
+        .iter()
+        .chain(&lines[lines.len() - 1..])
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = ctreport_stdin(&["protocols"], lost.as_bytes());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        "ctreport: <stdin>: warning: conntrack's trailer says 85 entries were shown, but 10 were \
+         read: the capture is not one whole listing (lines lost or added, or conntrack's stderr \
+         spliced into an entry)\n"
+    );
+}
