@@ -302,7 +302,14 @@ pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
                 input.lines,
             );
         }
-        if input.flows == 0 && input.errors > 0 {
+        if input.lines == 0 && input.read_error.is_none() {
+            let _ = writeln!(
+                err,
+                "ctreport: {}: warning: the input is empty: an empty table, or a capture that \
+                 failed before it wrote anything",
+                input.path.display()
+            );
+        } else if input.flows == 0 && input.errors > 0 {
             let _ = writeln!(err, "{}", no_entry(&input.path, input.errors, input.lines));
         } else if input.trailers > 0 && input.shown != input.flows && input.read_error.is_none() {
             let _ = writeln!(

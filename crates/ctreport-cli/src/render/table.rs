@@ -37,14 +37,37 @@ pub fn write(out: &mut impl Write, sections: &[Section]) -> Result<(), Fatal> {
                     .unwrap_or(0)
             })
             .collect();
+        // A long text in the last column (doctor's counter meanings) wraps
+        // under itself rather than run to hundreds of characters.
+        let mut widths = widths;
+        let last = widths.len() - 1;
+        let before_last = 2 + widths[..last].iter().map(|w| w + 2).sum::<usize>();
+        let room = PROSE_WIDTH.saturating_sub(before_last).max(MIN_WRAPPED);
+        let wraps = !numeric[last] && widths[last] > room;
+        if wraps {
+            widths[last] = room;
+        }
         let header: Vec<String> = section.columns.iter().map(|c| c.to_uppercase()).collect();
         line(out, &header, &widths, &numeric)?;
         for row in &cells {
-            line(out, row, &widths, &numeric)?;
+            if !wraps {
+                line(out, row, &widths, &numeric)?;
+                continue;
+            }
+            let mut pieces = wrap(&row[last], room).into_iter();
+            let mut first = row.clone();
+            first[last] = pieces.next().unwrap_or_default();
+            line(out, &first, &widths, &numeric)?;
+            for piece in pieces {
+                writeln!(out, "{}{piece}", " ".repeat(before_last))?;
+            }
         }
     }
     Ok(())
 }
+
+/// The narrowest a wrapped last column gets, however wide the others.
+const MIN_WRAPPED: usize = 30;
 
 fn line(
     out: &mut impl Write,
@@ -132,6 +155,42 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Cell;
+
+    #[test]
+    fn a_long_last_column_wraps_under_itself() {
+        let meaning = "word ".repeat(40);
+        let section = Section::new(
+            "stats",
+            "Statistics",
+            &["counter", "total", "meaning"],
+            vec![vec![
+                Cell::text("drop"),
+                Cell::Int(464),
+                Cell::Text(meaning.trim_end().to_owned()),
+            ]],
+        );
+        let mut out = Vec::new();
+        write(&mut out, &[section]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= PROSE_WIDTH),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("  drop       464  word word"),
+            "{text}"
+        );
+        // Continuation lines start under the column.
+        let column = lines[2].find("word").unwrap();
+        assert!(
+            lines[3..].iter().all(|l| l.find("word") == Some(column)),
+            "{text}"
+        );
+        let words: usize = lines[2..].iter().map(|l| l.matches("word").count()).sum();
+        assert_eq!(words, 40);
+    }
 
     #[test]
     fn wrap_is_greedy_and_keeps_long_words() {
