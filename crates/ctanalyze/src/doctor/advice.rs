@@ -239,6 +239,96 @@ pub fn shorter_timeout(
     })
 }
 
+/// The rules that untrack one candidate, both directions: nftables
+/// matches, and iptables (or ip6tables) ones with their tool.
+struct NotrackRules {
+    described: String,
+    nft: Vec<String>,
+    xt: Vec<(&'static str, String)>,
+}
+
+/// `ip` and `iptables`, or `ip6` and `ip6tables`, for an address.
+fn family_words(addr: &str) -> (&'static str, &'static str) {
+    if addr.contains(':') {
+        ("ip6", "ip6tables")
+    } else {
+        ("ip", "iptables")
+    }
+}
+
+/// A port's rules name each destination it was seen with when there are
+/// few (traffic to the same port elsewhere, which the dump does not show,
+/// stays tracked); an address pair's name both addresses.
+fn notrack_rules(target: &Target) -> NotrackRules {
+    let mut rules = NotrackRules {
+        described: String::new(),
+        nft: Vec::new(),
+        xt: Vec::new(),
+    };
+    match target {
+        Target::Port {
+            protocol,
+            port,
+            destinations,
+        } => {
+            rules.described = format!("{protocol} to port {port}");
+            if destinations.is_empty() {
+                rules.nft.push(format!("{protocol} dport {port}"));
+                rules.nft.push(format!("{protocol} sport {port}"));
+                rules
+                    .xt
+                    .push(("iptables", format!("-p {protocol} --dport {port}")));
+                rules
+                    .xt
+                    .push(("iptables", format!("-p {protocol} --sport {port}")));
+            } else {
+                rules
+                    .described
+                    .push_str(&format!(" of {}", destinations.join(", ")));
+                for addr in destinations {
+                    let (ip, tool) = family_words(addr);
+                    rules
+                        .nft
+                        .push(format!("{ip} daddr {addr} {protocol} dport {port}"));
+                    rules
+                        .nft
+                        .push(format!("{ip} saddr {addr} {protocol} sport {port}"));
+                    rules
+                        .xt
+                        .push((tool, format!("-d {addr} -p {protocol} --dport {port}")));
+                    rules
+                        .xt
+                        .push((tool, format!("-s {addr} -p {protocol} --sport {port}")));
+                }
+            }
+        }
+        Target::Pair {
+            source,
+            destination,
+            internal,
+        } => {
+            let (ip, tool) = family_words(source);
+            rules.described = format!(
+                "from {source} to {destination}{}",
+                if *internal { " (both internal)" } else { "" }
+            );
+            rules
+                .nft
+                .push(format!("{ip} saddr {source} {ip} daddr {destination}"));
+            rules
+                .nft
+                .push(format!("{ip} saddr {destination} {ip} daddr {source}"));
+            rules
+                .xt
+                .push((tool, format!("-s {source} -d {destination}")));
+            rules
+                .xt
+                .push((tool, format!("-s {destination} -d {source}")));
+        }
+    }
+    rules
+}
+
 /// The most NOTRACK candidates one recommendation names.
 pub const NOTRACK_RULES: usize = 3;
 
@@ -258,64 +348,20 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     let mut nft = Vec::new();
     let mut iptables = Vec::new();
     for candidate in &candidates {
-        let (described, matches, xt): (String, [String; 2], (&str, [String; 2])) =
-            match &candidate.target {
-                Target::Port { protocol, port } => (
-                    format!("{protocol} to port {port}"),
-                    [
-                        format!("{protocol} dport {port}"),
-                        format!("{protocol} sport {port}"),
-                    ],
-                    (
-                        "iptables",
-                        [
-                            format!("-p {protocol} --dport {port}"),
-                            format!("-p {protocol} --sport {port}"),
-                        ],
-                    ),
-                ),
-                Target::Pair {
-                    source,
-                    destination,
-                    internal,
-                } => {
-                    let (ip, tool) = if source.contains(':') {
-                        ("ip6", "ip6tables")
-                    } else {
-                        ("ip", "iptables")
-                    };
-                    (
-                        format!(
-                            "from {source} to {destination}{}",
-                            if *internal { " (both internal)" } else { "" }
-                        ),
-                        [
-                            format!("{ip} saddr {source} {ip} daddr {destination}"),
-                            format!("{ip} saddr {destination} {ip} daddr {source}"),
-                        ],
-                        (
-                            tool,
-                            [
-                                format!("-s {source} -d {destination}"),
-                                format!("-s {destination} -d {source}"),
-                            ],
-                        ),
-                    )
-                }
-            };
+        let rules = notrack_rules(&candidate.target);
         what.push(format!(
-            "{described}: {} entries ({})",
+            "{}: {} entries ({})",
+            rules.described,
             group(candidate.count),
             pct(candidate.percent)
         ));
         for chain in ["prerouting", "output"] {
-            for m in &matches {
+            for m in &rules.nft {
                 nft.push(format!("nft add rule inet notrack {chain} {m} notrack"));
             }
         }
-        let (tool, rules) = xt;
         for chain in ["PREROUTING", "OUTPUT"] {
-            for m in &rules {
+            for (tool, m) in &rules.xt {
                 iptables.push(format!("{tool} -t raw -A {chain} {m} -j CT --notrack"));
             }
         }
@@ -600,11 +646,60 @@ mod tests {
     }
 
     #[test]
+    fn a_port_seen_with_few_destinations_is_untracked_to_them_only() {
+        let scoped = Candidate {
+            target: Target::Port {
+                protocol: "tcp",
+                port: 443,
+                destinations: vec!["198.51.100.2".into(), "2001:db8::2".into()],
+            },
+            count: 600,
+            percent: 60.0,
+        };
+        let r = notrack(std::slice::from_ref(&scoped), Pressure::Full).unwrap();
+        assert!(
+            r.rationale
+                .contains("tcp to port 443 of 198.51.100.2, 2001:db8::2: 600 entries"),
+            "{}",
+            r.rationale
+        );
+        let rules: Vec<&str> = r
+            .commands
+            .iter()
+            .map(String::as_str)
+            .filter(|c| c.contains(" 443"))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "nft add rule inet notrack prerouting ip daddr 198.51.100.2 tcp dport 443 notrack",
+                "nft add rule inet notrack prerouting ip saddr 198.51.100.2 tcp sport 443 notrack",
+                "nft add rule inet notrack prerouting ip6 daddr 2001:db8::2 tcp dport 443 notrack",
+                "nft add rule inet notrack prerouting ip6 saddr 2001:db8::2 tcp sport 443 notrack",
+                "nft add rule inet notrack output ip daddr 198.51.100.2 tcp dport 443 notrack",
+                "nft add rule inet notrack output ip saddr 198.51.100.2 tcp sport 443 notrack",
+                "nft add rule inet notrack output ip6 daddr 2001:db8::2 tcp dport 443 notrack",
+                "nft add rule inet notrack output ip6 saddr 2001:db8::2 tcp sport 443 notrack",
+                "iptables -t raw -A PREROUTING -d 198.51.100.2 -p tcp --dport 443 -j CT --notrack",
+                "iptables -t raw -A PREROUTING -s 198.51.100.2 -p tcp --sport 443 -j CT --notrack",
+                "ip6tables -t raw -A PREROUTING -d 2001:db8::2 -p tcp --dport 443 -j CT --notrack",
+                "ip6tables -t raw -A PREROUTING -s 2001:db8::2 -p tcp --sport 443 -j CT --notrack",
+                "iptables -t raw -A OUTPUT -d 198.51.100.2 -p tcp --dport 443 -j CT --notrack",
+                "iptables -t raw -A OUTPUT -s 198.51.100.2 -p tcp --sport 443 -j CT --notrack",
+                "ip6tables -t raw -A OUTPUT -d 2001:db8::2 -p tcp --dport 443 -j CT --notrack",
+                "ip6tables -t raw -A OUTPUT -s 2001:db8::2 -p tcp --sport 443 -j CT --notrack",
+            ]
+        );
+    }
+
+    #[test]
     fn notrack_rule_covers_both_directions_and_families() {
+        // Seen with more destinations than FEW: the port's rules are not scoped.
         let port = Candidate {
             target: Target::Port {
                 protocol: "tcp",
                 port: 9400,
+                destinations: Vec::new(),
             },
             count: 600,
             percent: 60.0,
@@ -642,6 +737,7 @@ mod tests {
             target: Target::Port {
                 protocol: "udp",
                 port,
+                destinations: Vec::new(),
             },
             count: 10,
             percent: 10.0,

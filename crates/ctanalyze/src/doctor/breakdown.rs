@@ -1,5 +1,6 @@
 //! The counts the doctor needs beyond a [`Summary`](crate::Summary).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ctparse::{Flow, Parser, Protocol, State, Status, line_chunks};
@@ -44,6 +45,48 @@ pub struct Breakdown {
     /// Entries without `[ASSURED]` per (protocol, state): what early drop
     /// may evict when the table is full.
     pub not_assured: Counter<(Protocol, Option<State>)>,
+    /// The original destinations of each (protocol, destination port), up
+    /// to [`FEW`] of them: a NOTRACK rule for a port is scoped to them.
+    pub port_destinations: HashMap<(Protocol, u16), Destinations>,
+}
+
+/// The most destinations a port's NOTRACK rules name one by one.
+pub const FEW: usize = 4;
+
+/// The destination addresses a port was seen with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destinations {
+    /// All of them (at most [`FEW`]), in the order first seen.
+    Few(Vec<IpAddr>),
+    /// More than [`FEW`].
+    Many,
+}
+
+impl Default for Destinations {
+    fn default() -> Self {
+        Destinations::Few(Vec::new())
+    }
+}
+
+impl Destinations {
+    fn add(&mut self, addr: IpAddr) {
+        if let Destinations::Few(seen) = self
+            && !seen.contains(&addr)
+        {
+            if seen.len() == FEW {
+                *self = Destinations::Many;
+            } else {
+                seen.push(addr);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Destinations) {
+        match other {
+            Destinations::Few(addrs) => addrs.into_iter().for_each(|a| self.add(a)),
+            Destinations::Many => *self = Destinations::Many,
+        }
+    }
 }
 
 impl Breakdown {
@@ -65,6 +108,12 @@ impl Breakdown {
         }
         if !assured {
             self.not_assured.add((flow.protocol, flow.state));
+        }
+        if let Some(port) = flow.orig.l4.dst_port() {
+            self.port_destinations
+                .entry((flow.protocol, port))
+                .or_default()
+                .add(flow.orig.dst);
         }
     }
 
@@ -100,6 +149,12 @@ impl Merge for Breakdown {
         self.pairs.merge(other.pairs);
         self.nated_pairs.merge(other.nated_pairs);
         self.not_assured.merge(other.not_assured);
+        for (key, destinations) in other.port_destinations {
+            self.port_destinations
+                .entry(key)
+                .or_default()
+                .merge(destinations);
+        }
     }
 }
 
@@ -159,6 +214,26 @@ mod tests {
     use super::*;
 
     const DUMP: &[u8] = include_bytes!("../../../../fixtures/example/nf_conntrack.txt");
+
+    #[test]
+    fn destinations_are_kept_up_to_few_then_many() {
+        let addr = |i: u8| IpAddr::from([198, 51, 100, i]);
+        let mut d = Destinations::default();
+        for i in [1, 2, 1, 3, 4, 4] {
+            d.add(addr(i));
+        }
+        assert_eq!(d, Destinations::Few((1..=4).map(addr).collect()));
+        let mut other = Destinations::default();
+        other.add(addr(1));
+        let mut merged = d.clone();
+        merged.merge(other);
+        assert_eq!(merged, d, "a known address adds nothing");
+        d.add(addr(5));
+        assert_eq!(d, Destinations::Many);
+        let mut few = Destinations::default();
+        few.merge(Destinations::Many);
+        assert_eq!(few, Destinations::Many);
+    }
 
     fn fold(lines: &[&[u8]]) -> Breakdown {
         let mut acc = Breakdown::default();

@@ -46,7 +46,7 @@
 //! ```
 
 pub mod advice;
-mod breakdown;
+pub mod breakdown;
 pub mod diff;
 pub mod notrack;
 mod stats;
@@ -61,7 +61,7 @@ use ctparse::Protocol;
 use serde::Serialize;
 
 pub use advice::{Pressure, Recommendation};
-pub use breakdown::{Breakdown, BreakdownFeed};
+pub use breakdown::{Breakdown, BreakdownFeed, Destinations};
 pub use stats::{Stats, StatsFormat, meaning};
 pub use sysctl::Sysctl;
 

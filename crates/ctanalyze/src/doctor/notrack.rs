@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::Summary;
 use crate::doctor::Breakdown;
+use crate::doctor::breakdown::Destinations;
 
 /// The least share of the table (percent) a port or address pair must
 /// hold to be a candidate.
@@ -23,6 +24,10 @@ pub enum Target {
         protocol: &'static str,
         /// The original destination port.
         port: u16,
+        /// The original destinations it was seen with, sorted, when there
+        /// are at most [`FEW`](crate::doctor::breakdown::FEW); empty when
+        /// there are more. The rules are scoped to them.
+        destinations: Vec<String>,
     },
     /// An (original source, original destination) address pair.
     Pair {
@@ -56,8 +61,8 @@ pub fn is_candidate(count: u64, nated: u64, total: u64) -> bool {
     count > 0 && nated == 0 && super::percent(count, total) >= MIN_SHARE
 }
 
-/// Every candidate of a dump: ports first, then pairs, each by count
-/// descending, then key ascending.
+/// Every candidate of a dump, by count descending (ports before pairs,
+/// then key ascending, on ties).
 pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
     let total = summary.totals.matched;
     let mut found = Vec::new();
@@ -69,10 +74,19 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
         .collect();
     ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for ((protocol, port), count) in ports {
+        let destinations = match breakdown.port_destinations.get(&(protocol, port)) {
+            Some(Destinations::Few(addrs)) => {
+                let mut addrs = addrs.clone();
+                addrs.sort();
+                addrs.iter().map(IpAddr::to_string).collect()
+            }
+            Some(Destinations::Many) | None => Vec::new(),
+        };
         found.push(Candidate {
             target: Target::Port {
                 protocol: protocol.name(),
                 port,
+                destinations,
             },
             count,
             percent: super::percent(count, total),
@@ -165,11 +179,13 @@ mod tests {
         let breakdown = Breakdown::from_bytes(dump);
         let found = candidates(&summary, &breakdown);
         let targets: Vec<&Target> = found.iter().map(|c| &c.target).collect();
+        // Every flow to 9400 goes to one server: the rule names it.
         assert_eq!(
             targets[0],
             &Target::Port {
                 protocol: "tcp",
-                port: 9400
+                port: 9400,
+                destinations: vec!["198.51.100.2".into()]
             }
         );
         assert_eq!(found[0].count, 854);
@@ -182,9 +198,10 @@ mod tests {
             internal: false
         }));
         // The DNAT port is never a candidate.
-        assert!(!targets.contains(&&Target::Port {
-            protocol: "tcp",
-            port: 8081
-        }));
+        assert!(
+            !targets
+                .iter()
+                .any(|t| matches!(t, Target::Port { port: 8081, .. }))
+        );
     }
 }

@@ -497,7 +497,17 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
 
     let rows = d.notrack.iter().map(|candidate| {
         let (kind, matched, internal) = match &candidate.target {
-            Target::Port { protocol, port } => ("port", format!("{protocol} dport {port}"), ""),
+            Target::Port {
+                protocol,
+                port,
+                destinations,
+            } => {
+                let to = match destinations.as_slice() {
+                    [] => String::new(),
+                    addrs => format!(" to {}", addrs.join(", ")),
+                };
+                ("port", format!("{protocol} dport {port}{to}"), "")
+            }
             Target::Pair {
                 source,
                 destination,
