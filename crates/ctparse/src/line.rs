@@ -167,7 +167,9 @@ fn foreign(first: &[u8], second: Option<&[u8]>) -> Option<Foreign> {
         .iter()
         .any(|prefix| word.starts_with(prefix.as_bytes()))
     };
-    if (setting(first) && second == b"=") || first.starts_with(b"/proc/sys/net/netfilter/") {
+    if (setting(first) && (second == b"=" || first.contains(&b'=')))
+        || first.starts_with(b"/proc/sys/net/netfilter/")
+    {
         return Some(Foreign::Sysctl);
     }
     None

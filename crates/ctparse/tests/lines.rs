@@ -548,6 +548,7 @@ fn other_conntrack_outputs_are_named() {
         (b"net.netfilter.nf_conntrack_max = 262144", Foreign::Sysctl),
         (b"nf_conntrack_tcp_timeout_time_wait = 120", Foreign::Sysctl),
         (b"net.nf_conntrack_max = 262144", Foreign::Sysctl),
+        (b"net.netfilter.nf_conntrack_max=262144", Foreign::Sysctl),
         (b"/proc/sys/net/netfilter/nf_conntrack_count:1585", Foreign::Sysctl),
     ] {
         let e = error(line);

@@ -38,6 +38,15 @@ pub struct InputTotals {
     pub shown: u64,
 }
 
+impl InputTotals {
+    /// The entries the input holds, read or malformed, when its trailers
+    /// say another number were shown (and no read error explains it).
+    fn trailer_mismatch(&self) -> Option<u64> {
+        let read = self.flows + self.errors;
+        (self.trailers > 0 && self.shown != read && self.read_error.is_none()).then_some(read)
+    }
+}
+
 /// Where a read error stopped an input: just after the last byte read, on
 /// the line it cut short (which is not counted).
 #[derive(Debug, Clone)]
@@ -293,41 +302,7 @@ pub fn print_errors(analysis: &Analysis, max: usize) {
 /// read to its end is an error, said last, where it is seen.
 pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
     for input in &analysis.inputs {
-        if input.unterminated_entry {
-            let _ = writeln!(
-                err,
-                "ctreport: {}:{}: warning: the input ends in this entry without a line end: if the \
-                 capture was cut short, the entry is incomplete (it is counted as it reads)",
-                input.path.display(),
-                input.lines,
-            );
-        }
-        if input.lines == 0 && input.read_error.is_none() {
-            let _ = writeln!(
-                err,
-                "ctreport: {}: warning: the input is empty: an empty table, or a capture that \
-                 failed before it wrote anything",
-                input.path.display()
-            );
-        } else if input.flows == 0 && input.errors > 0 {
-            let _ = writeln!(err, "{}", no_entry(&input.path, input.errors, input.lines));
-        } else if input.trailers > 0 && input.shown != input.flows && input.read_error.is_none() {
-            let _ = writeln!(
-                err,
-                "ctreport: {}: warning: conntrack's trailer says {} {} shown, but {} {} read: \
-                 the capture is not one whole listing (lines lost or added, or conntrack's \
-                 stderr spliced into an entry)",
-                input.path.display(),
-                crate::report::thousands(input.shown),
-                if input.shown == 1 {
-                    "entry was"
-                } else {
-                    "entries were"
-                },
-                crate::report::thousands(input.flows),
-                if input.flows == 1 { "was" } else { "were" },
-            );
-        }
+        warn_about_input(input, err);
     }
     for input in &analysis.inputs {
         if let Some(stopped) = &input.read_error {
@@ -349,6 +324,45 @@ pub fn warn_about_inputs(analysis: &Analysis, err: &mut impl Write) {
                 stopped.message,
             );
         }
+    }
+}
+
+/// The checks on one input, whatever the command: an entry without a
+/// line end at its end, no line at all, no entry but malformed lines,
+/// and a trailer that disagrees with the entries the input holds.
+pub fn warn_about_input(input: &InputTotals, err: &mut impl Write) {
+    if input.unterminated_entry {
+        let _ = writeln!(
+            err,
+            "ctreport: {}:{}: warning: the input ends in this entry without a line end: if the \
+             capture was cut short, the entry is incomplete (it is counted as it reads)",
+            input.path.display(),
+            input.lines,
+        );
+    }
+    if input.lines == 0 && input.read_error.is_none() {
+        let _ = writeln!(
+            err,
+            "ctreport: {}: warning: the input is empty: an empty table, or a capture that \
+             failed before it wrote anything",
+            input.path.display()
+        );
+    } else if input.flows == 0 && input.errors > 0 {
+        let _ = writeln!(err, "{}", no_entry(&input.path, input.errors, input.lines));
+    } else if let Some(read) = input.trailer_mismatch() {
+        let _ = writeln!(
+            err,
+            "ctreport: {}: warning: conntrack's trailer says {} {} shown, but the capture \
+             holds {}: lines were lost (or added) on the way",
+            input.path.display(),
+            crate::report::thousands(input.shown),
+            if input.shown == 1 {
+                "entry was"
+            } else {
+                "entries were"
+            },
+            crate::report::thousands(read),
+        );
     }
 }
 

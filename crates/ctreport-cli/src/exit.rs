@@ -11,9 +11,10 @@ pub enum Exit {
     /// `check` found malformed lines, or `--strict` was given and some
     /// line was malformed.
     Malformed = 1,
-    /// An input could not be opened, or could not be read to its end (the
-    /// report, if printed, is of what was read before), or the command
-    /// line is wrong.
+    /// An input could not be opened, could not be read to its end (the
+    /// report, if printed, is of what was read before), or gave no entry
+    /// but malformed lines; `doctor` was given a `conntrack -E` capture or
+    /// a side input with nothing usable; or the command line is wrong.
     Error = 2,
 }
 

@@ -149,29 +149,7 @@ impl Report {
         let matched = self.totals.as_ref().map_or(0, |t| t.matched);
         let pct = |count: u64| Cell::Percent(percent(count, matched));
         let mut sections = Vec::new();
-        // First, in the report itself and not only on stderr: a saved
-        // report must not pass for one of the whole table.
-        let stopped: Vec<Vec<Cell>> = self
-            .inputs
-            .iter()
-            .filter_map(|input| {
-                let r = input.read_error.as_ref()?;
-                Some(vec![
-                    Cell::Text(input.path.clone()),
-                    Cell::Int(r.line),
-                    Cell::Int(r.column),
-                    Cell::Text(r.message.clone()),
-                ])
-            })
-            .collect();
-        if !stopped.is_empty() {
-            sections.push(Section::new(
-                "incomplete",
-                "INCOMPLETE: reading stopped early; every count below is of the lines read before",
-                &["input", "line", "column", "error"],
-                stopped,
-            ));
-        }
+        sections.extend(incomplete(&self.inputs));
         if let Some(t) = &self.totals {
             let mut rows = vec![
                 vec![Cell::text("lines"), Cell::Int(t.lines)],
@@ -475,7 +453,7 @@ impl Cell {
         !matches!(self, Cell::Text(_))
     }
 
-    /// The plain form (CSV, markdown): `1234`, `12.5`.
+    /// The plain form (CSV): `1234`, `12.5`.
     pub fn plain(&self) -> String {
         match self {
             Cell::Text(t) => t.clone(),
@@ -507,6 +485,33 @@ fn signed(n: i64, digits: String) -> String {
         -1 => format!("-{digits}"),
         _ => digits,
     }
+}
+
+/// The section that opens a report when some input could not be read to
+/// its end (`None` otherwise): in the report itself and not only on
+/// stderr, so that a saved report does not pass for one of the whole
+/// table. Line and column are positions, printed without separators.
+pub fn incomplete(inputs: &[InputJson]) -> Option<Section> {
+    let stopped: Vec<Vec<Cell>> = inputs
+        .iter()
+        .filter_map(|input| {
+            let r = input.read_error.as_ref()?;
+            Some(vec![
+                Cell::Text(input.path.clone()),
+                Cell::Id(r.line),
+                Cell::Id(r.column),
+                Cell::Text(r.message.clone()),
+            ])
+        })
+        .collect();
+    (!stopped.is_empty()).then(|| {
+        Section::new(
+            "incomplete",
+            "INCOMPLETE: reading stopped early; every count below is of the lines read before",
+            &["input", "line", "column", "error"],
+            stopped,
+        )
+    })
 }
 
 /// One part of a document that mixes tables and prose (`doctor`): table

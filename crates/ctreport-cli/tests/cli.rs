@@ -629,8 +629,25 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
         "{cut_path}:{line}:{column}: error: cannot read on: incomplete deflate stream; the flows \
          of the lines before this one are written"
     )));
+    // The doctor's breakdown is of the same whole lines (the cut line is
+    // not one), with the stream read 1 and 2 threads.
+    let whole: serde_json::Value =
+        serde_json::from_slice(&ctreport(&["doctor", "--format", "json", prefix_path]).stdout)
+            .unwrap();
+    for threads in ["1", "2"] {
+        let args = ["doctor", "--format", "json", "--threads", threads, cut_path];
+        let cut: serde_json::Value = serde_json::from_slice(&ctreport(&args).stdout).unwrap();
+        for key in ["composition", "timeouts", "notrack", "fill"] {
+            assert_eq!(cut[key], whole[key], "{key}, {threads} threads");
+        }
+    }
     let diff = ctreport(&["diff", EXAMPLE, cut_path]);
     assert_eq!(diff.status.code(), Some(2));
+    assert!(
+        text(&diff.stdout).starts_with("INCOMPLETE: reading stopped early"),
+        "{}",
+        text(&diff.stdout)
+    );
 
     // The other inputs are read on and counted.
     let both = ctreport(&["protocols", "--format", "json", cut_path, EXAMPLE]);
@@ -679,8 +696,30 @@ fn a_listing_shorter_than_its_trailer_says_is_flagged() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         text(&out.stderr),
-        "ctreport: <stdin>: warning: conntrack's trailer says 85 entries were shown, but 10 were \
-         read: the capture is not one whole listing (lines lost or added, or conntrack's stderr \
-         spliced into an entry)\n"
+        "ctreport: <stdin>: warning: conntrack's trailer says 85 entries were shown, but the \
+         capture holds 10: lines were lost (or added) on the way\n"
+    );
+    // flows makes the same checks.
+    let flows = ctreport_stdin(&["flows"], lost.as_bytes());
+    assert!(
+        text(&flows.stderr)
+            .contains("trailer says 85 entries were shown, but the capture holds 10"),
+        "{}",
+        text(&flows.stderr)
+    );
+    assert!(text(&ctreport_stdin(&["flows"], b"").stderr).contains("the input is empty"));
+    // A malformed entry was not lost: it is reported as what it is.
+    let misspelt = whole.replacen("ESTABLISHED", "ESTABLISHD", 1);
+    let out = ctreport_stdin(&["protocols"], misspelt.as_bytes());
+    assert!(
+        !text(&out.stderr).contains("trailer"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Two whole listings, one after the other: nothing lost.
+    let two = format!("{whole}{whole}");
+    assert_eq!(
+        text(&ctreport_stdin(&["protocols"], two.as_bytes()).stderr),
+        ""
     );
 }

@@ -509,11 +509,14 @@ fn asked_timeouts_always_get_a_row_and_are_never_recommended() {
         FULL,
     ]);
     let rows = v["timeouts"].as_array().unwrap();
-    let row = |sysctl: &str| {
+    let find = |sysctl: &str, asked: bool| {
         rows.iter()
-            .find(|r| r["sysctl"] == format!("net.netfilter.nf_conntrack_{sysctl}"))
-            .unwrap_or_else(|| panic!("no row for {sysctl}: {rows:?}"))
+            .find(|r| {
+                r["sysctl"] == format!("net.netfilter.nf_conntrack_{sysctl}") && r["asked"] == asked
+            })
+            .unwrap_or_else(|| panic!("no row for {sysctl}, asked {asked}: {rows:?}"))
     };
+    let row = |sysctl: &str| find(sysctl, true);
     // Removes most of ESTABLISHED, but it was a question, not advice.
     let established = row("tcp_timeout_established");
     assert_eq!(
@@ -535,8 +538,10 @@ fn asked_timeouts_always_get_a_row_and_are_never_recommended() {
         (icmp["entries"].as_u64(), icmp["gone"].as_u64()),
         (Some(0), Some(0))
     );
-    // Not asked: the doctor's own try, which it may recommend.
-    assert_eq!(row("udp_timeout")["asked"], false);
+    // Not asked: the doctor's own tries, which it may recommend; asking
+    // another value does not take TIME_WAIT's away.
+    assert_eq!(find("udp_timeout", false)["proposed"], 10);
+    assert_eq!(find("tcp_timeout_time_wait", false)["proposed"], 30);
     let recommended: Vec<String> = v["recommendations"]
         .as_array()
         .unwrap()
@@ -547,9 +552,15 @@ fn asked_timeouts_always_get_a_row_and_are_never_recommended() {
     assert!(
         recommended
             .iter()
-            .all(|c| !c.contains("timeout_established")
-                && !c.contains("timeout_time_wait")
+            .all(|c| !c.contains("timeout_established=30")
+                && !c.contains("timeout_time_wait=500")
                 && !c.contains("icmp_timeout")),
+        "{recommended:?}"
+    );
+    assert!(
+        recommended
+            .iter()
+            .any(|c| c == "sysctl -w net.netfilter.nf_conntrack_tcp_timeout_time_wait=30"),
         "{recommended:?}"
     );
 }
@@ -580,9 +591,44 @@ fn standard_input_is_read_once() {
     ]);
     assert_eq!(
         text(&piped.stdout).replace(
-            "\"sysctl_file\": \"-\"",
+            "\"sysctl_file\": \"<stdin>\"",
             &format!("\"sysctl_file\": \"{EXAMPLE_SYSCTL}\"")
         ),
         from_file
     );
+}
+
+#[test]
+fn the_line_a_read_error_cuts_is_not_in_the_diagnosis() {
+    // Two gzip members: whole lines and a cut entry that still reads as
+    // one, then a second member cut after its header: the decoder gives
+    // the first, then fails.
+    let text = std::fs::read_to_string(root().join(EXAMPLE)).unwrap();
+    let lines: Vec<&str> = text.lines().take(101).collect();
+    let whole: String = lines[..100].iter().map(|l| format!("{l}\n")).collect();
+    let last = lines[100];
+    let cut_at = last.find(" use=").expect("the example's lines end in use=");
+    let gzip = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    let mut input = gzip(format!("{whole}{}", &last[..cut_at]).as_bytes());
+    input.extend_from_slice(&gzip(text.as_bytes())[..20]);
+    let dir = std::env::temp_dir().join(format!("ctreport-cut-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cut_path, whole_path) = (dir.join("cut.txt.gz"), dir.join("whole.txt"));
+    std::fs::write(&cut_path, &input).unwrap();
+    std::fs::write(&whole_path, &whole).unwrap();
+    let run = |path: &std::path::Path| -> serde_json::Value {
+        let out = ctreport(&["doctor", "--format", "json", path.to_str().unwrap()]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (cut, expected) = (run(&cut_path), run(&whole_path));
+    assert_eq!(cut["inputs"][0]["read_error"]["line"], 101);
+    assert_eq!(cut["inputs"][0]["read_error"]["column"], cut_at + 1);
+    for key in ["composition", "timeouts", "notrack", "fill"] {
+        assert_eq!(cut[key], expected[key], "{key}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

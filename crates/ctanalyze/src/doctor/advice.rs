@@ -48,7 +48,8 @@ pub enum Pressure {
     High,
     /// Below that.
     Low,
-    /// The limit is unknown and the statistics show no early drop.
+    /// The limit is unknown and the statistics show no early drop; or the
+    /// input is a `conntrack -E` capture, whose counts are of events.
     Unknown,
 }
 

@@ -207,6 +207,13 @@ impl BreakdownFeed {
         }
         self.breakdown
     }
+
+    /// The breakdown of the complete lines only, for a stream a read
+    /// error cut: its unfinished last line lost its end, and is not a
+    /// line (as the [`Analyzer`](crate::Analyzer) does not count it).
+    pub fn finish_cut(self) -> Breakdown {
+        self.breakdown
+    }
 }
 
 #[cfg(test)]

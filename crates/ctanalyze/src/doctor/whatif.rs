@@ -55,9 +55,9 @@ pub struct TimerSpec {
 }
 
 /// Every timer the doctor looks at. TCP `NONE` and `SYN_SENT2` have no
-/// sysctl of their own; `CLOSE` (10 s) is short already, so it is tried
-/// only when asked (`--what-if tcp_timeout_close=5`): its default try is
-/// its default.
+/// sysctl of their own; `CLOSE` (10 s) is short already: its default try
+/// is its kernel default, so it has a row only where it was raised, or
+/// when asked (`--what-if tcp_timeout_close=5`).
 pub const TIMERS: &[TimerSpec] = &[
     spec(
         Timer::Tcp(TcpState::SynSent),
@@ -177,9 +177,10 @@ impl Timer {
 /// The effect of one shorter timeout on the entries of one timer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WhatIf {
-    /// `tcp` or `udp`.
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, or `other` (the generic timer).
     pub protocol: &'static str,
-    /// The TCP state, or which UDP timer.
+    /// The TCP state, which UDP timer, or `any` (ICMP) and `no tracker`
+    /// (generic): [`Timer::labels`].
     pub state: &'static str,
     /// The sysctl, in full (`net.netfilter.nf_conntrack_tcp_timeout_time_wait`).
     pub sysctl: String,
@@ -287,24 +288,20 @@ pub fn what_ifs(
 ) -> Vec<WhatIf> {
     let mut rows = Vec::new();
     for spec in TIMERS {
-        let asked = proposals.iter().any(|(t, _)| *t == spec.timer);
+        let asked = proposals
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == spec.timer)
+            .map(|&(_, p)| p);
         let remaining = match histograms.iter().find(|(t, _)| *t == spec.timer) {
             Some((_, remaining)) => remaining.as_slice(),
-            None if asked => &[],
+            None if asked.is_some() => &[],
             None => continue,
         };
         let (configured, configured_from) = match sysctl.and_then(|s| s.get(spec.sysctl)) {
             Some(value) => (value, Origin::Sysctl),
             None => (spec.kernel_default, Origin::KernelDefault),
         };
-        let proposed = proposals
-            .iter()
-            .rev()
-            .find(|(t, _)| *t == spec.timer)
-            .map_or(spec.proposed, |&(_, p)| p);
-        if proposed >= configured && !asked {
-            continue;
-        }
         // Entries that may be on the shorter unacknowledged/retransmission
         // timer (only when the state's own timeout is longer than it).
         let short = match spec.timer {
@@ -326,26 +323,39 @@ pub fn what_ifs(
             short.is_some_and(|s| left <= i64::try_from(s).unwrap_or(i64::MAX))
         });
         let short_timer: u64 = young.iter().map(|&(_, n)| n).sum();
-        let (rest_entries, gone) = gone_with(&rest, configured, proposed);
-        let entries = rest_entries + short_timer;
-        if entries == 0 && !asked {
-            continue;
+        // The doctor's own try, then the one asked for (when another): an
+        // answer to a question does not replace the advice.
+        // Asked for the doctor's own value, that row is shown whatever it
+        // gives, and stays the doctor's (it may be recommended).
+        let shown_anyway = asked == Some(spec.proposed);
+        let tries = std::iter::once((spec.proposed, false))
+            .chain(asked.filter(|&p| p != spec.proposed).map(|p| (p, true)));
+        for (proposed, asked) in tries {
+            let keep = asked || shown_anyway;
+            if proposed >= configured && !keep {
+                continue;
+            }
+            let (rest_entries, gone) = gone_with(&rest, configured, proposed);
+            let entries = rest_entries + short_timer;
+            if entries == 0 && !keep {
+                continue;
+            }
+            let (protocol, state) = spec.timer.labels();
+            rows.push(WhatIf {
+                protocol,
+                state,
+                sysctl: format!("net.netfilter.{}", spec.sysctl),
+                configured,
+                configured_from,
+                proposed,
+                entries,
+                short_timer,
+                gone,
+                percent: super::percent(gone, entries),
+                table_percent: super::percent(gone, table_entries),
+                asked,
+            });
         }
-        let (protocol, state) = spec.timer.labels();
-        rows.push(WhatIf {
-            protocol,
-            state,
-            sysctl: format!("net.netfilter.{}", spec.sysctl),
-            configured,
-            configured_from,
-            proposed,
-            entries,
-            short_timer,
-            gone,
-            percent: super::percent(gone, entries),
-            table_percent: super::percent(gone, table_entries),
-            asked,
-        });
     }
     rows
 }
@@ -427,16 +437,27 @@ mod tests {
         sysctl.set("nf_conntrack_tcp_timeout_time_wait", 3600);
         sysctl.set("nf_conntrack_udp_timeout", 10);
         let rows = what_ifs(&histograms, Some(&sysctl), &[(tw, 3500)], 40);
-        let states: Vec<_> = rows.iter().map(|r| r.state).collect();
-        assert_eq!(states, ["ESTABLISHED", "TIME_WAIT"]);
+        let tries: Vec<_> = rows
+            .iter()
+            .map(|r| (r.state, r.proposed, r.asked))
+            .collect();
+        // The doctor's own try stays beside the one asked for.
         assert_eq!(
-            (rows[1].configured, rows[1].configured_from),
+            tries,
+            [
+                ("ESTABLISHED", 86_400, false),
+                ("TIME_WAIT", 30, false),
+                ("TIME_WAIT", 3500, true)
+            ]
+        );
+        assert_eq!(
+            (rows[2].configured, rows[2].configured_from),
             (3600, Origin::Sysctl)
         );
         // TIME_WAIT raised to 3600 s is longer than the 300 s short timers,
         // so entries with 100 s and 60 s left may be on one of those.
         assert_eq!(
-            (rows[1].proposed, rows[1].short_timer, rows[1].gone),
+            (rows[2].proposed, rows[2].short_timer, rows[2].gone),
             (3500, 10, 0)
         );
     }

@@ -61,7 +61,13 @@ pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
     }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    render::write_document(&mut out, &parts(&report.diff), &report, args.output.format)?;
+    // An input cut short opens the document, as it opens the reports.
+    let document: Vec<Part> = crate::report::incomplete(&report.inputs)
+        .map(Part::Table)
+        .into_iter()
+        .chain(parts(&report.diff))
+        .collect();
+    render::write_document(&mut out, &document, &report, args.output.format)?;
     out.flush()?;
     Ok(super::exit_for(&[before, after], args.output.strict))
 }

@@ -70,10 +70,16 @@ impl Tap for BreakdownTap {
 }
 
 impl BreakdownTap {
-    fn finish(&self) -> Breakdown {
+    /// The breakdown of every input; of those a read error cut (`cut`,
+    /// by index), of their whole lines only.
+    fn finish(&self, cut: impl Fn(usize) -> bool) -> Breakdown {
         let mut total = std::mem::take(&mut *locked(&self.whole));
-        for (_, feed) in std::mem::take(&mut *locked(&self.streams)) {
-            total.merge(feed.finish());
+        for (input, feed) in std::mem::take(&mut *locked(&self.streams)) {
+            total.merge(if cut(input) {
+                feed.finish_cut()
+            } else {
+                feed.finish()
+            });
         }
         total
     }
@@ -114,12 +120,15 @@ fn read_side<T>(
     parse: fn(&[u8]) -> (T, Vec<InputError>),
     expect: &Expect<T>,
 ) -> Result<Side<T>, Fatal> {
-    let read = if path == Path::new("-") {
+    let stdin = path == Path::new("-");
+    let read = if stdin {
         let mut bytes = Vec::new();
         io::stdin().read_to_end(&mut bytes).map(|_| bytes)
     } else {
         std::fs::read(path)
     };
+    // Named as the dump is when it comes from standard input.
+    let path = if stdin { Path::new("<stdin>") } else { path };
     let bytes =
         read.map_err(|e| Fatal::Input(format!("{}: {}", path.display(), input::describe(&e))))?;
     let (value, errors) = parse(&bytes);
@@ -185,11 +194,12 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     let events: u64 = analysis.summary.events.iter().sum();
     if events > 0 {
         return Err(Fatal::Input(format!(
-            "{}: holds {} conntrack -E events, not a table listing: doctor diagnoses the table \
+            "{}: holds {} conntrack -E event{}, not a table listing: doctor diagnoses the table \
              itself; capture it with `conntrack -L > dump.txt` or `cat /proc/net/nf_conntrack > \
              dump.txt` (summary and the other reports do count events)",
             analysis.path(0).display(),
-            thousands(events)
+            thousands(events),
+            if events == 1 { "" } else { "s" }
         )));
     }
     let mut side_errors = Vec::new();
@@ -226,7 +236,12 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     for &(timer, seconds) in &args.what_if {
         doctor = doctor.propose(timer, seconds);
     }
-    let breakdown = tap.finish();
+    let breakdown = tap.finish(|input| {
+        analysis
+            .inputs
+            .get(input)
+            .is_some_and(|i| i.read_error.is_some())
+    });
     let mut diagnosis = doctor.diagnose(
         &analysis.summary,
         &breakdown,

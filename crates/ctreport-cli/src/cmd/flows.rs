@@ -133,11 +133,13 @@ impl<W: Write> Sink<W> {
 }
 
 /// Counts malformed lines and prints the first `max` as they come; counts
-/// entries too, to tell an input that gave none.
+/// entries and trailers too, for the checks on each input.
 struct Errors {
     max: usize,
     count: u64,
     entries: u64,
+    trailers: u64,
+    shown: u64,
 }
 
 impl Errors {
@@ -161,14 +163,17 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
         max: args.max_errors,
         count: 0,
         entries: 0,
+        trailers: 0,
+        shown: 0,
     };
     let mut incomplete = false;
     let mut unusable = false;
     for name in input::names(&args.input.files) {
         let opened = input::open(&name).map_err(Fatal::Input)?;
         let path = opened.name.clone();
-        let before = (errors.count, errors.entries);
+        let before = (errors.count, errors.entries, errors.trailers, errors.shown);
         let mut lines = 0;
+        let mut read_error = None;
         match opened.source {
             Source::Mapped(map) => {
                 lines = write_flows(&map, 1, &filter, &path, &mut sink, &mut errors)? - 1;
@@ -194,6 +199,11 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                                 input::describe(&e)
                             );
                             incomplete = true;
+                            read_error = Some(crate::analysis::Stopped {
+                                line: first_line,
+                                column: reader.cut().len() as u64 + 1,
+                                message: input::describe(&e),
+                            });
                             break;
                         }
                     }
@@ -203,12 +213,22 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                 }
             }
         }
-        let malformed = errors.count - before.0;
-        if errors.entries == before.1 && malformed > 0 {
-            sink.flush()?;
-            eprintln!("{}", crate::analysis::no_entry(&path, malformed, lines));
-            unusable = true;
-        }
+        // The same checks on each input as the reports make.
+        let totals = crate::analysis::InputTotals {
+            path,
+            bytes: 0,
+            lines,
+            flows: errors.entries - before.1,
+            skipped: 0,
+            errors: errors.count - before.0,
+            unterminated_entry: false,
+            read_error,
+            trailers: errors.trailers - before.2,
+            shown: errors.shown - before.3,
+        };
+        sink.flush()?;
+        crate::analysis::warn_about_input(&totals, &mut io::stderr().lock());
+        unusable |= totals.flows == 0 && totals.errors > 0;
     }
     sink.flush()?;
     if errors.count > errors.max as u64 {
@@ -248,5 +268,8 @@ fn write_flows<W: Write>(
             Err(error) => errors.report(path, &error),
         }
     }
+    let stats = parser.stats();
+    errors.trailers += stats.trailers;
+    errors.shown = errors.shown.saturating_add(stats.shown);
     Ok(parser.line() + 1)
 }
