@@ -13,6 +13,7 @@ use crate::merge::{Counter, Merge, merge_maps};
 
 /// Line and flow counts, and the first malformed lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Totals {
     /// Input bytes read.
     pub bytes: u64,

@@ -195,6 +195,7 @@ impl fmt::Display for Direction {
 /// Conntrack output that is not a table listing, recognised by its first
 /// word so that it is named rather than reported as a bad entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Foreign {
     /// `conntrack -L -o xml` (`<?xml ...`, `<conntrack>`, `<flow>...`).
     Xml,
@@ -227,6 +228,7 @@ impl fmt::Display for Foreign {
 /// What was wrong with a line. The `Display` form is the message without the
 /// offending token, lowercase, without a trailing period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The line ends before the protocol columns are complete.
     MissingProtocol,

@@ -8,6 +8,7 @@ use crate::line::{Line, SkipReason, parse_general, parse_numbered};
 ///
 /// `lines == flows + skipped + errors` always holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParseStats {
     /// Lines read (a final line without `\n` counts).
     pub lines: u64,

@@ -32,6 +32,7 @@ pub enum Line<'a> {
 
 /// Why a line was skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SkipReason {
     /// Empty or only white space.
     Blank,
