@@ -458,7 +458,7 @@ impl Cell {
         match self {
             Cell::Text(t) => t.clone(),
             Cell::Int(n) | Cell::Id(n) | Cell::Bytes(n) => n.to_string(),
-            Cell::Percent(p) => format!("{p:.1}"),
+            Cell::Percent(p) => ctanalyze::doctor::one_decimal(*p),
             Cell::Signed(n) => signed(*n, n.unsigned_abs().to_string()),
             Cell::Ratio(r) => format!("{r:.2}"),
         }
@@ -470,7 +470,7 @@ impl Cell {
             Cell::Text(t) => t.clone(),
             Cell::Int(n) => thousands(*n),
             Cell::Id(n) => n.to_string(),
-            Cell::Percent(p) => format!("{p:.1}%"),
+            Cell::Percent(p) => format!("{}%", ctanalyze::doctor::one_decimal(*p)),
             Cell::Signed(n) => signed(*n, thousands(n.unsigned_abs())),
             Cell::Ratio(r) => format!("{r:.2}"),
             Cell::Bytes(n) => ctanalyze::doctor::format_bytes(*n),

@@ -874,7 +874,26 @@ fn round2(x: f64) -> f64 {
 
 /// `12.5%`
 pub(crate) fn pct(p: f64) -> String {
-    format!("{p:.1}%")
+    format!("{}%", one_decimal(p))
+}
+
+/// A percentage to one decimal, as reports print it, except that a share
+/// short of the whole never reads as all of it: 99.95 (262,000 of
+/// 262,144) is `99.9`, not `100.0`, beside "nearly full". The one
+/// formatter for the doctor's prose and the CLI's percent cells.
+///
+/// ```
+/// use ctanalyze::doctor::one_decimal;
+/// assert_eq!(one_decimal(12.46), "12.5");
+/// assert_eq!(one_decimal(99.95), "99.9");
+/// assert_eq!(one_decimal(100.0), "100.0");
+/// ```
+pub fn one_decimal(p: f64) -> String {
+    if (99.95..100.0).contains(&p) {
+        "99.9".to_owned()
+    } else {
+        format!("{p:.1}")
+    }
 }
 
 /// A count for people, with thousands separators: `1234567` ->
