@@ -286,6 +286,14 @@ fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
             text(&out.stderr)
         );
     }
+    // The doctor says it first in its findings too.
+    let doctor = text(&ctreport(&["doctor", file]).stdout);
+    assert!(
+        doctor.starts_with(&format!(
+            "Findings\n  - {file} gave no conntrack entry, only 11 malformed lines:"
+        )),
+        "{doctor}"
+    );
     // conntrack's own failure, captured with 2>&1, is such an input.
     let failed = b"conntrack v1.4.7 (conntrack-tools): Operation failed: Operation not permitted\n";
     let out = ctreport_stdin(&["top-ips"], failed);

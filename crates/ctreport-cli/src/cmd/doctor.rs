@@ -263,6 +263,19 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
                 ),
             );
         }
+        if input.flows == 0 && input.errors > 0 {
+            diagnosis.findings.insert(
+                0,
+                format!(
+                    "{} gave no conntrack entry, only {} malformed line{}: it is not a capture \
+                     of /proc/net/nf_conntrack or `conntrack -L` (the wrong file, or a capture \
+                     that failed), and nothing below describes a table.",
+                    input.path.display(),
+                    thousands(input.errors),
+                    if input.errors == 1 { "" } else { "s" },
+                ),
+            );
+        }
     }
     let base = Report::new("doctor", &analysis, max_errors);
     let report = DoctorReport {
