@@ -170,12 +170,19 @@ impl Report {
             sections.push(Section::new("totals", "Totals", &["metric", "value"], rows));
         }
         if let Some(rows) = &self.events {
+            let events: u64 = rows.iter().map(|r| r.count).sum();
+            let flows = self.totals.as_ref().map_or(0, |t| t.flows);
+            let title = if events >= flows {
+                "Events (a `conntrack -E` capture: the counts below are of events, not of table entries)"
+            } else {
+                "Events (some lines are `conntrack -E` events, the others table entries: the counts below mix the two)"
+            };
             let rows = rows
                 .iter()
                 .map(|r| vec![Cell::text(r.event), Cell::Int(r.count), pct(r.count)]);
             sections.push(Section::new(
                 "events",
-                "Events (a `conntrack -E` capture: the counts below are of events, not of table entries)",
+                title,
                 &["event", "count", "percent"],
                 rows.collect(),
             ));

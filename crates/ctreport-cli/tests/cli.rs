@@ -731,3 +731,25 @@ fn a_listing_shorter_than_its_trailer_says_is_flagged() {
         ""
     );
 }
+
+#[test]
+fn the_events_heading_says_whether_every_line_is_an_event() {
+    let heading = |file: &str| {
+        let out = ctreport(&["protocols", file]);
+        text(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("Events"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        heading("fixtures/kernel/router/events.txt"),
+        "Events (a `conntrack -E` capture: the counts below are of events, not of table entries)"
+    );
+    // Two events among table entries.
+    assert_eq!(
+        heading("fixtures/dialects/trailer-and-noise.txt"),
+        "Events (some lines are `conntrack -E` events, the others table entries: the counts below mix the two)"
+    );
+    assert_eq!(heading(EXAMPLE), "");
+}
