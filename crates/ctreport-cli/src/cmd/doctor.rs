@@ -497,6 +497,8 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             Cell::Int(w.configured),
             Cell::text(w.configured_from.name()),
             Cell::Int(w.proposed),
+            // Whose try: the doctor's (which it may recommend) or asked.
+            Cell::text(if w.asked { "asked" } else { "doctor" }),
             Cell::Int(w.entries),
             Cell::Int(w.short_timer),
             Cell::Int(w.gone),
@@ -514,6 +516,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             "now",
             "from",
             "try",
+            "by",
             "entries",
             "short timer",
             "gone",
