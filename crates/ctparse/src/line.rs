@@ -194,8 +194,7 @@ fn tool_failure(text: &[u8]) -> Option<&[u8]> {
     if !text.starts_with(b"conntrack v") {
         return None;
     }
-    let at = memchr::memmem::find(text, TOOL_MARKER)?;
-    let message = &text[at + TOOL_MARKER.len()..];
+    let message = tool_message(text)?;
     let done = memchr::memmem::find(message, b" been ").is_some();
     (!done).then_some(message)
 }
@@ -203,8 +202,7 @@ fn tool_failure(text: &[u8]) -> Option<&[u8]> {
 /// The count of a trailer, `conntrack v1.4.7 (conntrack-tools): 85 flow
 /// entries have been shown.` (`flow events` after `conntrack -E`).
 fn trailer_count(text: &[u8]) -> Option<u64> {
-    let at = memchr::memmem::find(text, TOOL_MARKER)?;
-    let message = &text[at + TOOL_MARKER.len()..];
+    let message = tool_message(text)?;
     let digits = message.iter().take_while(|b| b.is_ascii_digit()).count();
     let rest = &message[digits..];
     let shown = [
@@ -222,6 +220,12 @@ fn trailer_count(text: &[u8]) -> Option<u64> {
 /// What conntrack-tools puts between its name and version and its message
 /// (`conntrack v1.4.7 (conntrack-tools): ...`).
 const TOOL_MARKER: &[u8] = b" (conntrack-tools): ";
+
+/// The message of a conntrack-tools line: what follows [`TOOL_MARKER`].
+fn tool_message(text: &[u8]) -> Option<&[u8]> {
+    let at = memchr::memmem::find(text, TOOL_MARKER)?;
+    Some(&text[at + TOOL_MARKER.len()..])
+}
 
 /// How the messages conntrack-tools prints around a listing begin (from
 /// conntrack-tools' `conntrack.c` and libnetfilter_conntrack). They go to
