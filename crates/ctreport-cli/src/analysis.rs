@@ -39,6 +39,12 @@ pub struct InputTotals {
 }
 
 impl InputTotals {
+    /// True when the input gave no entry but malformed lines: the wrong
+    /// file, or a capture that failed (conntrack's own error message).
+    pub fn unusable(&self) -> bool {
+        self.flows == 0 && self.errors > 0
+    }
+
     /// The entries the input holds, read or malformed, when its trailers
     /// say another number were shown (and no read error explains it).
     fn trailer_mismatch(&self) -> Option<u64> {
@@ -48,8 +54,9 @@ impl InputTotals {
 }
 
 /// Where a read error stopped an input: just after the last byte read, on
-/// the line it cut short (which is not counted).
-#[derive(Debug, Clone)]
+/// the line it cut short (which is not counted). As JSON, the input's
+/// `read_error`.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Stopped {
     pub line: u64,
     pub column: u64,
@@ -347,7 +354,7 @@ pub fn warn_about_input(input: &InputTotals, err: &mut impl Write) {
              failed before it wrote anything",
             input.path.display()
         );
-    } else if input.flows == 0 && input.errors > 0 {
+    } else if input.unusable() {
         let _ = writeln!(err, "{}", no_entry(&input.path, input.errors, input.lines));
     } else if let Some(read) = input.trailer_mismatch() {
         let _ = writeln!(
@@ -385,9 +392,9 @@ impl Analysis {
         self.inputs.iter().any(|i| i.read_error.is_some())
     }
 
-    /// True when some input gave no entry but malformed lines: the wrong
-    /// file, or a capture that failed (conntrack's own error message).
+    /// True when some input gave no entry but malformed lines
+    /// ([`InputTotals::unusable`]).
     pub fn unusable(&self) -> bool {
-        self.inputs.iter().any(|i| i.flows == 0 && i.errors > 0)
+        self.inputs.iter().any(InputTotals::unusable)
     }
 }

@@ -8,7 +8,7 @@ use ctanalyze::{
     ProtocolRow, StateRow, ZoneRow,
 };
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, Stopped};
 
 /// Per-input totals, as serialized.
 #[derive(Debug, Serialize)]
@@ -22,15 +22,7 @@ pub struct InputJson {
     /// Present when the input could not be read to its end: the counts
     /// are of what was read before this point.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub read_error: Option<ReadErrorJson>,
-}
-
-/// Where and why reading an input stopped early.
-#[derive(Debug, Serialize)]
-pub struct ReadErrorJson {
-    pub line: u64,
-    pub column: u64,
-    pub message: String,
+    pub read_error: Option<Stopped>,
 }
 
 /// Totals over all inputs.
@@ -113,11 +105,7 @@ impl Report {
                     flows: i.flows,
                     skipped: i.skipped,
                     errors: i.errors,
-                    read_error: i.read_error.as_ref().map(|r| ReadErrorJson {
-                        line: r.line,
-                        column: r.column,
-                        message: r.message.clone(),
-                    }),
+                    read_error: i.read_error.clone(),
                 })
                 .collect(),
             totals: Some(TotalsJson {

@@ -263,7 +263,7 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
                 ),
             );
         }
-        if input.flows == 0 && input.errors > 0 {
+        if input.unusable() {
             diagnosis.findings.insert(
                 0,
                 format!(

@@ -4,10 +4,11 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use ctanalyze::Filter;
+use ctanalyze::{Filter, Totals};
 use ctparse::{ChunkReader, Flow, L4, Parser, Source, Status};
 use serde::Serialize;
 
+use crate::analysis::{self, InputTotals, Stopped};
 use crate::cli::{FlowFormat, FlowsArgs};
 use crate::exit::{Exit, Fatal};
 use crate::input;
@@ -132,14 +133,10 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// Counts malformed lines and prints the first `max` as they come; counts
-/// entries and trailers too, for the checks on each input.
+/// Counts malformed lines and prints the first `max` as they come.
 struct Errors {
     max: usize,
     count: u64,
-    entries: u64,
-    trailers: u64,
-    shown: u64,
 }
 
 impl Errors {
@@ -162,73 +159,67 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
     let mut errors = Errors {
         max: args.max_errors,
         count: 0,
-        entries: 0,
-        trailers: 0,
-        shown: 0,
     };
-    let mut incomplete = false;
-    let mut unusable = false;
+    let mut failed = false;
     for name in input::names(&args.input.files) {
         let opened = input::open(&name).map_err(Fatal::Input)?;
         let path = opened.name.clone();
-        let before = (errors.count, errors.entries, errors.trailers, errors.shown);
-        let mut lines = 0;
+        // This input's line counts; the next line is `counted.lines + 1`.
+        let mut counted = Totals::default();
         let mut read_error = None;
         match opened.source {
             Source::Mapped(map) => {
-                lines = write_flows(&map, 1, &filter, &path, &mut sink, &mut errors)? - 1;
+                write_flows(&map, &filter, &path, &mut sink, &mut errors, &mut counted)?;
             }
             Source::Stream(stream) => {
                 let mut reader = ChunkReader::new(stream.0, 1 << 20);
                 let mut chunk = Vec::new();
-                let mut first_line = 1;
                 loop {
                     match reader.next_chunk(&mut chunk) {
                         Ok(true) => {}
                         Ok(false) => break,
                         Err(e) => {
-                            // What was read before is written: say where it stops.
-                            sink.flush()?;
                             // The cut line is not a line: it is not read.
-                            eprintln!(
-                                "ctreport: {}:{first_line}:{}: error: cannot read on: {}; the \
-                                 flows of the lines before this one are written (a capture cut \
-                                 short or a damaged file)",
-                                path.display(),
-                                reader.cut().len() + 1,
-                                input::describe(&e)
-                            );
-                            incomplete = true;
-                            read_error = Some(crate::analysis::Stopped {
-                                line: first_line,
+                            let stopped = Stopped {
+                                line: counted.lines + 1,
                                 column: reader.cut().len() as u64 + 1,
                                 message: input::describe(&e),
-                            });
+                            };
+                            // What was read before is written: say where it stops.
+                            sink.flush()?;
+                            eprintln!(
+                                "ctreport: {}:{}:{}: error: cannot read on: {}; the flows of \
+                                 the lines before this one are written (a capture cut short or \
+                                 a damaged file)",
+                                path.display(),
+                                stopped.line,
+                                stopped.column,
+                                stopped.message
+                            );
+                            read_error = Some(stopped);
                             break;
                         }
                     }
-                    first_line =
-                        write_flows(&chunk, first_line, &filter, &path, &mut sink, &mut errors)?;
-                    lines = first_line - 1;
+                    write_flows(&chunk, &filter, &path, &mut sink, &mut errors, &mut counted)?;
                 }
             }
         }
         // The same checks on each input as the reports make.
-        let totals = crate::analysis::InputTotals {
+        let totals = InputTotals {
             path,
             bytes: 0,
-            lines,
-            flows: errors.entries - before.1,
-            skipped: 0,
-            errors: errors.count - before.0,
+            lines: counted.lines,
+            flows: counted.flows,
+            skipped: counted.skipped,
+            errors: counted.errors,
             unterminated_entry: false,
             read_error,
-            trailers: errors.trailers - before.2,
-            shown: errors.shown - before.3,
+            trailers: counted.trailers,
+            shown: counted.shown,
         };
         sink.flush()?;
-        crate::analysis::warn_about_input(&totals, &mut io::stderr().lock());
-        unusable |= totals.flows == 0 && totals.errors > 0;
+        analysis::warn_about_input(&totals, &mut io::stderr().lock());
+        failed |= totals.read_error.is_some() || totals.unusable();
     }
     sink.flush()?;
     if errors.count > errors.max as u64 {
@@ -238,7 +229,7 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
             errors.max
         );
     }
-    Ok(if incomplete || unusable {
+    Ok(if failed {
         Exit::Error
     } else if args.strict && errors.count > 0 {
         Exit::Malformed
@@ -247,29 +238,24 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
     })
 }
 
-/// Writes the matching flows of `bytes`; returns the next line number.
+/// Writes the matching flows of `bytes`, the lines after those `counted`
+/// holds, and adds their line counts to it.
 fn write_flows<W: Write>(
     bytes: &[u8],
-    first_line: u64,
     filter: &Filter,
     path: &Path,
     sink: &mut Sink<W>,
     errors: &mut Errors,
-) -> Result<u64, Fatal> {
-    let mut parser = Parser::starting_at_line(bytes, first_line);
+    counted: &mut Totals,
+) -> Result<(), Fatal> {
+    let mut parser = Parser::starting_at_line(bytes, counted.lines + 1);
     for result in parser.by_ref() {
         match result {
-            Ok(flow) => {
-                errors.entries += 1;
-                if filter.matches(&flow) {
-                    sink.write(&flow)?;
-                }
-            }
+            Ok(flow) if filter.matches(&flow) => sink.write(&flow)?,
+            Ok(_) => {}
             Err(error) => errors.report(path, &error),
         }
     }
-    let stats = parser.stats();
-    errors.trailers += stats.trailers;
-    errors.shown = errors.shown.saturating_add(stats.shown);
-    Ok(parser.line() + 1)
+    counted.add_stats(parser.stats());
+    Ok(())
 }
