@@ -134,8 +134,9 @@ impl Default for Analyzer {
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
 
 impl Analyzer {
-    /// An analyzer with no filter, all available threads, 1 MiB chunks and
-    /// the first 20 errors kept.
+    /// An analyzer with no filter, all available threads, chunks sized
+    /// automatically (see [`Analyzer::chunk_size`]) and the first 20
+    /// errors kept.
     pub fn new() -> Analyzer {
         Analyzer {
             filter: Filter::default(),
@@ -174,19 +175,37 @@ impl Analyzer {
     }
 
     /// Splits input into chunks of about `bytes` bytes (at least 1). By
-    /// default the size is chosen per input: about 16 chunks per thread,
-    /// within [`DEFAULT_CHUNK_SIZE`] and 64 MiB. Few chunks keep few
-    /// accumulators alive at once (each holds its own maps), so memory stays
-    /// proportional to distinct keys whatever the input size.
+    /// default a mapped input is cut into shrinking chunks: each about a
+    /// quarter of a thread's share of what is left, down to
+    /// [`DEFAULT_CHUNK_SIZE`] (see [`Analyzer::analyze_source`]); a stream
+    /// is read in chunks of [`DEFAULT_CHUNK_SIZE`].
     pub fn chunk_size(mut self, bytes: usize) -> Analyzer {
         self.chunk_size = Some(bytes.max(1));
         self
     }
 
-    fn chunk_size_for(&self, input_len: usize) -> usize {
-        self.chunk_size.unwrap_or_else(|| {
-            (input_len / (16 * self.effective_threads())).clamp(DEFAULT_CHUNK_SIZE, 64 << 20)
-        })
+    /// The chunks of a mapped input, whole lines each. Every thread keeps
+    /// one accumulator whatever the number of chunks, so a chunk costs
+    /// only its hand-out; what matters is that the threads finish
+    /// together. Large chunks first, then smaller and smaller ones, as
+    /// OpenMP's guided schedule does: few hand-outs, and at the end no
+    /// thread is left with a large chunk while the others wait. (Sixteen
+    /// equal chunks a thread left one thread folding a last 25 MiB chunk
+    /// alone for 16 ms of a 340 ms `summary`, `benches/RESULTS.md`.)
+    fn chunks<'a>(&self, bytes: &'a [u8]) -> Vec<&'a [u8]> {
+        if let Some(size) = self.chunk_size {
+            return line_chunks(bytes, size).collect();
+        }
+        let share = 4 * self.effective_threads();
+        let mut chunks = Vec::new();
+        let mut rest = bytes;
+        while let Some(chunk) =
+            line_chunks(rest, (rest.len() / share).max(DEFAULT_CHUNK_SIZE)).next()
+        {
+            rest = &rest[chunk.len()..];
+            chunks.push(chunk);
+        }
+        chunks
     }
 
     /// Keeps the first `n` malformed lines (by position) in the summary.
@@ -258,7 +277,7 @@ impl Analyzer {
     }
 
     fn analyze_input_bytes(&self, input: usize, bytes: &[u8]) -> Summary {
-        let chunks: Vec<&[u8]> = line_chunks(bytes, self.chunk_size_for(bytes.len())).collect();
+        let chunks = self.chunks(bytes);
         let base = bytes.as_ptr() as usize;
         let mut summary = self.fold_all(&chunks, |acc, chunk| {
             let offset = (chunk.as_ptr() as usize - base) as u64;
@@ -501,5 +520,45 @@ fn resolve_error_lines(summary: &mut Summary, bytes: &[u8]) {
         }
         sample.error.line += lines_before;
         sample.chunk_offset = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whole lines, in order, all of the input; large chunks first, none
+    /// below the minimum but the last; few of them.
+    #[test]
+    fn automatic_chunks_shrink_to_the_minimum() {
+        let line = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 \
+src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1\n";
+        let bytes = line.repeat((40 << 20) / line.len());
+        for threads in [2, 5] {
+            let chunks = Analyzer::new().threads(threads).chunks(&bytes);
+            assert_eq!(chunks.concat(), bytes);
+            assert!(chunks.iter().all(|chunk| chunk.ends_with(b"\n")));
+            let (last, rest) = chunks.split_last().unwrap();
+            assert!(rest.iter().all(|chunk| chunk.len() >= DEFAULT_CHUNK_SIZE));
+            assert!(last.len() <= DEFAULT_CHUNK_SIZE + line.len());
+            // A thread's first chunk is about a quarter of its share.
+            let first = chunks[0].len();
+            let quarter = bytes.len() / (4 * threads);
+            assert!(first >= quarter && first < quarter + line.len(), "{first}");
+            assert!(
+                chunks
+                    .windows(2)
+                    .all(|w| w[0].len() + line.len() >= w[1].len())
+            );
+            assert!(chunks.len() < 40 * threads, "{} chunks", chunks.len());
+        }
+        // A size asked for is kept.
+        let fixed = Analyzer::new().chunk_size(1 << 20).chunks(&bytes);
+        assert!(
+            fixed[..fixed.len() - 1]
+                .iter()
+                .all(|c| c.len() - (1 << 20) < line.len())
+        );
+        assert_eq!(fixed.concat(), bytes);
     }
 }

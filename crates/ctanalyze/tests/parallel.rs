@@ -303,6 +303,22 @@ fn streams_of_many_chunks_equal_the_sequential_pass() {
     }
 }
 
+/// The automatic split of a mapped input (shrinking chunks, at least 1 MiB
+/// each) on a buffer of several of them: the same summary as one pass.
+#[test]
+fn the_automatic_split_equals_the_sequential_pass() {
+    let bytes = generated(9, 30_000, 997, Dialect::Conntrack);
+    assert!(bytes.len() > 5 << 20);
+    let reference = naive(&bytes, &Filter::default(), 50);
+    for threads in [1, 2, 3] {
+        let mapped = Analyzer::new()
+            .threads(threads)
+            .max_errors(50)
+            .analyze_bytes(&bytes);
+        assert_eq!(mapped, reference, "{threads} threads");
+    }
+}
+
 #[test]
 fn a_read_error_mid_stream_keeps_what_was_read() {
     let bytes = generated(5, 30_000, 0, Dialect::Proc);
