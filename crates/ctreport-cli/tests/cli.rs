@@ -66,6 +66,65 @@ fn filters_narrow_the_report() {
     golden("summary-tcp-time-wait.json", &text(&out.stdout));
 }
 
+/// `states` filtered to a protocol shows that protocol's states only
+/// (empty is an answer), CSV's one section is that one, and a protocol
+/// that has no state is a usage error rather than an empty table.
+#[test]
+fn states_follow_the_protocol_filter() {
+    const PROTOCOLS: &str = "fixtures/dialects/proc-protocols.txt";
+    let json = |args: &[&str]| {
+        let mut argv = vec!["states", "--format", "json"];
+        argv.extend(args);
+        argv.push(PROTOCOLS);
+        let out = ctreport(&argv);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{argv:?}: {}",
+            text(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let shown: Vec<&str> = ["tcp_states", "sctp_states", "dccp_states"]
+            .into_iter()
+            .filter(|key| report.get(*key).is_some())
+            .collect();
+        (report, shown)
+    };
+    let (all, shown) = json(&[]);
+    assert_eq!(shown, ["tcp_states", "sctp_states", "dccp_states"]);
+    let (sctp, shown) = json(&["-p", "sctp"]);
+    assert_eq!(shown, ["sctp_states"]);
+    // The same rows: filtering to SCTP loses none of its entries.
+    assert_eq!(sctp["sctp_states"], all["sctp_states"]);
+    assert!(
+        sctp["sctp_states"]
+            .as_array()
+            .is_some_and(|rows| rows.len() > 1)
+    );
+    assert_eq!(json(&["-p", "tcp"]).1, ["tcp_states"]);
+
+    let out = ctreport(&["states", "-p", "dccp", "--format", "csv", PROTOCOLS]);
+    let csv = text(&out.stdout);
+    assert!(csv.starts_with("state,count,percent\n"), "{csv}");
+    assert!(csv.contains("\nPARTOPEN,1,"), "{csv}");
+
+    for (protocol, name) in [("udp", "udp"), ("icmp", "icmp"), ("99", "99")] {
+        let out = ctreport(&["states", "-p", protocol, PROTOCOLS]);
+        assert_eq!(out.status.code(), Some(2), "-p {protocol}");
+        assert_eq!(text(&out.stdout), "");
+        assert!(
+            text(&out.stderr).contains(&format!("protocol {name} has no state")),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // `summary` keeps its other sections and shows no state table there.
+    let out = ctreport(&["summary", "-p", "udp", "--format", "json", PROTOCOLS]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report.get("tcp_states").is_none() && report.get("protocols").is_some());
+}
+
 /// `-n` caps every ranked section, zones and marks too (a dump with a
 /// mark per connection would otherwise print thousands of rows); `0`
 /// shows all.

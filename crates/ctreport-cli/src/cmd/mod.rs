@@ -14,7 +14,8 @@ pub mod top_ports;
 
 use std::io::{self, BufWriter, Write};
 
-use ctanalyze::{Aggregates, Summary};
+use ctanalyze::{Aggregates, StateRow, Summary};
+use ctparse::Protocol;
 
 use crate::analysis::{self, Analysis, Pass};
 use crate::cli::ReportArgs;
@@ -50,6 +51,20 @@ pub fn run_report(
     render::write(&mut out, &report, args.output.format, primary)?;
     out.flush()?;
     Ok(exit_for(&[&analysis], args.output.strict))
+}
+
+/// The protocol-state sections: TCP's unless the flows are filtered to
+/// another protocol, SCTP's and DCCP's when they have entries or are the
+/// protocol filtered to (then empty is an answer).
+pub fn fill_states(report: &mut Report, summary: &Summary, protocol: Option<Protocol>) {
+    let shown = |rows: Vec<StateRow>, own: Protocol| {
+        (protocol == Some(own)
+            || (protocol.is_none() && (own == Protocol::TCP || !rows.is_empty())))
+        .then_some(rows)
+    };
+    report.tcp_states = shown(summary.tcp_state_rows(), Protocol::TCP);
+    report.sctp_states = shown(summary.sctp_state_rows(), Protocol::SCTP);
+    report.dccp_states = shown(summary.dccp_state_rows(), Protocol::DCCP);
 }
 
 /// `Error` when an input could not be read to its end (the report is

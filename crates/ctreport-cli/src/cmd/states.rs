@@ -1,21 +1,37 @@
 //! `ctreport states`: flows per TCP state (SCTP and DCCP when present).
 
+use ctanalyze::Aggregates;
+use ctparse::Protocol;
+
 use crate::cli::ReportArgs;
 use crate::exit::{Exit, Fatal};
-use ctanalyze::Aggregates;
 
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
+    let protocol = args.filter.protocol;
+    if let Some(stateless) =
+        protocol.filter(|p| ![Protocol::TCP, Protocol::SCTP, Protocol::DCCP].contains(p))
+    {
+        // The name as `-p` takes it, the number where there is none.
+        let name = match stateless.name() {
+            "unknown" => stateless.number().to_string(),
+            name => name.to_owned(),
+        };
+        return Err(Fatal::Usage(format!(
+            "states: protocol {name} has no state: only TCP, SCTP and DCCP entries print one \
+             (`ctreport protocols -p {name}` counts its flows)"
+        )));
+    }
+    // CSV prints one section, the filtered protocol's.
+    let primary = match protocol {
+        Some(Protocol::SCTP) => "sctp_states",
+        Some(Protocol::DCCP) => "dccp_states",
+        _ => "tcp_states",
+    };
     super::run_report(
         "states",
         args,
-        Some("tcp_states"),
+        Some(primary),
         Aggregates::NONE,
-        |report, summary, _| {
-            report.tcp_states = Some(summary.tcp_state_rows());
-            let sctp = summary.sctp_state_rows();
-            report.sctp_states = (!sctp.is_empty()).then_some(sctp);
-            let dccp = summary.dccp_state_rows();
-            report.dccp_states = (!dccp.is_empty()).then_some(dccp);
-        },
+        |report, summary, _| super::fill_states(report, summary, protocol),
     )
 }

@@ -19,11 +19,7 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     super::run_report("summary", args, None, SHOWN, |report, summary, top| {
         report.families = Some(summary.family_rows());
         report.protocols = Some(summary.protocol_rows());
-        report.tcp_states = Some(summary.tcp_state_rows());
-        let sctp = summary.sctp_state_rows();
-        report.sctp_states = (!sctp.is_empty()).then_some(sctp);
-        let dccp = summary.dccp_state_rows();
-        report.dccp_states = (!dccp.is_empty()).then_some(dccp);
+        super::fill_states(report, summary, args.filter.protocol);
         report.flags = Some(summary.flags.into());
         report.top_sources = Some(summary.top_source_rows(top));
         report.top_destinations = Some(summary.top_destination_rows(top));
