@@ -334,6 +334,9 @@ pub struct TimeoutKey {
     pub protocol: Protocol,
     /// The state, for stateful protocols.
     pub state: Option<State>,
+    /// Held by the generic tracker ([`Flow::is_generic`]): on the
+    /// generic timer whatever the protocol.
+    pub generic: bool,
     /// Seconds left before the entry expires.
     pub remaining: i64,
 }
@@ -668,6 +671,7 @@ fn feed_keys(flow: &Flow<'_>, aggregates: Aggregates, sink: &mut impl KeySink) {
         sink.add_timeout(TimeoutKey {
             protocol: flow.protocol,
             state: flow.state,
+            generic: flow.is_generic(),
             remaining,
         });
     }

@@ -147,6 +147,25 @@ impl Flow<'_> {
         self.status.intersects(Status::OFFLOAD | Status::HW_OFFLOAD)
     }
 
+    /// True when the kernel's generic tracker holds the entry: its tuples
+    /// carry addresses only (the kernel prints such a protocol as
+    /// `unknown`). So are protocols without a tracker (ESP, OSPF), and
+    /// tracked ones whose module was not loaded (GRE without
+    /// `nf_conntrack_proto_gre`, `unknown  47`): every tracker prints
+    /// fields of its own (ports, ICMP type, GRE keys). Such entries run
+    /// on `nf_conntrack_generic_timeout`.
+    ///
+    /// ```
+    /// let line = b"unknown  47 590 src=192.0.2.1 dst=198.51.100.2 src=198.51.100.2 dst=192.0.2.1 mark=0 use=1";
+    /// let ctparse::Line::Flow(flow) = ctparse::parse_line(line)? else { unreachable!() };
+    /// assert_eq!(flow.protocol, ctparse::Protocol::GRE);
+    /// assert!(flow.is_generic());
+    /// # Ok::<(), ctparse::ParseError>(())
+    /// ```
+    pub fn is_generic(&self) -> bool {
+        self.orig.l4 == L4::None
+    }
+
     /// Destination NAT from text alone: the reply's source differs from the
     /// original destination (address, or port for protocols with ports).
     ///

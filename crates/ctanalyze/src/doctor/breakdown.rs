@@ -29,7 +29,8 @@ use crate::merge::{Counter, Merge};
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Breakdown {
-    /// UDP entries per (`[ASSURED]`, remaining timeout). The kernel runs an
+    /// UDP (and tracked UDP-Lite) entries per (`[ASSURED]`, remaining
+    /// timeout). The kernel runs an
     /// ASSURED UDP entry (a stream: replied, and still active 2 s after the
     /// first packet) on `nf_conntrack_udp_timeout_stream`, any other on
     /// `nf_conntrack_udp_timeout`.
@@ -93,7 +94,9 @@ impl Breakdown {
     /// Counts one flow.
     pub fn add(&mut self, flow: &Flow<'_>) {
         let assured = flow.status.contains(Status::ASSURED);
-        if flow.protocol == Protocol::UDP
+        // UDP-Lite runs on UDP's timers, when its tracker holds it.
+        if (flow.protocol == Protocol::UDP
+            || (flow.protocol == Protocol::UDPLITE && !flow.is_generic()))
             && let Some(remaining) = flow.timeout
         {
             self.udp_timeouts.add((assured, remaining));
@@ -288,6 +291,27 @@ mod tests {
         assert_eq!(b.nated_ports.get(&(Protocol::TCP, 9400)), 0);
         assert_eq!(b.nated_ports.get(&(Protocol::TCP, 8081)), 125);
         assert_eq!(b.not_assured.total(), 1585 - 1024);
-        assert_eq!(b.udp_timeouts.total(), 295);
+        // 295 UDP entries and 3 UDP-Lite (`ctreport protocols`).
+        assert_eq!(b.udp_timeouts.total(), 295 + 3);
+    }
+
+    /// UDP-Lite runs on UDP's timers when its tracker holds it; printed
+    /// as `unknown` (no tracker), it is the generic timer's.
+    #[test]
+    fn tracked_udplite_is_on_the_udp_timers() {
+        let b = Breakdown::from_bytes(
+            b"\
+udplite  136 28 src=192.0.2.1 dst=198.51.100.2 sport=5000 dport=6000 [UNREPLIED] src=198.51.100.2 dst=192.0.2.1 sport=6000 dport=5000 mark=0 use=1
+udplite  136 170 src=192.0.2.1 dst=198.51.100.2 sport=5001 dport=6000 src=198.51.100.2 dst=192.0.2.1 sport=6000 dport=5001 [ASSURED] mark=0 use=1
+unknown  136 590 src=192.0.2.1 dst=198.51.100.2 src=198.51.100.2 dst=192.0.2.1 mark=0 use=1
+udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=5002 dport=53 [UNREPLIED] src=198.51.100.2 dst=192.0.2.1 sport=53 dport=5002 mark=0 use=1
+",
+        );
+        let mut timers: Vec<_> = b.udp_timeouts.iter().map(|(&k, n)| (k, n)).collect();
+        timers.sort_unstable();
+        assert_eq!(
+            timers,
+            [((false, 28), 1), ((false, 29), 1), ((true, 170), 1)]
+        );
     }
 }

@@ -26,16 +26,19 @@ pub enum Timer {
     /// A TCP entry in this state.
     Tcp(TcpState),
     /// A UDP entry that is not `[ASSURED]` (unreplied, or replied within
-    /// its first 2 s): `nf_conntrack_udp_timeout`.
+    /// its first 2 s): `nf_conntrack_udp_timeout`. UDP-Lite entries run
+    /// on UDP's timers too (the kernel's UDP-Lite tracker reads them).
     Udp,
-    /// An `[ASSURED]` UDP entry (a stream): `nf_conntrack_udp_timeout_stream`.
+    /// An `[ASSURED]` UDP (or UDP-Lite) entry, a stream:
+    /// `nf_conntrack_udp_timeout_stream`.
     UdpStream,
     /// An ICMP entry: `nf_conntrack_icmp_timeout`.
     Icmp,
     /// An ICMPv6 entry: `nf_conntrack_icmpv6_timeout`.
     Icmpv6,
     /// An entry of a protocol the kernel has no tracker for (ESP, OSPF,
-    /// ...; printed as `unknown`): `nf_conntrack_generic_timeout`.
+    /// ..., or GRE without its module; printed as `unknown`):
+    /// `nf_conntrack_generic_timeout`.
     Generic,
 }
 
@@ -241,9 +244,11 @@ pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer,
     for (key, count) in summary.timeouts.iter() {
         let timer = match (key.protocol, key.state) {
             (Protocol::TCP, Some(State::Tcp(state))) => Some(Timer::Tcp(state)),
-            // Tracked, SCTP and DCCP entries print their state; one without
-            // was printed as `unknown` (no tracker loaded for it: the
-            // sctp or dccp module was not), and runs on the generic timer.
+            // Printed as `unknown`: no tracker loaded for the protocol (GRE
+            // without its module, SCTP, DCCP or UDP-Lite on a kernel
+            // without them), so the generic tracker and its timer.
+            _ if key.generic => Some(Timer::Generic),
+            // Tracked SCTP and DCCP entries print their state.
             (Protocol::SCTP | Protocol::DCCP, None) => Some(Timer::Generic),
             (protocol, _) => Timer::stateless(protocol),
         };
@@ -470,11 +475,12 @@ icmp     1 5 src=192.0.2.1 dst=198.51.100.2 type=8 code=0 id=8 src=198.51.100.2 
 icmpv6   58 29 src=2001:db8::1 dst=2001:db8::2 type=128 code=0 id=9 src=2001:db8::2 dst=2001:db8::1 type=129 code=0 id=9 mark=0 use=1
 unknown  50 590 src=192.0.2.1 dst=198.51.100.2 src=198.51.100.2 dst=192.0.2.1 mark=0 use=1
 unknown  33 580 src=192.0.2.1 dst=198.51.100.2 src=198.51.100.2 dst=192.0.2.1 mark=0 use=1
+unknown  47 570 src=192.0.2.1 dst=198.51.100.3 src=198.51.100.3 dst=192.0.2.1 mark=0 use=1
 gre      47 170 timeout=180, stream_timeout=180 src=192.0.2.1 dst=198.51.100.2 srckey=0x0 dstkey=0x0 src=198.51.100.2 dst=192.0.2.1 srckey=0x0 dstkey=0x0 [ASSURED] mark=0 use=1
 tcp      6 8 CLOSE src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 src=198.51.100.2 dst=192.0.2.1 sport=2 dport=1 [ASSURED] mark=0 use=1
 ";
         let summary = crate::Analyzer::new().threads(1).analyze_bytes(dump);
-        assert_eq!(summary.totals.flows, 7);
+        assert_eq!(summary.totals.flows, 8);
         let histograms = timer_histograms(&summary, &Breakdown::default());
         assert_eq!(
             histograms,
@@ -482,13 +488,14 @@ tcp      6 8 CLOSE src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 src=198.51.100
                 (Timer::Tcp(TcpState::Close), vec![(8, 1)]),
                 (Timer::Icmp, vec![(5, 1), (25, 1)]),
                 (Timer::Icmpv6, vec![(29, 1)]),
-                // DCCP printed as `unknown`: no tracker, the generic timer.
-                (Timer::Generic, vec![(580, 1), (590, 1)]),
+                // DCCP and GRE printed as `unknown`: no tracker loaded, the
+                // generic timer; the tracked GRE entry is on GRE's own.
+                (Timer::Generic, vec![(570, 1), (580, 1), (590, 1)]),
             ]
         );
         // ICMP at 30 s, tried at 10 s: gone when 20 s or less are left.
         // CLOSE is tried at its default only: no row at the default.
-        let rows = what_ifs(&histograms, None, &[], 7);
+        let rows = what_ifs(&histograms, None, &[], 8);
         let shown: Vec<_> = rows
             .iter()
             .map(|r| (r.protocol, r.state, r.entries, r.gone))
@@ -498,10 +505,10 @@ tcp      6 8 CLOSE src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 src=198.51.100
             [
                 ("icmp", "any", 2, 1),
                 ("icmpv6", "any", 1, 0),
-                ("other", "no tracker", 2, 0)
+                ("other", "no tracker", 3, 0)
             ]
         );
-        let rows = what_ifs(&histograms, None, &[(Timer::Tcp(TcpState::Close), 1)], 7);
+        let rows = what_ifs(&histograms, None, &[(Timer::Tcp(TcpState::Close), 1)], 8);
         assert_eq!((rows[0].state, rows[0].gone), ("CLOSE", 1));
     }
 
