@@ -1,11 +1,13 @@
 //! The report: one typed structure (serialized as is for JSON), and the
 //! table model every other format renders from it.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use ctanalyze::{
     AccountingRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow, PortRow,
-    ProtocolRow, StateRow, ZoneRow,
+    ProtocolRow, StateRow, Summary, ZoneRow,
 };
 
 use crate::analysis::{Analysis, Stopped};
@@ -86,6 +88,10 @@ pub struct Report {
     pub accounting: Option<AccountingRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_sources_by_bytes: Option<Vec<AddressRow>>,
+    /// How many keys each ranked section has in all, by the section's
+    /// key (`"top_sources": 99392`): its rows are the top `-n` of them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub distinct: BTreeMap<&'static str, u64>,
     pub errors: Vec<ErrorJson>,
 }
 
@@ -129,6 +135,42 @@ impl Report {
                 .collect(),
             events: Some(analysis.summary.event_rows()).filter(|rows| !rows.is_empty()),
             ..Report::default()
+        }
+    }
+
+    /// Notes in [`distinct`](Report::distinct) how many keys each ranked
+    /// section present has in `summary`.
+    pub fn count_distinct(&mut self, summary: &Summary) {
+        let ranked = [
+            (
+                "top_sources",
+                self.top_sources.is_some(),
+                summary.sources.len(),
+            ),
+            (
+                "top_destinations",
+                self.top_destinations.is_some(),
+                summary.destinations.len(),
+            ),
+            (
+                "top_ports",
+                self.top_ports.is_some(),
+                summary.destination_ports.len(),
+            ),
+            ("dnat", self.dnat.is_some(), summary.dnat.len()),
+            ("snat", self.snat.is_some(), summary.snat.len()),
+            ("zones", self.zones.is_some(), summary.zones.len()),
+            ("marks", self.marks.is_some(), summary.marks.len()),
+            (
+                "top_sources_by_bytes",
+                self.top_sources_by_bytes.is_some(),
+                summary.source_bytes.len(),
+            ),
+        ];
+        for (key, present, distinct) in ranked {
+            if present {
+                self.distinct.insert(key, distinct as u64);
+            }
         }
     }
 
@@ -343,14 +385,14 @@ impl Report {
         }
         if let Some(a) = &self.accounting {
             let rows = [
-                ("flows with counters", a.flows_with_counters),
-                ("original packets", a.orig_packets),
-                ("original bytes", a.orig_bytes),
-                ("reply packets", a.reply_packets),
-                ("reply bytes", a.reply_bytes),
+                ("flows with counters", Cell::Int(a.flows_with_counters)),
+                ("original packets", Cell::Int(a.orig_packets)),
+                ("original bytes", Cell::Bytes(a.orig_bytes)),
+                ("reply packets", Cell::Int(a.reply_packets)),
+                ("reply bytes", Cell::Bytes(a.reply_bytes)),
             ]
             .into_iter()
-            .map(|(name, value)| vec![Cell::text(name), Cell::Int(value)]);
+            .map(|(name, value)| vec![Cell::text(name), value]);
             sections.push(Section::new(
                 "accounting",
                 "Accounting",
@@ -366,7 +408,7 @@ impl Report {
             let rows = rows.iter().map(|r| {
                 vec![
                     Cell::Text(r.address.clone()),
-                    Cell::Int(r.count),
+                    Cell::Bytes(r.count),
                     Cell::Percent(percent(r.count, total)),
                 ]
             });
@@ -377,6 +419,13 @@ impl Report {
                 columns,
                 rows.collect(),
             ));
+        }
+        for section in &mut sections {
+            section.of = self
+                .distinct
+                .get(section.key)
+                .copied()
+                .filter(|&all| all > section.rows.len() as u64);
         }
         sections
     }
@@ -401,9 +450,20 @@ pub struct Section {
     pub columns: Vec<&'static str>,
     /// Rows, one cell per column.
     pub rows: Vec<Vec<Cell>>,
+    /// For a ranked section cut to its top rows: how many there are in all.
+    pub of: Option<u64>,
 }
 
 impl Section {
+    /// The title as printed: a ranked section cut short says of how many
+    /// its rows are the top (`Top sources (10 of 99,392)`).
+    pub fn heading(&self) -> String {
+        match self.of {
+            Some(all) => format!("{} ({} of {})", self.title, self.rows.len(), thousands(all)),
+            None => self.title.to_owned(),
+        }
+    }
+
     pub fn new(
         key: &'static str,
         title: &'static str,
@@ -415,6 +475,7 @@ impl Section {
             title,
             columns: columns.to_vec(),
             rows,
+            of: None,
         }
     }
 }

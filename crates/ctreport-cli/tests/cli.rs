@@ -125,6 +125,55 @@ fn states_follow_the_protocol_filter() {
     assert!(report.get("tcp_states").is_none() && report.get("protocols").is_some());
 }
 
+/// A ranked section cut to its top rows says of how many: JSON's
+/// `distinct` holds each section's number of keys (what `-n 0` lists), and
+/// the table heading reads `(3 of N)`; uncut, the heading is plain.
+#[test]
+fn ranked_sections_say_how_many_keys_there_are() {
+    let json = |args: &[&str]| {
+        let mut argv = vec!["summary", "--format", "json"];
+        argv.extend(args);
+        argv.push(EXAMPLE);
+        let out = ctreport(&argv);
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let all = json(&["-n", "0"]);
+    let top = json(&["-n", "3"]);
+    let ranked = [
+        "top_sources",
+        "top_destinations",
+        "top_ports",
+        "dnat",
+        "snat",
+        "zones",
+        "marks",
+        "top_sources_by_bytes",
+    ];
+    for key in ranked {
+        let listed = all[key].as_array().unwrap().len() as u64;
+        assert_eq!(all["distinct"][key].as_u64(), Some(listed), "{key}");
+        assert_eq!(top["distinct"][key].as_u64(), Some(listed), "{key}");
+        assert_eq!(
+            top[key].as_array().unwrap().len() as u64,
+            listed.min(3),
+            "{key}"
+        );
+    }
+    let sources = all["distinct"]["top_sources"].as_u64().unwrap();
+    assert!(sources > 3);
+
+    let table = |n: &str| text(&ctreport(&["top-ips", "-n", n, EXAMPLE]).stdout);
+    assert!(
+        table("3").contains(&format!("\nTop sources (3 of {})\n", thousands(sources))),
+        "{}",
+        table("3")
+    );
+    assert!(table("0").contains("\nTop sources\n"), "{}", table("0"));
+    let markdown = text(&ctreport(&["top-ips", "-n", "3", "--format", "markdown", EXAMPLE]).stdout);
+    assert!(markdown.contains(&format!("### Top sources (3 of {})", thousands(sources))));
+}
+
 /// `-n` caps every ranked section, zones and marks too (a dump with a
 /// mark per connection would otherwise print thousands of rows); `0`
 /// shows all.

@@ -46,6 +46,7 @@ pub fn run_report(
     analysis::print_errors(&analysis, args.output.max_errors);
     let mut report = Report::new(command, &analysis, args.output.max_errors);
     fill(&mut report, &analysis.summary, args.output.top);
+    report.count_distinct(&analysis.summary);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     render::write(&mut out, &report, args.output.format, primary)?;

@@ -10,7 +10,7 @@ pub fn write(out: &mut impl Write, sections: &[Section]) -> Result<(), Fatal> {
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "### {}", section.title)?;
+        writeln!(out, "### {}", section.heading())?;
         writeln!(out)?;
         if section.rows.is_empty() {
             writeln!(out, "_none_")?;
