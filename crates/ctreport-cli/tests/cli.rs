@@ -14,6 +14,18 @@ use std::process::{Command, Output, Stdio};
 /// The bundled example dump the README runs.
 const EXAMPLE: &str = "fixtures/example/nf_conntrack.txt";
 
+/// The ranked sections of `summary`'s JSON, cut by `-n`.
+const RANKED: [&str; 8] = [
+    "top_sources",
+    "top_destinations",
+    "top_ports",
+    "dnat",
+    "snat",
+    "zones",
+    "marks",
+    "top_sources_by_bytes",
+];
+
 const FORMATS: &[(&str, &str)] = &[
     ("table", "txt"),
     ("csv", "csv"),
@@ -140,17 +152,7 @@ fn ranked_sections_say_how_many_keys_there_are() {
     };
     let all = json(&["-n", "0"]);
     let top = json(&["-n", "3"]);
-    let ranked = [
-        "top_sources",
-        "top_destinations",
-        "top_ports",
-        "dnat",
-        "snat",
-        "zones",
-        "marks",
-        "top_sources_by_bytes",
-    ];
-    for key in ranked {
+    for key in RANKED {
         let listed = all[key].as_array().unwrap().len() as u64;
         assert_eq!(all["distinct"][key].as_u64(), Some(listed), "{key}");
         assert_eq!(top["distinct"][key].as_u64(), Some(listed), "{key}");
@@ -179,27 +181,17 @@ fn ranked_sections_say_how_many_keys_there_are() {
 /// shows all.
 #[test]
 fn top_n_caps_every_ranked_section() {
-    let sections = [
-        "top_sources",
-        "top_destinations",
-        "top_ports",
-        "dnat",
-        "snat",
-        "zones",
-        "marks",
-        "top_sources_by_bytes",
-    ];
     let lengths = |n: &str| {
         let out = ctreport(&["summary", "--format", "json", "-n", n, EXAMPLE]);
         assert_eq!(out.status.code(), Some(0));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        sections.map(|s| v[s].as_array().unwrap_or_else(|| panic!("{s}")).len())
+        RANKED.map(|s| v[s].as_array().unwrap_or_else(|| panic!("{s}")).len())
     };
     let all = lengths("0");
     // The example has 2 zones and 4 marks, and more of everything else.
     assert_eq!((all[5], all[6]), (2, 4));
     assert!(all.iter().all(|&len| len >= 2), "{all:?}");
-    for (section, (&capped, &len)) in sections.iter().zip(lengths("1").iter().zip(&all)) {
+    for (section, (&capped, &len)) in RANKED.iter().zip(lengths("1").iter().zip(&all)) {
         assert_eq!(capped, len.min(1), "{section}");
     }
     let v: serde_json::Value = serde_json::from_slice(
