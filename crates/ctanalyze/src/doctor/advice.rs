@@ -85,8 +85,9 @@ pub fn suggested_max(max: u64, entries: u64) -> u64 {
 }
 
 /// Raise `nf_conntrack_max` when the table is (or was) full, judged from
-/// the fullest figure known ([`Fill::peak`]).
-pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<Recommendation> {
+/// the fullest figure known ([`Fill::peak`]): the recommendation, and
+/// the limit it sets ([`suggested_max`]).
+pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<(Recommendation, u64)> {
     let max = fill.max?;
     let early_drop = stats.and_then(|s| s.get("early_drop")).unwrap_or(0);
     if pressure(fill.peak_percent(), Some(early_drop)) != Pressure::Full {
@@ -113,7 +114,7 @@ pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<Recommendation> {
         group(new),
         fill.object_size
     ));
-    Some(Recommendation {
+    let recommendation = Recommendation {
         id: "raise-max",
         title: format!(
             "Raise nf_conntrack_max from {} to {}",
@@ -122,7 +123,8 @@ pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<Recommendation> {
         ),
         rationale: why,
         commands: vec![format!("sysctl -w net.netfilter.nf_conntrack_max={new}")],
-    })
+    };
+    Some((recommendation, new))
 }
 
 /// Set `nf_conntrack_buckets` to the (new) limit when there are fewer
@@ -527,7 +529,8 @@ mod tests {
     fn raise_max_only_when_full_and_the_limit_is_known() {
         assert_eq!(raise_max(&fill(262_144, None, None), None), None);
         assert_eq!(raise_max(&fill(235_000, Some(262_144), None), None), None); // 89.6 %
-        let full = raise_max(&fill(235_930, Some(262_144), None), None).unwrap(); // 90.0 %
+        let (full, new) = raise_max(&fill(235_930, Some(262_144), None), None).unwrap(); // 90.0 %
+        assert_eq!(new, 524_288);
         assert_eq!(
             full.commands,
             ["sysctl -w net.netfilter.nf_conntrack_max=524288"]
@@ -546,7 +549,7 @@ mod tests {
         );
         // A low fill now, but early_drop says it was full.
         let s = stats("cpu=0 drop=0 early_drop=5\n");
-        let was_full = raise_max(&fill(1_000, Some(262_144), None), Some(&s)).unwrap();
+        let (was_full, _) = raise_max(&fill(1_000, Some(262_144), None), Some(&s)).unwrap();
         assert!(was_full.rationale.contains("early_drop = 5"));
         // drop alone is not proof: it also counts insert clashes.
         let s = stats("cpu=0 drop=7 early_drop=0\n");

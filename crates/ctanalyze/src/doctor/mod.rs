@@ -502,8 +502,7 @@ fn recommend(
     let mut recommendations = Vec::new();
     let mut changed: Vec<(String, u64)> = Vec::new();
     let mut target_max = fill.max;
-    if let Some(r) = advice::raise_max(fill, stats) {
-        let new = advice::suggested_max(fill.max.unwrap_or(0), fill.peak().0);
+    if let Some((r, new)) = advice::raise_max(fill, stats) {
         changed.push(("net.netfilter.nf_conntrack_max".to_owned(), new));
         target_max = Some(new);
         recommendations.push(r);
