@@ -175,10 +175,10 @@ impl Analyzer {
     }
 
     /// Splits input into chunks of about `bytes` bytes (at least 1). By
-    /// default a mapped input is cut into shrinking chunks: each about a
-    /// quarter of a thread's share of what is left, down to
-    /// [`DEFAULT_CHUNK_SIZE`] (see [`Analyzer::analyze_source`]); a stream
-    /// is read in chunks of [`DEFAULT_CHUNK_SIZE`].
+    /// default a mapped input is cut into shrinking chunks, each about a
+    /// quarter of a thread's share of what is left and at least
+    /// [`DEFAULT_CHUNK_SIZE`], so that the threads finish together; a
+    /// stream is read in chunks of [`DEFAULT_CHUNK_SIZE`].
     pub fn chunk_size(mut self, bytes: usize) -> Analyzer {
         self.chunk_size = Some(bytes.max(1));
         self

@@ -208,20 +208,32 @@ impl Summary {
         by_count(rows, |r| r.count)
     }
 
-    /// SCTP entries per state, non-zero only.
+    /// SCTP entries per state (non-zero only), plus `(none)` for those
+    /// printed without one (`unknown  132`: no SCTP tracker loaded).
     pub fn sctp_state_rows(&self) -> Vec<StateRow> {
-        by_count(
-            self.nonzero_states(SctpState::ALL.iter().map(|&s| State::Sctp(s))),
-            |r| r.count,
-        )
+        let rows = self.nonzero_states(SctpState::ALL.iter().map(|&s| State::Sctp(s)));
+        by_count(self.with_stateless(rows, Protocol::SCTP), |r| r.count)
     }
 
-    /// DCCP entries per state, non-zero only.
+    /// DCCP entries per state (non-zero only), plus `(none)` for those
+    /// printed without one (`unknown  33`: no DCCP tracker loaded).
     pub fn dccp_state_rows(&self) -> Vec<StateRow> {
-        by_count(
-            self.nonzero_states(DccpState::ALL.iter().map(|&s| State::Dccp(s))),
-            |r| r.count,
-        )
+        let rows = self.nonzero_states(DccpState::ALL.iter().map(|&s| State::Dccp(s)));
+        by_count(self.with_stateless(rows, Protocol::DCCP), |r| r.count)
+    }
+
+    /// `rows` and a `(none)` row for the entries of `protocol` they do not
+    /// count, so that the rows add up to the protocol's entries.
+    fn with_stateless(&self, mut rows: Vec<StateRow>, protocol: Protocol) -> Vec<StateRow> {
+        let with_state: u64 = rows.iter().map(|r| r.count).sum();
+        let stateless = self.protocol(protocol).saturating_sub(with_state);
+        if stateless > 0 {
+            rows.push(StateRow {
+                state: "(none)",
+                count: stateless,
+            });
+        }
+        rows
     }
 
     /// One row per state with entries, in the order given.

@@ -421,11 +421,7 @@ impl Report {
             ));
         }
         for section in &mut sections {
-            section.of = self
-                .distinct
-                .get(section.key)
-                .copied()
-                .filter(|&all| all > section.rows.len() as u64);
+            section.note_distinct(&self.distinct);
         }
         sections
     }
@@ -459,9 +455,23 @@ impl Section {
     /// its rows are the top (`Top sources (10 of 99,392)`).
     pub fn heading(&self) -> String {
         match self.of {
-            Some(all) => format!("{} ({} of {})", self.title, self.rows.len(), thousands(all)),
+            Some(all) => format!(
+                "{} ({} of {})",
+                self.title,
+                thousands(self.rows.len() as u64),
+                thousands(all)
+            ),
             None => self.title.to_owned(),
         }
+    }
+
+    /// Sets [`of`](Section::of) from `distinct` (keys by section key),
+    /// when the section shows fewer rows than there are keys.
+    pub fn note_distinct(&mut self, distinct: &BTreeMap<&'static str, u64>) {
+        self.of = distinct
+            .get(self.key)
+            .copied()
+            .filter(|&all| all > self.rows.len() as u64);
     }
 
     pub fn new(

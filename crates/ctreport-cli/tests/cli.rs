@@ -114,6 +114,33 @@ fn states_follow_the_protocol_filter() {
             .is_some_and(|rows| rows.len() > 1)
     );
     assert_eq!(json(&["-p", "tcp"]).1, ["tcp_states"]);
+    // Every filtered entry is in a row: the example's one DCCP entry is
+    // printed `unknown  33` (no tracker), so it has no state: `(none)`.
+    let example = |protocol: &str| {
+        let argv = ["states", "-p", protocol, "--format", "json", EXAMPLE];
+        let out = ctreport(&argv);
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    for (protocol, key) in [
+        ("dccp", "dccp_states"),
+        ("sctp", "sctp_states"),
+        ("tcp", "tcp_states"),
+    ] {
+        let report = example(protocol);
+        let rows = report[key].as_array().unwrap();
+        let sum: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+        assert_eq!(
+            Some(sum),
+            report["totals"]["matched"].as_u64(),
+            "{protocol}"
+        );
+        assert!(sum > 0, "{protocol}");
+    }
+    assert_eq!(
+        example("dccp")["dccp_states"],
+        serde_json::json!([{"state": "(none)", "count": 1}])
+    );
 
     let out = ctreport(&["states", "-p", "dccp", "--format", "csv", PROTOCOLS]);
     let csv = text(&out.stdout);
@@ -172,6 +199,18 @@ fn ranked_sections_say_how_many_keys_there_are() {
         table("3")
     );
     assert!(table("0").contains("\nTop sources\n"), "{}", table("0"));
+    // doctor's own top lists say it too, from its composition's counts.
+    let doctor = text(&ctreport(&["doctor", "-n", "3", EXAMPLE]).stdout);
+    assert!(
+        doctor.contains(&format!("\nTop sources (3 of {})\n", thousands(sources))),
+        "{doctor}"
+    );
+    let out = ctreport(&["doctor", "-n", "3", "--format", "json", EXAMPLE]);
+    let diagnosis: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        diagnosis["composition"]["distinct"]["top_sources"].as_u64(),
+        Some(sources)
+    );
     let markdown = text(&ctreport(&["top-ips", "-n", "3", "--format", "markdown", EXAMPLE]).stdout);
     assert!(markdown.contains(&format!("### Top sources (3 of {})", thousands(sources))));
 }

@@ -282,6 +282,9 @@ pub struct Composition {
     pub top_destinations: Vec<AddressRow>,
     /// The top DNAT services (original destination -> translated).
     pub top_dnat: Vec<NatRow>,
+    /// How many keys the three top lists have in all, by their field
+    /// names (`"top_sources": 99392`).
+    pub distinct: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// One statistics counter, summed over CPUs, with its meaning.
@@ -554,6 +557,14 @@ fn composition(summary: &Summary, breakdown: &Breakdown, top: usize) -> Composit
         top_sources: summary.top_source_rows(top),
         top_destinations: summary.top_destination_rows(top),
         top_dnat: summary.dnat_rows(top),
+        distinct: [
+            ("top_sources", summary.sources.len()),
+            ("top_destinations", summary.destinations.len()),
+            ("top_dnat", summary.dnat.len()),
+        ]
+        .into_iter()
+        .map(|(key, n)| (key, n as u64))
+        .collect(),
     }
 }
 
@@ -913,12 +924,15 @@ pub fn group(n: u64) -> String {
 /// A byte count for people: `83886080` -> `80.0 MiB`, `1023` -> `1023 bytes`.
 pub fn format_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} bytes");
+    match n {
+        1 => return "1 byte".to_owned(),
+        0..1024 => return format!("{n} bytes"),
+        _ => {}
     }
     let mut value = n as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
+    // Moved up by what prints: 1,048,575 bytes is `1.0 MiB`, not `1024.0 KiB`.
+    while (value * 10.0).round() >= 10240.0 && unit + 1 < UNITS.len() {
         value /= 1024.0;
         unit += 1;
     }
@@ -956,6 +970,13 @@ mod tests {
         assert_eq!(format_bytes(1023), "1023 bytes");
         assert_eq!(format_bytes(524_288 * 320), "160.0 MiB");
         assert_eq!(format_bytes(3 << 30), "3.0 GiB");
+        assert_eq!(format_bytes(1), "1 byte");
+        assert_eq!(format_bytes(0), "0 bytes");
+        assert_eq!(format_bytes(1024), "1.0 KiB");
+        // Rounded before the unit is chosen: never `1024.0 KiB`.
+        assert_eq!(format_bytes(1_048_575), "1.0 MiB");
+        assert_eq!(format_bytes(1_048_524), "1023.9 KiB");
+        assert_eq!(format_bytes(u64::MAX), "16384.0 PiB");
         assert_eq!(percent(1, 3), 33.33);
         assert_eq!(percent(5, 0), 0.0);
     }

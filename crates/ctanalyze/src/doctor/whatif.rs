@@ -139,10 +139,11 @@ impl Timer {
         }
     }
 
-    /// The timer of entries of `protocol` that have no state (TCP's are
-    /// per state, UDP's per `[ASSURED]`): ICMP's, ICMPv6's, or the
-    /// generic one for protocols without a tracker of their own. `None`
-    /// for the tracked protocols whose timers the doctor does not try.
+    /// The timer of entries of `protocol` that have no state: ICMP's,
+    /// ICMPv6's, or the generic one for protocols without a tracker of
+    /// their own. `None` for the tracked protocols: TCP's timers go by
+    /// state, UDP's and UDP-Lite's by `[ASSURED]` (from the
+    /// [`Breakdown`]), and SCTP's, DCCP's and GRE's the doctor does not try.
     pub fn stateless(protocol: Protocol) -> Option<Timer> {
         const TRACKED: [Protocol; 6] = [
             Protocol::TCP,
@@ -248,7 +249,8 @@ pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer,
             // without its module, SCTP, DCCP or UDP-Lite on a kernel
             // without them), so the generic tracker and its timer.
             _ if key.generic => Some(Timer::Generic),
-            // Tracked SCTP and DCCP entries print their state.
+            // A tracked SCTP or DCCP entry prints its state: one without
+            // has no tracker behind it either.
             (Protocol::SCTP | Protocol::DCCP, None) => Some(Timer::Generic),
             (protocol, _) => Timer::stateless(protocol),
         };

@@ -625,5 +625,10 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
                 .collect(),
         }));
     }
+    for part in &mut parts {
+        if let Part::Table(section) = part {
+            section.note_distinct(&d.composition.distinct);
+        }
+    }
     parts
 }
