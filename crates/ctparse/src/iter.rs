@@ -102,10 +102,23 @@ impl<'a> Parser<'a> {
     #[inline]
     pub fn for_each_ref(&mut self, mut f: impl FnMut(Result<&Flow<'a>, ParseError>)) {
         let mut slot = crate::fast::blank();
+        // Lines with an event tag or an id (`conntrack -E`, `-o id`) are
+        // read into a flow of their own: the plain reader never resets them.
+        // That reader takes every line the plain one does, so once a line
+        // needs it, it reads on until a line fails it too (a capture is
+        // printed one way throughout).
+        let mut extras = crate::fast::blank();
         loop {
-            while let Some(next) = crate::fast::read_line(&self.buf[self.pos..], &mut slot) {
+            while let Some(next) = crate::fast::read_line::<false>(&self.buf[self.pos..], &mut slot)
+            {
                 self.advance_fast(next);
                 f(Ok(&slot));
+            }
+            while let Some(next) =
+                crate::fast::read_line::<true>(&self.buf[self.pos..], &mut extras)
+            {
+                self.advance_fast(next);
+                f(Ok(&extras));
             }
             match self.next_general() {
                 None => return,

@@ -317,6 +317,60 @@ fn every_byte_after_a_number_is_read_as_the_general_parser_reads_it() {
 /// follows them: every state name, the `LISTEN` alias, names cut short,
 /// run on, in lower case or followed by other separators read as the
 /// general parser reads them.
+/// `conntrack -E` event tags and `conntrack -o id`'s `id=` take the fast
+/// path (its second reader) with the general parser's result, and a buffer
+/// that switches between plain lines, such lines, `[DESTROY]` events
+/// (no timeout: the general parser's) and malformed lines yields what the
+/// general parser gives line by line, whichever reader is current.
+#[test]
+fn event_tags_and_ids_take_the_fast_path() {
+    let plain = "tcp      6 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 use=1";
+    let id = format!("{plain} id=4272504648");
+    let lines = [
+        format!("    [NEW] {plain}"),
+        format!(" [UPDATE] {plain}"),
+        format!("[UPDATE] {plain}"),
+        id.clone(),
+        format!("    [NEW] {id}"),
+    ];
+    for line in &lines {
+        let fast = fast_path(line.as_bytes()).unwrap_or_else(|| panic!("not fast: {line}"));
+        let Ok(Line::Flow(general)) = general_parser(line.as_bytes()) else {
+            panic!("{line}");
+        };
+        assert_eq!(fast, general, "{line}");
+    }
+    assert_eq!(
+        fast_path(lines[0].as_bytes()).unwrap().event,
+        Some(ctparse::Event::New)
+    );
+    assert_eq!(fast_path(id.as_bytes()).unwrap().id, Some(4_272_504_648));
+    // Not in the layout: an unknown tag, an id too large, a DESTROY event.
+    for line in [
+        format!("    [OLD] {plain}"),
+        format!("{plain} id=4294967296"),
+        "[DESTROY] tcp      6 src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000".to_owned(),
+    ] {
+        assert!(fast_path(line.as_bytes()).is_none(), "{line}");
+    }
+    let destroy = "[DESTROY] tcp      6 src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000";
+    let mixed = [
+        plain,
+        &lines[0],
+        plain,
+        &id,
+        &lines[1],
+        destroy,
+        "garbage here",
+        &lines[4],
+        plain,
+        "    [OLD] what",
+        plain,
+    ]
+    .join("\n");
+    iterator_agrees(mixed.as_bytes());
+}
+
 #[test]
 fn tcp_states_are_matched_as_whole_words() {
     let mut names: Vec<String> = ctparse::TcpState::ALL
