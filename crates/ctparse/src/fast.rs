@@ -16,7 +16,8 @@
 //! dstkey=0x..` for GRE, addresses only for `unknown`) and GRE's
 //! `timeout=N, stream_timeout=N` pair before its first tuple. A second
 //! reader of the same layout also takes `conntrack -E`'s event tag before
-//! it (`    [NEW] `) and `conntrack -o id`'s `id=N` after it; it is tried
+//! it (`    [NEW] `, after `[1700000000.123456]` with `-o timestamp`) and
+//! `conntrack -o id`'s `id=N` after it; it is tried
 //! where the first fails (see [`read_line`]).
 //!
 //! This module reads exactly that layout with a cursor: it knows which key
@@ -249,8 +250,25 @@ pub(crate) fn read_first_line<'a, const EXTRAS: bool>(
 ) -> Option<usize> {
     let mut c = Cursor { line: buf, pos: 0 };
 
-    // `conntrack -E` prints the event first, right-aligned (`    [NEW] `).
+    // `conntrack -E` prints the event first, right-aligned (`    [NEW] `),
+    // after its time with `-o timestamp` (`[1700000000.123456]` and a tab).
     if EXTRAS {
+        flow.event_time =
+            if buf.first() == Some(&b'[') && buf.get(1).is_some_and(u8::is_ascii_digit) {
+                // The general parser's token: up to the first `]`.
+                let close = find_any(buf, 1, [b']', b'\n']);
+                if buf.get(close) != Some(&b']') {
+                    return None;
+                }
+                let time = grammar::event_timestamp(&buf[..=close])?;
+                c.pos = close + 1;
+                while matches!(c.line.get(c.pos), Some(b' ' | b'\t')) {
+                    c.pos += 1;
+                }
+                Some(time)
+            } else {
+                None
+            };
         c.skip_spaces();
         flow.event = c.known_column(&EVENTS);
     }

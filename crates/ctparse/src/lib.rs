@@ -134,7 +134,6 @@ pub mod testing {
         state_fits
             && l4_fits(flow.orig.l4)
             && l4_fits(flow.reply.l4)
-            && flow.event_time.is_none()
             && flow.l3_number.is_none_or(|n| n == flow.family.number())
             && flow.timeout.is_some_and(|t| t >= 0)
             && (flow.gre_timeouts.is_none() || kind == TupleKind::Gre)

@@ -332,6 +332,11 @@ fn event_tags_and_ids_take_the_fast_path() {
         format!("[UPDATE] {plain}"),
         id.clone(),
         format!("    [NEW] {id}"),
+        // `conntrack -E -o timestamp`: the time (padded inside the brackets
+        // when the microseconds are short) and a tab.
+        format!("[1795450179.206833]\t    [NEW] {id}"),
+        format!("[1795450179.2068  ]\t [UPDATE] {plain}"),
+        format!("[1795450179.206833] [UPDATE] {plain}"),
     ];
     for line in &lines {
         let fast = fast_path(line.as_bytes()).unwrap_or_else(|| panic!("not fast: {line}"));
@@ -345,10 +350,16 @@ fn event_tags_and_ids_take_the_fast_path() {
         Some(ctparse::Event::New)
     );
     assert_eq!(fast_path(id.as_bytes()).unwrap().id, Some(4_272_504_648));
+    assert_eq!(
+        fast_path(lines[6].as_bytes()).unwrap().event_time,
+        Some(&b"1795450179.2068"[..])
+    );
     // Not in the layout: an unknown tag, an id too large, a DESTROY event.
     for line in [
         format!("    [OLD] {plain}"),
         format!("{plain} id=4294967296"),
+        format!("[1795450179.2x] [NEW] {plain}"),
+        format!("[1795450179.206833 [NEW] {plain}"),
         "[DESTROY] tcp      6 src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000".to_owned(),
     ] {
         assert!(fast_path(line.as_bytes()).is_none(), "{line}");
@@ -364,6 +375,8 @@ fn event_tags_and_ids_take_the_fast_path() {
         "garbage here",
         &lines[4],
         plain,
+        &lines[5],
+        &lines[7],
         "    [OLD] what",
         plain,
     ]
