@@ -589,6 +589,85 @@ fn several_files_merge_and_keep_per_file_totals() {
     assert_eq!(v["totals"]["flows"], 2 * 1585);
 }
 
+/// `flows` formats pieces of the input on several threads: the rows come
+/// out in input order, the CSV header once, the malformed lines with their
+/// line numbers in order, the same with 1 and 3 threads; checked against
+/// the parser's own pass over a generated dump of many pieces.
+#[test]
+fn flows_on_several_threads_keep_the_input_order() {
+    let mut dump = Vec::new();
+    ctgen::generate(
+        &mut dump,
+        &ctgen::Options {
+            flows: 30_000,
+            malformed_every: 997,
+            ..ctgen::Options::default()
+        },
+    )
+    .unwrap();
+    assert!(dump.len() > 5 << 20, "{} bytes: too few pieces", dump.len());
+    let dir = std::env::temp_dir().join(format!("ctreport-flows-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.txt");
+    std::fs::write(&path, &dump).unwrap();
+    let path = path.to_str().unwrap();
+
+    // The reference: the parser's flows and malformed lines, in order.
+    let mut flows = Vec::new();
+    let mut error_lines = Vec::new();
+    for result in ctparse::Parser::new(&dump) {
+        match result {
+            Ok(flow) => flows.push((flow.orig.src.to_string(), flow.orig.l4.dst_port())),
+            Err(error) => error_lines.push(error.line),
+        }
+    }
+    assert!(error_lines.len() > 20);
+
+    let run = |format: &str, threads: &str| {
+        let out = ctreport(&[
+            "flows",
+            "--format",
+            format,
+            "--threads",
+            threads,
+            "--max-errors",
+            "5",
+            path,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (json, stderr) = run("json", "3");
+    let rows: Vec<(String, Option<u16>)> = json
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let dport = row["dport"].as_u64().map(|p| u16::try_from(p).unwrap());
+            (row["src"].as_str().unwrap().to_owned(), dport)
+        })
+        .collect();
+    assert_eq!(rows, flows);
+    let printed: Vec<u64> = stderr
+        .lines()
+        .filter_map(|line| line.split(':').nth(2)?.parse().ok())
+        .collect();
+    assert_eq!(printed, error_lines[..5]);
+    assert!(stderr.contains(&format!(
+        "ctreport: {} more malformed lines not shown (--max-errors 5)",
+        error_lines.len() - 5
+    )));
+    assert_eq!(run("json", "1"), (json, stderr.clone()));
+
+    let (csv, csv_stderr) = run("csv", "3");
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("family,protocol,"));
+    assert_eq!(csv.lines().filter(|l| *l == header).count(), 1);
+    assert_eq!(csv.lines().count(), flows.len() + 1);
+    assert_eq!(csv_stderr, stderr);
+    assert_eq!(run("csv", "1"), (csv, csv_stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn closed_stdout_pipe_exits_0_quietly() {
     let mut dump = Vec::new();
