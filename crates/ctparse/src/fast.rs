@@ -17,7 +17,8 @@
 //! `timeout=N, stream_timeout=N` pair before its first tuple. A second
 //! reader of the same layout also takes `conntrack -E`'s event tag before
 //! it (`    [NEW] `, after `[1700000000.123456]` with `-o timestamp`) and
-//! `conntrack -o id`'s `id=N` after it; it is tried
+//! `conntrack -o id`'s `id=N` after it, and `-o ktimestamp`'s
+//! `[start=...]` and `[stop=...]`; it is tried
 //! where the first fails (see [`read_line`]).
 //!
 //! This module reads exactly that layout with a cursor: it knows which key
@@ -363,6 +364,12 @@ pub(crate) fn read_first_line<'a, const EXTRAS: bool>(
     };
     let zone = c.optional_number(b"zone=")?;
     let delta_time = c.optional_number(b"delta-time=")?;
+    // `conntrack -o ktimestamp`: `[start=Mon Nov 23 16:09:39 2026]`, and
+    // `[stop=...]` on an entry that is gone.
+    if EXTRAS {
+        flow.start = c.bracketed(b"[start=")?;
+        flow.stop = c.bracketed(b"[stop=")?;
+    }
     let use_count = c.optional_number(b"use=")?;
     // `conntrack -o id` ends the line with the entry's id.
     if EXTRAS {
@@ -804,6 +811,25 @@ impl<'a> Cursor<'a> {
         self.pos += 39;
         self.separator()?;
         Some(addr)
+    }
+
+    /// `Some(Some(text))` for `key` (`[start=`), its text up to the first
+    /// `]` of the line (any bytes, spaces too, as the general parser's
+    /// bracketed token) and its separator; `Some(None)` when `key` is not
+    /// next; `None` when the bracket is not closed on the line.
+    #[inline(always)]
+    fn bracketed<const N: usize>(&mut self, key: &[u8; N]) -> Option<Option<&'a [u8]>> {
+        if !self.probe(key) {
+            return Some(None);
+        }
+        let start = self.pos + N;
+        let close = find_any(self.line, start, [b']', b'\n']);
+        if self.line.get(close) != Some(&b']') {
+            return None;
+        }
+        self.pos = close + 1;
+        self.separator()?;
+        Some(Some(&self.line[start..close]))
     }
 
     /// `packets=N bytes=N`, if present.

@@ -142,8 +142,6 @@ pub mod testing {
             && flags.contains(flow.status)
             && one_exclusive_flag
             && flow.secmark.is_none()
-            && flow.start.is_none()
-            && flow.stop.is_none()
             && flow.helper.is_none()
             && flow.labels.is_none()
             && flow.portid.is_none()

@@ -317,7 +317,8 @@ fn every_byte_after_a_number_is_read_as_the_general_parser_reads_it() {
 /// follows them: every state name, the `LISTEN` alias, names cut short,
 /// run on, in lower case or followed by other separators read as the
 /// general parser reads them.
-/// `conntrack -E` event tags and `conntrack -o id`'s `id=` take the fast
+/// `conntrack -E` event tags, `conntrack -o id`'s `id=` and `-o
+/// ktimestamp`'s `[start=...]` take the fast
 /// path (its second reader) with the general parser's result, and a buffer
 /// that switches between plain lines, such lines, `[DESTROY]` events
 /// (no timeout: the general parser's) and malformed lines yields what the
@@ -337,6 +338,11 @@ fn event_tags_and_ids_take_the_fast_path() {
         format!("[1795450179.206833]\t    [NEW] {id}"),
         format!("[1795450179.2068  ]\t [UPDATE] {plain}"),
         format!("[1795450179.206833] [UPDATE] {plain}"),
+        // `-o ktimestamp`: free text up to the bracket, double spaces too.
+        plain.replace(
+            " use=1",
+            " delta-time=8 [start=Mon Nov  3 16:09:39 2026] [stop=Mon Nov  3 16:10:01 2026] use=1",
+        ),
     ];
     for line in &lines {
         let fast = fast_path(line.as_bytes()).unwrap_or_else(|| panic!("not fast: {line}"));
@@ -354,12 +360,16 @@ fn event_tags_and_ids_take_the_fast_path() {
         fast_path(lines[6].as_bytes()).unwrap().event_time,
         Some(&b"1795450179.2068"[..])
     );
+    let timed = fast_path(lines[8].as_bytes()).unwrap();
+    assert_eq!(timed.start, Some(&b"Mon Nov  3 16:09:39 2026"[..]));
+    assert_eq!(timed.stop, Some(&b"Mon Nov  3 16:10:01 2026"[..]));
     // Not in the layout: an unknown tag, an id too large, a DESTROY event.
     for line in [
         format!("    [OLD] {plain}"),
         format!("{plain} id=4294967296"),
         format!("[1795450179.2x] [NEW] {plain}"),
         format!("[1795450179.206833 [NEW] {plain}"),
+        plain.replace(" use=1", " [start=Mon Nov  3 16:09:39 2026 use=1"),
         "[DESTROY] tcp      6 src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000".to_owned(),
     ] {
         assert!(fast_path(line.as_bytes()).is_none(), "{line}");
@@ -376,6 +386,7 @@ fn event_tags_and_ids_take_the_fast_path() {
         &lines[4],
         plain,
         &lines[5],
+        &lines[8],
         &lines[7],
         "    [OLD] what",
         plain,
