@@ -17,8 +17,8 @@
 //! `timeout=N, stream_timeout=N` pair before its first tuple. A second
 //! reader of the same layout also takes `conntrack -E`'s event tag before
 //! it (`    [NEW] `, after `[1700000000.123456]` with `-o timestamp`) and
-//! `conntrack -o id`'s `id=N` after it, and `-o ktimestamp`'s
-//! `[start=...]` and `[stop=...]`; it is tried
+//! `conntrack -o id`'s `id=N` after it, `-o ktimestamp`'s `[start=...]`
+//! and `[stop=...]`, and `-o labels`; it is tried
 //! where the first fails (see [`read_line`]).
 //!
 //! This module reads exactly that layout with a cursor: it knows which key
@@ -371,9 +371,11 @@ pub(crate) fn read_first_line<'a, const EXTRAS: bool>(
         flow.stop = c.bracketed(b"[stop=")?;
     }
     let use_count = c.optional_number(b"use=")?;
-    // `conntrack -o id` ends the line with the entry's id.
+    // `conntrack -o id` prints the entry's id, then `-o labels` the
+    // connlabel names (`labels=web,db`), or the bare word when it has none.
     if EXTRAS {
         flow.id = c.optional_number(b"id=")?;
+        flow.labels = c.labels()?;
     }
     let raw = &buf[..c.pos];
     let next = c.line_end()?;
@@ -830,6 +832,34 @@ impl<'a> Cursor<'a> {
         self.pos = close + 1;
         self.separator()?;
         Some(Some(&self.line[start..close]))
+    }
+
+    /// `Some(Some(names))` for `labels=names`, `Some(Some(""))` for a bare
+    /// `labels`, `Some(None)` when neither is next; `None` when the value
+    /// holds the line's `\r` (then the general parser decides).
+    #[inline(always)]
+    fn labels(&mut self) -> Option<Option<&'a [u8]>> {
+        if self.probe(b"labels=") {
+            self.pos += 7;
+            let value = self.word();
+            if value.contains(&b'\r') {
+                return None;
+            }
+            self.separator()?;
+            return Some(Some(value));
+        }
+        if self.at(b"labels") && self.ends_at_blank(self.pos + 6) {
+            self.pos += 6;
+            self.separator()?;
+            return Some(Some(b""));
+        }
+        Some(None)
+    }
+
+    /// True when a space or the line's end comes at `pos`.
+    #[inline(always)]
+    fn ends_at_blank(&self, pos: usize) -> bool {
+        self.line.get(pos) == Some(&b' ') || self.ends_at(pos)
     }
 
     /// `packets=N bytes=N`, if present.

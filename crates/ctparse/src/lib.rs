@@ -143,7 +143,6 @@ pub mod testing {
             && one_exclusive_flag
             && flow.secmark.is_none()
             && flow.helper.is_none()
-            && flow.labels.is_none()
             && flow.portid.is_none()
             && flow.progname.is_none()
             && flow.extra.is_empty()

@@ -343,6 +343,9 @@ fn event_tags_and_ids_take_the_fast_path() {
             " use=1",
             " delta-time=8 [start=Mon Nov  3 16:09:39 2026] [stop=Mon Nov  3 16:10:01 2026] use=1",
         ),
+        // `-o id,labels`: the id, then the connlabels or the bare word.
+        format!("{id} labels=customer-a,priority"),
+        format!("{plain} labels"),
     ];
     for line in &lines {
         let fast = fast_path(line.as_bytes()).unwrap_or_else(|| panic!("not fast: {line}"));
@@ -363,6 +366,15 @@ fn event_tags_and_ids_take_the_fast_path() {
     let timed = fast_path(lines[8].as_bytes()).unwrap();
     assert_eq!(timed.start, Some(&b"Mon Nov  3 16:09:39 2026"[..]));
     assert_eq!(timed.stop, Some(&b"Mon Nov  3 16:10:01 2026"[..]));
+    let labelled = fast_path(lines[9].as_bytes()).unwrap();
+    assert_eq!(
+        (labelled.id, labelled.labels),
+        (Some(4_272_504_648), Some(&b"customer-a,priority"[..]))
+    );
+    assert_eq!(
+        fast_path(lines[10].as_bytes()).unwrap().labels,
+        Some(&b""[..])
+    );
     // Not in the layout: an unknown tag, an id too large, a DESTROY event.
     for line in [
         format!("    [OLD] {plain}"),
@@ -370,6 +382,8 @@ fn event_tags_and_ids_take_the_fast_path() {
         format!("[1795450179.2x] [NEW] {plain}"),
         format!("[1795450179.206833 [NEW] {plain}"),
         plain.replace(" use=1", " [start=Mon Nov  3 16:09:39 2026 use=1"),
+        format!("{plain} labelsx"),
+        format!("{plain} labels=a labels=b"),
         "[DESTROY] tcp      6 src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000".to_owned(),
     ] {
         assert!(fast_path(line.as_bytes()).is_none(), "{line}");
@@ -387,6 +401,8 @@ fn event_tags_and_ids_take_the_fast_path() {
         plain,
         &lines[5],
         &lines[8],
+        &lines[9],
+        &lines[10],
         &lines[7],
         "    [OLD] what",
         plain,
