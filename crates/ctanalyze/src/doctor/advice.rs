@@ -250,6 +250,15 @@ struct NotrackRules {
     xt: Vec<(&'static str, String)>,
 }
 
+impl NotrackRules {
+    /// Matches for one direction and its reverse: nftables', then
+    /// `tool`'s (iptables or ip6tables).
+    fn both_ways(&mut self, nft: [String; 2], tool: &'static str, xt: [String; 2]) {
+        self.nft.extend(nft);
+        self.xt.extend(xt.map(|m| (tool, m)));
+    }
+}
+
 /// `ip` and `iptables`, or `ip6` and `ip6tables`, for an address.
 fn family_words(addr: &str) -> (&'static str, &'static str) {
     if addr.contains(':') {
@@ -276,32 +285,34 @@ fn notrack_rules(target: &Target) -> NotrackRules {
         } => {
             rules.described = format!("{protocol} to port {port}");
             if destinations.is_empty() {
-                rules.nft.push(format!("{protocol} dport {port}"));
-                rules.nft.push(format!("{protocol} sport {port}"));
-                rules
-                    .xt
-                    .push(("iptables", format!("-p {protocol} --dport {port}")));
-                rules
-                    .xt
-                    .push(("iptables", format!("-p {protocol} --sport {port}")));
+                rules.both_ways(
+                    [
+                        format!("{protocol} dport {port}"),
+                        format!("{protocol} sport {port}"),
+                    ],
+                    "iptables",
+                    [
+                        format!("-p {protocol} --dport {port}"),
+                        format!("-p {protocol} --sport {port}"),
+                    ],
+                );
             } else {
                 rules
                     .described
                     .push_str(&format!(" of {}", destinations.join(", ")));
                 for addr in destinations {
                     let (ip, tool) = family_words(addr);
-                    rules
-                        .nft
-                        .push(format!("{ip} daddr {addr} {protocol} dport {port}"));
-                    rules
-                        .nft
-                        .push(format!("{ip} saddr {addr} {protocol} sport {port}"));
-                    rules
-                        .xt
-                        .push((tool, format!("-d {addr} -p {protocol} --dport {port}")));
-                    rules
-                        .xt
-                        .push((tool, format!("-s {addr} -p {protocol} --sport {port}")));
+                    rules.both_ways(
+                        [
+                            format!("{ip} daddr {addr} {protocol} dport {port}"),
+                            format!("{ip} saddr {addr} {protocol} sport {port}"),
+                        ],
+                        tool,
+                        [
+                            format!("-d {addr} -p {protocol} --dport {port}"),
+                            format!("-s {addr} -p {protocol} --sport {port}"),
+                        ],
+                    );
                 }
             }
         }
@@ -315,18 +326,17 @@ fn notrack_rules(target: &Target) -> NotrackRules {
                 "from {source} to {destination}{}",
                 if *internal { " (both internal)" } else { "" }
             );
-            rules
-                .nft
-                .push(format!("{ip} saddr {source} {ip} daddr {destination}"));
-            rules
-                .nft
-                .push(format!("{ip} saddr {destination} {ip} daddr {source}"));
-            rules
-                .xt
-                .push((tool, format!("-s {source} -d {destination}")));
-            rules
-                .xt
-                .push((tool, format!("-s {destination} -d {source}")));
+            rules.both_ways(
+                [
+                    format!("{ip} saddr {source} {ip} daddr {destination}"),
+                    format!("{ip} saddr {destination} {ip} daddr {source}"),
+                ],
+                tool,
+                [
+                    format!("-s {source} -d {destination}"),
+                    format!("-s {destination} -d {source}"),
+                ],
+            );
         }
     }
     rules
