@@ -84,27 +84,20 @@ fn filters_narrow_the_report() {
 #[test]
 fn states_follow_the_protocol_filter() {
     const PROTOCOLS: &str = "fixtures/dialects/proc-protocols.txt";
-    let json = |args: &[&str]| {
+    let states = |args: &[&str]| {
         let mut argv = vec!["states", "--format", "json"];
         argv.extend(args);
         argv.push(PROTOCOLS);
-        let out = ctreport(&argv);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{argv:?}: {}",
-            text(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = json(&argv);
         let shown: Vec<&str> = ["tcp_states", "sctp_states", "dccp_states"]
             .into_iter()
             .filter(|key| report.get(*key).is_some())
             .collect();
         (report, shown)
     };
-    let (all, shown) = json(&[]);
+    let (all, shown) = states(&[]);
     assert_eq!(shown, ["tcp_states", "sctp_states", "dccp_states"]);
-    let (sctp, shown) = json(&["-p", "sctp"]);
+    let (sctp, shown) = states(&["-p", "sctp"]);
     assert_eq!(shown, ["sctp_states"]);
     // The same rows: filtering to SCTP loses none of its entries.
     assert_eq!(sctp["sctp_states"], all["sctp_states"]);
@@ -113,15 +106,10 @@ fn states_follow_the_protocol_filter() {
             .as_array()
             .is_some_and(|rows| rows.len() > 1)
     );
-    assert_eq!(json(&["-p", "tcp"]).1, ["tcp_states"]);
+    assert_eq!(states(&["-p", "tcp"]).1, ["tcp_states"]);
     // Every filtered entry is in a row: the example's one DCCP entry is
     // printed `unknown  33` (no tracker), so it has no state: `(none)`.
-    let example = |protocol: &str| {
-        let argv = ["states", "-p", protocol, "--format", "json", EXAMPLE];
-        let out = ctreport(&argv);
-        assert_eq!(out.status.code(), Some(0));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let example = |protocol: &str| json(&["states", "-p", protocol, "--format", "json", EXAMPLE]);
     for (protocol, key) in [
         ("dccp", "dccp_states"),
         ("sctp", "sctp_states"),
@@ -158,9 +146,7 @@ fn states_follow_the_protocol_filter() {
         );
     }
     // `summary` keeps its other sections and shows no state table there.
-    let out = ctreport(&["summary", "-p", "udp", "--format", "json", PROTOCOLS]);
-    assert_eq!(out.status.code(), Some(0));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json(&["summary", "-p", "udp", "--format", "json", PROTOCOLS]);
     assert!(report.get("tcp_states").is_none() && report.get("protocols").is_some());
 }
 
@@ -169,16 +155,9 @@ fn states_follow_the_protocol_filter() {
 /// the table heading reads `(3 of N)`; uncut, the heading is plain.
 #[test]
 fn ranked_sections_say_how_many_keys_there_are() {
-    let json = |args: &[&str]| {
-        let mut argv = vec!["summary", "--format", "json"];
-        argv.extend(args);
-        argv.push(EXAMPLE);
-        let out = ctreport(&argv);
-        assert_eq!(out.status.code(), Some(0));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    let all = json(&["-n", "0"]);
-    let top = json(&["-n", "3"]);
+    let summary = |n: &str| json(&["summary", "--format", "json", "-n", n, EXAMPLE]);
+    let all = summary("0");
+    let top = summary("3");
     for key in RANKED {
         let listed = all[key].as_array().unwrap().len() as u64;
         assert_eq!(all["distinct"][key].as_u64(), Some(listed), "{key}");
@@ -205,8 +184,7 @@ fn ranked_sections_say_how_many_keys_there_are() {
         doctor.contains(&format!("\nTop sources (3 of {})\n", thousands(sources))),
         "{doctor}"
     );
-    let out = ctreport(&["doctor", "-n", "3", "--format", "json", EXAMPLE]);
-    let diagnosis: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diagnosis = json(&["doctor", "-n", "3", "--format", "json", EXAMPLE]);
     assert_eq!(
         diagnosis["composition"]["distinct"]["top_sources"].as_u64(),
         Some(sources)
@@ -221,9 +199,7 @@ fn ranked_sections_say_how_many_keys_there_are() {
 #[test]
 fn top_n_caps_every_ranked_section() {
     let lengths = |n: &str| {
-        let out = ctreport(&["summary", "--format", "json", "-n", n, EXAMPLE]);
-        assert_eq!(out.status.code(), Some(0));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = json(&["summary", "--format", "json", "-n", n, EXAMPLE]);
         RANKED.map(|s| v[s].as_array().unwrap_or_else(|| panic!("{s}")).len())
     };
     let all = lengths("0");

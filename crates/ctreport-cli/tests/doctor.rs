@@ -27,22 +27,6 @@ const FORMATS: &[(&str, &str)] = &[
     ("markdown", "md"),
 ];
 
-fn ok(argv: &[&str]) -> String {
-    let out = ctreport(argv);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{argv:?}: {}",
-        text(&out.stderr)
-    );
-    assert_eq!(text(&out.stderr), "", "{argv:?}");
-    text(&out.stdout)
-}
-
-fn json(argv: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&ok(argv)).unwrap()
-}
-
 #[test]
 fn doctor_on_the_example_in_every_format() {
     for (format, extension) in FORMATS {

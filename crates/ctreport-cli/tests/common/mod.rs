@@ -46,6 +46,25 @@ pub fn ctreport_stdin(args: &[&str], input: &[u8]) -> Output {
     output
 }
 
+/// Runs `ctreport ARGS`, which must succeed with nothing on stderr, and
+/// returns its output.
+pub fn ok(argv: &[&str]) -> String {
+    let out = ctreport(argv);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{argv:?}: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stderr), "", "{argv:?}");
+    text(&out.stdout)
+}
+
+/// [`ok`], its output read as JSON.
+pub fn json(argv: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(argv)).unwrap()
+}
+
 /// Output as text (it must be UTF-8).
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
