@@ -340,7 +340,7 @@ impl Analyzer {
                     break;
                 }
                 let first_line = next_line;
-                next_line += memchr_count(&chunk) + u64::from(chunk.last() != Some(&b'\n'));
+                next_line += lines_in(&chunk);
                 batch.push((first_line, chunk));
             }
             // What was read before an error or the end is folded first.
@@ -350,7 +350,7 @@ impl Analyzer {
             match read {
                 Ok(true) => spare.extend(batch.into_iter().map(|(_, chunk)| chunk)),
                 Ok(false) => return (total, Ok(())),
-                Err(error) => return (total, Err((error, reader.cut().len() as u64))),
+                Err(error) => return (total, Err(stopped(&reader, error))),
             }
         }
     }
@@ -377,10 +377,10 @@ impl Analyzer {
                     match reader.next_chunk(&mut chunk) {
                         Ok(true) => {}
                         Ok(false) => return Ok(()),
-                        Err(error) => return Err((error, reader.cut().len() as u64)),
+                        Err(error) => return Err(stopped(&reader, error)),
                     }
                     let first_line = next_line;
-                    next_line += memchr_count(&chunk) + u64::from(chunk.last() != Some(&b'\n'));
+                    next_line += lines_in(&chunk);
                     if full_tx.send((first_line, chunk)).is_err() {
                         // The folding side is gone (it panicked): stop.
                         return Ok(());
@@ -499,6 +499,17 @@ impl Analyzer {
 fn merged(mut a: Summary, b: Summary) -> Summary {
     a.merge(b);
     a
+}
+
+/// The lines a chunk starts: its line ends, and one more when it does not
+/// end with one.
+fn lines_in(chunk: &[u8]) -> u64 {
+    memchr_count(chunk) + u64::from(chunk.last() != Some(&b'\n'))
+}
+
+/// How reading `reader` ended on `error`: with the bytes of the line it cut.
+fn stopped<R: Read>(reader: &ChunkReader<R>, error: io::Error) -> Stop {
+    (error, reader.cut().len() as u64)
 }
 
 fn memchr_count(bytes: &[u8]) -> u64 {
