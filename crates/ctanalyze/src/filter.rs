@@ -131,7 +131,9 @@ impl fmt::Display for FilterError {
 impl std::error::Error for FilterError {}
 
 /// An address or prefix: `192.0.2.7`, `198.51.100.0/24`, `2001:db8::/32`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Ordered by network address (IPv4 before IPv6), then length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cidr {
     /// The network address (host bits cleared).
     pub addr: IpAddr,
@@ -140,6 +142,29 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// The prefix of `addr` that is `len` bits long (at most its family's
+    /// length): the address with its host bits cleared.
+    pub fn network(addr: IpAddr, len: u8) -> Cidr {
+        match addr {
+            IpAddr::V4(a) => {
+                let len = len.min(32);
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                Cidr {
+                    addr: IpAddr::V4((u32::from(a) & mask).into()),
+                    len,
+                }
+            }
+            IpAddr::V6(a) => {
+                let len = len.min(128);
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                Cidr {
+                    addr: IpAddr::V6((u128::from(a) & mask).into()),
+                    len,
+                }
+            }
+        }
+    }
+
     /// Whether `addr` is inside the prefix (never across families).
     pub fn contains(&self, addr: &IpAddr) -> bool {
         match (self.addr, addr) {
@@ -180,17 +205,7 @@ impl FromStr for Cidr {
                     FilterError(format!("invalid prefix length {len:?} (0 to {max})"))
                 })?,
         };
-        let addr = match addr {
-            IpAddr::V4(a) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-                IpAddr::V4((u32::from(a) & mask).into())
-            }
-            IpAddr::V6(a) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-                IpAddr::V6((u128::from(a) & mask).into())
-            }
-        };
-        Ok(Cidr { addr, len })
+        Ok(Cidr::network(addr, len))
     }
 }
 

@@ -18,6 +18,8 @@
 //!   streams read in bounded batches.
 //! - [`Counter`]: exact counts over open key sets with deterministic top-N
 //!   (count descending, then key ascending; `0` means all).
+//! - [`Networks`]: per-address counts grouped by [`Prefixes`] (IPv4 /24,
+//!   IPv6 /64, ...) after the pass, with the addresses each network holds.
 //!
 //! Memory grows with the number of distinct keys (addresses, ports, NAT
 //! pairs, distinct remaining timeouts), never with the number of flows:
@@ -49,12 +51,14 @@ pub mod doctor;
 mod driver;
 mod filter;
 mod merge;
+mod networks;
 mod report;
 mod summary;
 
 pub use driver::{Analyzer, DEFAULT_CHUNK_SIZE, Progress, ReadError};
 pub use filter::{Cidr, Filter, FilterError, MarkMatch, Nat, StatusMatch};
 pub use merge::{Counter, Merge};
+pub use networks::{NetworkRow, Networks, Prefixes};
 pub use report::{
     AccountingRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow, PortRow,
     ProtocolRow, StateRow, ZoneRow,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use ctanalyze::doctor::whatif::Timer;
-use ctanalyze::{Cidr, Filter, MarkMatch, Nat, StatusMatch};
+use ctanalyze::{Cidr, Filter, MarkMatch, Nat, Prefixes, StatusMatch};
 use ctparse::{Family, Protocol};
 
 /// What fills your Linux conntrack table, from a dump, in one pass.
@@ -75,6 +75,14 @@ pub struct TopIpsArgs {
     /// Rank source (original `src`) or destination (original `dst`) addresses.
     #[arg(long, value_enum, default_value_t = By::Src)]
     pub by: By,
+    /// Rank networks instead of addresses: `24` groups IPv4 addresses by
+    /// /24 and IPv6 ones by /64, `24,48` sets both lengths.
+    ///
+    /// Each network's row says how many of its addresses have entries: a
+    /// scan from one /24, a NAT pool or IPv6 clients rotating their privacy
+    /// addresses fill the table from many addresses that each rank low.
+    #[arg(long, value_name = "V4[,V6]")]
+    pub prefix: Option<Prefixes>,
     #[command(flatten)]
     pub report: ReportArgs,
 }

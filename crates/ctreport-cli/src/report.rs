@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use ctanalyze::{
-    AccountingRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow, PortRow,
-    ProtocolRow, StateRow, Summary, ZoneRow,
+    AccountingRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow, NetworkRow, PortRow,
+    Prefixes, ProtocolRow, StateRow, Summary, ZoneRow,
 };
 
 use crate::analysis::{Analysis, Stopped};
@@ -74,6 +74,13 @@ pub struct Report {
     pub top_sources: Option<Vec<AddressRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_destinations: Option<Vec<AddressRow>>,
+    /// The prefix lengths of the network sections (`top-ips --prefix`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefixes: Option<Prefixes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_source_networks: Option<Vec<NetworkRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_destination_networks: Option<Vec<NetworkRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_ports: Option<Vec<PortRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -312,6 +319,35 @@ impl Report {
                     key,
                     title,
                     &["address", "count", "percent"],
+                    rows.collect(),
+                ));
+            }
+        }
+        for (key, title, rows) in [
+            (
+                "top_source_networks",
+                "Top source networks",
+                &self.top_source_networks,
+            ),
+            (
+                "top_destination_networks",
+                "Top destination networks",
+                &self.top_destination_networks,
+            ),
+        ] {
+            if let Some(rows) = rows {
+                let rows = rows.iter().map(|r| {
+                    vec![
+                        Cell::Text(r.network.clone()),
+                        Cell::Int(r.addresses),
+                        Cell::Int(r.count),
+                        pct(r.count),
+                    ]
+                });
+                sections.push(Section::new(
+                    key,
+                    title,
+                    &["network", "addresses", "count", "percent"],
                     rows.collect(),
                 ));
             }

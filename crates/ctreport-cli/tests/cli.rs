@@ -39,6 +39,7 @@ fn every_report_in_every_format_matches_golden_output() {
         ("summary", &["summary"]),
         ("top-ips", &["top-ips"]),
         ("top-ips-dst", &["top-ips", "--by", "dst"]),
+        ("top-ips-prefix", &["top-ips", "--prefix", "24"]),
         ("protocols", &["protocols"]),
         ("states", &["states"]),
         ("top-ports", &["top-ports"]),
@@ -52,6 +53,78 @@ fn every_report_in_every_format_matches_golden_output() {
             golden(&format!("{name}.{extension}"), &ok(&argv));
         }
     }
+}
+
+/// `top-ips --prefix` against the per-address ranking grouped here, with
+/// std's address types: every network's flows and addresses, for sources
+/// and destinations, and the lengths of both families.
+#[test]
+fn prefix_groups_the_per_address_counts() {
+    use std::collections::BTreeMap;
+    use std::net::IpAddr;
+
+    let network = |addr: IpAddr, v4: u32, v6: u32| match addr {
+        IpAddr::V4(a) => {
+            let host = u32::MAX.checked_shr(v4).unwrap_or(0);
+            format!(
+                "{}/{v4}",
+                std::net::Ipv4Addr::from_bits(a.to_bits() & !host)
+            )
+        }
+        IpAddr::V6(a) => {
+            let host = u128::MAX.checked_shr(v6).unwrap_or(0);
+            format!(
+                "{}/{v6}",
+                std::net::Ipv6Addr::from_bits(a.to_bits() & !host)
+            )
+        }
+    };
+    for (by, section, key) in [
+        ("src", "top_sources", "top_source_networks"),
+        ("dst", "top_destinations", "top_destination_networks"),
+    ] {
+        let addresses = json(&[
+            "top-ips", "--by", by, "-n", "0", "--format", "json", EXAMPLE,
+        ]);
+        for (prefix, v4, v6) in [("24", 24, 64), ("16,48", 16, 48), ("0,0", 0, 0)] {
+            let mut expected: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for row in addresses[section].as_array().unwrap() {
+                let addr: IpAddr = row["address"].as_str().unwrap().parse().unwrap();
+                let entry = expected.entry(network(addr, v4, v6)).or_default();
+                entry.0 += row["count"].as_u64().unwrap();
+                entry.1 += 1;
+            }
+            let grouped = json(&[
+                "top-ips", "--by", by, "--prefix", prefix, "-n", "0", "--format", "json", EXAMPLE,
+            ]);
+            let rows = grouped[key].as_array().unwrap();
+            let actual: BTreeMap<String, (u64, u64)> = rows
+                .iter()
+                .map(|r| {
+                    let network = r["network"].as_str().unwrap().to_owned();
+                    let counts = (
+                        r["count"].as_u64().unwrap(),
+                        r["addresses"].as_u64().unwrap(),
+                    );
+                    (network, counts)
+                })
+                .collect();
+            assert_eq!(actual, expected, "--by {by} --prefix {prefix}");
+            assert_eq!(grouped["distinct"][key], expected.len() as u64);
+            assert_eq!(grouped["prefixes"]["ipv4"], v4);
+            assert_eq!(grouped["prefixes"]["ipv6"], v6);
+            let counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
+            assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+        }
+    }
+    // An IPv6 length alone is a mistake worth naming.
+    let out = ctreport(&["top-ips", "--prefix", "64", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("longer than an IPv4 address (32 bits)"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

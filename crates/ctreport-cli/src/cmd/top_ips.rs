@@ -1,22 +1,43 @@
-//! `ctreport top-ips`: the busiest source (or destination) addresses.
+//! `ctreport top-ips`: the busiest source (or destination) addresses, or
+//! networks with `--prefix`.
 
 use crate::cli::{By, TopIpsArgs};
 use crate::exit::{Exit, Fatal};
-use ctanalyze::Aggregates;
+use ctanalyze::{Aggregates, Networks};
 
 pub fn run(args: &TopIpsArgs) -> Result<Exit, Fatal> {
-    let (command, key, aggregate) = match args.by {
-        By::Src => ("top-ips", "top_sources", Aggregates::SOURCES),
-        By::Dst => ("top-ips", "top_destinations", Aggregates::DESTINATIONS),
+    let (key, aggregate) = match (args.by, args.prefix) {
+        (By::Src, None) => ("top_sources", Aggregates::SOURCES),
+        (By::Dst, None) => ("top_destinations", Aggregates::DESTINATIONS),
+        (By::Src, Some(_)) => ("top_source_networks", Aggregates::SOURCES),
+        (By::Dst, Some(_)) => ("top_destination_networks", Aggregates::DESTINATIONS),
     };
     super::run_report(
-        command,
+        "top-ips",
         &args.report,
         Some(key),
         aggregate,
-        |report, summary, top| match args.by {
-            By::Src => report.top_sources = Some(summary.top_source_rows(top)),
-            By::Dst => report.top_destinations = Some(summary.top_destination_rows(top)),
+        |report, summary, top| {
+            let Some(prefixes) = args.prefix else {
+                match args.by {
+                    By::Src => report.top_sources = Some(summary.top_source_rows(top)),
+                    By::Dst => report.top_destinations = Some(summary.top_destination_rows(top)),
+                }
+                return;
+            };
+            let addresses = match args.by {
+                By::Src => &summary.sources,
+                By::Dst => &summary.destinations,
+            };
+            // Grouped from the exact per-address counts, after the pass.
+            let networks = Networks::group(addresses, prefixes);
+            let rows = Some(networks.top_rows(top));
+            match args.by {
+                By::Src => report.top_source_networks = rows,
+                By::Dst => report.top_destination_networks = rows,
+            }
+            report.prefixes = Some(prefixes);
+            report.distinct.insert(key, networks.len() as u64);
         },
     )
 }

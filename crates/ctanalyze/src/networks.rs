@@ -1,0 +1,244 @@
+//! Addresses grouped into networks: what `top-ips --prefix` ranks.
+//!
+//! A scan from one /24, a NAT pool, or an IPv6 client that changes its
+//! privacy address every hour fill the table from many addresses of one
+//! network, and each of them ranks low on its own. Grouping the exact
+//! per-address counts by prefix (after the pass, so the fold is untouched)
+//! ranks the networks, with how many of their addresses had entries.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::filter::{Cidr, FilterError};
+use crate::merge::Counter;
+
+/// The prefix lengths to group IPv4 and IPv6 addresses by.
+///
+/// Parsed from `V4[,V6]`: `24` groups IPv4 addresses by /24 and IPv6 ones
+/// by /64 (the subnet of one LAN or one client), `24,48` sets both, `32,128`
+/// groups nothing.
+///
+/// ```
+/// use ctanalyze::Prefixes;
+///
+/// let prefixes: Prefixes = "24".parse().unwrap();
+/// assert_eq!((prefixes.ipv4, prefixes.ipv6), (24, 64));
+/// let network = prefixes.network("2001:db8:1:2::7".parse().unwrap());
+/// assert_eq!(network.to_string(), "2001:db8:1:2::/64");
+/// assert!("64".parse::<Prefixes>().is_err()); // longer than an IPv4 address
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Prefixes {
+    /// IPv4 prefix length, 0 to 32.
+    pub ipv4: u8,
+    /// IPv6 prefix length, 0 to 128.
+    pub ipv6: u8,
+}
+
+impl Prefixes {
+    /// The IPv6 length when only the IPv4 one is given: one subnet.
+    pub const DEFAULT_IPV6: u8 = 64;
+
+    /// The network of `addr`: its prefix of its family's length.
+    pub fn network(&self, addr: IpAddr) -> Cidr {
+        let len = match addr {
+            IpAddr::V4(_) => self.ipv4,
+            IpAddr::V6(_) => self.ipv6,
+        };
+        Cidr::network(addr, len)
+    }
+}
+
+impl FromStr for Prefixes {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<Prefixes, FilterError> {
+        let length = |part: &str, family: &str, max: u8| {
+            let digits = part.trim().trim_start_matches('/');
+            match digits.parse::<u8>() {
+                Ok(len) if len <= max => Ok(len),
+                Ok(len) if family == "IPv4" && len <= 128 => Err(FilterError(format!(
+                    "prefix length {len} is longer than an IPv4 address (32 bits); \
+                     give both lengths, IPv4 first: --prefix 24,{len}"
+                ))),
+                _ => Err(FilterError(format!(
+                    "invalid {family} prefix length {part:?} (0 to {max})"
+                ))),
+            }
+        };
+        let (ipv4, ipv6) = match text.split_once(',') {
+            Some((v4, v6)) => (length(v4, "IPv4", 32)?, length(v6, "IPv6", 128)?),
+            None => (length(text, "IPv4", 32)?, Prefixes::DEFAULT_IPV6),
+        };
+        Ok(Prefixes { ipv4, ipv6 })
+    }
+}
+
+impl fmt::Display for Prefixes {
+    /// `/24 and /64`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{} and /{}", self.ipv4, self.ipv6)
+    }
+}
+
+/// Flows per network, with the addresses each holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkRow {
+    /// The network, `198.51.100.0/24` or `2001:db8:1::/64`.
+    pub network: String,
+    /// Distinct addresses of the network with flows.
+    pub addresses: u64,
+    /// Flows.
+    pub count: u64,
+}
+
+/// Per-address counts grouped into networks by [`Prefixes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Networks {
+    flows: Counter<Cidr>,
+    addresses: Counter<Cidr>,
+}
+
+impl Networks {
+    /// Groups every address of `counts` (flows per address) into its
+    /// network.
+    pub fn group(counts: &Counter<IpAddr>, prefixes: Prefixes) -> Networks {
+        let mut networks = Networks::default();
+        for (&addr, count) in counts.iter() {
+            let network = prefixes.network(addr);
+            networks.flows.add_n(network, count);
+            networks.addresses.add(network);
+        }
+        networks
+    }
+
+    /// The number of networks.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// True when there is no network (no address was counted).
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// The `n` networks with the most flows (all when `n` is 0): count
+    /// descending, then network ascending (IPv4 before IPv6).
+    pub fn top_rows(&self, n: usize) -> Vec<NetworkRow> {
+        self.flows
+            .top(n)
+            .into_iter()
+            .map(|(network, count)| NetworkRow {
+                network: network.to_string(),
+                addresses: self.addresses.get(&network),
+                count,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn lengths_parse_with_the_ipv6_default_and_clear_errors() {
+        let parse = |text: &str| text.parse::<Prefixes>().map(|p| (p.ipv4, p.ipv6));
+        assert_eq!(parse("24"), Ok((24, 64)));
+        assert_eq!(parse("/16"), Ok((16, 64)));
+        assert_eq!(parse("24,48"), Ok((24, 48)));
+        assert_eq!(parse("/24,/56"), Ok((24, 56)));
+        assert_eq!(parse("0,0"), Ok((0, 0)));
+        assert_eq!(parse("32,128"), Ok((32, 128)));
+        let error = |text: &str| text.parse::<Prefixes>().unwrap_err().to_string();
+        assert_eq!(
+            error("64"),
+            "prefix length 64 is longer than an IPv4 address (32 bits); \
+             give both lengths, IPv4 first: --prefix 24,64"
+        );
+        assert_eq!(
+            error("24,129"),
+            "invalid IPv6 prefix length \"129\" (0 to 128)"
+        );
+        assert_eq!(error("x"), "invalid IPv4 prefix length \"x\" (0 to 32)");
+        assert_eq!(error(""), "invalid IPv4 prefix length \"\" (0 to 32)");
+        assert_eq!(error("24,"), "invalid IPv6 prefix length \"\" (0 to 128)");
+    }
+
+    #[test]
+    fn networks_clear_host_bits_per_family() {
+        let prefixes = Prefixes { ipv4: 20, ipv6: 48 };
+        assert_eq!(
+            prefixes.network(ip("198.51.100.77")).to_string(),
+            "198.51.96.0/20"
+        );
+        assert_eq!(
+            prefixes.network(ip("2001:db8:aa:bb::1")).to_string(),
+            "2001:db8:aa::/48"
+        );
+        let all = Prefixes { ipv4: 0, ipv6: 0 };
+        assert_eq!(all.network(ip("203.0.113.9")).to_string(), "0.0.0.0/0");
+        assert_eq!(all.network(ip("2001:db8::9")).to_string(), "::/0");
+        let none = Prefixes {
+            ipv4: 32,
+            ipv6: 128,
+        };
+        assert_eq!(
+            none.network(ip("203.0.113.9")).to_string(),
+            "203.0.113.9/32"
+        );
+    }
+
+    /// The grouping against a naive one: every network's flows and
+    /// addresses summed by comparing each address with each network.
+    #[test]
+    fn grouping_sums_the_addresses_of_each_network() {
+        let mut counts = Counter::default();
+        let addresses = [
+            ("192.0.2.1", 5),
+            ("192.0.2.200", 3),
+            ("192.0.3.1", 4),
+            ("198.51.100.7", 9),
+            ("2001:db8:1:2::1", 2),
+            ("2001:db8:1:2:aaaa::9", 6),
+            ("2001:db8:1:3::1", 1),
+        ];
+        for (addr, count) in addresses {
+            counts.add_n(ip(addr), count);
+        }
+        let prefixes = Prefixes { ipv4: 24, ipv6: 64 };
+        let networks = Networks::group(&counts, prefixes);
+        let rows = networks.top_rows(0);
+        assert_eq!(networks.len(), 5);
+        for row in &rows {
+            let cidr: Cidr = row.network.parse().unwrap();
+            let inside: Vec<u64> = addresses
+                .iter()
+                .filter(|(addr, _)| cidr.contains(&ip(addr)))
+                .map(|&(_, count)| count)
+                .collect();
+            assert_eq!(row.count, inside.iter().sum::<u64>(), "{}", row.network);
+            assert_eq!(row.addresses, inside.len() as u64, "{}", row.network);
+        }
+        let order: Vec<(&str, u64)> = rows.iter().map(|r| (r.network.as_str(), r.count)).collect();
+        assert_eq!(
+            order,
+            [
+                ("198.51.100.0/24", 9),
+                ("192.0.2.0/24", 8),
+                ("2001:db8:1:2::/64", 8),
+                ("192.0.3.0/24", 4),
+                ("2001:db8:1:3::/64", 1),
+            ]
+        );
+        assert_eq!(networks.top_rows(2).len(), 2);
+        assert_eq!(networks.top_rows(2)[1].network, "192.0.2.0/24");
+    }
+}
