@@ -336,20 +336,7 @@ impl Report {
             ),
         ] {
             if let Some(rows) = rows {
-                let rows = rows.iter().map(|r| {
-                    vec![
-                        Cell::Text(r.network.clone()),
-                        Cell::Int(r.addresses),
-                        Cell::Int(r.count),
-                        pct(r.count),
-                    ]
-                });
-                sections.push(Section::new(
-                    key,
-                    title,
-                    &["network", "addresses", "count", "percent"],
-                    rows.collect(),
-                ));
+                sections.push(network_section(key, title, rows, matched));
             }
         }
         if let Some(rows) = &self.top_ports {
@@ -461,6 +448,29 @@ impl Report {
         }
         sections
     }
+}
+
+/// A ranked list of networks, percentages of `total`.
+pub fn network_section(
+    key: &'static str,
+    title: &'static str,
+    rows: &[NetworkRow],
+    total: u64,
+) -> Section {
+    let rows = rows.iter().map(|r| {
+        vec![
+            Cell::Text(r.network.clone()),
+            Cell::Int(r.addresses),
+            Cell::Int(r.count),
+            Cell::Percent(percent(r.count, total)),
+        ]
+    });
+    Section::new(
+        key,
+        title,
+        &["network", "addresses", "count", "percent"],
+        rows.collect(),
+    )
 }
 
 pub fn percent(part: u64, whole: u64) -> f64 {

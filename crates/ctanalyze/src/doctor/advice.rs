@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::Summary;
 use crate::doctor::notrack::{Candidate, Target};
 use crate::doctor::whatif::{Timer, WhatIf};
 use crate::doctor::{Fill, Stats, format_bytes, group, pct};
+use crate::{Cidr, Networks, Prefixes, Summary};
 
 /// Fill (percent of `nf_conntrack_max`) from which the table counts as full.
 pub const FULL: f64 = 90.0;
@@ -19,6 +19,9 @@ pub const MIN_RELIEF: f64 = 10.0;
 /// The least share of the table (percent) one source must hold to be
 /// called out.
 pub const DOMINANT: f64 = 30.0;
+/// The networks a doctor groups sources by: an IPv4 /24, an IPv6 /64
+/// (one LAN's subnet, or one client's).
+pub const NETWORKS: Prefixes = Prefixes { ipv4: 24, ipv6: 64 };
 /// Bytes per hash bucket (an `hlist_nulls_head`: one pointer, 64-bit).
 pub const BUCKET_BYTES: u64 = 8;
 
@@ -454,6 +457,60 @@ pub fn dominant_source(summary: &Summary, pressure: Pressure) -> Option<Recommen
     })
 }
 
+/// Call out the network ([`NETWORKS`]: an IPv4 /24, an IPv6 /64) whose
+/// addresses hold at least [`DOMINANT`] percent of the table, when no
+/// single source does (then [`dominant_source`] speaks) and the table is
+/// under pressure: a scan or flood from one subnet, a NAT pool, IPv6
+/// clients rotating their temporary addresses each rank low on their own.
+pub fn dominant_network(summary: &Summary, pressure: Pressure) -> Option<Recommendation> {
+    if !pressure.is_high() {
+        return None;
+    }
+    let total = summary.totals.matched;
+    let busiest = summary.sources.top(1);
+    if busiest
+        .first()
+        .is_some_and(|&(_, count)| super::percent(count, total) >= DOMINANT)
+    {
+        return None;
+    }
+    let top = Networks::group(&summary.sources, NETWORKS).top_rows(1);
+    let network = top.first().filter(|n| n.addresses > 1)?;
+    let share = super::percent(network.count, total);
+    if share < DOMINANT {
+        return None;
+    }
+    let cidr: Cidr = network.network.parse().ok()?;
+    // The busiest address of the network: the first of the ranking inside it.
+    let inside = summary
+        .sources
+        .top(0)
+        .into_iter()
+        .find(|(addr, _)| cidr.contains(addr));
+    let busiest = match inside {
+        Some((addr, n)) => format!(
+            "; the busiest of them, {addr}, holds {} ({})",
+            group(n),
+            pct(super::percent(n, total))
+        ),
+        None => String::new(),
+    };
+    Some(Recommendation {
+        id: "dominant-network",
+        title: format!("Find out why {cidr} holds {} of the table", pct(share)),
+        rationale: format!(
+            "{} addresses of {cidr} are the original sources of {} entries ({}){busiest}. Many addresses of one network filling the table are a scan or a flood from one subnet, a NAT pool or proxy farm, or IPv6 clients rotating their temporary addresses; no table size outlasts it. Deleting its entries gives room at once, at the price of its connections if they are NATed or their packets filtered by conntrack state (conntrack-tools 1.4.7 takes the prefix as written here, for -L and -D).",
+            group(network.addresses),
+            group(network.count),
+            pct(share)
+        ),
+        commands: vec![
+            format!("conntrack -L -s {cidr} | head -n 20"),
+            format!("conntrack -D -s {cidr}"),
+        ],
+    })
+}
+
 /// Make the sysctl changes of `settings` (full name, value) survive a
 /// reboot, and the bucket count through the module parameter.
 pub fn persist(settings: &[(String, u64)], hashsize: Option<u64>) -> Option<Recommendation> {
@@ -821,6 +878,56 @@ mod tests {
         );
         assert_eq!(r.commands[2], "conntrack -D -s 192.0.2.1");
         assert_eq!(dominant_source(&skewed, Pressure::Low), None);
+    }
+
+    #[test]
+    fn dominant_network_when_no_source_dominates() {
+        let mut summary = crate::Summary::default();
+        summary.totals.matched = 100;
+        // 40 addresses of 198.51.100.0/24 with one entry each, and one of
+        // them with 5 more: 45 entries, no address above 6%.
+        for host in 1..=40u8 {
+            let addr = std::net::Ipv4Addr::new(198, 51, 100, host);
+            summary.sources.add_n(addr.into(), 1);
+        }
+        summary.sources.add_n("198.51.100.9".parse().unwrap(), 5);
+        summary.sources.add_n("192.0.2.1".parse().unwrap(), 20);
+        let r = dominant_network(&summary, Pressure::Full).unwrap();
+        assert_eq!(r.id, "dominant-network");
+        assert_eq!(
+            r.title,
+            "Find out why 198.51.100.0/24 holds 45.0% of the table"
+        );
+        assert!(
+            r.rationale.starts_with(
+                "40 addresses of 198.51.100.0/24 are the original sources of 45 entries (45.0%); the busiest of them, 198.51.100.9, holds 6 (6.0%)."
+            ),
+            "{}",
+            r.rationale
+        );
+        assert_eq!(r.commands[1], "conntrack -D -s 198.51.100.0/24");
+        assert_eq!(dominant_network(&summary, Pressure::Low), None);
+        // A single address that dominates is dominant_source's to call out.
+        summary.sources.add_n("192.0.2.1".parse().unwrap(), 10);
+        assert!(dominant_source(&summary, Pressure::Full).is_some());
+        assert_eq!(dominant_network(&summary, Pressure::Full), None);
+        // IPv6 addresses group by /64.
+        let mut v6 = crate::Summary::default();
+        v6.totals.matched = 100;
+        v6.sources.add_n("192.0.2.1".parse().unwrap(), 29);
+        v6.sources.add_n("2001:db8::1".parse().unwrap(), 29);
+        v6.sources.add_n("2001:db8::1:0:0:2".parse().unwrap(), 29);
+        let r = dominant_network(&v6, Pressure::Full).unwrap();
+        assert_eq!(
+            r.title,
+            "Find out why 2001:db8::/64 holds 58.0% of the table"
+        );
+        // Below the threshold, nothing.
+        let mut spread = crate::Summary::default();
+        spread.totals.matched = 100;
+        spread.sources.add_n("192.0.2.1".parse().unwrap(), 15);
+        spread.sources.add_n("192.0.2.2".parse().unwrap(), 14);
+        assert_eq!(dominant_network(&spread, Pressure::Full), None);
     }
 
     #[test]

@@ -65,8 +65,8 @@ pub use breakdown::{Breakdown, BreakdownFeed, Destinations};
 pub use stats::{Stats, StatsFormat, meaning};
 pub use sysctl::Sysctl;
 
-use crate::Summary;
 use crate::report::{AddressRow, NatRow, ProtocolRow, StateRow};
+use crate::{NetworkRow, Networks, Summary};
 use notrack::Candidate;
 use whatif::{Timer, WhatIf};
 
@@ -278,11 +278,14 @@ pub struct Composition {
     pub not_assured_by_state: Vec<EvictableRow>,
     /// The top original sources.
     pub top_sources: Vec<AddressRow>,
+    /// The top networks of original sources ([`advice::NETWORKS`]: IPv4
+    /// /24, IPv6 /64), with how many of their addresses have entries.
+    pub top_source_networks: Vec<NetworkRow>,
     /// The top original destinations.
     pub top_destinations: Vec<AddressRow>,
     /// The top DNAT services (original destination -> translated).
     pub top_dnat: Vec<NatRow>,
-    /// How many keys the three top lists have in all, by their field
+    /// How many keys the four top lists have in all, by their field
     /// names (`"top_sources": 99392`).
     pub distinct: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -518,6 +521,7 @@ fn recommend(
         recommendations.push(r);
     }
     recommendations.extend(advice::dominant_source(summary, pressure));
+    recommendations.extend(advice::dominant_network(summary, pressure));
     for w in timeouts.iter().filter(|w| !w.asked) {
         if let Some(timer) = Timer::from_sysctl(&w.sysctl)
             && let Some(r) = advice::shorter_timeout(w, timer, pressure)
@@ -547,6 +551,7 @@ fn composition(summary: &Summary, breakdown: &Breakdown, top: usize) -> Composit
         })
         .collect();
     let matched = summary.totals.matched;
+    let networks = Networks::group(&summary.sources, advice::NETWORKS);
     Composition {
         protocols: summary.protocol_rows(),
         tcp_states: summary.tcp_state_rows(),
@@ -555,10 +560,12 @@ fn composition(summary: &Summary, breakdown: &Breakdown, top: usize) -> Composit
         unreplied: summary.flags.unreplied,
         not_assured_by_state,
         top_sources: summary.top_source_rows(top),
+        top_source_networks: networks.top_rows(top),
         top_destinations: summary.top_destination_rows(top),
         top_dnat: summary.dnat_rows(top),
         distinct: [
             ("top_sources", summary.sources.len()),
+            ("top_source_networks", networks.len()),
             ("top_destinations", summary.destinations.len()),
             ("top_dnat", summary.dnat.len()),
         ]
@@ -694,6 +701,22 @@ fn findings(
             top.address,
             entries(top.count),
             pct(percent(top.count, total))
+        ));
+    }
+    // The top network, when it holds more than its busiest address: many
+    // addresses of one subnet filling the table rank low one by one.
+    let top_source = composition.top_sources.first().map_or(0, |s| s.count);
+    if let Some(top) = composition
+        .top_source_networks
+        .first()
+        .filter(|n| n.addresses > 1 && n.count > top_source)
+    {
+        out.push(format!(
+            "The top source network is {} with {} ({}) from {} addresses.",
+            top.network,
+            entries(top.count),
+            pct(percent(top.count, total)),
+            group(top.addresses)
         ));
     }
     if let Some(top) = composition.top_destinations.first() {

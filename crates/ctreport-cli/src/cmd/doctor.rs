@@ -17,7 +17,8 @@ use crate::analysis::{self, Pass, Tap};
 use crate::cli::DoctorArgs;
 use crate::exit::{Exit, Fatal};
 use crate::report::{
-    Cell, ErrorJson, InputJson, Item, Part, Prose, Report, Section, TotalsJson, percent, thousands,
+    Cell, ErrorJson, InputJson, Item, Part, Prose, Report, Section, TotalsJson, network_section,
+    percent, thousands,
 };
 use crate::{input, render};
 
@@ -473,6 +474,12 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             rows.collect(),
         ));
     }
+    parts.push(Part::Table(network_section(
+        "top_source_networks",
+        "Top source networks",
+        &c.top_source_networks,
+        entries,
+    )));
     let rows = c.top_dnat.iter().map(|r| {
         vec![
             Cell::text(r.protocol),
