@@ -142,7 +142,7 @@ fn tapped(source: Source, input: usize, tap: Arc<dyn Tap>) -> Source {
 /// does not end with a line end. Bounded: a longer last line is not kept
 /// (and not judged).
 #[derive(Debug, Default)]
-struct LastLine(Mutex<Tail>);
+pub struct LastLine(Mutex<Tail>);
 
 #[derive(Debug, Default)]
 struct Tail {
@@ -157,7 +157,7 @@ impl LastLine {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn add(&self, bytes: &[u8]) {
+    pub fn add(&self, bytes: &[u8]) {
         let mut tail = self.tail();
         let rest = match bytes.iter().rposition(|&b| b == b'\n') {
             Some(at) => {
@@ -176,7 +176,7 @@ impl LastLine {
     }
 
     /// True when the input ended without a line end after an entry.
-    fn is_entry(&self) -> bool {
+    pub fn is_entry(&self) -> bool {
         let tail = self.tail();
         !tail.too_long
             && !tail.bytes.is_empty()
@@ -256,7 +256,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
 
 /// Says so when one file (or stdin) is given more than once: its entries
 /// would be counted once for each time.
-fn warn_repeated_inputs(names: &[PathBuf]) {
+pub fn warn_repeated_inputs(names: &[PathBuf]) {
     let mut seen: Vec<PathBuf> = Vec::new();
     for name in names {
         let same = if name.as_os_str() == "-" {

@@ -1,48 +1,39 @@
 //! `ctreport check`: parse only; every malformed line on stdout.
+//!
+//! The in-order pass of `flows`, without rows: malformed lines come out in
+//! input order as they are found, so memory stays bounded however many
+//! there are (a wrong file of millions of lines lists them all).
 
-use std::io::{self, BufWriter, Write};
+use ctanalyze::Filter;
 
-use ctanalyze::{Aggregates, Filter};
-
-use crate::analysis::{self, Pass};
+use super::flows::{ErrorsTo, Streaming, stream};
 use crate::cli::CheckArgs;
 use crate::exit::{Exit, Fatal};
 use crate::report::thousands;
 
 pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
-    let analysis = analysis::run(Pass {
-        files: &args.input.files,
-        filter: Filter::default(),
-        threads: args.input.threads,
-        quiet: args.input.quiet,
-        keep_errors: usize::MAX,
-        tap: None,
-        // Parse and count lines only.
-        aggregates: Aggregates::NONE,
+    let streamed = stream(&Streaming {
+        input: &args.input,
+        filter: &Filter::default(),
+        rows: None,
+        errors: ErrorsTo::Stdout,
+        before_cut: "the malformed lines before this one are listed",
     })?;
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    for sample in &analysis.summary.totals.error_samples.samples {
-        writeln!(
-            out,
-            "{}",
-            sample.error.display_in(analysis.path(sample.input))
-        )?;
-    }
-    out.flush()?;
-    analysis::warn_about_inputs(&analysis, &mut io::stderr().lock());
-    let t = &analysis.summary.totals;
+    let count = |field: fn(&crate::analysis::InputTotals) -> u64| {
+        streamed.inputs.iter().map(field).sum::<u64>()
+    };
+    let lines = count(|i| i.lines);
     eprintln!(
         "ctreport: {} line{}: {} flows, {} skipped, {} malformed",
-        thousands(t.lines),
-        if t.lines == 1 { "" } else { "s" },
-        thousands(t.flows),
-        thousands(t.skipped),
-        thousands(t.errors)
+        thousands(lines),
+        if lines == 1 { "" } else { "s" },
+        thousands(count(|i| i.flows)),
+        thousands(count(|i| i.skipped)),
+        thousands(streamed.errors)
     );
-    Ok(if analysis.incomplete() || analysis.unusable() {
+    Ok(if streamed.failed() {
         Exit::Error
-    } else if t.errors > 0 {
+    } else if streamed.errors > 0 {
         Exit::Malformed
     } else {
         Exit::Success

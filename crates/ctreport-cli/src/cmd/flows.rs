@@ -1,5 +1,9 @@
 //! `ctreport flows`: the filtered flow records, one row per flow, as CSV or
 //! newline-delimited JSON with stable column names.
+//!
+//! Its pass, [`stream`], reads the inputs in order with bounded memory
+//! (pieces parsed on the pool a window at a time, written in input order);
+//! `check` runs the same pass without rows.
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -10,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::{self, InputTotals, Stopped};
-use crate::cli::{FlowFormat, FlowsArgs};
+use crate::cli::{FlowFormat, FlowsArgs, InputArgs};
 use crate::exit::{Exit, Fatal};
 use crate::input;
 
@@ -142,23 +146,103 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// Counts malformed lines and prints the first `max` as they come.
+/// Where malformed lines go.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ErrorsTo {
+    /// The first `max` on stderr as `ctreport: FILE:LINE:COL: MESSAGE`,
+    /// then how many were not shown (`flows`: stdout holds the rows).
+    Stderr { max: usize },
+    /// Every one on stdout as `FILE:LINE:COL: MESSAGE` (`check`).
+    Stdout,
+}
+
+/// Counts malformed lines and writes them as they come.
 struct Errors {
-    max: usize,
+    to: ErrorsTo,
     count: u64,
 }
 
 impl Errors {
-    fn report(&mut self, path: &Path, error: &ctparse::ParseError) {
-        self.count += 1;
-        if self.count <= self.max as u64 {
-            eprintln!("ctreport: {}", error.display_in(path));
+    /// How many of a piece's malformed lines it keeps to write.
+    fn keep(&self) -> usize {
+        match self.to {
+            ErrorsTo::Stderr { max } => max,
+            // A piece is bounded, so all of its own are.
+            ErrorsTo::Stdout => usize::MAX,
         }
+    }
+
+    fn report(
+        &mut self,
+        path: &Path,
+        error: &ParseError,
+        out: &mut impl Write,
+    ) -> Result<(), Fatal> {
+        self.count += 1;
+        match self.to {
+            ErrorsTo::Stderr { max } if self.count <= max as u64 => {
+                eprintln!("ctreport: {}", error.display_in(path));
+            }
+            ErrorsTo::Stderr { .. } => {}
+            ErrorsTo::Stdout => writeln!(out, "{}", error.display_in(path))?,
+        }
+        Ok(())
+    }
+}
+
+/// An in-order pass over inputs: what `flows` and `check` share.
+pub(crate) struct Streaming<'a> {
+    pub input: &'a InputArgs,
+    pub filter: &'a Filter,
+    /// The rows of the matching flows, or none (`check`).
+    pub rows: Option<FlowFormat>,
+    pub errors: ErrorsTo,
+    /// How a cut input's message ends: what was done with the lines before.
+    pub before_cut: &'a str,
+}
+
+/// What a streamed pass read.
+pub(crate) struct Streamed {
+    pub inputs: Vec<InputTotals>,
+    /// Malformed lines in all inputs.
+    pub errors: u64,
+}
+
+impl Streamed {
+    /// An input could not be read to its end, or gave no entry but
+    /// malformed lines.
+    pub fn failed(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|i| i.read_error.is_some() || i.unusable())
     }
 }
 
 pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
     let filter = args.filter.to_filter().map_err(Fatal::Usage)?;
+    let streamed = stream(&Streaming {
+        input: &args.input,
+        filter: &filter,
+        rows: Some(args.format),
+        errors: ErrorsTo::Stderr {
+            max: args.max_errors,
+        },
+        before_cut: "the flows of the lines before this one are written",
+    })?;
+    Ok(if streamed.failed() {
+        Exit::Error
+    } else if args.strict && streamed.errors > 0 {
+        Exit::Malformed
+    } else {
+        Exit::Success
+    })
+}
+
+/// Reads every input in order: pieces parsed on the pool, a window at a
+/// time, their rows and malformed lines written in input order, so that
+/// memory is a window's whatever the inputs' size. Warns about each input
+/// as the reports do.
+pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
     let stdout = io::stdout();
     let mut out = Output {
         out: BufWriter::with_capacity(1 << 16, stdout.lock()),
@@ -166,25 +250,38 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
         spare: Vec::new(),
     };
     let mut errors = Errors {
-        max: args.max_errors,
+        to: streaming.errors,
         count: 0,
     };
     let pass = Pass {
-        filter: &filter,
-        format: args.format,
-        keep_errors: args.max_errors,
-        pool: pool(args.input.threads)?,
+        filter: streaming.filter,
+        format: streaming.rows,
+        keep_errors: errors.keep(),
+        pool: pool(streaming.input.threads)?,
     };
-    let mut failed = false;
-    for name in input::names(&args.input.files) {
+    let names = input::names(&streaming.input.files);
+    analysis::warn_repeated_inputs(&names);
+    let mut inputs = Vec::new();
+    for name in names {
         let opened = input::open(&name).map_err(Fatal::Input)?;
+        let bar = input::progress_bar(&opened, streaming.input.quiet);
         let path = opened.name.clone();
         // This input's line counts; the next line is `counted.lines + 1`.
         let mut counted = Totals::default();
         let mut read_error = None;
+        let tail = analysis::LastLine::default();
+        let mut pieces = Pieces {
+            pass: &pass,
+            path: &path,
+            out: &mut out,
+            errors: &mut errors,
+            counted: &mut counted,
+            bar: bar.as_ref(),
+        };
         match opened.source {
             Source::Mapped(map) => {
-                write_flows(&map, &pass, &path, &mut out, &mut errors, &mut counted)?;
+                pieces.write(&map)?;
+                tail.add(&map);
             }
             Source::Stream(stream) => {
                 let mut reader = ChunkReader::new(stream.0, 1 << 20);
@@ -196,28 +293,32 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
                         Err(e) => {
                             // The cut line is not a line: it is not read.
                             let stopped = Stopped {
-                                line: counted.lines + 1,
+                                line: pieces.counted.lines + 1,
                                 column: reader.cut().len() as u64 + 1,
                                 message: input::describe(&e),
                             };
                             // What was read before is written: say where it stops.
-                            out.out.flush()?;
+                            pieces.out.out.flush()?;
                             eprintln!(
-                                "ctreport: {}:{}:{}: error: cannot read on: {}; the flows of \
-                                 the lines before this one are written (a capture cut short or \
-                                 a damaged file)",
+                                "ctreport: {}:{}:{}: error: cannot read on: {}; {} (a capture \
+                                 cut short or a damaged file)",
                                 path.display(),
                                 stopped.line,
                                 stopped.column,
-                                stopped.message
+                                stopped.message,
+                                streaming.before_cut
                             );
                             read_error = Some(stopped);
                             break;
                         }
                     }
-                    write_flows(&chunk, &pass, &path, &mut out, &mut errors, &mut counted)?;
+                    pieces.write(&chunk)?;
+                    tail.add(&chunk);
                 }
             }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
         }
         // The same checks on each input as the reports make.
         let totals = InputTotals {
@@ -227,37 +328,37 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
             flows: counted.flows,
             skipped: counted.skipped,
             errors: counted.errors,
-            unterminated_entry: false,
+            // After a read error the last bytes are the cut line, said so.
+            unterminated_entry: read_error.is_none() && tail.is_entry(),
             read_error,
             trailers: counted.trailers,
             shown: counted.shown,
         };
         out.out.flush()?;
         analysis::warn_about_input(&totals, &mut io::stderr().lock());
-        failed |= totals.read_error.is_some() || totals.unusable();
+        inputs.push(totals);
     }
     out.out.flush()?;
-    if errors.count > errors.max as u64 {
+    if let ErrorsTo::Stderr { max } = errors.to
+        && errors.count > max as u64
+    {
         eprintln!(
-            "ctreport: {} more malformed lines not shown (--max-errors {})",
-            crate::report::thousands(errors.count - errors.max as u64),
-            errors.max
+            "ctreport: {} more malformed lines not shown (--max-errors {max})",
+            crate::report::thousands(errors.count - max as u64),
         );
     }
-    Ok(if failed {
-        Exit::Error
-    } else if args.strict && errors.count > 0 {
-        Exit::Malformed
-    } else {
-        Exit::Success
+    Ok(Streamed {
+        inputs,
+        errors: errors.count,
     })
 }
 
 /// How the rows are made: the same for every piece.
 struct Pass<'a> {
     filter: &'a Filter,
-    format: FlowFormat,
-    /// Malformed lines a piece keeps to print (the first of them all are).
+    /// `None`: no rows, malformed lines only.
+    format: Option<FlowFormat>,
+    /// Malformed lines a piece keeps to write (the first of them all are).
     keep_errors: usize,
     /// `None`: one thread, pieces in turn.
     pool: Option<rayon::ThreadPool>,
@@ -285,6 +386,9 @@ fn pool(threads: usize) -> Result<Option<rayon::ThreadPool>, Fatal> {
 /// a window's rows whatever the input's size.
 const PIECE: usize = 256 << 10;
 const WINDOW: usize = 16;
+/// Without rows a piece keeps only its malformed lines: a wider window
+/// waits less often for the slowest piece.
+const WINDOW_WITHOUT_ROWS: usize = 64;
 
 /// The output, and whether the CSV header is out (each piece's CSV
 /// starts with it; only the first written keeps it).
@@ -308,25 +412,34 @@ struct Formatted {
 
 /// Formats `bytes` into `rows` (empty, maybe with room from an earlier piece).
 fn format_piece(bytes: &[u8], mut rows: Vec<u8>, pass: &Pass<'_>) -> Result<Formatted, Fatal> {
-    rows.reserve(bytes.len() + bytes.len() / 4);
     let mut errors = Vec::new();
     let mut error_count = 0;
     let mut parser = Parser::new(bytes);
-    {
-        let mut sink = Sink::new(pass.format, &mut rows);
-        for result in parser.by_ref() {
-            match result {
-                Ok(flow) if pass.filter.matches(&flow) => sink.write(&flow)?,
-                Ok(_) => {}
-                Err(error) => {
-                    error_count += 1;
-                    if errors.len() < pass.keep_errors {
-                        errors.push(error);
-                    }
+    let mut keep_error = |error: ParseError| {
+        error_count += 1;
+        if errors.len() < pass.keep_errors {
+            errors.push(error);
+        }
+    };
+    match pass.format {
+        Some(format) => {
+            rows.reserve(bytes.len() + bytes.len() / 4);
+            let mut sink = Sink::new(format, &mut rows);
+            for result in parser.by_ref() {
+                match result {
+                    Ok(flow) if pass.filter.matches(&flow) => sink.write(&flow)?,
+                    Ok(_) => {}
+                    Err(error) => keep_error(error),
                 }
             }
+            sink.flush()?;
         }
-        sink.flush()?;
+        // Nothing to write: the parser's own loop, without moving flows out.
+        None => parser.for_each_ref(|result| {
+            if let Err(error) = result {
+                keep_error(error);
+            }
+        }),
     }
     Ok(Formatted {
         rows,
@@ -336,59 +449,74 @@ fn format_piece(bytes: &[u8], mut rows: Vec<u8>, pass: &Pass<'_>) -> Result<Form
     })
 }
 
-/// Writes the matching flows of `bytes`, the lines after those `counted`
-/// holds, and adds their line counts to it.
-fn write_flows<W: Write>(
-    bytes: &[u8],
-    pass: &Pass<'_>,
-    path: &Path,
-    out: &mut Output<W>,
-    errors: &mut Errors,
-    counted: &mut Totals,
-) -> Result<(), Fatal> {
-    let pieces: Vec<&[u8]> = line_chunks(bytes, PIECE).collect();
-    for window in pieces.chunks(WINDOW) {
-        let buffers: Vec<Vec<u8>> = window
-            .iter()
-            .map(|_| out.spare.pop().unwrap_or_default())
-            .collect();
-        let formatted: Vec<Result<Formatted, Fatal>> = match &pass.pool {
-            Some(pool) => pool.install(|| {
-                window
-                    .par_iter()
+/// Writes the pieces of one input, in order.
+struct Pieces<'p, 'a, W: Write> {
+    pass: &'p Pass<'a>,
+    path: &'p Path,
+    out: &'p mut Output<W>,
+    errors: &'p mut Errors,
+    /// The input's lines so far; the next piece's follow them.
+    counted: &'p mut Totals,
+    bar: Option<&'p indicatif::ProgressBar>,
+}
+
+impl<W: Write> Pieces<'_, '_, W> {
+    /// Writes the matching flows and malformed lines of `bytes`, the lines
+    /// after those counted, and counts its lines.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Fatal> {
+        let (pass, out) = (self.pass, &mut *self.out);
+        let pieces: Vec<&[u8]> = line_chunks(bytes, PIECE).collect();
+        let window = match pass.format {
+            Some(_) => WINDOW,
+            None => WINDOW_WITHOUT_ROWS,
+        };
+        for window in pieces.chunks(window) {
+            let buffers: Vec<Vec<u8>> = window
+                .iter()
+                .map(|_| out.spare.pop().unwrap_or_default())
+                .collect();
+            let formatted: Vec<Result<Formatted, Fatal>> = match &pass.pool {
+                Some(pool) => pool.install(|| {
+                    window
+                        .par_iter()
+                        .zip(buffers)
+                        .map(|(piece, rows)| format_piece(piece, rows, pass))
+                        .collect()
+                }),
+                None => window
+                    .iter()
                     .zip(buffers)
                     .map(|(piece, rows)| format_piece(piece, rows, pass))
-                    .collect()
-            }),
-            None => window
-                .iter()
-                .zip(buffers)
-                .map(|(piece, rows)| format_piece(piece, rows, pass))
-                .collect(),
-        };
-        for piece in formatted {
-            let piece = piece?;
-            let rows = match pass.format {
-                FlowFormat::Csv if out.header_written => piece
-                    .rows
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(&[][..], |end| &piece.rows[end + 1..]),
-                _ => &piece.rows[..],
+                    .collect(),
             };
-            out.out.write_all(rows)?;
-            out.header_written |= !piece.rows.is_empty();
-            // The piece's lines follow those counted so far.
-            for mut error in piece.errors {
-                error.line += counted.lines;
-                errors.report(path, &error);
+            for (piece, bytes) in formatted.into_iter().zip(window) {
+                let piece = piece?;
+                let rows = match pass.format {
+                    Some(FlowFormat::Csv) if out.header_written => piece
+                        .rows
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(&[][..], |end| &piece.rows[end + 1..]),
+                    _ => &piece.rows[..],
+                };
+                out.out.write_all(rows)?;
+                out.header_written |= !piece.rows.is_empty();
+                // The piece's lines follow those counted so far.
+                for mut error in piece.errors {
+                    error.line += self.counted.lines;
+                    self.errors.report(self.path, &error, &mut out.out)?;
+                }
+                self.errors.count +=
+                    piece.error_count - piece.error_count.min(pass.keep_errors as u64);
+                self.counted.add_stats(piece.stats);
+                if let Some(bar) = self.bar {
+                    bar.inc(bytes.len() as u64);
+                }
+                let mut rows = piece.rows;
+                rows.clear();
+                out.spare.push(rows);
             }
-            errors.count += piece.error_count - piece.error_count.min(pass.keep_errors as u64);
-            counted.add_stats(piece.stats);
-            let mut rows = piece.rows;
-            rows.clear();
-            out.spare.push(rows);
         }
+        Ok(())
     }
-    Ok(())
 }
