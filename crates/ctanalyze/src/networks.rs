@@ -115,6 +115,11 @@ impl Networks {
         networks
     }
 
+    /// Flows per network.
+    pub fn flows(&self) -> &Counter<Cidr> {
+        &self.flows
+    }
+
     /// The number of networks.
     pub fn len(&self) -> usize {
         self.flows.len()

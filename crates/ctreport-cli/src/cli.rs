@@ -173,6 +173,10 @@ pub struct DiffArgs {
     /// The later dump.
     #[arg(value_name = "AFTER")]
     pub after: PathBuf,
+    /// Compare networks instead of addresses: `24` groups IPv4 sources and
+    /// destinations by /24 and IPv6 ones by /64, `24,48` sets both lengths.
+    #[arg(long, value_name = "V4[,V6]")]
+    pub prefix: Option<Prefixes>,
     #[command(flatten)]
     pub pass: PassArgs,
     #[command(flatten)]

@@ -387,6 +387,80 @@ fn diff_shows_what_shrank_as_the_mirror_of_what_grew() {
     );
 }
 
+/// `diff --prefix` against `top-ips --prefix` of each snapshot: every
+/// network that grew (shrank) with its two counts, growth first.
+#[test]
+fn diff_by_network_agrees_with_top_ips_of_each_snapshot() {
+    use std::collections::BTreeMap;
+
+    let router = "fixtures/kernel/router/proc.txt";
+    let networks = |by: &str, file: &str| -> BTreeMap<String, u64> {
+        let key = if by == "src" {
+            "top_source_networks"
+        } else {
+            "top_destination_networks"
+        };
+        let v = json(&[
+            "top-ips", "--by", by, "--prefix", "24", "-n", "0", "--format", "json", file,
+        ]);
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let network = r["network"].as_str().unwrap().to_owned();
+                (network, r["count"].as_u64().unwrap())
+            })
+            .collect()
+    };
+    let d = json(&[
+        "diff", "--prefix", "24", "--format", "json", "-n", "0", router, EXAMPLE,
+    ]);
+    assert_eq!(d["prefixes"], serde_json::json!({"ipv4": 24, "ipv6": 64}));
+    for (by, grew, shrank) in [
+        ("src", "sources", "sources_shrunk"),
+        ("dst", "destinations", "destinations_shrunk"),
+    ] {
+        let (before, after) = (networks(by, router), networks(by, EXAMPLE));
+        let mut expected_grew = BTreeMap::new();
+        let mut expected_shrank = BTreeMap::new();
+        for network in before.keys().chain(after.keys()) {
+            let was = before.get(network).copied().unwrap_or(0);
+            let now = after.get(network).copied().unwrap_or(0);
+            if now > was {
+                expected_grew.insert(network.clone(), (was, now));
+            } else if now < was {
+                expected_shrank.insert(network.clone(), (was, now));
+            }
+        }
+        for (list, expected) in [(grew, &expected_grew), (shrank, &expected_shrank)] {
+            let rows = d[list].as_array().unwrap();
+            let got: BTreeMap<String, (u64, u64)> = rows
+                .iter()
+                .map(|r| {
+                    let counts = (r["before"].as_u64().unwrap(), r["after"].as_u64().unwrap());
+                    (r["address"].as_str().unwrap().to_owned(), counts)
+                })
+                .collect();
+            assert_eq!(&got, expected, "{list}");
+            let deltas: Vec<u64> = rows
+                .iter()
+                .map(|r| r["delta"].as_i64().unwrap().unsigned_abs())
+                .collect();
+            assert!(
+                deltas.windows(2).all(|w| w[0] >= w[1]),
+                "{list}: {deltas:?}"
+            );
+        }
+        assert!(!expected_grew.is_empty(), "{by}");
+    }
+    let table = ok(&["diff", "--prefix", "24", "-n", "2", router, EXAMPLE]);
+    assert!(
+        table.contains("Source networks that grew\n  NETWORK "),
+        "{table}"
+    );
+}
+
 #[test]
 fn diff_of_a_snapshot_with_itself_is_all_zero_and_filters_apply() {
     let v = json(&["diff", "--format", "json", EXAMPLE, EXAMPLE]);

@@ -5,8 +5,10 @@ use std::hash::Hash;
 use ctparse::{DccpState, Protocol, SctpState, State, TcpState};
 use serde::Serialize;
 
-use crate::Summary;
+use std::net::IpAddr;
+
 use crate::merge::Counter;
+use crate::{Networks, Prefixes, Summary};
 
 /// A count before and after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,6 +64,11 @@ pub struct NatChange {
 /// The differences between two summaries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SummaryDiff {
+    /// When sources and destinations are grouped into networks
+    /// ([`diff_grouped`]): the prefix lengths; their `address` is then a
+    /// network (`198.51.100.0/24`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefixes: Option<Prefixes>,
     /// Entries, flags, errors.
     pub totals: Vec<Change>,
     /// Per L4 protocol present in either snapshot.
@@ -150,6 +157,30 @@ pub fn shrunk<K: Eq + Hash + Ord + Clone>(
 /// assert_eq!((d.sources[0].address.as_str(), d.sources[0].new), ("192.0.2.9", true));
 /// ```
 pub fn diff(before: &Summary, after: &Summary, top: usize) -> SummaryDiff {
+    diff_grouped(before, after, top, None)
+}
+
+/// [`diff`], with the sources and destinations grouped into networks by
+/// `prefixes` when given: a scan or a client pool that grows across many
+/// addresses of one network grows as one row.
+///
+/// ```
+/// use ctanalyze::{Analyzer, Prefixes};
+/// use ctanalyze::doctor::diff::diff_grouped;
+/// let line = |src: &str| format!("ipv4     2 udp      17 29 src={src} dst=198.51.100.53 sport=5353 dport=53 [UNREPLIED] src=198.51.100.53 dst={src} sport=53 dport=5353 mark=0 zone=0 use=2\n");
+/// let before = Analyzer::new().analyze_bytes(line("192.0.2.1").as_bytes());
+/// let after = Analyzer::new().analyze_bytes((line("192.0.2.7") + &line("192.0.2.8")).as_bytes());
+/// let prefixes = Prefixes { ipv4: 24, ipv6: 64 };
+/// let d = diff_grouped(&before, &after, 10, Some(prefixes));
+/// let grew = &d.sources[0];
+/// assert_eq!((grew.address.as_str(), grew.before, grew.after), ("192.0.2.0/24", 1, 2));
+/// ```
+pub fn diff_grouped(
+    before: &Summary,
+    after: &Summary,
+    top: usize,
+    prefixes: Option<Prefixes>,
+) -> SummaryDiff {
     let (b, a) = (before, after);
     let totals = vec![
         change("entries", b.totals.matched, a.totals.matched),
@@ -190,20 +221,48 @@ pub fn diff(before: &Summary, after: &Summary, top: usize) -> SummaryDiff {
     if none.0 + none.1 > 0 {
         states.push(change("tcp (none)", none.0, none.1));
     }
+    let (sources, sources_shrunk) = address_lists(&b.sources, &a.sources, top, prefixes);
+    let (destinations, destinations_shrunk) =
+        address_lists(&b.destinations, &a.destinations, top, prefixes);
     SummaryDiff {
+        prefixes,
         totals,
         protocols,
         states: by_delta(states),
-        sources: address_changes(grown(&b.sources, &a.sources, top)),
-        destinations: address_changes(grown(&b.destinations, &a.destinations, top)),
+        sources,
+        destinations,
         dnat: nat_changes(grown(&b.dnat, &a.dnat, top)),
-        sources_shrunk: address_changes(shrunk(&b.sources, &a.sources, top)),
-        destinations_shrunk: address_changes(shrunk(&b.destinations, &a.destinations, top)),
+        sources_shrunk,
+        destinations_shrunk,
         dnat_shrunk: nat_changes(shrunk(&b.dnat, &a.dnat, top)),
     }
 }
 
-fn address_changes(rows: Vec<(std::net::IpAddr, u64, u64)>) -> Vec<AddressChange> {
+/// The addresses (or their networks) that grew and those that shrank.
+fn address_lists(
+    before: &Counter<IpAddr>,
+    after: &Counter<IpAddr>,
+    top: usize,
+    prefixes: Option<Prefixes>,
+) -> (Vec<AddressChange>, Vec<AddressChange>) {
+    match prefixes {
+        None => (
+            address_changes(grown(before, after, top)),
+            address_changes(shrunk(before, after, top)),
+        ),
+        Some(prefixes) => {
+            let before = Networks::group(before, prefixes);
+            let after = Networks::group(after, prefixes);
+            let (before, after) = (before.flows(), after.flows());
+            (
+                address_changes(grown(before, after, top)),
+                address_changes(shrunk(before, after, top)),
+            )
+        }
+    }
+}
+
+fn address_changes<K: std::fmt::Display>(rows: Vec<(K, u64, u64)>) -> Vec<AddressChange> {
     rows.into_iter()
         .map(|(addr, was, now)| AddressChange {
             address: addr.to_string(),

@@ -3,7 +3,7 @@
 use std::io::{self, BufWriter, Write};
 
 use ctanalyze::Aggregates;
-use ctanalyze::doctor::diff::{AddressChange, Change, NatChange, SummaryDiff, diff};
+use ctanalyze::doctor::diff::{AddressChange, Change, NatChange, SummaryDiff, diff_grouped};
 use serde::Serialize;
 
 use crate::analysis::{self, Pass};
@@ -51,7 +51,12 @@ pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
     let mut report = DiffReport {
         schema: "ctreport.diff/1",
         inputs: Vec::new(),
-        diff: diff(&before.summary, &after.summary, args.output.top),
+        diff: diff_grouped(
+            &before.summary,
+            &after.summary,
+            args.output.top,
+            args.prefix,
+        ),
         errors: Vec::new(),
     };
     for analysis in &analyses {
@@ -114,7 +119,13 @@ impl Way {
     }
 }
 
-fn addresses(key: &'static str, title: &'static str, way: Way, rows: &[AddressChange]) -> Part {
+fn addresses(
+    key: &'static str,
+    title: &'static str,
+    way: Way,
+    rows: &[AddressChange],
+    grouped: bool,
+) -> Part {
     let rows = rows.iter().map(|g| {
         vec![
             Cell::Text(g.address.clone()),
@@ -127,7 +138,13 @@ fn addresses(key: &'static str, title: &'static str, way: Way, rows: &[AddressCh
     Part::Table(Section::new(
         key,
         title,
-        &["address", "before", "after", "delta", way.flag()],
+        &[
+            if grouped { "network" } else { "address" },
+            "before",
+            "after",
+            "delta",
+            way.flag(),
+        ],
         rows.collect(),
     ))
 }
@@ -161,29 +178,46 @@ fn dnat(key: &'static str, title: &'static str, way: Way, rows: &[NatChange]) ->
 }
 
 fn parts(d: &SummaryDiff) -> Vec<Part> {
+    let grouped = d.prefixes.is_some();
+    let title = |addresses: &'static str, networks: &'static str| match grouped {
+        true => networks,
+        false => addresses,
+    };
     vec![
         changes("totals", "Totals", "metric", &d.totals),
         changes("protocols", "Protocols", "protocol", &d.protocols),
         changes("states", "States", "state", &d.states),
-        addresses("sources", "Sources that grew", Way::Grew, &d.sources),
+        addresses(
+            "sources",
+            title("Sources that grew", "Source networks that grew"),
+            Way::Grew,
+            &d.sources,
+            grouped,
+        ),
         addresses(
             "destinations",
-            "Destinations that grew",
+            title("Destinations that grew", "Destination networks that grew"),
             Way::Grew,
             &d.destinations,
+            grouped,
         ),
         dnat("dnat", "DNAT pairs that grew", Way::Grew, &d.dnat),
         addresses(
             "sources_shrunk",
-            "Sources that shrank",
+            title("Sources that shrank", "Source networks that shrank"),
             Way::Shrank,
             &d.sources_shrunk,
+            grouped,
         ),
         addresses(
             "destinations_shrunk",
-            "Destinations that shrank",
+            title(
+                "Destinations that shrank",
+                "Destination networks that shrank",
+            ),
             Way::Shrank,
             &d.destinations_shrunk,
+            grouped,
         ),
         dnat(
             "dnat_shrunk",
