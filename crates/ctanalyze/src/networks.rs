@@ -57,8 +57,13 @@ impl FromStr for Prefixes {
 
     fn from_str(text: &str) -> Result<Prefixes, FilterError> {
         let length = |part: &str, family: &str, max: u8| {
-            let digits = part.trim().trim_start_matches('/');
-            match digits.parse::<u8>() {
+            let trimmed = part.trim();
+            let digits = trimmed.strip_prefix('/').unwrap_or(trimmed);
+            let number = match digits.bytes().all(|b| b.is_ascii_digit()) {
+                true => digits.parse::<u8>(),
+                false => "-".parse::<u8>(),
+            };
+            match number {
                 Ok(len) if len <= max => Ok(len),
                 Ok(len) if family == "IPv4" && len <= 128 => Err(FilterError(format!(
                     "prefix length {len} is longer than an IPv4 address (32 bits); \
@@ -175,6 +180,15 @@ mod tests {
         assert_eq!(error("x"), "invalid IPv4 prefix length \"x\" (0 to 32)");
         assert_eq!(error(""), "invalid IPv4 prefix length \"\" (0 to 32)");
         assert_eq!(error("24,"), "invalid IPv6 prefix length \"\" (0 to 128)");
+        assert_eq!(
+            error("//24"),
+            "invalid IPv4 prefix length \"//24\" (0 to 32)"
+        );
+        assert_eq!(error("+24"), "invalid IPv4 prefix length \"+24\" (0 to 32)");
+        assert_eq!(
+            error("24,-1"),
+            "invalid IPv6 prefix length \"-1\" (0 to 128)"
+        );
     }
 
     #[test]

@@ -510,6 +510,68 @@ fn check_lists_malformed_lines_in_order_across_pieces() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A run of short malformed lines, more than a piece keeps in memory
+/// (4,096), is listed whole and in order all the same: the piece is read
+/// again at its turn.
+#[test]
+fn check_lists_dense_malformed_lines_beyond_what_a_piece_keeps() {
+    let good = std::fs::read_to_string(root().join(EXAMPLE)).unwrap();
+    let mut bytes = Vec::new();
+    let mut expected = String::new();
+    let mut line = 0u64;
+    for entry in good.lines().take(500) {
+        bytes.extend_from_slice(entry.as_bytes());
+        bytes.push(b'\n');
+        line += 1;
+    }
+    // What `check` says of the line alone, after `<stdin>:1:`.
+    let alone = text(&ctreport_stdin(&["check"], b"x\n").stdout);
+    let rest = alone.strip_prefix("<stdin>:1:").unwrap().to_owned();
+    for _ in 0..30_000 {
+        bytes.extend_from_slice(b"x\n");
+        line += 1;
+        expected.push_str(&format!("PATH:{line}:{rest}"));
+    }
+    for entry in good.lines().take(500) {
+        bytes.extend_from_slice(entry.as_bytes());
+        bytes.push(b'\n');
+        line += 1;
+    }
+    let dir = std::env::temp_dir().join(format!("ctreport-check-dense-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("dense.txt");
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+    for threads in ["1", "2"] {
+        let out = ctreport(&["check", "--threads", threads, path]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            text(&out.stdout),
+            expected.replace("PATH", path),
+            "{threads}"
+        );
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "ctreport: {} lines: 1,000 flows, 0 skipped, 30,000 malformed\n",
+                thousands(line)
+            )
+        );
+        let out = ctreport_stdin(&["check", "--threads", threads], &bytes);
+        assert_eq!(
+            text(&out.stdout),
+            expected.replace("PATH", "<stdin>"),
+            "{threads}"
+        );
+    }
+    // An input that cannot be opened fails before anything is listed.
+    let missing = dir.join("missing.txt");
+    let out = ctreport(&["check", path, missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
     // The wrong file, or a capture that failed: its report would be empty

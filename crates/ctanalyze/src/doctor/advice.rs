@@ -462,7 +462,13 @@ pub fn dominant_source(summary: &Summary, pressure: Pressure) -> Option<Recommen
 /// single source does (then [`dominant_source`] speaks) and the table is
 /// under pressure: a scan or flood from one subnet, a NAT pool, IPv6
 /// clients rotating their temporary addresses each rank low on their own.
-pub fn dominant_network(summary: &Summary, pressure: Pressure) -> Option<Recommendation> {
+///
+/// `networks` are the sources grouped by [`NETWORKS`].
+pub fn dominant_network(
+    summary: &Summary,
+    networks: &Networks,
+    pressure: Pressure,
+) -> Option<Recommendation> {
     if !pressure.is_high() {
         return None;
     }
@@ -474,19 +480,19 @@ pub fn dominant_network(summary: &Summary, pressure: Pressure) -> Option<Recomme
     {
         return None;
     }
-    let top = Networks::group(&summary.sources, NETWORKS).top_rows(1);
+    let top = networks.top_rows(1);
     let network = top.first().filter(|n| n.addresses > 1)?;
     let share = super::percent(network.count, total);
     if share < DOMINANT {
         return None;
     }
     let cidr: Cidr = network.network.parse().ok()?;
-    // The busiest address of the network: the first of the ranking inside it.
+    // The busiest address of the network, as a ranking would order it.
     let inside = summary
         .sources
-        .top(0)
-        .into_iter()
-        .find(|(addr, _)| cidr.contains(addr));
+        .iter()
+        .filter(|(addr, _)| cidr.contains(addr))
+        .min_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let busiest = match inside {
         Some((addr, n)) => format!(
             "; the busiest of them, {addr}, holds {} ({})",
@@ -880,6 +886,10 @@ mod tests {
         assert_eq!(dominant_source(&skewed, Pressure::Low), None);
     }
 
+    fn grouped(summary: &crate::Summary) -> Networks {
+        Networks::group(&summary.sources, NETWORKS)
+    }
+
     #[test]
     fn dominant_network_when_no_source_dominates() {
         let mut summary = crate::Summary::default();
@@ -892,7 +902,7 @@ mod tests {
         }
         summary.sources.add_n("198.51.100.9".parse().unwrap(), 5);
         summary.sources.add_n("192.0.2.1".parse().unwrap(), 20);
-        let r = dominant_network(&summary, Pressure::Full).unwrap();
+        let r = dominant_network(&summary, &grouped(&summary), Pressure::Full).unwrap();
         assert_eq!(r.id, "dominant-network");
         assert_eq!(
             r.title,
@@ -906,18 +916,24 @@ mod tests {
             r.rationale
         );
         assert_eq!(r.commands[1], "conntrack -D -s 198.51.100.0/24");
-        assert_eq!(dominant_network(&summary, Pressure::Low), None);
+        assert_eq!(
+            dominant_network(&summary, &grouped(&summary), Pressure::Low),
+            None
+        );
         // A single address that dominates is dominant_source's to call out.
         summary.sources.add_n("192.0.2.1".parse().unwrap(), 10);
         assert!(dominant_source(&summary, Pressure::Full).is_some());
-        assert_eq!(dominant_network(&summary, Pressure::Full), None);
+        assert_eq!(
+            dominant_network(&summary, &grouped(&summary), Pressure::Full),
+            None
+        );
         // IPv6 addresses group by /64.
         let mut v6 = crate::Summary::default();
         v6.totals.matched = 100;
         v6.sources.add_n("192.0.2.1".parse().unwrap(), 29);
         v6.sources.add_n("2001:db8::1".parse().unwrap(), 29);
         v6.sources.add_n("2001:db8::1:0:0:2".parse().unwrap(), 29);
-        let r = dominant_network(&v6, Pressure::Full).unwrap();
+        let r = dominant_network(&v6, &grouped(&v6), Pressure::Full).unwrap();
         assert_eq!(
             r.title,
             "Find out why 2001:db8::/64 holds 58.0% of the table"
@@ -927,7 +943,10 @@ mod tests {
         spread.totals.matched = 100;
         spread.sources.add_n("192.0.2.1".parse().unwrap(), 15);
         spread.sources.add_n("192.0.2.2".parse().unwrap(), 14);
-        assert_eq!(dominant_network(&spread, Pressure::Full), None);
+        assert_eq!(
+            dominant_network(&spread, &grouped(&spread), Pressure::Full),
+            None
+        );
     }
 
     #[test]

@@ -469,13 +469,17 @@ impl Doctor {
         let timeouts = whatif::what_ifs(&histograms, sysctl, &self.proposals, fill.entries);
         let notrack = notrack::candidates(summary, breakdown);
 
+        let networks = Networks::group(&summary.sources, advice::NETWORKS);
+
         let recommendations = if events {
             Vec::new()
         } else {
-            recommend(&fill, summary, stats, pressure, &timeouts, &notrack)
+            recommend(
+                &fill, summary, &networks, stats, pressure, &timeouts, &notrack,
+            )
         };
 
-        let composition = composition(summary, breakdown, self.top);
+        let composition = composition(summary, breakdown, &networks, self.top);
         let stats_report = stats.map(StatsReport::new);
         let findings = findings(&fill, summary, &composition, stats, &timeouts, pressure);
         let not_assessed = not_assessed(&fill, sysctl, stats, pressure, &notrack, &timeouts);
@@ -500,6 +504,7 @@ impl Doctor {
 fn recommend(
     fill: &Fill,
     summary: &Summary,
+    networks: &Networks,
     stats: Option<&Stats>,
     pressure: Pressure,
     timeouts: &[WhatIf],
@@ -521,7 +526,7 @@ fn recommend(
         recommendations.push(r);
     }
     recommendations.extend(advice::dominant_source(summary, pressure));
-    recommendations.extend(advice::dominant_network(summary, pressure));
+    recommendations.extend(advice::dominant_network(summary, networks, pressure));
     for w in timeouts.iter().filter(|w| !w.asked) {
         if let Some(timer) = Timer::from_sysctl(&w.sysctl)
             && let Some(r) = advice::shorter_timeout(w, timer, pressure)
@@ -535,7 +540,12 @@ fn recommend(
     recommendations
 }
 
-fn composition(summary: &Summary, breakdown: &Breakdown, top: usize) -> Composition {
+fn composition(
+    summary: &Summary,
+    breakdown: &Breakdown,
+    networks: &Networks,
+    top: usize,
+) -> Composition {
     let not_assured_by_state = breakdown
         .not_assured
         .top(0)
@@ -551,7 +561,6 @@ fn composition(summary: &Summary, breakdown: &Breakdown, top: usize) -> Composit
         })
         .collect();
     let matched = summary.totals.matched;
-    let networks = Networks::group(&summary.sources, advice::NETWORKS);
     Composition {
         protocols: summary.protocol_rows(),
         tcp_states: summary.tcp_state_rows(),

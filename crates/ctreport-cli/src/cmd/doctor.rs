@@ -10,7 +10,7 @@ use ctanalyze::doctor::notrack::Target;
 use ctanalyze::doctor::{
     Breakdown, BreakdownFeed, Diagnosis, Doctor, InputError, Origin, Stats, Sysctl,
 };
-use ctanalyze::{Aggregates, Filter, Merge};
+use ctanalyze::{AddressRow, Aggregates, Filter, Merge};
 use serde::Serialize;
 
 use crate::analysis::{self, Pass, Tap};
@@ -456,10 +456,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         &["protocol", "state", "count", "percent"],
         rows.collect(),
     ));
-    for (key, title, list) in [
-        ("top_sources", "Top sources", &c.top_sources),
-        ("top_destinations", "Top destinations", &c.top_destinations),
-    ] {
+    let addresses = |key, title, list: &[AddressRow]| {
         let rows = list.iter().map(|r| {
             vec![
                 Cell::Text(r.address.clone()),
@@ -467,19 +464,20 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
                 pct(r.count),
             ]
         });
-        parts.push(table(
-            key,
-            title,
-            &["address", "count", "percent"],
-            rows.collect(),
-        ));
-    }
+        table(key, title, &["address", "count", "percent"], rows.collect())
+    };
+    parts.push(addresses("top_sources", "Top sources", &c.top_sources));
     parts.push(Part::Table(network_section(
         "top_source_networks",
         "Top source networks",
         &c.top_source_networks,
         entries,
     )));
+    parts.push(addresses(
+        "top_destinations",
+        "Top destinations",
+        &c.top_destinations,
+    ));
     let rows = c.top_dnat.iter().map(|r| {
         vec![
             Cell::text(r.protocol),

@@ -5,7 +5,7 @@
 //! (pieces parsed on the pool a window at a time, written in input order);
 //! `check` runs the same pass without rows.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 
 use ctanalyze::{Filter, Totals};
@@ -167,9 +167,16 @@ impl Errors {
     fn keep(&self) -> usize {
         match self.to {
             ErrorsTo::Stderr { max } => max,
-            // A piece is bounded, so all of its own are.
-            ErrorsTo::Stdout => usize::MAX,
+            // A piece of short malformed lines holds tens of thousands: a
+            // window of them would take hundreds of megabytes. The rest of
+            // such a piece is read again at its turn (see `Pieces::emit`).
+            ErrorsTo::Stdout => PIECE_ERRORS,
         }
+    }
+
+    /// Whether every malformed line is written (not only the first few).
+    fn all(&self) -> bool {
+        matches!(self.to, ErrorsTo::Stdout)
     }
 
     fn report(
@@ -245,6 +252,7 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
 pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
     let stdout = io::stdout();
     let mut out = Output {
+        terminal: stdout.is_terminal(),
         out: BufWriter::with_capacity(1 << 16, stdout.lock()),
         header_written: false,
         spare: Vec::new(),
@@ -261,9 +269,13 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
     };
     let names = input::names(&streaming.input.files);
     analysis::warn_repeated_inputs(&names);
+    // All opened first: a missing input fails before anything is written.
+    let opened: Vec<input::Input> = names
+        .iter()
+        .map(|name| input::open(name).map_err(Fatal::Input))
+        .collect::<Result<_, _>>()?;
     let mut inputs = Vec::new();
-    for name in names {
-        let opened = input::open(&name).map_err(Fatal::Input)?;
+    for opened in opened {
         let bar = input::progress_bar(&opened, streaming.input.quiet);
         let path = opened.name.clone();
         // This input's line counts; the next line is `counted.lines + 1`.
@@ -386,6 +398,8 @@ fn pool(threads: usize) -> Result<Option<rayon::ThreadPool>, Fatal> {
 /// a window's rows whatever the input's size.
 const PIECE: usize = 256 << 10;
 const WINDOW: usize = 16;
+/// Malformed lines a piece keeps when all of them are written.
+const PIECE_ERRORS: usize = 4096;
 /// Without rows a piece keeps only its malformed lines: a wider window
 /// waits less often for the slowest piece.
 const WINDOW_WITHOUT_ROWS: usize = 64;
@@ -394,6 +408,8 @@ const WINDOW_WITHOUT_ROWS: usize = 64;
 /// starts with it; only the first written keeps it).
 struct Output<W: Write> {
     out: W,
+    /// Stdout is a terminal: rows are written with the progress bar cleared.
+    terminal: bool,
     header_written: bool,
     /// Buffers of written pieces, for the next ones: allocated anew, each
     /// piece's would cost the kernel a fresh mapping (about a tenth of the
@@ -464,7 +480,7 @@ impl<W: Write> Pieces<'_, '_, W> {
     /// Writes the matching flows and malformed lines of `bytes`, the lines
     /// after those counted, and counts its lines.
     fn write(&mut self, bytes: &[u8]) -> Result<(), Fatal> {
-        let (pass, out) = (self.pass, &mut *self.out);
+        let pass = self.pass;
         let pieces: Vec<&[u8]> = line_chunks(bytes, PIECE).collect();
         let window = match pass.format {
             Some(_) => WINDOW,
@@ -473,7 +489,7 @@ impl<W: Write> Pieces<'_, '_, W> {
         for window in pieces.chunks(window) {
             let buffers: Vec<Vec<u8>> = window
                 .iter()
-                .map(|_| out.spare.pop().unwrap_or_default())
+                .map(|_| self.out.spare.pop().unwrap_or_default())
                 .collect();
             let formatted: Vec<Result<Formatted, Fatal>> = match &pass.pool {
                 Some(pool) => pool.install(|| {
@@ -490,33 +506,62 @@ impl<W: Write> Pieces<'_, '_, W> {
                     .collect(),
             };
             for (piece, bytes) in formatted.into_iter().zip(window) {
-                let piece = piece?;
-                let rows = match pass.format {
-                    Some(FlowFormat::Csv) if out.header_written => piece
-                        .rows
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .map_or(&[][..], |end| &piece.rows[end + 1..]),
-                    _ => &piece.rows[..],
-                };
-                out.out.write_all(rows)?;
-                out.header_written |= !piece.rows.is_empty();
-                // The piece's lines follow those counted so far.
-                for mut error in piece.errors {
-                    error.line += self.counted.lines;
-                    self.errors.report(self.path, &error, &mut out.out)?;
+                let mut piece = piece?;
+                match self.bar {
+                    // What reaches the terminal is written with the bar
+                    // cleared, and flushed before it is drawn again.
+                    Some(bar) if piece.error_count > 0 || self.out.terminal => {
+                        bar.suspend(|| {
+                            self.emit(&mut piece, bytes)?;
+                            Ok::<_, Fatal>(self.out.out.flush()?)
+                        })?;
+                    }
+                    _ => self.emit(&mut piece, bytes)?,
                 }
-                self.errors.count +=
-                    piece.error_count - piece.error_count.min(pass.keep_errors as u64);
                 self.counted.add_stats(piece.stats);
                 if let Some(bar) = self.bar {
                     bar.inc(bytes.len() as u64);
                 }
                 let mut rows = piece.rows;
                 rows.clear();
-                out.spare.push(rows);
+                self.out.spare.push(rows);
             }
         }
+        Ok(())
+    }
+
+    /// Writes one piece's rows and malformed lines; its lines follow those
+    /// counted so far.
+    fn emit(&mut self, piece: &mut Formatted, bytes: &[u8]) -> Result<(), Fatal> {
+        let (pass, out) = (self.pass, &mut *self.out);
+        let rows = match pass.format {
+            Some(FlowFormat::Csv) if out.header_written => piece
+                .rows
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(&[][..], |end| &piece.rows[end + 1..]),
+            _ => &piece.rows[..],
+        };
+        out.out.write_all(rows)?;
+        out.header_written |= !piece.rows.is_empty();
+        let before = self.counted.lines;
+        let kept = piece.errors.len() as u64;
+        if self.errors.all() && piece.error_count > kept {
+            // More than the piece kept: all of them, read again here.
+            let mut written = Ok(());
+            Parser::new(bytes).for_each_ref(|result| {
+                if let (Err(mut error), Ok(())) = (result, &written) {
+                    error.line += before;
+                    written = self.errors.report(self.path, &error, &mut out.out);
+                }
+            });
+            return written;
+        }
+        for mut error in piece.errors.drain(..) {
+            error.line += before;
+            self.errors.report(self.path, &error, &mut out.out)?;
+        }
+        self.errors.count += piece.error_count - kept;
         Ok(())
     }
 }
