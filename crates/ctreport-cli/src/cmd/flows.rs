@@ -251,8 +251,9 @@ pub fn run(args: &FlowsArgs) -> Result<Exit, Fatal> {
 /// as the reports do.
 pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
     let stdout = io::stdout();
+    // Rows or malformed lines stream to a terminal: no bar to draw over them.
+    let quiet = streaming.input.quiet || stdout.is_terminal();
     let mut out = Output {
-        terminal: stdout.is_terminal(),
         out: BufWriter::with_capacity(1 << 16, stdout.lock()),
         header_written: false,
         spare: Vec::new(),
@@ -276,7 +277,7 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
         .collect::<Result<_, _>>()?;
     let mut inputs = Vec::new();
     for opened in opened {
-        let bar = input::progress_bar(&opened, streaming.input.quiet);
+        let bar = input::progress_bar(&opened, quiet);
         let path = opened.name.clone();
         // This input's line counts; the next line is `counted.lines + 1`.
         let mut counted = Totals::default();
@@ -408,8 +409,6 @@ const WINDOW_WITHOUT_ROWS: usize = 64;
 /// starts with it; only the first written keeps it).
 struct Output<W: Write> {
     out: W,
-    /// Stdout is a terminal: rows are written with the progress bar cleared.
-    terminal: bool,
     header_written: bool,
     /// Buffers of written pieces, for the next ones: allocated anew, each
     /// piece's would cost the kernel a fresh mapping (about a tenth of the
@@ -508,9 +507,9 @@ impl<W: Write> Pieces<'_, '_, W> {
             for (piece, bytes) in formatted.into_iter().zip(window) {
                 let mut piece = piece?;
                 match self.bar {
-                    // What reaches the terminal is written with the bar
-                    // cleared, and flushed before it is drawn again.
-                    Some(bar) if piece.error_count > 0 || self.out.terminal => {
+                    // Malformed lines for the terminal (stderr) are written
+                    // with the bar cleared.
+                    Some(bar) if !self.errors.all() && !piece.errors.is_empty() => {
                         bar.suspend(|| {
                             self.emit(&mut piece, bytes)?;
                             Ok::<_, Fatal>(self.out.out.flush()?)
