@@ -42,6 +42,13 @@ impl Prefixes {
     /// The IPv6 length when only the IPv4 one is given: one subnet.
     pub const DEFAULT_IPV6: u8 = 64;
 
+    /// What `summary` and `doctor` group by: an IPv4 /24 and an IPv6 /64
+    /// (one LAN's subnet, or one client's).
+    pub const DEFAULT: Prefixes = Prefixes {
+        ipv4: 24,
+        ipv6: Prefixes::DEFAULT_IPV6,
+    };
+
     /// The network of `addr`: its prefix of its family's length.
     pub fn network(&self, addr: IpAddr) -> Cidr {
         let len = match addr {

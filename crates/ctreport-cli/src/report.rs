@@ -72,13 +72,13 @@ pub struct Report {
     pub flags: Option<FlagsRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_sources: Option<Vec<AddressRow>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_destinations: Option<Vec<AddressRow>>,
-    /// The prefix lengths of the network sections (`top-ips --prefix`).
+    /// The prefix lengths of the network sections.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefixes: Option<Prefixes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_source_networks: Option<Vec<NetworkRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_destinations: Option<Vec<AddressRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_destination_networks: Option<Vec<NetworkRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -299,12 +299,27 @@ impl Report {
                 rows.collect(),
             ));
         }
-        for (key, title, rows) in [
-            ("top_sources", "Top sources", &self.top_sources),
+        // Each direction's addresses, then their networks.
+        for (key, title, rows, networks) in [
+            (
+                "top_sources",
+                "Top sources",
+                &self.top_sources,
+                (
+                    "top_source_networks",
+                    "Top source networks",
+                    &self.top_source_networks,
+                ),
+            ),
             (
                 "top_destinations",
                 "Top destinations",
                 &self.top_destinations,
+                (
+                    "top_destination_networks",
+                    "Top destination networks",
+                    &self.top_destination_networks,
+                ),
             ),
         ] {
             if let Some(rows) = rows {
@@ -322,20 +337,7 @@ impl Report {
                     rows.collect(),
                 ));
             }
-        }
-        for (key, title, rows) in [
-            (
-                "top_source_networks",
-                "Top source networks",
-                &self.top_source_networks,
-            ),
-            (
-                "top_destination_networks",
-                "Top destination networks",
-                &self.top_destination_networks,
-            ),
-        ] {
-            if let Some(rows) = rows {
+            if let (key, title, Some(rows)) = networks {
                 sections.push(network_section(key, title, rows, matched));
             }
         }

@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 const EXAMPLE: &str = "fixtures/example/nf_conntrack.txt";
 
 /// The ranked sections of `summary`'s JSON, cut by `-n`.
-const RANKED: [&str; 8] = [
+const RANKED: [&str; 9] = [
     "top_sources",
     "top_destinations",
     "top_ports",
@@ -24,6 +24,7 @@ const RANKED: [&str; 8] = [
     "zones",
     "marks",
     "top_sources_by_bytes",
+    "top_source_networks",
 ];
 
 const FORMATS: &[(&str, &str)] = &[

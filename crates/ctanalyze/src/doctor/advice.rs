@@ -19,9 +19,8 @@ pub const MIN_RELIEF: f64 = 10.0;
 /// The least share of the table (percent) one source must hold to be
 /// called out.
 pub const DOMINANT: f64 = 30.0;
-/// The networks a doctor groups sources by: an IPv4 /24, an IPv6 /64
-/// (one LAN's subnet, or one client's).
-pub const NETWORKS: Prefixes = Prefixes { ipv4: 24, ipv6: 64 };
+/// The networks a doctor groups sources by: an IPv4 /24, an IPv6 /64.
+pub const NETWORKS: Prefixes = Prefixes::DEFAULT;
 /// Bytes per hash bucket (an `hlist_nulls_head`: one pointer, 64-bit).
 pub const BUCKET_BYTES: u64 = 8;
 

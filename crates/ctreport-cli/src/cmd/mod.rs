@@ -14,11 +14,11 @@ pub mod top_ports;
 
 use std::io::{self, BufWriter, Write};
 
-use ctanalyze::{Aggregates, StateRow, Summary};
+use ctanalyze::{Aggregates, Networks, Prefixes, StateRow, Summary};
 use ctparse::Protocol;
 
 use crate::analysis::{self, Analysis, Pass};
-use crate::cli::ReportArgs;
+use crate::cli::{By, ReportArgs};
 use crate::exit::{Exit, Fatal};
 use crate::render;
 use crate::report::Report;
@@ -52,6 +52,30 @@ pub fn run_report(
     render::write(&mut out, &report, args.output.format, primary)?;
     out.flush()?;
     Ok(exit_for(&[&analysis], args.output.strict))
+}
+
+/// The networks of the sources (`by` [`By::Src`]) or destinations, the
+/// top `top` of them, with their count in `distinct`.
+pub fn fill_networks(
+    report: &mut Report,
+    summary: &Summary,
+    by: By,
+    prefixes: Prefixes,
+    top: usize,
+) {
+    let (addresses, key) = match by {
+        By::Src => (&summary.sources, "top_source_networks"),
+        By::Dst => (&summary.destinations, "top_destination_networks"),
+    };
+    // Grouped from the exact per-address counts, after the pass.
+    let networks = Networks::group(addresses, prefixes);
+    let rows = Some(networks.top_rows(top));
+    match by {
+        By::Src => report.top_source_networks = rows,
+        By::Dst => report.top_destination_networks = rows,
+    }
+    report.prefixes = Some(prefixes);
+    report.distinct.insert(key, networks.len() as u64);
 }
 
 /// The protocol-state sections: TCP's unless the flows are filtered to

@@ -1,8 +1,8 @@
 //! `ctreport summary`: every section.
 
-use ctanalyze::Aggregates;
+use ctanalyze::{Aggregates, Prefixes};
 
-use crate::cli::ReportArgs;
+use crate::cli::{By, ReportArgs};
 use crate::exit::{Exit, Fatal};
 
 /// Every keyed aggregate but the timeout histogram (which only `doctor` reads).
@@ -22,6 +22,7 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
         super::fill_states(report, summary, args.filter.protocol);
         report.flags = Some(summary.flags.into());
         report.top_sources = Some(summary.top_source_rows(top));
+        super::fill_networks(report, summary, By::Src, Prefixes::DEFAULT, top);
         report.top_destinations = Some(summary.top_destination_rows(top));
         report.top_ports = Some(summary.top_port_rows(top));
         report.dnat = Some(summary.dnat_rows(top));

@@ -3,7 +3,7 @@
 
 use crate::cli::{By, TopIpsArgs};
 use crate::exit::{Exit, Fatal};
-use ctanalyze::{Aggregates, Networks};
+use ctanalyze::Aggregates;
 
 pub fn run(args: &TopIpsArgs) -> Result<Exit, Fatal> {
     let (key, aggregate) = match (args.by, args.prefix) {
@@ -25,19 +25,7 @@ pub fn run(args: &TopIpsArgs) -> Result<Exit, Fatal> {
                 }
                 return;
             };
-            let addresses = match args.by {
-                By::Src => &summary.sources,
-                By::Dst => &summary.destinations,
-            };
-            // Grouped from the exact per-address counts, after the pass.
-            let networks = Networks::group(addresses, prefixes);
-            let rows = Some(networks.top_rows(top));
-            match args.by {
-                By::Src => report.top_source_networks = rows,
-                By::Dst => report.top_destination_networks = rows,
-            }
-            report.prefixes = Some(prefixes);
-            report.distinct.insert(key, networks.len() as u64);
+            super::fill_networks(report, summary, args.by, prefixes, top);
         },
     )
 }
