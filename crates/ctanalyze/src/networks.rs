@@ -6,7 +6,6 @@
 //! per-address counts by prefix (after the pass, so the fold is untouched)
 //! ranks the networks, with how many of their addresses had entries.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -86,13 +85,6 @@ impl FromStr for Prefixes {
             None => (length(text, "IPv4", 32)?, Prefixes::DEFAULT_IPV6),
         };
         Ok(Prefixes { ipv4, ipv6 })
-    }
-}
-
-impl fmt::Display for Prefixes {
-    /// `/24 and /64`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "/{} and /{}", self.ipv4, self.ipv6)
     }
 }
 
