@@ -565,6 +565,18 @@ fn check_lists_dense_malformed_lines_beyond_what_a_piece_keeps() {
             "{threads}"
         );
     }
+    // Its reader gone (`check dump | head -1`), check still says a line
+    // was malformed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(["check", path])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
     // An input that cannot be opened fails before anything is listed.
     let missing = dir.join("missing.txt");
     let out = ctreport(&["check", path, missing.to_str().unwrap()]);
