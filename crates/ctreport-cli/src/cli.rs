@@ -25,9 +25,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Every section: totals, families, protocols, states, flags, top
-    /// sources/destinations/ports, DNAT/SNAT pairs, zones, marks, accounting.
+    /// sources (and their /24 or /64 networks), destinations and ports,
+    /// DNAT/SNAT pairs, zones, marks, accounting.
     Summary(ReportArgs),
-    /// Top source IPs (original direction); `--by dst` for destinations.
+    /// Top source IPs (original direction); `--by dst` for destinations,
+    /// `--prefix 24` for networks.
     TopIps(TopIpsArgs),
     /// Flows per L4 protocol.
     Protocols(ReportArgs),
