@@ -585,6 +585,53 @@ fn check_lists_dense_malformed_lines_beyond_what_a_piece_keeps() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `flows` writes CSV without quoting (no field can need it): every row
+/// of every fixture has the header's fields, none with a quote, and reads
+/// back as the same records.
+#[test]
+fn flows_csv_rows_have_the_header_s_fields() {
+    let mut files = Vec::new();
+    for dir in [
+        "fixtures/dialects",
+        "fixtures/kernel/router",
+        "fixtures/kernel/server",
+    ] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "txt") {
+                files.push(path);
+            }
+        }
+    }
+    files.push(root().join(EXAMPLE));
+    assert!(files.len() > 10, "{files:?}");
+    let mut rows = 0;
+    for file in &files {
+        let out = ctreport(&["flows", file.to_str().unwrap()]);
+        let csv = text(&out.stdout);
+        let mut lines = csv.lines();
+        let Some(header) = lines.next() else {
+            continue;
+        };
+        let fields = header.split(',').count();
+        for line in lines {
+            assert_eq!(
+                line.split(',').count(),
+                fields,
+                "{}: {line}",
+                file.display()
+            );
+            assert!(!line.contains('"'), "{}: {line}", file.display());
+            rows += 1;
+        }
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        for record in reader.records() {
+            assert_eq!(record.unwrap().len(), fields, "{}", file.display());
+        }
+    }
+    assert!(rows > 1000, "{rows}");
+}
+
 #[test]
 fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
     // The wrong file, or a capture that failed: its report would be empty
