@@ -265,7 +265,7 @@ pub fn warn_repeated_inputs(names: &[PathBuf]) {
             std::fs::canonicalize(name).unwrap_or_else(|_| name.clone())
         };
         if seen.contains(&same) {
-            eprintln!(
+            say!(
                 "ctreport: warning: {} is given more than once: its entries are counted each time",
                 name.display()
             );

@@ -1,6 +1,15 @@
 //! `ctreport`: what fills your Linux conntrack table, from a dump.
 #![forbid(unsafe_code)]
 
+/// `eprintln!` that cannot panic: with stderr closed (`ctreport ... 2>&1 |
+/// true`) the message is lost, not the run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod analysis;
 mod cli;
 mod cmd;
@@ -24,15 +33,15 @@ fn main() -> ExitCode {
         // `ctreport summary dump | head`: a closed pipe is not an error.
         Err(Fatal::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Exit::Success.into(),
         Err(Fatal::Output(e)) => {
-            eprintln!("ctreport: cannot write output: {}", input::describe(&e));
+            say!("ctreport: cannot write output: {}", input::describe(&e));
             Exit::Error.into()
         }
         Err(Fatal::Input(message)) => {
-            eprintln!("ctreport: {message}");
+            say!("ctreport: {message}");
             Exit::Error.into()
         }
         Err(Fatal::Usage(message)) => {
-            eprintln!("ctreport: {message}");
+            say!("ctreport: {message}");
             Exit::Error.into()
         }
     }

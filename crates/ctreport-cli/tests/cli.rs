@@ -565,8 +565,8 @@ fn check_lists_dense_malformed_lines_beyond_what_a_piece_keeps() {
             "{threads}"
         );
     }
-    // Its reader gone (`check dump | head -1`), check still says a line
-    // was malformed.
+    // Its reader gone (`check dump | head -1`), check still reads to the
+    // end for its verdict: a line was malformed.
     let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
         .args(["check", path])
         .stdout(Stdio::piped())
@@ -576,6 +576,31 @@ fn check_lists_dense_malformed_lines_beyond_what_a_piece_keeps() {
     let mut first = [0u8; 1];
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
     drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    // So does flows --strict; without --strict a closed reader is no error.
+    for (strict, code) in [(true, 1), (false, 0)] {
+        let mut args = vec!["flows", path];
+        if strict {
+            args.push("--strict");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        assert_eq!(child.wait().unwrap().code(), Some(code), "{args:?}");
+    }
+    // A closed stderr loses the messages, not the run (no panic).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(["check", path])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
     assert_eq!(child.wait().unwrap().code(), Some(1));
     // An input that cannot be opened fails before anything is listed.
     let missing = dir.join("missing.txt");

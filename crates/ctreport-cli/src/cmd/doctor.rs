@@ -212,10 +212,10 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     .flatten()
     {
         for error in errors.iter().take(max_errors) {
-            eprintln!("ctreport: {}", error.display_in(path));
+            say!("ctreport: {}", error.display_in(path));
         }
         if errors.len() > max_errors {
-            eprintln!(
+            say!(
                 "ctreport: {}: {} more malformed lines not shown (--max-errors {max_errors})",
                 path.display(),
                 errors.len() - max_errors

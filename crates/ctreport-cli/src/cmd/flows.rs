@@ -260,19 +260,21 @@ impl Errors {
         matches!(self.to, ErrorsTo::Stdout)
     }
 
-    fn report(
+    fn report<W: Write>(
         &mut self,
         path: &Path,
         error: &ParseError,
-        out: &mut impl Write,
+        out: &mut Output<W>,
     ) -> Result<(), Fatal> {
         self.count += 1;
         match self.to {
             ErrorsTo::Stderr { max } if self.count <= max as u64 => {
-                eprintln!("ctreport: {}", error.display_in(path));
+                say!("ctreport: {}", error.display_in(path));
             }
             ErrorsTo::Stderr { .. } => {}
-            ErrorsTo::Stdout => writeln!(out, "{}", error.display_in(path))?,
+            ErrorsTo::Stdout => {
+                out.write_all(format!("{}\n", error.display_in(path)).as_bytes())?
+            }
         }
         Ok(())
     }
@@ -335,6 +337,7 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
     // Rows or malformed lines stream to a terminal: no bar to draw over them.
     let quiet = streaming.input.quiet || stdout.is_terminal();
     let mut out = Output {
+        closed: false,
         out: BufWriter::with_capacity(1 << 16, stdout.lock()),
         header_written: false,
         spare: Vec::new(),
@@ -392,8 +395,8 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
                                 message: input::describe(&e),
                             };
                             // What was read before is written: say where it stops.
-                            pieces.out.out.flush()?;
-                            eprintln!(
+                            pieces.out.flush()?;
+                            say!(
                                 "ctreport: {}:{}:{}: error: cannot read on: {}; {} (a capture \
                                  cut short or a damaged file)",
                                 path.display(),
@@ -428,15 +431,15 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
             trailers: counted.trailers,
             shown: counted.shown,
         };
-        out.out.flush()?;
+        out.flush()?;
         analysis::warn_about_input(&totals, &mut io::stderr().lock());
         inputs.push(totals);
     }
-    out.out.flush()?;
+    out.flush()?;
     if let ErrorsTo::Stderr { max } = errors.to
         && errors.count > max as u64
     {
-        eprintln!(
+        say!(
             "ctreport: {} more malformed lines not shown (--max-errors {max})",
             crate::report::thousands(errors.count - max as u64),
         );
@@ -490,11 +493,45 @@ const WINDOW_WITHOUT_ROWS: usize = 64;
 /// starts with it; only the first written keeps it).
 struct Output<W: Write> {
     out: W,
+    /// The reader is gone (a broken pipe: `check dump | head`): nothing
+    /// more is written, but the pass goes on to its verdict (exit status,
+    /// warnings) without formatting rows.
+    closed: bool,
     header_written: bool,
     /// Buffers of written pieces, for the next ones: allocated anew, each
     /// piece's would cost the kernel a fresh mapping (about a tenth of the
     /// time, measured).
     spare: Vec<Vec<u8>>,
+}
+
+impl<W: Write> Output<W> {
+    /// Writes `bytes`, unless the reader is gone.
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), Fatal> {
+        let written = match self.closed {
+            true => Ok(()),
+            false => self.out.write_all(bytes),
+        };
+        self.closing(written)
+    }
+
+    fn flush(&mut self) -> Result<(), Fatal> {
+        let flushed = match self.closed {
+            true => Ok(()),
+            false => self.out.flush(),
+        };
+        self.closing(flushed)
+    }
+
+    /// A broken pipe closes the output; other errors are errors.
+    fn closing(&mut self, result: io::Result<()>) -> Result<(), Fatal> {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            result => Ok(result?),
+        }
+    }
 }
 
 /// One piece's rows, formatted, and its malformed lines (numbered from the
@@ -506,8 +543,14 @@ struct Formatted {
     stats: ParseStats,
 }
 
-/// Formats `bytes` into `rows` (empty, maybe with room from an earlier piece).
-fn format_piece(bytes: &[u8], mut rows: Vec<u8>, pass: &Pass<'_>) -> Result<Formatted, Fatal> {
+/// Formats `bytes` into `rows` (empty, maybe with room from an earlier
+/// piece) in `format`; none: malformed lines only.
+fn format_piece(
+    bytes: &[u8],
+    mut rows: Vec<u8>,
+    pass: &Pass<'_>,
+    format: Option<FlowFormat>,
+) -> Result<Formatted, Fatal> {
     let mut errors = Vec::new();
     let mut error_count = 0;
     let mut parser = Parser::new(bytes);
@@ -517,7 +560,7 @@ fn format_piece(bytes: &[u8], mut rows: Vec<u8>, pass: &Pass<'_>) -> Result<Form
             errors.push(error);
         }
     };
-    match pass.format {
+    match format {
         Some(format) => {
             rows.reserve(bytes.len() + bytes.len() / 4);
             let mut sink = Sink::new(format, &mut rows);
@@ -571,18 +614,20 @@ impl<W: Write> Pieces<'_, '_, W> {
                 .iter()
                 .map(|_| self.out.spare.pop().unwrap_or_default())
                 .collect();
+            // Once the reader is gone, rows are not made, only counted.
+            let format = pass.format.filter(|_| !self.out.closed);
             let formatted: Vec<Result<Formatted, Fatal>> = match &pass.pool {
                 Some(pool) => pool.install(|| {
                     window
                         .par_iter()
                         .zip(buffers)
-                        .map(|(piece, rows)| format_piece(piece, rows, pass))
+                        .map(|(piece, rows)| format_piece(piece, rows, pass, format))
                         .collect()
                 }),
                 None => window
                     .iter()
                     .zip(buffers)
-                    .map(|(piece, rows)| format_piece(piece, rows, pass))
+                    .map(|(piece, rows)| format_piece(piece, rows, pass, format))
                     .collect(),
             };
             for (piece, bytes) in formatted.into_iter().zip(window) {
@@ -593,7 +638,7 @@ impl<W: Write> Pieces<'_, '_, W> {
                     Some(bar) if !self.errors.all() && !piece.errors.is_empty() => {
                         bar.suspend(|| {
                             self.emit(&mut piece, bytes)?;
-                            Ok::<_, Fatal>(self.out.out.flush()?)
+                            self.out.flush()
                         })?;
                     }
                     _ => self.emit(&mut piece, bytes)?,
@@ -622,24 +667,28 @@ impl<W: Write> Pieces<'_, '_, W> {
                 .map_or(&[][..], |end| &piece.rows[end + 1..]),
             _ => &piece.rows[..],
         };
-        out.out.write_all(rows)?;
+        out.write_all(rows)?;
         out.header_written |= !piece.rows.is_empty();
         let before = self.counted.lines;
         let kept = piece.errors.len() as u64;
+        if out.closed {
+            self.errors.count += piece.error_count;
+            return Ok(());
+        }
         if self.errors.all() && piece.error_count > kept {
             // More than the piece kept: all of them, read again here.
             let mut written = Ok(());
             Parser::new(bytes).for_each_ref(|result| {
                 if let (Err(mut error), Ok(())) = (result, &written) {
                     error.line += before;
-                    written = self.errors.report(self.path, &error, &mut out.out);
+                    written = self.errors.report(self.path, &error, out);
                 }
             });
             return written;
         }
         for mut error in piece.errors.drain(..) {
             error.line += before;
-            self.errors.report(self.path, &error, &mut out.out)?;
+            self.errors.report(self.path, &error, out)?;
         }
         self.errors.count += piece.error_count - kept;
         Ok(())
