@@ -95,8 +95,9 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
     let mut pairs: Vec<((IpAddr, IpAddr), u64)> = breakdown
         .pairs
         .iter()
-        .filter(|&(key, count)| is_candidate(count, breakdown.nated_pairs.get(key), total))
-        .map(|(&key, count)| (key, count))
+        .filter(|&((source, destination), count)| {
+            is_candidate(count, breakdown.nated_pairs.get(source, destination), total)
+        })
         .collect();
     pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for ((source, destination), count) in pairs {
