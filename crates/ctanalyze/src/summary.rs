@@ -8,6 +8,7 @@ use ctparse::{
     TcpState,
 };
 
+use crate::doctor::Breakdown;
 use crate::filter::Filter;
 use crate::merge::{Counter, Merge, merge_maps};
 
@@ -288,8 +289,11 @@ impl Aggregates {
     pub const SOURCE_BYTES: Aggregates = Aggregates(1 << 7);
     /// [`Summary::timeouts`].
     pub const TIMEOUTS: Aggregates = Aggregates(1 << 8);
-    /// Every aggregate.
+    /// Every aggregate above (not [`BREAKDOWN`](Aggregates::BREAKDOWN)).
     pub const ALL: Aggregates = Aggregates((1 << 9) - 1);
+    /// [`Summary::breakdown`], the doctor's counts: asked for on its own
+    /// (it keeps every address pair, millions in a full table).
+    pub const BREAKDOWN: Aggregates = Aggregates(1 << 9);
 
     /// Both sets together (`|` in a `const`).
     pub const fn union(self, other: Aggregates) -> Aggregates {
@@ -384,6 +388,10 @@ pub struct Summary {
     pub source_bytes: Counter<IpAddr>,
     /// Flows per (protocol, state, remaining timeout).
     pub timeouts: Counter<TimeoutKey>,
+    /// The doctor's counts (UDP timers, NOTRACK candidates, what early
+    /// drop may evict), folded in the same pass when the analyzer is asked
+    /// for [`Aggregates::BREAKDOWN`]; empty otherwise.
+    pub breakdown: Breakdown,
     /// `sources` and `source_bytes` together while the analyzer folds
     /// (one map update a flow instead of two); always empty in a summary
     /// the analyzer hands out (see [`Summary::finish`]).
@@ -517,6 +525,7 @@ impl Summary {
     #[inline]
     pub fn add_only(&mut self, flow: &Flow<'_>, aggregates: Aggregates) {
         self.add_dense(flow);
+        self.add_breakdown(flow, aggregates);
         feed_keys(flow, aggregates, self);
     }
 
@@ -530,8 +539,17 @@ impl Summary {
         pending: &mut Pending,
     ) {
         self.add_dense(flow);
+        self.add_breakdown(flow, aggregates);
         feed_keys(flow, aggregates, pending);
         pending.flows += 1;
+    }
+
+    /// `flow` in [`breakdown`](Summary::breakdown), when asked for.
+    #[inline]
+    fn add_breakdown(&mut self, flow: &Flow<'_>, aggregates: Aggregates) {
+        if aggregates.contains(Aggregates::BREAKDOWN) {
+            self.breakdown.add(flow);
+        }
     }
 
     /// The dense counts of `flow`: families, protocols, flags, states,
@@ -851,6 +869,7 @@ impl Merge for Summary {
         self.accounting.merge(other.accounting);
         self.source_bytes.merge(other.source_bytes);
         self.timeouts.merge(other.timeouts);
+        self.breakdown.merge(other.breakdown);
         self.by_source.merge(other.by_source);
     }
 }

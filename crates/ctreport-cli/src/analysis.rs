@@ -88,8 +88,6 @@ pub struct Pass<'a> {
     pub quiet: bool,
     /// Errors to keep (for printing and for the report).
     pub keep_errors: usize,
-    /// Also shows every input's bytes to this, as they are read.
-    pub tap: Option<Arc<dyn Tap>>,
     /// The keyed aggregates the command shows; the others are not computed.
     pub aggregates: Aggregates,
 }
@@ -211,9 +209,6 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
         let mut opened = input::open(name).map_err(Fatal::Input)?;
         let last_line = Arc::new(LastLine::default());
         opened.source = tapped(opened.source, index, last_line.clone());
-        if let Some(tap) = &pass.tap {
-            opened.source = tapped(opened.source, index, Arc::clone(tap));
-        }
         let bar = input::progress_bar(&opened, pass.quiet);
         let analyzer = match &bar {
             Some(bar) => analyzer.clone().progress(input::progress_callback(bar)),

@@ -41,7 +41,6 @@ pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
             threads: args.pass.threads,
             quiet: args.pass.quiet,
             keep_errors: max_errors,
-            tap: None,
             aggregates: Aggregates::ALL,
         })?;
         analysis::print_errors(&analysis, max_errors);

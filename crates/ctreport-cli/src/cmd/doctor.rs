@@ -1,19 +1,15 @@
 //! `ctreport doctor`: the table-full post-mortem of one dump, with the
 //! sysctls and statistics captured with it.
 
-use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use ctanalyze::doctor::notrack::Target;
-use ctanalyze::doctor::{
-    Breakdown, BreakdownFeed, Diagnosis, Doctor, InputError, Origin, Stats, Sysctl,
-};
-use ctanalyze::{AddressRow, Aggregates, Filter, Merge};
+use ctanalyze::doctor::{Diagnosis, Doctor, InputError, Origin, Stats, Sysctl};
+use ctanalyze::{AddressRow, Aggregates, Filter};
 use serde::Serialize;
 
-use crate::analysis::{self, Pass, Tap};
+use crate::analysis::{self, Pass};
 use crate::cli::DoctorArgs;
 use crate::exit::{Exit, Fatal};
 use crate::report::{
@@ -37,53 +33,6 @@ struct DoctorReport {
     diagnosis: Diagnosis,
     /// Malformed lines of the dump, then of the side inputs.
     errors: Vec<ErrorJson>,
-}
-
-/// Counts the [`Breakdown`] from the bytes the analyzer reads.
-struct BreakdownTap {
-    sequential: bool,
-    whole: Mutex<Breakdown>,
-    streams: Mutex<BTreeMap<usize, BreakdownFeed>>,
-}
-
-/// A poisoned lock only means another thread panicked; the data is a count.
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl Tap for BreakdownTap {
-    fn whole(&self, _input: usize, bytes: &[u8]) {
-        let part = if self.sequential {
-            let mut b = Breakdown::default();
-            b.add_lines(bytes);
-            b
-        } else {
-            Breakdown::from_bytes(bytes)
-        };
-        locked(&self.whole).merge(part);
-    }
-
-    fn piece(&self, input: usize, bytes: &[u8]) {
-        locked(&self.streams).entry(input).or_default().push(bytes);
-    }
-}
-
-impl BreakdownTap {
-    /// The breakdown of every input; of those a read error cut (`cut`,
-    /// by index), of their whole lines only.
-    fn finish(&self, cut: impl Fn(usize) -> bool) -> Breakdown {
-        let mut total = std::mem::take(&mut *locked(&self.whole));
-        for (input, feed) in std::mem::take(&mut *locked(&self.streams)) {
-            total.merge(if cut(input) {
-                feed.finish_cut()
-            } else {
-                feed.finish()
-            });
-        }
-        total
-    }
 }
 
 /// A side input, read whole (they are a few KiB).
@@ -177,19 +126,14 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
         .as_deref()
         .map(|p| read_side(p, Stats::parse, &STATS))
         .transpose()?;
-    let tap = Arc::new(BreakdownTap {
-        sequential: args.pass.threads == 1,
-        whole: Mutex::default(),
-        streams: Mutex::default(),
-    });
-    let analysis = analysis::run(Pass {
+    // The breakdown is folded in the same pass: the dump is parsed once.
+    let mut analysis = analysis::run(Pass {
         files: std::slice::from_ref(&args.dump),
         filter: Filter::default(),
         threads: args.pass.threads,
         quiet: args.pass.quiet,
         keep_errors: max_errors,
-        tap: Some(tap.clone()),
-        aggregates: Aggregates::ALL,
+        aggregates: Aggregates::ALL | Aggregates::BREAKDOWN,
     })?;
     analysis::print_errors(&analysis, max_errors);
     let events: u64 = analysis.summary.events.iter().sum();
@@ -237,12 +181,7 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     for &(timer, seconds) in &args.what_if {
         doctor = doctor.propose(timer, seconds);
     }
-    let breakdown = tap.finish(|input| {
-        analysis
-            .inputs
-            .get(input)
-            .is_some_and(|i| i.read_error.is_some())
-    });
+    let breakdown = std::mem::take(&mut analysis.summary.breakdown);
     let mut diagnosis = doctor.diagnose(
         &analysis.summary,
         &breakdown,

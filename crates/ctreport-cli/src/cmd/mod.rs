@@ -40,7 +40,6 @@ pub fn run_report(
         threads: args.input.threads,
         quiet: args.input.quiet,
         keep_errors: args.output.max_errors,
-        tap: None,
         aggregates,
     })?;
     analysis::print_errors(&analysis, args.output.max_errors);
