@@ -139,7 +139,8 @@ pub const FEW: usize = 4;
 /// The destination addresses a port was seen with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destinations {
-    /// All of them (at most [`FEW`]), in the order first seen.
+    /// All of them (at most [`FEW`]), in address order: the same however
+    /// the flows were split and merged.
     Few(Vec<IpAddr>),
     /// More than [`FEW`].
     Many,
@@ -154,12 +155,12 @@ impl Default for Destinations {
 impl Destinations {
     fn add(&mut self, addr: IpAddr) {
         if let Destinations::Few(seen) = self
-            && !seen.contains(&addr)
+            && let Err(at) = seen.binary_search(&addr)
         {
             if seen.len() == FEW {
                 *self = Destinations::Many;
             } else {
-                seen.push(addr);
+                seen.insert(at, addr);
             }
         }
     }
@@ -316,6 +317,13 @@ mod tests {
             d.add(addr(i));
         }
         assert_eq!(d, Destinations::Few((1..=4).map(addr).collect()));
+        // The same set whatever the order they come in (chunks are folded
+        // and merged in any order).
+        let mut reversed = Destinations::default();
+        for i in [4, 3, 3, 2, 1] {
+            reversed.add(addr(i));
+        }
+        assert_eq!(reversed, d);
         let mut other = Destinations::default();
         other.add(addr(1));
         let mut merged = d.clone();
@@ -405,6 +413,29 @@ mod tests {
             assert_eq!(counted.get(s, d), n);
         }
         assert_eq!(counted.get(ip("192.0.2.9"), ip("192.0.2.1")), 0);
+    }
+
+    /// Folded in the analyzer's pass (one thread or two, mapped or
+    /// streamed), the breakdown is the one made on its own.
+    #[test]
+    fn the_analyzer_folds_the_same_breakdown() {
+        use crate::{Aggregates, Analyzer};
+        let whole = Breakdown::from_bytes(DUMP);
+        for threads in [1, 2] {
+            let analyzer = Analyzer::new()
+                .threads(threads)
+                .chunk_size(4096)
+                .aggregates(Aggregates::ALL | Aggregates::BREAKDOWN);
+            assert_eq!(analyzer.analyze_bytes(DUMP).breakdown, whole, "{threads}");
+            let streamed = analyzer
+                .analyze_stream(0, DUMP)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(streamed.breakdown, whole, "{threads} threads, streamed");
+            // Not asked for, not made.
+            let without = Analyzer::new().threads(threads).analyze_bytes(DUMP);
+            assert_eq!(without.breakdown, Breakdown::default());
+        }
+        assert!(whole.pairs.total() > 0);
     }
 
     #[test]

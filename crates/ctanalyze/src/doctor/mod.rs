@@ -15,7 +15,10 @@
 //!   `/proc/net/stat/nf_conntrack`), with [`InputError`]s that name line
 //!   and column.
 //! - [`Breakdown`]: the mergeable counts the doctor needs beyond a
-//!   [`Summary`], made in the same pass ([`BreakdownFeed`] for streams).
+//!   [`Summary`], made in the same pass when the analyzer is asked for
+//!   [`Aggregates::BREAKDOWN`](crate::Aggregates::BREAKDOWN) (then in
+//!   [`Summary::breakdown`]); [`Breakdown::from_bytes`] and
+//!   [`BreakdownFeed`] make one on their own.
 //! - [`diff`]: what changed between two snapshots.
 //!
 //! Every rule (pressure, what-if, each recommendation, NOTRACK candidates)
@@ -24,8 +27,8 @@
 //! # Example
 //!
 //! ```
-//! use ctanalyze::Analyzer;
-//! use ctanalyze::doctor::{Breakdown, Doctor, Stats, Sysctl};
+//! use ctanalyze::{Aggregates, Analyzer};
+//! use ctanalyze::doctor::{Doctor, Stats, Sysctl};
 //!
 //! let dump = b"\
 //! ipv4     2 tcp      6 60 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 zone=0 use=2
@@ -34,8 +37,11 @@
 //! ";
 //! let (sysctl, _) = Sysctl::parse(b"net.netfilter.nf_conntrack_max = 3\nnet.netfilter.nf_conntrack_buckets = 1024\n");
 //! let (stats, _) = Stats::parse(b"cpu=0 found=0 invalid=0 insert=0 insert_failed=0 drop=9 early_drop=0 error=0 search_restart=0\n");
-//! let summary = Analyzer::new().analyze_bytes(dump);
-//! let breakdown = Breakdown::from_bytes(dump);
+//! // One pass: every aggregate, and the doctor's breakdown.
+//! let mut summary = Analyzer::new()
+//!     .aggregates(Aggregates::ALL | Aggregates::BREAKDOWN)
+//!     .analyze_bytes(dump);
+//! let breakdown = std::mem::take(&mut summary.breakdown);
 //! let diagnosis = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), Some(&stats));
 //!
 //! assert_eq!(diagnosis.fill.fill_percent, Some(100.0));
