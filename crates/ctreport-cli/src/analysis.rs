@@ -92,50 +92,38 @@ pub struct Pass<'a> {
     pub aggregates: Aggregates,
 }
 
-/// Sees the bytes of every input as the analyzer reads them, for counts
-/// the analyzer does not make, without reading an input twice (stdin and
-/// `/proc` cannot be).
-pub trait Tap: Send + Sync {
-    /// The whole of input `input` at once (a mapped file).
-    fn whole(&self, input: usize, bytes: &[u8]);
-    /// The next piece of streamed input `input`, cut anywhere.
-    fn piece(&self, input: usize, bytes: &[u8]);
-}
-
-/// A reader that shows what it reads to a [`Tap`].
+/// A reader that shows what it reads to a [`LastLine`].
 struct Tapped {
     inner: Box<dyn Read + Send>,
-    tap: Arc<dyn Tap>,
-    input: usize,
+    last_line: Arc<LastLine>,
 }
 
 impl Read for Tapped {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n > 0 {
-            self.tap.piece(self.input, &buf[..n]);
+            self.last_line.add(&buf[..n]);
         }
         Ok(n)
     }
 }
 
-/// Shows `source` to `tap` as input `input`: a mapped file at once, a
-/// stream as it is read.
-fn tapped(source: Source, input: usize, tap: Arc<dyn Tap>) -> Source {
+/// Shows `source` to `last_line`: a mapped file at once, a stream as it
+/// is read.
+fn tapped(source: Source, last_line: Arc<LastLine>) -> Source {
     match source {
         Source::Mapped(map) => {
-            tap.whole(input, &map);
+            last_line.add(&map);
             Source::Mapped(map)
         }
         Source::Stream(stream) => Source::from_reader(Tapped {
             inner: stream.0,
-            tap,
-            input,
+            last_line,
         }),
     }
 }
 
-/// A [`Tap`] on one input that keeps the bytes after the last line end
+/// What one input holds after the last line end
 /// seen so far: the last line, once the input is read, when the input
 /// does not end with a line end. Bounded: a longer last line is not kept
 /// (and not judged).
@@ -182,16 +170,6 @@ impl LastLine {
     }
 }
 
-impl Tap for LastLine {
-    fn whole(&self, _input: usize, bytes: &[u8]) {
-        self.add(bytes);
-    }
-
-    fn piece(&self, _input: usize, bytes: &[u8]) {
-        self.add(bytes);
-    }
-}
-
 /// Analyzes every input. A file that cannot be opened is fatal; one whose
 /// reading fails part way (a compressed file cut short) counts what was
 /// read before, and its [`InputTotals::read_error`] says where it stopped.
@@ -208,7 +186,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     for (index, name) in names.iter().enumerate() {
         let mut opened = input::open(name).map_err(Fatal::Input)?;
         let last_line = Arc::new(LastLine::default());
-        opened.source = tapped(opened.source, index, last_line.clone());
+        opened.source = tapped(opened.source, last_line.clone());
         let bar = input::progress_bar(&opened, pass.quiet);
         let analyzer = match &bar {
             Some(bar) => analyzer.clone().progress(input::progress_callback(bar)),
