@@ -165,21 +165,10 @@ impl Cidr {
         }
     }
 
-    /// Whether `addr` is inside the prefix (never across families).
+    /// Whether `addr` is inside the prefix (never across families: the
+    /// network of an address is of its own family).
     pub fn contains(&self, addr: &IpAddr) -> bool {
-        match (self.addr, addr) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
-                u32::from(*a) & mask == u32::from(net)
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.len))
-                    .unwrap_or(0);
-                u128::from(*a) & mask == u128::from(net)
-            }
-            _ => false,
-        }
+        Cidr::network(*addr, self.len) == *self
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::doctor::notrack::{Candidate, Target};
 use crate::doctor::whatif::{Timer, WhatIf};
 use crate::doctor::{Fill, Stats, format_bytes, group, pct};
-use crate::{Cidr, Networks, Prefixes, Summary};
+use crate::{Cidr, Networks, Summary};
 
 /// Fill (percent of `nf_conntrack_max`) from which the table counts as full.
 pub const FULL: f64 = 90.0;
@@ -19,8 +19,6 @@ pub const MIN_RELIEF: f64 = 10.0;
 /// The least share of the table (percent) one source must hold to be
 /// called out.
 pub const DOMINANT: f64 = 30.0;
-/// The networks a doctor groups sources by: an IPv4 /24, an IPv6 /64.
-pub const NETWORKS: Prefixes = Prefixes::DEFAULT;
 /// Bytes per hash bucket (an `hlist_nulls_head`: one pointer, 64-bit).
 pub const BUCKET_BYTES: u64 = 8;
 
@@ -456,13 +454,13 @@ pub fn dominant_source(summary: &Summary, pressure: Pressure) -> Option<Recommen
     })
 }
 
-/// Call out the network ([`NETWORKS`]: an IPv4 /24, an IPv6 /64) whose
-/// addresses hold at least [`DOMINANT`] percent of the table, when no
-/// single source does (then [`dominant_source`] speaks) and the table is
+/// Call out the network ([`Prefixes::DEFAULT`](crate::Prefixes::DEFAULT):
+/// an IPv4 /24, an IPv6 /64) whose addresses hold at least [`DOMINANT`]
+/// percent of the table, when no single source does (then [`dominant_source`] speaks) and the table is
 /// under pressure: a scan or flood from one subnet, a NAT pool, IPv6
 /// clients rotating their temporary addresses each rank low on their own.
 ///
-/// `networks` are the sources grouped by [`NETWORKS`].
+/// `networks` are the sources grouped by those prefixes.
 pub fn dominant_network(
     summary: &Summary,
     networks: &Networks,
@@ -886,7 +884,7 @@ mod tests {
     }
 
     fn grouped(summary: &crate::Summary) -> Networks {
-        Networks::group(&summary.sources, NETWORKS)
+        Networks::group(&summary.sources, crate::Prefixes::DEFAULT)
     }
 
     #[test]

@@ -68,10 +68,7 @@ impl AddressPairs {
     /// Counts the pair once.
     pub fn add(&mut self, source: IpAddr, destination: IpAddr) {
         match (source, destination) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                self.v4
-                    .add(u64::from(s.to_bits()) << 32 | u64::from(d.to_bits()));
-            }
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.v4.add(v4_key(s, d)),
             (IpAddr::V6(s), IpAddr::V6(d)) => self.v6.add((s.to_bits(), d.to_bits())),
             pair => self.mixed.add(pair),
         }
@@ -80,9 +77,7 @@ impl AddressPairs {
     /// The count of the pair (0 when never counted).
     pub fn get(&self, source: IpAddr, destination: IpAddr) -> u64 {
         match (source, destination) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => self
-                .v4
-                .get(&(u64::from(s.to_bits()) << 32 | u64::from(d.to_bits()))),
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.v4.get(&v4_key(s, d)),
             (IpAddr::V6(s), IpAddr::V6(d)) => self.v6.get(&(s.to_bits(), d.to_bits())),
             pair => self.mixed.get(&pair),
         }
@@ -123,6 +118,11 @@ impl AddressPairs {
             .saturating_add(self.v6.total())
             .saturating_add(self.mixed.total())
     }
+}
+
+/// An IPv4 pair as one key: the source's bits, then the destination's.
+fn v4_key(source: std::net::Ipv4Addr, destination: std::net::Ipv4Addr) -> u64 {
+    u64::from(source.to_bits()) << 32 | u64::from(destination.to_bits())
 }
 
 impl Merge for AddressPairs {

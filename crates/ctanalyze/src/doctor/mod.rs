@@ -284,7 +284,7 @@ pub struct Composition {
     pub not_assured_by_state: Vec<EvictableRow>,
     /// The top original sources.
     pub top_sources: Vec<AddressRow>,
-    /// The top networks of original sources ([`advice::NETWORKS`]: IPv4
+    /// The top networks of original sources ([`Prefixes::DEFAULT`](crate::Prefixes::DEFAULT): IPv4
     /// /24, IPv6 /64), with how many of their addresses have entries.
     pub top_source_networks: Vec<NetworkRow>,
     /// The top original destinations.
@@ -475,7 +475,7 @@ impl Doctor {
         let timeouts = whatif::what_ifs(&histograms, sysctl, &self.proposals, fill.entries);
         let notrack = notrack::candidates(summary, breakdown);
 
-        let networks = Networks::group(&summary.sources, advice::NETWORKS);
+        let networks = Networks::group(&summary.sources, crate::Prefixes::DEFAULT);
 
         let recommendations = if events {
             Vec::new()
