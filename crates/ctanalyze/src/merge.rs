@@ -79,6 +79,11 @@ impl<K: Eq + Hash> Counter<K> {
         }
     }
 
+    /// Makes room for `more` keys beyond those counted.
+    pub(crate) fn reserve(&mut self, more: usize) {
+        self.counts.reserve(more);
+    }
+
     /// The count of `key` (0 when never counted).
     pub fn get(&self, key: &K) -> u64 {
         self.counts.get(key).copied().unwrap_or(0)
