@@ -28,6 +28,8 @@ pub struct Totals {
     pub skipped: u64,
     /// Malformed lines.
     pub errors: u64,
+    /// Of `errors`, conntrack-tools' own failure messages (not entries).
+    pub failures: u64,
     /// conntrack-tools trailers read (`85 flow entries have been shown.`).
     pub trailers: u64,
     /// The entries (or events) those trailers say were printed: a
@@ -45,6 +47,7 @@ impl Totals {
         self.flows += stats.flows;
         self.skipped += stats.skipped;
         self.errors += stats.errors;
+        self.failures += stats.failures;
         self.trailers += stats.trailers;
         self.shown = self.shown.saturating_add(stats.shown);
     }
@@ -58,6 +61,7 @@ impl Merge for Totals {
         self.matched += other.matched;
         self.skipped += other.skipped;
         self.errors += other.errors;
+        self.failures += other.failures;
         self.trailers += other.trailers;
         self.shown = self.shown.saturating_add(other.shown);
         self.error_samples.merge(other.error_samples);

@@ -1,6 +1,6 @@
 //! The iterator over a buffer of lines.
 
-use crate::error::ParseError;
+use crate::error::{ErrorKind, ParseError};
 use crate::flow::Flow;
 use crate::line::{Line, SkipReason, parse_general, parse_numbered};
 
@@ -18,6 +18,10 @@ pub struct ParseStats {
     pub skipped: u64,
     /// Malformed lines.
     pub errors: u64,
+    /// The malformed lines that are conntrack-tools' own failure messages
+    /// ([`ErrorKind::ToolFailure`]): among
+    /// `errors`, but not table entries.
+    pub failures: u64,
     /// conntrack-tools trailers among the skipped lines
     /// ([`SkipReason::Trailer`]).
     pub trailers: u64,
@@ -194,7 +198,12 @@ impl<'a> Parser<'a> {
                     self.stats.shown = self.stats.shown.saturating_add(*shown);
                 }
             }
-            Err(_) => self.stats.errors += 1,
+            Err(error) => {
+                self.stats.errors += 1;
+                if error.kind == ErrorKind::ToolFailure {
+                    self.stats.failures += 1;
+                }
+            }
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct InputTotals {
     pub skipped: u64,
     /// Malformed lines.
     pub errors: u64,
+    /// Of `errors`, conntrack-tools' own failure messages (not entries).
+    pub failures: u64,
     /// The input ends without a line end after an entry: the entry that
     /// last line holds may have been cut short.
     pub unterminated_entry: bool,
@@ -47,8 +49,9 @@ impl InputTotals {
 
     /// The entries the input holds, read or malformed, when its trailers
     /// say another number were shown (and no read error explains it).
+    /// conntrack's failure messages are not entries.
     fn trailer_mismatch(&self) -> Option<u64> {
-        let read = self.flows + self.errors;
+        let read = self.flows + self.errors - self.failures;
         (self.trailers > 0 && self.shown != read && self.read_error.is_none()).then_some(read)
     }
 }
@@ -216,6 +219,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             flows: t.flows,
             skipped: t.skipped,
             errors: t.errors,
+            failures: t.failures,
             // After a read error the last bytes are the cut line, said so.
             unterminated_entry: read_error.is_none() && last_line.is_entry(),
             read_error,

@@ -201,6 +201,34 @@ fn states_follow_the_protocol_filter() {
     assert!(csv.starts_with("state,count,percent\n"), "{csv}");
     assert!(csv.contains("\nPARTOPEN,1,"), "{csv}");
 
+    // Without a filter, CSV holds every state section the table shows,
+    // each row as JSON counts it (none dropped).
+    let out = ctreport(&["states", "--format", "csv", PROTOCOLS]);
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("section,state,count,percent"));
+    let rows: Vec<(String, String, u64)> = lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (
+                fields[0].into(),
+                fields[1].into(),
+                fields[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    let report = json(&["states", "--format", "json", PROTOCOLS]);
+    let mut expected = Vec::new();
+    for key in ["tcp_states", "sctp_states", "dccp_states"] {
+        let section = report[key].as_array().unwrap();
+        assert!(!section.is_empty(), "{key}");
+        for row in section {
+            let state = row["state"].as_str().unwrap().to_owned();
+            expected.push((key.to_owned(), state, row["count"].as_u64().unwrap()));
+        }
+    }
+    assert_eq!(rows, expected);
+
     for (protocol, name) in [("udp", "udp"), ("icmp", "icmp"), ("99", "99")] {
         let out = ctreport(&["states", "-p", protocol, PROTOCOLS]);
         assert_eq!(out.status.code(), Some(2), "-p {protocol}");
@@ -1212,6 +1240,43 @@ fn a_listing_shorter_than_its_trailer_says_is_flagged() {
     assert_eq!(
         text(&ctreport_stdin(&["protocols"], two.as_bytes()).stderr),
         ""
+    );
+    // conntrack's own failure message (stderr in the same file) is
+    // malformed, but it is not an entry the trailer counts.
+    let failure = "conntrack v1.4.7 (conntrack-tools): Operation failed: sorry, you must be root \
+                   or get CAP_NET_ADMIN capability to do this\n";
+    let (body, trailer) = whole.rsplit_once("conntrack v1.4.7").unwrap();
+    let failed = format!("{body}{failure}conntrack v1.4.7{trailer}");
+    let out = ctreport_stdin(&["check"], failed.as_bytes());
+    assert_eq!(out.status.code(), Some(1), "the failure is reported");
+    assert!(
+        text(&out.stdout).contains("conntrack-tools reported a failure"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !text(&out.stderr).contains("trailer"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The fixture of trailers among tool messages: every trailer agrees.
+    let out = ctreport(&["check", "fixtures/dialects/trailer-and-noise.txt"]);
+    assert!(
+        !text(&out.stderr).contains("trailer"),
+        "{}",
+        text(&out.stderr)
+    );
+    // With an entry lost as well, the count is of entries alone.
+    let (first, rest) = failed.split_once('\n').unwrap();
+    assert!(
+        first.contains("ESTABLISHED") || first.contains("src="),
+        "{first}"
+    );
+    let out = ctreport_stdin(&["protocols"], rest.as_bytes());
+    assert!(
+        text(&out.stderr).contains("trailer says 85 entries were shown, but the capture holds 84"),
+        "{}",
+        text(&out.stderr)
     );
 }
 

@@ -8,7 +8,7 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     super::run_report(
         "dnat",
         args,
-        Some("dnat"),
+        Some(&["dnat"]),
         Aggregates::DNAT,
         |report, summary, top| {
             report.dnat = Some(summary.dnat_rows(top));

@@ -425,6 +425,7 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
             flows: counted.flows,
             skipped: counted.skipped,
             errors: counted.errors,
+            failures: counted.failures,
             // After a read error the last bytes are the cut line, said so.
             unterminated_entry: read_error.is_none() && tail.is_entry(),
             read_error,

@@ -29,7 +29,7 @@ use crate::report::Report;
 pub fn run_report(
     command: &str,
     args: &ReportArgs,
-    primary: Option<&str>,
+    primary: Option<&[&str]>,
     aggregates: Aggregates,
     fill: impl FnOnce(&mut Report, &Summary, usize),
 ) -> Result<Exit, Fatal> {

@@ -8,7 +8,7 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     super::run_report(
         "protocols",
         args,
-        Some("protocols"),
+        Some(&["protocols"]),
         Aggregates::NONE,
         |report, summary, _| {
             report.protocols = Some(summary.protocol_rows());

@@ -8,7 +8,7 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     super::run_report(
         "snat",
         args,
-        Some("snat"),
+        Some(&["snat"]),
         Aggregates::SNAT,
         |report, summary, top| {
             report.snat = Some(summary.snat_rows(top));

@@ -21,16 +21,12 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
              (`ctreport protocols -p {name}` counts its flows)"
         )));
     }
-    // CSV prints one section, the filtered protocol's.
-    let primary = match protocol {
-        Some(Protocol::SCTP) => "sctp_states",
-        Some(Protocol::DCCP) => "dccp_states",
-        _ => "tcp_states",
-    };
+    // CSV holds the state sections shown: TCP's alone as a plain table,
+    // with SCTP's or DCCP's too in the `section` form.
     super::run_report(
         "states",
         args,
-        Some(primary),
+        Some(&["tcp_states", "sctp_states", "dccp_states"]),
         Aggregates::NONE,
         |report, summary, _| super::fill_states(report, summary, protocol),
     )

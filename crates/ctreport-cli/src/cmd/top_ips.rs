@@ -15,7 +15,7 @@ pub fn run(args: &TopIpsArgs) -> Result<Exit, Fatal> {
     super::run_report(
         "top-ips",
         &args.report,
-        Some(key),
+        Some(&[key]),
         aggregate,
         |report, summary, top| {
             let Some(prefixes) = args.prefix else {

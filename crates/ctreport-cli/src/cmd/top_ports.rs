@@ -8,7 +8,7 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     super::run_report(
         "top-ports",
         args,
-        Some("top_ports"),
+        Some(&["top_ports"]),
         Aggregates::PORTS,
         |report, summary, top| {
             report.top_ports = Some(summary.top_port_rows(top));

@@ -13,13 +13,14 @@ use crate::cli::Format;
 use crate::exit::Fatal;
 use crate::report::{Part, Report, Section};
 
-/// Writes `report` in `format`. `primary` names the section a
-/// single-section subcommand is about: CSV then holds only that table.
+/// Writes `report` in `format`. `primary` names the sections a
+/// subcommand is about: CSV then holds only those (one of them as a plain
+/// table).
 pub fn write(
     out: &mut impl Write,
     report: &Report,
     format: Format,
-    primary: Option<&str>,
+    primary: Option<&[&str]>,
 ) -> Result<(), Fatal> {
     match format {
         Format::Table => table::write(out, &report.sections()),
