@@ -14,12 +14,26 @@ use ctparse::{Family, Protocol};
 /// `conntrack -E` output, plain or gzip/zstd compressed, from files or
 /// stdin, and reports protocols, TCP states, top talkers and NAT pairs.
 #[derive(Debug, Parser)]
-#[command(name = "ctreport", version, about, max_term_width = 100)]
+#[command(
+    name = "ctreport",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = EXIT_STATUS
+)]
 pub struct Cli {
     /// The report to produce.
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The exit codes, as every subcommand gives them.
+const EXIT_STATUS: &str = "Exit status:
+  0  the report was produced (also when stdout closes early, as with | head)
+  1  `check` found malformed lines, or --strict and a line was malformed
+  2  an input could not be opened or read to its end (the report is of what
+     was read), or gave no entry but malformed lines (the wrong file, a
+     failed capture); or a usage error";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -43,7 +57,9 @@ pub enum Command {
     Dnat(ReportArgs),
     /// Top source-NAT pairs (original source -> translated).
     Snat(ReportArgs),
-    /// Parse only: list every malformed line as file:line:col; exit 1 if any.
+    /// Parse only: list every malformed line as file:line:col; exit 1 if
+    /// any, 2 if an input cannot be read or holds no entry at all.
+    #[command(after_help = EXIT_STATUS)]
     Check(CheckArgs),
     /// The (filtered) flow records themselves, one row per flow, as CSV or
     /// newline-delimited JSON, for DuckDB, ClickHouse or Spark.

@@ -12,6 +12,21 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
+/// What else a capture is often packed in, by its magic bytes, with the
+/// command that unpacks it to stdout: named, rather than read as lines of
+/// garbage.
+const UNREAD: [(&[u8], &str, Option<&str>); 6] = [
+    (b"\xfd7zXZ\x00", "xz-compressed", Some("xz -dc")),
+    (b"BZh", "bzip2-compressed", Some("bzip2 -dc")),
+    (b"\x04\x22\x4d\x18", "lz4-compressed", Some("lz4 -dc")),
+    (b"PK\x03\x04", "a zip archive", Some("unzip -p")),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", Some("7z x -so")),
+    (b"\x7fELF", "an executable (ELF), not a capture", None),
+];
+
+/// The bytes read to tell the formats apart: the longest magic.
+const HEAD: usize = 6;
+
 /// One opened input.
 pub struct Input {
     /// The name to show (`<stdin>` for standard input).
@@ -48,8 +63,9 @@ pub fn open(path: &Path) -> Result<Input, String> {
         return Err(format!("{}: is a directory", path.display()));
     }
     if meta.is_file() && meta.len() > 0 {
-        let mut head = [0u8; 4];
+        let mut head = [0u8; HEAD];
         let read = read_head(&mut file, &mut head).map_err(fail)?;
+        unread_format(&head[..read]).map_err(fail)?;
         if !is_compressed(&head[..read]) {
             let source = Source::open(path).map_err(fail)?;
             return Ok(Input {
@@ -88,13 +104,37 @@ fn is_compressed(head: &[u8]) -> bool {
     head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC)
 }
 
+/// An error naming the format when `head` starts like one of [`UNREAD`]
+/// (bzip2's `BZh` only with its block-size digit after it).
+fn unread_format(head: &[u8]) -> io::Result<()> {
+    let Some(&(magic, what, unpack)) = UNREAD.iter().find(|(magic, ..)| head.starts_with(magic))
+    else {
+        return Ok(());
+    };
+    if magic == b"BZh" && !head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
+        return Ok(());
+    }
+    let advice = match unpack {
+        Some(command) => format!(
+            "; ctreport reads plain, gzip and zstd dumps: unpack it first, e.g. \
+             `{command} FILE | ctreport summary -`"
+        ),
+        None => String::new(),
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{what}{advice}"),
+    ))
+}
+
 /// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
 /// The first bytes are read in full before deciding, then put back in
 /// front of the rest.
 fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
-    let mut head = vec![0u8; 4];
+    let mut head = vec![0u8; HEAD];
     let filled = read_head(&mut reader, &mut head)?;
     head.truncate(filled);
+    unread_format(&head)?;
     let is_gzip = head.starts_with(GZIP_MAGIC);
     let is_zstd = head.starts_with(ZSTD_MAGIC);
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
@@ -187,9 +227,32 @@ mod tests {
             assert_eq!(read_all(source), text, "{name}");
         }
         // Shorter than any magic, and empty: read as they are.
-        for bytes in [&b"\x1f"[..], b"\x28\xb5", b""] {
+        for bytes in [&b"\x1f"[..], b"\x28\xb5", b"", b"BZh"] {
             let source = decompressing(ByteByByte(io::Cursor::new(bytes.to_vec()))).unwrap();
             assert_eq!(read_all(source), bytes);
         }
+    }
+
+    #[test]
+    fn other_packings_are_named_not_read() {
+        let text = b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=5353 dport=53\n";
+        for (packed, named) in [
+            (&b"\xfd7zXZ\x00\x00\x04"[..], "xz-compressed; "),
+            (b"BZh91AY&SY", "bzip2-compressed; "),
+            (b"\x04\x22\x4d\x18\x64\x40", "lz4-compressed; "),
+            (b"PK\x03\x04\x14\x00", "a zip archive; "),
+            (b"7z\xbc\xaf\x27\x1c\x00", "a 7-Zip archive; "),
+            (b"\x7fELF\x02\x01\x01", "an executable (ELF), not a capture"),
+        ] {
+            let input = [packed, &text[..]].concat();
+            let Err(error) = decompressing(ByteByByte(io::Cursor::new(input))) else {
+                panic!("{named} was read");
+            };
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+            assert!(error.to_string().starts_with(named), "{error}");
+        }
+        // `BZh` without its digit is text.
+        let source = decompressing(io::Cursor::new(b"BZh is a word\n".to_vec())).unwrap();
+        assert_eq!(read_all(source), b"BZh is a word\n");
     }
 }

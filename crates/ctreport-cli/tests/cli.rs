@@ -773,6 +773,29 @@ fn unreadable_inputs_exit_2_naming_the_file() {
     let dir = ctreport(&["summary", "fixtures"]);
     assert_eq!(dir.status.code(), Some(2));
     assert_eq!(text(&dir.stderr), "ctreport: fixtures: is a directory\n");
+
+    // A capture packed in a format ctreport does not read is named, with
+    // the command that unpacks it, before anything is printed.
+    let dir = std::env::temp_dir().join(format!("ctreport-packed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let xz = dir.join("dump.txt.xz");
+    let example = std::fs::read(root().join(EXAMPLE)).unwrap();
+    std::fs::write(&xz, [&b"\xfd7zXZ\x00"[..], &example].concat()).unwrap();
+    let xz = xz.to_str().unwrap();
+    for command in ["summary", "check", "flows", "doctor"] {
+        let out = ctreport(&[command, xz]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert_eq!(text(&out.stdout), "", "{command}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "ctreport: {xz}: xz-compressed; ctreport reads plain, gzip and zstd dumps: \
+                 unpack it first, e.g. `xz -dc FILE | ctreport summary -`\n"
+            ),
+            "{command}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
