@@ -207,12 +207,30 @@ pub struct DiffArgs {
 /// How a pass runs (for commands with fixed inputs).
 #[derive(Debug, Args)]
 pub struct PassArgs {
-    /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Worker threads (0: one per core; at most 1024).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = parse_threads)]
     pub threads: usize,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The most threads `--threads` takes: far more than the cores of any
+/// machine, few enough to start in milliseconds (100,000 threads took
+/// minutes and all of the memory's mappings).
+const MAX_THREADS: usize = 1024;
+
+/// `--threads`: 0 to [`MAX_THREADS`].
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let threads: usize = text
+        .parse()
+        .map_err(|_| format!("expected a number of threads, found \"{text}\""))?;
+    if threads > MAX_THREADS {
+        return Err(format!(
+            "{threads} threads is more than ctreport starts (at most {MAX_THREADS}; 0 is one per core)"
+        ));
+    }
+    Ok(threads)
 }
 
 /// `SYSCTL=SECONDS` of `--what-if`.
@@ -254,8 +272,8 @@ pub struct InputArgs {
     /// nothing reads stdin. gzip and zstd are detected by their magic bytes.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Worker threads (0: one per core; at most 1024).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = parse_threads)]
     pub threads: usize,
     /// No progress bar.
     #[arg(long)]

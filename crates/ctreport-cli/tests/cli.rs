@@ -819,6 +819,17 @@ fn usage_errors_exit_2_with_clap_message() {
     );
     let bad_cidr = ctreport(&["summary", "-s", "192.0.2.0/40", EXAMPLE]);
     assert_eq!(bad_cidr.status.code(), Some(2));
+    // A thread count no machine needs is refused before any is started.
+    for command in ["summary", "check", "doctor"] {
+        let many = ctreport(&[command, "--threads", "100000", EXAMPLE]);
+        assert_eq!(many.status.code(), Some(2), "{command}");
+        assert!(
+            text(&many.stderr)
+                .contains("100000 threads is more than ctreport starts (at most 1024"),
+            "{}",
+            text(&many.stderr)
+        );
+    }
 }
 
 #[test]
