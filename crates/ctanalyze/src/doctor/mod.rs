@@ -137,6 +137,11 @@ pub enum Origin {
     /// The kernel's default (the configured value is unknown).
     #[serde(rename = "kernel default")]
     KernelDefault,
+    /// The longest time left of an entry in the dump: the configured
+    /// value is unknown, and entries with more time left than the kernel's
+    /// default show that it was raised (to this value at least).
+    #[serde(rename = "longest left in dump")]
+    LongestLeft,
     /// An assumption (see [`DEFAULT_OBJECT_SIZE`]).
     #[serde(rename = "assumed")]
     Assumed,
@@ -149,6 +154,7 @@ impl Origin {
             Origin::Sysctl => "sysctl",
             Origin::Option => "option",
             Origin::KernelDefault => "kernel default",
+            Origin::LongestLeft => "longest left in dump",
             Origin::Assumed => "assumed",
         }
     }
@@ -773,10 +779,32 @@ fn findings(
             w.state,
             pct(w.percent),
             group(w.configured),
-            if w.configured_from == Origin::KernelDefault {
-                ", the kernel default"
-            } else {
-                ""
+            match w.configured_from {
+                Origin::KernelDefault => ", the kernel default",
+                Origin::LongestLeft => " at least: the longest time left in the dump",
+                _ => "",
+            }
+        ));
+    }
+    let raised: Vec<&WhatIf> = timeouts
+        .iter()
+        .filter(|w| w.configured_from == Origin::LongestLeft && !w.asked)
+        .collect();
+    if let Some(first) = raised.first() {
+        out.push(format!(
+            "Timeouts were raised on this host: {} {} entries have up to {} s left, more than the kernel default of {} ({} s){}. Without --sysctl, the what-if takes the longest time left as each such timeout (a lower bound).",
+            first.protocol,
+            first.state,
+            group(first.configured),
+            first.sysctl,
+            group(
+                Timer::from_sysctl(&first.sysctl)
+                    .and_then(Timer::spec)
+                    .map_or(0, |spec| spec.kernel_default)
+            ),
+            match raised.len() {
+                1 => String::new(),
+                n => format!(", and so do {} other timer{}", n - 1, if n == 2 { "" } else { "s" }),
             }
         ));
     }
@@ -866,7 +894,7 @@ fn not_assessed(
         );
     }
     if sysctl.is_none() && !timeouts.is_empty() {
-        out.push("Timeouts: the what-if assumes the kernel's default timeouts; pass --sysctl FILE for the configured ones.".to_owned());
+        out.push("Timeouts: the what-if assumes the kernel's default timeouts (or, where entries have more time left than that, the longest time left); pass --sysctl FILE for the configured ones.".to_owned());
     }
     if stats.is_none() {
         out.push("Drops: without --stats FILE (conntrack -S or /proc/net/stat/nf_conntrack) the drop, early_drop and insert_failed counters are unknown, and whether the table overflowed is judged from the fill alone.".to_owned());
@@ -1115,11 +1143,32 @@ mod tests {
         ] {
             assert!(gaps.contains(needle), "{needle}: {gaps}");
         }
-        // Defaults are used for the what-if, and said to be.
+        // Defaults are used for the what-if, and said to be, except where
+        // the example's entries have more time left than a default allows
+        // (its host raised them): there the longest time left, said too.
+        for w in &d.timeouts {
+            let spec = Timer::from_sysctl(&w.sysctl).and_then(Timer::spec).unwrap();
+            match w.configured_from {
+                Origin::KernelDefault => assert_eq!(w.configured, spec.kernel_default),
+                Origin::LongestLeft => assert!(w.configured > spec.kernel_default, "{w:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let udp = d
+            .timeouts
+            .iter()
+            .find(|w| w.state == "not ASSURED")
+            .unwrap();
+        assert_eq!(
+            (udp.configured, udp.configured_from),
+            (3595, Origin::LongestLeft)
+        );
         assert!(
-            d.timeouts
+            d.findings
                 .iter()
-                .all(|w| w.configured_from == Origin::KernelDefault)
+                .any(|f| f.starts_with("Timeouts were raised on this host: ")),
+            "{:?}",
+            d.findings
         );
     }
 

@@ -305,8 +305,15 @@ pub fn what_ifs(
             None if asked.is_some() => &[],
             None => continue,
         };
+        // An entry never has more time left than its timeout: where one
+        // has more than the kernel's default, the default was raised.
+        let longest = remaining
+            .last()
+            .and_then(|&(left, _)| u64::try_from(left).ok())
+            .unwrap_or(0);
         let (configured, configured_from) = match sysctl.and_then(|s| s.get(spec.sysctl)) {
             Some(value) => (value, Origin::Sysctl),
+            None if longest > spec.kernel_default => (longest, Origin::LongestLeft),
             None => (spec.kernel_default, Origin::KernelDefault),
         };
         // Entries that may be on the shorter unacknowledged/retransmission
@@ -466,6 +473,43 @@ mod tests {
         assert_eq!(
             (rows[2].proposed, rows[2].short_timer, rows[2].gone),
             (3500, 10, 0)
+        );
+    }
+
+    #[test]
+    fn a_default_the_dump_contradicts_gives_way_to_the_longest_time_left() {
+        // UDP entries with up to 3,595 s left: the 30 s default was raised.
+        let histograms = vec![(Timer::Udp, vec![(100, 1), (3000, 2), (3595, 3)])];
+        let rows = what_ifs(&histograms, None, &[(Timer::Udp, 0)], 6);
+        let shown: Vec<_> = rows
+            .iter()
+            .map(|r| (r.configured, r.configured_from, r.proposed, r.gone))
+            .collect();
+        // Tried at 10 s: idle 10 s or more (3,585 s or less left) is gone;
+        // at 0 s, everything.
+        assert_eq!(
+            shown,
+            [
+                (3595, Origin::LongestLeft, 10, 3),
+                (3595, Origin::LongestLeft, 0, 6)
+            ]
+        );
+        // Not more than the default: the default stands (tried at 10 s:
+        // 20 s or less left is gone).
+        let histograms = vec![(Timer::Udp, vec![(12, 1), (30, 1)])];
+        let rows = what_ifs(&histograms, None, &[], 2);
+        assert_eq!(
+            (rows[0].configured, rows[0].configured_from, rows[0].gone),
+            (30, Origin::KernelDefault, 1)
+        );
+        // The sysctl input wins over both.
+        let mut sysctl = Sysctl::default();
+        sysctl.set("nf_conntrack_udp_timeout", 60);
+        let histograms = vec![(Timer::Udp, vec![(100, 1), (50, 1)])];
+        let rows = what_ifs(&histograms, Some(&sysctl), &[], 2);
+        assert_eq!(
+            (rows[0].configured, rows[0].configured_from, rows[0].gone),
+            (60, Origin::Sysctl, 1)
         );
     }
 
