@@ -448,7 +448,10 @@ pub fn dominant_source(summary: &Summary, pressure: Pressure) -> Option<Recommen
         ),
         commands: vec![
             format!("conntrack -L -s {addr} | head -n 20"),
-            format!("conntrack -L -s {addr} | awk '{{print $1, $4}}' | sort | uniq -c | sort -rn"),
+            // Its protocols, states, destinations and ports, counted
+            // without awk's field positions (which shift between TCP
+            // and UDP lines).
+            format!("conntrack -L -s {addr} | ctreport summary -n 5 -"),
             format!("conntrack -D -s {addr}"),
         ],
     })
@@ -509,6 +512,7 @@ pub fn dominant_network(
         ),
         commands: vec![
             format!("conntrack -L -s {cidr} | head -n 20"),
+            format!("conntrack -L -s {cidr} | ctreport summary -n 5 -"),
             format!("conntrack -D -s {cidr}"),
         ],
     })
@@ -912,7 +916,13 @@ mod tests {
             "{}",
             r.rationale
         );
-        assert_eq!(r.commands[1], "conntrack -D -s 198.51.100.0/24");
+        assert_eq!(
+            r.commands[1..],
+            [
+                "conntrack -L -s 198.51.100.0/24 | ctreport summary -n 5 -",
+                "conntrack -D -s 198.51.100.0/24"
+            ]
+        );
         assert_eq!(
             dominant_network(&summary, &grouped(&summary), Pressure::Low),
             None
