@@ -49,6 +49,14 @@ pub fn names(files: &[PathBuf]) -> Vec<PathBuf> {
 /// Opens `path` (`-` is stdin). The error is one line naming the file.
 pub fn open(path: &Path) -> Result<Input, String> {
     if path == Path::new("-") {
+        if io::stdin().is_terminal() {
+            // Nothing was given: say why the run waits.
+            say!(
+                "ctreport: reading a dump from standard input, a terminal; paste it and end with \
+                 Ctrl-D, or give a file (ctreport summary /proc/net/nf_conntrack) or a pipe \
+                 (conntrack -L | ctreport summary)"
+            );
+        }
         let source = decompressing(io::stdin()).map_err(|e| format!("<stdin>: {e}"))?;
         return Ok(Input {
             name: PathBuf::from("<stdin>"),
