@@ -584,7 +584,7 @@ impl Cell {
             Cell::Text(t) => t.clone(),
             Cell::Int(n) => thousands(*n),
             Cell::Id(n) => n.to_string(),
-            Cell::Percent(p) => format!("{}%", ctanalyze::doctor::one_decimal(*p)),
+            Cell::Percent(p) => ctanalyze::doctor::percent_for_people(*p),
             Cell::Signed(n) => signed(*n, thousands(n.unsigned_abs())),
             Cell::Ratio(r) => format!("{r:.2}"),
             Cell::Bytes(n) => ctanalyze::doctor::format_bytes(*n),

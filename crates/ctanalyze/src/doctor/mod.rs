@@ -953,9 +953,28 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// `12.5%`
+/// `12.5%`, as [`percent_for_people`].
 pub(crate) fn pct(p: f64) -> String {
-    format!("{}%", one_decimal(p))
+    percent_for_people(p)
+}
+
+/// A percentage for people to read: [`one_decimal`] and `%`, except that
+/// a share above zero never reads as none: 50 entries of 262,144 are
+/// `<0.1%`, not `0.0%`. (CSV and JSON keep the number.)
+///
+/// ```
+/// use ctanalyze::doctor::percent_for_people;
+/// assert_eq!(percent_for_people(12.46), "12.5%");
+/// assert_eq!(percent_for_people(0.019), "<0.1%");
+/// assert_eq!(percent_for_people(0.05), "0.1%");
+/// assert_eq!(percent_for_people(0.0), "0.0%");
+/// ```
+pub fn percent_for_people(p: f64) -> String {
+    if p > 0.0 && p < 0.05 {
+        "<0.1%".to_owned()
+    } else {
+        format!("{}%", one_decimal(p))
+    }
 }
 
 /// A percentage to one decimal, as reports print it, except that a share
