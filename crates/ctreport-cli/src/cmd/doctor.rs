@@ -452,7 +452,9 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
     });
     parts.push(table(
         "timeouts",
-        "Timeout what-if (gone: idle in their state at least the tried timeout)",
+        "Timeout what-if (gone: idle in their state at least the tried timeout; short timer: TCP \
+         entries that may be on the shorter unacknowledged-data or retransmission timer, of unknown \
+         age, not counted as gone)",
         &[
             "protocol",
             "state",
