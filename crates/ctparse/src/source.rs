@@ -133,7 +133,7 @@ fn release(map: &Mmap, part: &[u8]) {
 
 #[allow(unsafe_code)]
 fn map(file: &File) -> io::Result<Mmap> {
-    // SAFETY: the map is read-only and private to this process. The one
+    // SAFETY: the map is read-only (shared with the page cache). The one
     // hazard is another process truncating the file while it is mapped,
     // which makes reads of the vanished pages fault (SIGBUS). Dumps are
     // captured once and then read; ctreport documents that a file being

@@ -220,8 +220,14 @@ pub fn shorter_timeout(
         Timer::Generic => "protocols without a tracker (generic)".to_owned(),
     };
     let configured = match what_if.configured_from {
-        super::Origin::Sysctl => format!("now {} s", group(what_if.configured)),
-        _ => format!(
+        super::Origin::TimeLeft => format!(
+            "now at least {} s, as the entries' time left shows; without --sysctl the real value is unknown",
+            group(what_if.configured)
+        ),
+        super::Origin::Sysctl | super::Origin::Option => {
+            format!("now {} s", group(what_if.configured))
+        }
+        super::Origin::KernelDefault | super::Origin::Assumed => format!(
             "now {} s, the kernel default, assumed without --sysctl",
             group(what_if.configured)
         ),
@@ -690,6 +696,7 @@ mod tests {
             entries,
             short_timer: 0,
             gone,
+            longer: 0,
             percent: crate::doctor::percent(gone, entries),
             table_percent: crate::doctor::percent(gone, table),
             asked: false,

@@ -137,11 +137,12 @@ pub enum Origin {
     /// The kernel's default (the configured value is unknown).
     #[serde(rename = "kernel default")]
     KernelDefault,
-    /// The longest time left of an entry in the dump: the configured
-    /// value is unknown, and entries with more time left than the kernel's
-    /// default show that it was raised (to this value at least).
-    #[serde(rename = "longest left in dump")]
-    LongestLeft,
+    /// The entries' time left: the configured value is unknown, and most
+    /// of the timer's entries have more time left than the kernel's
+    /// default, so the timeout is longer here; the 99th percentile of
+    /// their time left stands in for it (a lower bound).
+    #[serde(rename = "time left in dump")]
+    TimeLeft,
     /// An assumption (see [`DEFAULT_OBJECT_SIZE`]).
     #[serde(rename = "assumed")]
     Assumed,
@@ -154,7 +155,7 @@ impl Origin {
             Origin::Sysctl => "sysctl",
             Origin::Option => "option",
             Origin::KernelDefault => "kernel default",
-            Origin::LongestLeft => "longest left in dump",
+            Origin::TimeLeft => "time left in dump",
             Origin::Assumed => "assumed",
         }
     }
@@ -781,37 +782,62 @@ fn findings(
             group(w.configured),
             match w.configured_from {
                 Origin::KernelDefault => ", the kernel default",
-                Origin::LongestLeft => " at least: the longest time left in the dump",
+                Origin::TimeLeft => " at least, as the entries' time left shows",
                 _ => "",
             }
         ));
     }
     let raised: Vec<&WhatIf> = timeouts
         .iter()
-        .filter(|w| w.configured_from == Origin::LongestLeft && !w.asked)
+        .filter(|w| w.configured_from == Origin::TimeLeft && !w.asked)
         .collect();
     if let Some(first) = raised.first() {
         out.push(format!(
-            "Timeouts were raised on this host: {} {} entries have up to {} s left, more than the kernel default of {} ({} s){}. Without --sysctl, the what-if takes the longest time left as each such timeout (a lower bound).",
+            "Timeouts are longer here than the kernel's defaults: most {} {} entries have more time left than the default of {} ({} s), and 99% of them {} s or less{}. Without --sysctl, the what-if takes that as the timeout (a lower bound) of each such timer.",
             first.protocol,
             first.state,
-            group(first.configured),
             first.sysctl,
             group(
                 Timer::from_sysctl(&first.sysctl)
                     .and_then(Timer::spec)
                     .map_or(0, |spec| spec.kernel_default)
             ),
+            group(first.configured),
             match raised.len() {
                 1 => String::new(),
-                n => format!(", and so do {} other timer{}", n - 1, if n == 2 { "" } else { "s" }),
+                n => format!(
+                    "; {} other timer{} show the same",
+                    n - 1,
+                    if n == 2 { "" } else { "s" }
+                ),
             }
+        ));
+    }
+    // Each timer once (an asked value adds a second row for it).
+    let mut seen = Vec::new();
+    let timers: Vec<&WhatIf> = timeouts
+        .iter()
+        .filter(|w| {
+            let first = !seen.contains(&&w.sysctl);
+            seen.push(&w.sysctl);
+            first
+        })
+        .collect();
+    let longer: u64 = timers.iter().map(|w| w.longer).sum();
+    if longer > 0 {
+        let (entries, their, run, them) = match longer {
+            1 => ("entry has", "its", "it runs", "it"),
+            _ => ("entries have", "their", "they run", "them"),
+        };
+        out.push(format!(
+            "{} {entries} more time left than {their} timer's timeout: {run} on another one (a per-flow policy such as nft's `ct timeout`, or the timeout was lowered after the last refresh), so the what-if never counts {them} as gone.",
+            group(longer)
         ));
     }
     if !timeouts.is_empty() && timeouts.iter().all(|w| w.gone == 0) {
         out.push("None of the shorter timeouts tried would have removed an entry yet: the entries are younger than that in their state.".to_owned());
     }
-    let short: u64 = timeouts.iter().map(|w| w.short_timer).sum();
+    let short: u64 = timers.iter().map(|w| w.short_timer).sum();
     if short > 0 {
         out.push(format!(
             "{} TCP entries have no more time left than the unacknowledged-data or retransmission timeout: they may run on that shorter timer, so their age is unknown and the what-if does not count them.",
@@ -840,7 +866,7 @@ fn findings(
                 if table_full {
                     "; with early_drop counted and no insert_failed or invalid packets, these are the table-full drops (\"nf_conntrack: table full, dropping packet\")"
                 } else if early == 0 && pressure == Pressure::Low {
-                    "; nothing was evicted and the table is not full, so these are not table-full drops: a larger table would not prevent them"
+                    "; the table is not full in this dump, but the counters add up since boot (or the namespace's creation): a table that was full with nothing evictable dropped without counting early_drop, and insert clashes (insert_failed) drop too"
                 } else {
                     ""
                 }
@@ -899,7 +925,7 @@ fn not_assessed(
         );
     }
     if sysctl.is_none() && !timeouts.is_empty() {
-        out.push("Timeouts: the what-if assumes the kernel's default timeouts (or, where entries have more time left than that, the longest time left); pass --sysctl FILE for the configured ones.".to_owned());
+        out.push("Timeouts: the what-if assumes the kernel's default timeouts (or, for a timer most of whose entries have more time left than that, what their time left shows); pass --sysctl FILE for the configured ones.".to_owned());
     }
     if stats.is_none() {
         out.push("Drops: without --stats FILE (conntrack -S or /proc/net/stat/nf_conntrack) the drop, early_drop and insert_failed counters are unknown, and whether the table overflowed is judged from the fill alone.".to_owned());
@@ -940,12 +966,17 @@ pub(crate) fn entries(n: u64) -> String {
     format!("{} {}", group(n), if n == 1 { "entry" } else { "entries" })
 }
 
-/// `part` in percent of `whole` (0 when `whole` is 0), to two decimals.
+/// `part` in percent of `whole` (0 when `whole` is 0), to two decimals;
+/// a share above zero that would round to 0 is kept unrounded, so that it
+/// never reads as none.
 pub(crate) fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
-        0.0
-    } else {
-        round2(part as f64 * 100.0 / whole as f64)
+        return 0.0;
+    }
+    let exact = part as f64 * 100.0 / whole as f64;
+    match round2(exact) {
+        0.0 if part > 0 => exact,
+        rounded => rounded,
     }
 }
 
@@ -960,7 +991,7 @@ pub(crate) fn pct(p: f64) -> String {
 
 /// A percentage for people to read: [`one_decimal`] and `%`, except that
 /// a share above zero never reads as none: 50 entries of 262,144 are
-/// `<0.1%`, not `0.0%`. (CSV and JSON keep the number.)
+/// `<0.1%`, not `0.0%`. (CSV and JSON keep numbers.)
 ///
 /// ```
 /// use ctanalyze::doctor::percent_for_people;
@@ -1174,7 +1205,7 @@ mod tests {
             let spec = Timer::from_sysctl(&w.sysctl).and_then(Timer::spec).unwrap();
             match w.configured_from {
                 Origin::KernelDefault => assert_eq!(w.configured, spec.kernel_default),
-                Origin::LongestLeft => assert!(w.configured > spec.kernel_default, "{w:?}"),
+                Origin::TimeLeft => assert!(w.configured > spec.kernel_default, "{w:?}"),
                 other => panic!("{other:?}"),
             }
         }
@@ -1185,12 +1216,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             (udp.configured, udp.configured_from),
-            (3595, Origin::LongestLeft)
+            (3595, Origin::TimeLeft)
         );
         assert!(
             d.findings
                 .iter()
-                .any(|f| f.starts_with("Timeouts were raised on this host: ")),
+                .any(|f| f.starts_with("Timeouts are longer here than the kernel's defaults: ")),
             "{:?}",
             d.findings
         );
@@ -1327,7 +1358,7 @@ mod tests {
         };
         let clash = findings(b"cpu=0 insert_failed=500 drop=500 early_drop=0 chaintoolong=0\n");
         let drop = clash.iter().find(|f| f.starts_with("drop = 500")).unwrap();
-        assert!(drop.contains("not table-full drops"), "{drop}");
+        assert!(drop.contains("the counters add up since boot"), "{drop}");
         let failed = clash
             .iter()
             .find(|f| f.starts_with("insert_failed = 500"))
@@ -1355,7 +1386,51 @@ mod tests {
         // Evictions happened: the drops may be the table-full kind.
         let full = findings(b"cpu=0 insert_failed=0 drop=5 early_drop=7\n");
         let drop = full.iter().find(|f| f.starts_with("drop = 5")).unwrap();
-        assert!(!drop.contains("not table-full"), "{drop}");
+        assert!(!drop.contains("since boot"), "{drop}");
+    }
+
+    /// A flow on a timeout policy of its own is not taken for the timer's
+    /// timeout: the default stands, and the flow is named apart.
+    #[test]
+    fn one_flow_with_a_long_timeout_does_not_move_its_timer() {
+        let mut dump = String::new();
+        for i in 0..100 {
+            dump.push_str(&format!(
+                "ipv4     2 udp      17 {} src=192.0.2.1 dst=198.51.100.53 sport={} dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.1 sport=53 dport={} mark=0 zone=0 use=2\n",
+                5 + i % 25,
+                10_000 + i,
+                10_000 + i
+            ));
+        }
+        dump.push_str("ipv4     2 udp      17 3590 src=192.0.2.1 dst=198.51.100.53 sport=9999 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.1 sport=53 dport=9999 mark=0 zone=0 use=2\n");
+        let summary = crate::Analyzer::new()
+            .threads(1)
+            .analyze_bytes(dump.as_bytes());
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let d = Doctor::new().diagnose(&summary, &breakdown, None, None);
+        let udp = d
+            .timeouts
+            .iter()
+            .find(|w| w.state == "not ASSURED")
+            .unwrap();
+        assert_eq!(
+            (udp.configured, udp.configured_from, udp.longer, udp.entries),
+            (30, Origin::KernelDefault, 1, 101)
+        );
+        assert!(
+            d.findings.iter().any(|f| f.starts_with(
+                "1 entry has more time left than its timer's timeout: it runs on another one"
+            )),
+            "{:?}",
+            d.findings
+        );
+        assert!(
+            !d.findings
+                .iter()
+                .any(|f| f.starts_with("Timeouts are longer here")),
+            "{:?}",
+            d.findings
+        );
     }
 
     /// What fills the table is named by protocol first: 600 TCP entries

@@ -203,6 +203,11 @@ pub struct WhatIf {
     /// Of those, entries idle in their state for at least `proposed`
     /// seconds: with the shorter timeout they would already be gone.
     pub gone: u64,
+    /// Of `entries`, those with more time left than `configured`: they
+    /// run on another timeout (a per-flow policy such as nft's `ct
+    /// timeout`, or the sysctl was lowered after they were refreshed), so
+    /// their age is unknown and they are never counted in `gone`.
+    pub longer: u64,
     /// `gone` in percent of `entries`.
     pub percent: f64,
     /// `gone` in percent of all entries of the table.
@@ -278,6 +283,49 @@ pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer,
         .collect()
 }
 
+/// A timer's timeout as its entries' time left shows it, when the sysctl
+/// is unknown: an entry never has more time left than its timeout, so
+/// where most of a timer's entries have more than the kernel's `default`,
+/// the timeout is longer here (raised, or an older kernel's default), and
+/// the 99th percentile of their time left is a lower bound for it (the
+/// longest alone could be one flow on a timeout policy of its own). `None`
+/// when at most half of them have more than the default.
+///
+/// ```
+/// use ctanalyze::doctor::whatif::timeout_from_time_left;
+/// // 300 entries with 100 to 3,090 s left: the 30 s default was raised;
+/// // the 297th of them has 3,060 s left.
+/// let raised: Vec<(i64, u64)> = (0..300).map(|i| (100 + i * 10, 1)).collect();
+/// assert_eq!(timeout_from_time_left(&raised, 30), Some(3_060));
+/// // One entry of 101 with 3,590 s left: a per-flow policy, not the timer.
+/// let one = [(5, 50), (29, 50), (3_590, 1)];
+/// assert_eq!(timeout_from_time_left(&one, 30), None);
+/// ```
+pub fn timeout_from_time_left(remaining: &[(i64, u64)], default: u64) -> Option<u64> {
+    let total: u64 = remaining.iter().map(|&(_, n)| n).sum();
+    let above: u64 = remaining
+        .iter()
+        .filter(|&&(left, _)| u64::try_from(left).is_ok_and(|left| left > default))
+        .map(|&(_, n)| n)
+        .sum();
+    if above == 0 || above.saturating_mul(2) <= total {
+        return None;
+    }
+    let mut sorted = remaining.to_vec();
+    sorted.sort_unstable();
+    // The first time left reached by 99% of the entries, counted upward.
+    let rank = total.saturating_mul(99).div_ceil(100).max(1);
+    let mut counted = 0u64;
+    sorted
+        .iter()
+        .find(|&&(_, n)| {
+            counted += n;
+            counted >= rank
+        })
+        .and_then(|&(left, _)| u64::try_from(left).ok())
+        .filter(|&timeout| timeout > default)
+}
+
 /// The kernel default of `nf_conntrack_tcp_timeout_unacknowledged` and
 /// `nf_conntrack_tcp_timeout_max_retrans`, in seconds.
 pub const SHORT_TIMER_DEFAULT: u64 = 300;
@@ -305,17 +353,20 @@ pub fn what_ifs(
             None if asked.is_some() => &[],
             None => continue,
         };
-        // An entry never has more time left than its timeout: where one
-        // has more than the kernel's default, the default was raised.
-        let longest = remaining
-            .last()
-            .and_then(|&(left, _)| u64::try_from(left).ok())
-            .unwrap_or(0);
         let (configured, configured_from) = match sysctl.and_then(|s| s.get(spec.sysctl)) {
             Some(value) => (value, Origin::Sysctl),
-            None if longest > spec.kernel_default => (longest, Origin::LongestLeft),
-            None => (spec.kernel_default, Origin::KernelDefault),
+            None => match timeout_from_time_left(remaining, spec.kernel_default) {
+                Some(timeout) => (timeout, Origin::TimeLeft),
+                None => (spec.kernel_default, Origin::KernelDefault),
+            },
         };
+        // Entries with more time left than the timeout run on another
+        // one: never counted gone (see `gone_with`), and said.
+        let longer = remaining
+            .iter()
+            .filter(|&&(left, _)| u64::try_from(left).is_ok_and(|left| left > configured))
+            .map(|&(_, n)| n)
+            .sum();
         // Entries that may be on the shorter unacknowledged/retransmission
         // timer (only when the state's own timeout is longer than it).
         let short = match spec.timer {
@@ -365,6 +416,7 @@ pub fn what_ifs(
                 entries,
                 short_timer,
                 gone,
+                longer,
                 percent: super::percent(gone, entries),
                 table_percent: super::percent(gone, table_entries),
                 asked,
@@ -490,8 +542,8 @@ mod tests {
         assert_eq!(
             shown,
             [
-                (3595, Origin::LongestLeft, 10, 3),
-                (3595, Origin::LongestLeft, 0, 6)
+                (3595, Origin::TimeLeft, 10, 3),
+                (3595, Origin::TimeLeft, 0, 6)
             ]
         );
         // Not more than the default: the default stands (tried at 10 s:
@@ -502,6 +554,20 @@ mod tests {
             (rows[0].configured, rows[0].configured_from, rows[0].gone),
             (30, Origin::KernelDefault, 1)
         );
+        // One flow on a timeout of its own (a `ct timeout` policy) among
+        // entries on the default: the default stands, and that one is
+        // counted apart, never gone.
+        let mut histogram: Histogram = (5..30).map(|left| (left, 4)).collect();
+        histogram.push((3590, 1));
+        let rows = what_ifs(&[(Timer::Udp, histogram)], None, &[], 101);
+        let shown = (
+            rows[0].configured,
+            rows[0].configured_from,
+            rows[0].longer,
+            rows[0].gone,
+        );
+        // Tried at 10 s: 20 s or less left, 5..=20, 16 values of 4 entries.
+        assert_eq!(shown, (30, Origin::KernelDefault, 1, 64));
         // The sysctl input wins over both.
         let mut sysctl = Sysctl::default();
         sysctl.set("nf_conntrack_udp_timeout", 60);
