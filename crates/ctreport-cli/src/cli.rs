@@ -47,9 +47,9 @@ pub enum Command {
     TopIps(TopIpsArgs),
     /// Flows per L4 protocol.
     Protocols(ReportArgs),
-    /// Flows per TCP state (and SCTP/DCCP states when present: CSV then
-    /// has a leading `section` column); with `-p sctp` or `-p dccp`, that
-    /// protocol's states only.
+    /// Flows per TCP state (and SCTP/DCCP states when present; CSV has a
+    /// leading `section` column); with `-p tcp`, `-p sctp` or `-p dccp`,
+    /// that protocol's states only.
     States(ReportArgs),
     /// Top destination ports (protocol and port).
     TopPorts(ReportArgs),

@@ -228,6 +228,20 @@ fn states_follow_the_protocol_filter() {
         }
     }
     assert_eq!(rows, expected);
+    // A dump of TCP alone has the same columns: they never depend on the
+    // data. A protocol filter makes its one table plain.
+    let tcp = b"tcp      6 117 TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport=40000 dport=443 \
+                src=198.51.100.2 dst=192.0.2.1 sport=443 dport=40000 [ASSURED] mark=0 use=1\n";
+    let out = ctreport_stdin(&["states", "--format", "csv"], tcp);
+    assert_eq!(
+        text(&out.stdout),
+        "section,state,count,percent\ntcp_states,TIME_WAIT,1,100.0\n"
+    );
+    let out = ctreport_stdin(&["states", "--format", "csv", "-p", "tcp"], tcp);
+    assert_eq!(
+        text(&out.stdout),
+        "state,count,percent\nTIME_WAIT,1,100.0\n"
+    );
 
     for (protocol, name) in [("udp", "udp"), ("icmp", "icmp"), ("99", "99")] {
         let out = ctreport(&["states", "-p", protocol, PROTOCOLS]);

@@ -21,12 +21,20 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
              (`ctreport protocols -p {name}` counts its flows)"
         )));
     }
-    // CSV holds the state sections shown: TCP's alone as a plain table,
-    // with SCTP's or DCCP's too in the `section` form.
+    // CSV holds the state sections shown: the filtered protocol's as a
+    // plain table; without a filter, every one present with the `section`
+    // column (also when TCP's is the only one: the columns stay the same
+    // for every dump).
+    let sections: &[&str] = match protocol {
+        Some(Protocol::TCP) => &["tcp_states"],
+        Some(Protocol::SCTP) => &["sctp_states"],
+        Some(Protocol::DCCP) => &["dccp_states"],
+        _ => &["tcp_states", "sctp_states", "dccp_states"],
+    };
     super::run_report(
         "states",
         args,
-        Some(&["tcp_states", "sctp_states", "dccp_states"]),
+        Some(sections),
         Aggregates::NONE,
         |report, summary, _| super::fill_states(report, summary, protocol),
     )

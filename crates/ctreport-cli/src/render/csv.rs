@@ -9,8 +9,9 @@ use crate::exit::Fatal;
 use crate::report::Section;
 
 /// Writes the sections whose keys are in `primary` (all of them when
-/// `None`): a single one as a plain table, several with the `section`
-/// column.
+/// `None`): a subcommand about one section writes it as a plain table,
+/// one about several writes them with the `section` column, whichever of
+/// them the data has, so that its columns never depend on the data.
 pub fn write(
     out: &mut impl Write,
     sections: &[Section],
@@ -21,7 +22,7 @@ pub fn write(
         Some(keys) => sections.iter().filter(|s| keys.contains(&s.key)).collect(),
         None => sections.iter().collect(),
     };
-    if let (Some(_), [section]) = (primary, chosen.as_slice()) {
+    if let (Some([_]), [section]) = (primary, chosen.as_slice()) {
         writer.write_record(&section.columns)?;
         for row in &section.rows {
             writer.write_record(row.iter().map(|c| c.plain()))?;
