@@ -48,10 +48,23 @@ impl Prefixes {
         ipv6: Prefixes::DEFAULT_IPV6,
     };
 
-    /// The network of `addr`: its prefix of its family's length.
+    /// The network of `addr`: its prefix of its family's length. An
+    /// IPv4-mapped IPv6 address (`::ffff:192.0.2.33`) is an IPv4 address
+    /// in IPv6 form: its network is the IPv4 one in the same form
+    /// (`::ffff:192.0.2.0/120` for /24), not `::/64` with `::1`.
+    ///
+    /// ```
+    /// use ctanalyze::Prefixes;
+    /// let p = Prefixes::DEFAULT;
+    /// let net = |a: &str| p.network(a.parse().unwrap()).to_string();
+    /// assert_eq!(net("192.0.2.33"), "192.0.2.0/24");
+    /// assert_eq!(net("2001:db8::1"), "2001:db8::/64");
+    /// assert_eq!(net("::ffff:192.0.2.33"), "::ffff:192.0.2.0/120");
+    /// ```
     pub fn network(&self, addr: IpAddr) -> Cidr {
         let len = match addr {
             IpAddr::V4(_) => self.ipv4,
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => 96 + self.ipv4,
             IpAddr::V6(_) => self.ipv6,
         };
         Cidr::network(addr, len)
