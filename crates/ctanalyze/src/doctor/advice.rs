@@ -358,10 +358,32 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     if !pressure.is_high() || candidates.is_empty() {
         return None;
     }
-    let mut largest: Vec<&Candidate> = candidates.iter().collect();
+    // A port that pair candidates hold whole gets no rule of its own.
+    let mut largest: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| c.inside_pairs.is_empty())
+        .collect();
     largest.sort_by_key(|c| std::cmp::Reverse(c.count)); // stable: ports before pairs on ties
-    let more = largest.len().saturating_sub(NOTRACK_RULES);
     largest.truncate(NOTRACK_RULES);
+    let chosen_pairs: Vec<String> = largest
+        .iter()
+        .filter_map(|c| match &c.target {
+            Target::Pair {
+                source,
+                destination,
+                ..
+            } => Some(format!("{source} -> {destination}")),
+            Target::Port { .. } => None,
+        })
+        .collect();
+    // Those whose pairs are all among the rules are said to be taken.
+    let taken: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| {
+            !c.inside_pairs.is_empty() && c.inside_pairs.iter().all(|p| chosen_pairs.contains(p))
+        })
+        .collect();
+    let more = candidates.len() - largest.len() - taken.len();
     let candidates = largest;
     let mut what = Vec::new();
     let mut nft = Vec::new();
@@ -398,6 +420,28 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     } else {
         String::new()
     };
+    if !taken.is_empty() {
+        let ports: Vec<String> = taken
+            .iter()
+            .map(|port| {
+                format!(
+                    "{} ({} entries)",
+                    notrack_rules(&port.target).described,
+                    group(port.count)
+                )
+            })
+            .collect();
+        overlap.push_str(&format!(
+            " {} {}: all {} entries are between the addresses of the pair rules above.",
+            ports.join(", "),
+            if taken.len() == 1 {
+                "needs no rule of its own"
+            } else {
+                "need no rules of their own"
+            },
+            if taken.len() == 1 { "its" } else { "their" },
+        ));
+    }
     if more > 0 {
         overlap.push_str(&format!(
             " {more} more candidate{} in the NOTRACK table, none larger.",
@@ -740,6 +784,7 @@ mod tests {
             },
             count: 600,
             percent: 60.0,
+            inside_pairs: Vec::new(),
         };
         let r = notrack(std::slice::from_ref(&scoped), Pressure::Full).unwrap();
         assert!(
@@ -788,6 +833,7 @@ mod tests {
             },
             count: 600,
             percent: 60.0,
+            inside_pairs: Vec::new(),
         };
         assert_eq!(notrack(std::slice::from_ref(&port), Pressure::Low), None);
         assert_eq!(notrack(&[], Pressure::Full), None);
@@ -817,6 +863,7 @@ mod tests {
             },
             count: 20,
             percent: 20.0,
+            inside_pairs: Vec::new(),
         };
         let small = |port| Candidate {
             target: Target::Port {
@@ -826,6 +873,7 @@ mod tests {
             },
             count: 10,
             percent: 10.0,
+            inside_pairs: Vec::new(),
         };
         let r = notrack(
             &[small(1), small(2), port.clone(), pair.clone()],
@@ -840,7 +888,7 @@ mod tests {
         );
         assert!(r.rationale.contains("udp to port 1"));
         assert!(!r.rationale.contains("udp to port 2"));
-        let r = notrack(&[port, pair], Pressure::High).unwrap();
+        let r = notrack(&[port, pair.clone()], Pressure::High).unwrap();
         assert_eq!(
             r.title,
             "Do not track heavy traffic that is never NATed (2 candidates)"
@@ -871,6 +919,42 @@ mod tests {
         assert!(
             r.rationale
                 .contains("from fd00::1 to fd00::2 (both internal): 20 entries (20.0%)")
+        );
+
+        // A port the pair holds whole gets no rule of its own, and is said
+        // to; one whose pair is not among the rules keeps its place.
+        let inside = |port, count| Candidate {
+            target: Target::Port {
+                protocol: "udp",
+                port,
+                destinations: vec!["fd00::2".into()],
+            },
+            count,
+            percent: count as f64,
+            inside_pairs: vec!["fd00::1 -> fd00::2".into()],
+        };
+        let r = notrack(&[pair.clone(), inside(53, 15)], Pressure::High).unwrap();
+        assert_eq!(r.title, "Do not track heavy traffic that is never NATed");
+        assert!(
+            r.rationale.contains(
+                "udp to port 53 of fd00::2 (15 entries) needs no rule of its own: all its entries \
+                 are between the addresses of the pair rules above."
+            ),
+            "{}",
+            r.rationale
+        );
+        assert!(!r.commands.iter().any(|c| c.contains("dport 53")));
+        assert!(!r.rationale.contains("more candidate"));
+        let elsewhere = Candidate {
+            inside_pairs: vec!["fd00::9 -> fd00::2".into()],
+            ..inside(54, 15)
+        };
+        let r = notrack(&[pair, elsewhere], Pressure::High).unwrap();
+        assert!(
+            r.rationale
+                .contains("1 more candidate is in the NOTRACK table, none larger."),
+            "{}",
+            r.rationale
         );
     }
 

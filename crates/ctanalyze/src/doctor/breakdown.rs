@@ -49,6 +49,10 @@ pub struct Breakdown {
     /// The original destinations of each (protocol, destination port), up
     /// to [`FEW`] of them: a NOTRACK rule for a port is scoped to them.
     pub port_destinations: HashMap<(Protocol, u16), Destinations>,
+    /// The original sources of each (protocol, destination port), up to
+    /// [`FEW`] of them: a port whose few sources and destinations are all
+    /// NOTRACK pair candidates needs no rule of its own.
+    pub port_sources: HashMap<(Protocol, u16), Destinations>,
 }
 
 /// Entries per (source, destination) address pair, in one map per family:
@@ -136,7 +140,7 @@ impl Merge for AddressPairs {
 /// The most destinations a port's NOTRACK rules name one by one.
 pub const FEW: usize = 4;
 
-/// The destination addresses a port was seen with.
+/// The destination (or source) addresses a port was seen with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destinations {
     /// All of them (at most [`FEW`]), in address order: the same however
@@ -199,6 +203,10 @@ impl Breakdown {
                 .entry((flow.protocol, port))
                 .or_default()
                 .add(flow.orig.dst);
+            self.port_sources
+                .entry((flow.protocol, port))
+                .or_default()
+                .add(flow.orig.src);
         }
     }
 
@@ -241,6 +249,9 @@ impl Merge for Breakdown {
                 .entry(key)
                 .or_default()
                 .merge(destinations);
+        }
+        for (key, sources) in other.port_sources {
+            self.port_sources.entry(key).or_default().merge(sources);
         }
     }
 }

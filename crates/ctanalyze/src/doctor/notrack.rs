@@ -52,6 +52,11 @@ pub struct Candidate {
     pub count: u64,
     /// Share of all entries, percent.
     pub percent: f64,
+    /// For a port, the pair candidates that hold all of its entries
+    /// (`source -> destination`): its few sources and destinations, every
+    /// combination a candidate pair, so the pairs' rules take it whole.
+    /// Empty when there are none (and for a pair).
+    pub inside_pairs: Vec<String>,
 }
 
 /// The rule for one key: a candidate when it holds at least [`MIN_SHARE`]
@@ -66,6 +71,19 @@ pub fn is_candidate(count: u64, nated: u64, total: u64) -> bool {
 pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
     let total = summary.totals.matched;
     let mut found = Vec::new();
+    let mut pairs: Vec<((IpAddr, IpAddr), u64)> = breakdown
+        .pairs
+        .iter()
+        .filter(|&((source, destination), count)| {
+            is_candidate(count, breakdown.nated_pairs.get(source, destination), total)
+        })
+        .collect();
+    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let is_pair = |source: IpAddr, destination: IpAddr| {
+        pairs
+            .iter()
+            .any(|&((s, d), _)| (s, d) == (source, destination))
+    };
     let mut ports: Vec<((Protocol, u16), u64)> = summary
         .destination_ports
         .iter()
@@ -82,6 +100,26 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
             }
             Some(Destinations::Many) | None => Vec::new(),
         };
+        // Every (source, destination) the port may have been seen between
+        // is a candidate pair: the pairs' rules hold all of its entries.
+        let key = (protocol, port);
+        let inside_pairs = match (
+            breakdown.port_sources.get(&key),
+            breakdown.port_destinations.get(&key),
+        ) {
+            (Some(Destinations::Few(sources)), Some(Destinations::Few(destinations)))
+                if !sources.is_empty()
+                    && sources
+                        .iter()
+                        .all(|&s| destinations.iter().all(|&d| is_pair(s, d))) =>
+            {
+                sources
+                    .iter()
+                    .flat_map(|s| destinations.iter().map(move |d| format!("{s} -> {d}")))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         found.push(Candidate {
             target: Target::Port {
                 protocol: protocol.name(),
@@ -90,17 +128,10 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
             },
             count,
             percent: super::percent(count, total),
+            inside_pairs,
         });
     }
-    let mut pairs: Vec<((IpAddr, IpAddr), u64)> = breakdown
-        .pairs
-        .iter()
-        .filter(|&((source, destination), count)| {
-            is_candidate(count, breakdown.nated_pairs.get(source, destination), total)
-        })
-        .collect();
-    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    for ((source, destination), count) in pairs {
+    for &((source, destination), count) in &pairs {
         found.push(Candidate {
             target: Target::Pair {
                 source: source.to_string(),
@@ -109,6 +140,7 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
             },
             count,
             percent: super::percent(count, total),
+            inside_pairs: Vec::new(),
         });
     }
     // Largest first, ports before pairs on ties (the sort is stable).
@@ -171,6 +203,57 @@ mod tests {
         ] {
             assert!(!is_internal(a.parse().unwrap()), "{a}");
         }
+    }
+
+    /// A port all of whose entries are between addresses of candidate
+    /// pairs is marked inside them; one with a source outside is not.
+    #[test]
+    fn a_port_inside_candidate_pairs_is_marked() {
+        let line = |src: &str, sport: u32, dport: u16| {
+            format!(
+                "ipv4     2 tcp      6 100 ESTABLISHED src={src} dst=198.51.100.2 sport={sport} dport={dport} src=198.51.100.2 dst={src} sport={dport} dport={sport} [ASSURED] mark=0 use=1\n"
+            )
+        };
+        let mut dump = String::new();
+        // 40 of 100 from one client to port 9400: a candidate pair and port.
+        for i in 0..40 {
+            dump.push_str(&line("192.0.2.1", 30_000 + i, 9400));
+        }
+        // 15 to port 9401: 10 from that client, 5 from another (not a pair
+        // candidate: 5%).
+        for i in 0..10 {
+            dump.push_str(&line("192.0.2.1", 31_000 + i, 9401));
+        }
+        for i in 0..5 {
+            dump.push_str(&line("192.0.2.2", 31_000 + i, 9401));
+        }
+        // 45 from 45 clients to port 443.
+        for i in 0..45 {
+            dump.push_str(&line(&format!("203.0.113.{}", i + 1), 40_000, 443));
+        }
+        let summary = crate::Analyzer::new()
+            .threads(1)
+            .analyze_bytes(dump.as_bytes());
+        assert_eq!(summary.totals.flows, 100);
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let found = candidates(&summary, &breakdown);
+        let inside = |port: u16| {
+            found
+                .iter()
+                .find(|c| matches!(c.target, Target::Port { port: p, .. } if p == port))
+                .map(|c| c.inside_pairs.clone())
+        };
+        assert_eq!(
+            inside(9400),
+            Some(vec!["192.0.2.1 -> 198.51.100.2".to_owned()])
+        );
+        assert_eq!(inside(9401), Some(vec![]));
+        assert_eq!(inside(443), Some(vec![]));
+        let pair = found
+            .iter()
+            .find(|c| matches!(c.target, Target::Pair { .. }))
+            .unwrap();
+        assert_eq!((pair.count, pair.inside_pairs.len()), (50, 0));
     }
 
     #[test]

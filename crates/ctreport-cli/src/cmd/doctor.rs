@@ -501,12 +501,21 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             Cell::Int(candidate.count),
             Cell::Percent(candidate.percent),
             Cell::text(internal),
+            Cell::Text(candidate.inside_pairs.join(", ")),
         ]
     });
     parts.push(table(
         "notrack",
-        "NOTRACK candidates (never NATed, at least 10% of the table)",
-        &["kind", "match", "count", "percent", "internal"],
+        "NOTRACK candidates (never NATed, at least 10% of the table; a port inside pairs: all its \
+         entries are between them)",
+        &[
+            "kind",
+            "match",
+            "count",
+            "percent",
+            "internal",
+            "inside pairs",
+        ],
         rows.collect(),
     ));
 
