@@ -51,8 +51,17 @@ pub struct StateRow {
 pub struct AddressRow {
     /// The address in canonical text form (RFC 5952 for IPv6).
     pub address: String,
-    /// Flows (or bytes, in `top_sources_by_bytes`).
+    /// Flows.
     pub count: u64,
+}
+
+/// Bytes per address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressBytesRow {
+    /// The address in canonical text form (RFC 5952 for IPv6).
+    pub address: String,
+    /// Bytes, both directions.
+    pub bytes: u64,
 }
 
 /// Flows per destination port.
@@ -258,8 +267,15 @@ impl Summary {
     }
 
     /// The top `n` original sources by bytes in both directions.
-    pub fn top_source_bytes_rows(&self, n: usize) -> Vec<AddressRow> {
-        address_rows(self.source_bytes.top(n))
+    pub fn top_source_bytes_rows(&self, n: usize) -> Vec<AddressBytesRow> {
+        self.source_bytes
+            .top(n)
+            .into_iter()
+            .map(|(addr, bytes)| AddressBytesRow {
+                address: addr.to_string(),
+                bytes,
+            })
+            .collect()
     }
 
     /// The top `n` (protocol, destination port) pairs.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use ctanalyze::{
-    AccountingRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow, NetworkRow, PortRow,
-    Prefixes, ProtocolRow, StateRow, Summary, ZoneRow,
+    AccountingRow, AddressBytesRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow,
+    NetworkRow, PortRow, Prefixes, ProtocolRow, StateRow, Summary, ZoneRow,
 };
 
 use crate::analysis::{Analysis, Stopped};
@@ -94,7 +94,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounting: Option<AccountingRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_sources_by_bytes: Option<Vec<AddressRow>>,
+    pub top_sources_by_bytes: Option<Vec<AddressBytesRow>>,
     /// How many keys each ranked section has in all, by the section's
     /// key (`"top_sources": 99392`): its rows are the top `-n` of them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -433,8 +433,8 @@ impl Report {
             let rows = rows.iter().map(|r| {
                 vec![
                     Cell::Text(r.address.clone()),
-                    Cell::Bytes(r.count),
-                    Cell::Percent(percent(r.count, total)),
+                    Cell::Bytes(r.bytes),
+                    Cell::Percent(percent(r.bytes, total)),
                 ]
             });
             let columns = &["address", "bytes", "percent"];

@@ -1349,3 +1349,45 @@ fn the_events_heading_says_whether_every_line_is_an_event() {
     );
     assert_eq!(heading(EXAMPLE), "");
 }
+
+/// `top_sources_by_bytes` rows carry `bytes` (both directions), each as
+/// a count of the fixture's text made here says, in descending order.
+#[test]
+fn top_sources_by_bytes_carry_bytes_as_the_text_sums_them() {
+    let text = std::fs::read_to_string(root().join(EXAMPLE)).unwrap();
+    let mut expected: std::collections::HashMap<String, u64> = Default::default();
+    for line in text.lines() {
+        let field = |key: &str| {
+            line.split_whitespace()
+                .filter_map(move |w| w.strip_prefix(key))
+                .collect::<Vec<_>>()
+        };
+        // Canonical text, as the report prints addresses (the kernel
+        // prints IPv6 in full).
+        let Some(source) = field("src=")
+            .first()
+            .map(|s| s.parse::<std::net::IpAddr>().unwrap().to_string())
+        else {
+            continue;
+        };
+        let bytes: u64 = field("bytes=")
+            .iter()
+            .map(|b| b.parse::<u64>().unwrap())
+            .sum();
+        *expected.entry(source).or_default() += bytes;
+    }
+    let report = json(&["summary", "-n", "5", "--format", "json", EXAMPLE]);
+    let rows = report["top_sources_by_bytes"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let mut previous = u64::MAX;
+    for row in rows {
+        let address = row["address"].as_str().unwrap();
+        let bytes = row["bytes"].as_u64().unwrap();
+        assert!(row.get("count").is_none(), "{row}");
+        assert_eq!(Some(&bytes), expected.get(address), "{address}");
+        assert!(bytes <= previous);
+        previous = bytes;
+    }
+    // The first is the largest of all.
+    assert_eq!(rows[0]["bytes"].as_u64(), expected.values().copied().max());
+}
