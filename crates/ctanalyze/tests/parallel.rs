@@ -45,8 +45,62 @@ fn check_all_paths(bytes: &[u8], filter: &Filter, chunk_size: usize) -> Result<(
         );
         let streamed = analyzer.analyze_stream(0, bytes).unwrap();
         prop_assert_eq!(&streamed, &reference, "streamed, {} threads", threads);
+        let file = analyze_file(&analyzer, bytes);
+        prop_assert_eq!(&file, &reference, "file, {} threads", threads);
     }
     Ok(())
+}
+
+/// `bytes` as a file opened with [`ctparse::Source::open`] (mapped, and
+/// read in pieces, when not empty).
+fn analyze_file(analyzer: &Analyzer, bytes: &[u8]) -> Summary {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ctanalyze-parallel-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.txt");
+    std::fs::write(&path, bytes).unwrap();
+    let source = ctparse::Source::open(&path).unwrap();
+    let summary = analyzer.analyze_source(0, source).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    summary
+}
+
+/// A mapped file is read in pieces of 256 KiB: lines cut by a piece's
+/// end, a line longer than a piece, and malformed lines in any piece
+/// count as in one sequential pass, with the same line numbers.
+#[test]
+fn a_file_read_in_pieces_equals_the_sequential_pass() {
+    let mut bytes = generated(11, 9_000, 53, Dialect::Proc);
+    // A malformed line of 300 KiB in the middle, and no line end at the end.
+    let middle = bytes.len() / 2;
+    let middle = middle + bytes[middle..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    let long: Vec<u8> = std::iter::repeat_n(b'x', 300 << 10)
+        .chain([b'\n'])
+        .collect();
+    bytes.splice(middle..middle, long);
+    bytes.pop();
+    assert!(bytes.len() > 4 * (256 << 10), "{}", bytes.len());
+    let reference = naive(&bytes, &Filter::default(), 1000);
+    assert!(reference.totals.errors > 100);
+    for threads in [1, 2] {
+        // One chunk (many pieces), and the automatic split.
+        for chunk_size in [Some(1 << 30), None] {
+            let mut analyzer = Analyzer::new().threads(threads).max_errors(1000);
+            if let Some(size) = chunk_size {
+                analyzer = analyzer.chunk_size(size);
+            }
+            assert_eq!(
+                analyze_file(&analyzer, &bytes),
+                reference,
+                "{threads} threads, chunks of {chunk_size:?}"
+            );
+        }
+    }
 }
 
 fn generated(seed: u64, flows: u64, malformed_every: u64, dialect: Dialect) -> Vec<u8> {

@@ -64,7 +64,7 @@ pub use flow::{
 pub use iter::{ParseStats, Parser};
 pub use line::{Line, SkipReason, parse_line};
 pub use render::{Dialect, render};
-pub use source::{ChunkReader, LineChunks, Source, Stream, line_chunks, release_pages};
+pub use source::{ChunkReader, LineChunks, MappedFile, Source, Stream, line_chunks};
 pub use state::{DccpState, SctpState, State, TcpState};
 
 /// Test hooks: the two parsing paths separately, so tests outside this

@@ -16,7 +16,7 @@ use memmap2::Mmap;
 #[derive(Debug)]
 pub enum Source {
     /// A memory-mapped regular file.
-    Mapped(Mmap),
+    Mapped(MappedFile),
     /// A stream to read with a [`ChunkReader`].
     Stream(Stream),
 }
@@ -37,7 +37,8 @@ impl Source {
         let file = File::open(path)?;
         let meta = file.metadata()?;
         if meta.is_file() && meta.len() > 0 {
-            map(&file).map(Source::Mapped)
+            let map = map(&file)?;
+            Ok(Source::Mapped(MappedFile { map, file }))
         } else {
             Ok(Source::Stream(Stream(Box::new(file))))
         }
@@ -51,84 +52,80 @@ impl Source {
     /// The mapped bytes, when the source is mapped.
     pub fn as_mapped(&self) -> Option<&[u8]> {
         match self {
-            Source::Mapped(map) => Some(map),
+            Source::Mapped(file) => Some(file),
             Source::Stream(_) => None,
         }
     }
 }
 
-/// The whole blocks of `part` inside `map`, as an offset and a length,
-/// each a multiple of [`RELEASE_BLOCK`]; `None` when there are none or
-/// `part` is not inside the map.
-#[cfg_attr(not(unix), allow(dead_code))]
-fn release_range(map: &[u8], part: &[u8]) -> Option<(usize, usize)> {
-    let offset = (part.as_ptr() as usize).checked_sub(map.as_ptr() as usize)?;
-    let end = offset.checked_add(part.len())?;
-    if end > map.len() {
-        return None;
+/// A regular file, memory-mapped, with the file itself: the map to find
+/// lines and offsets anywhere in it, and positional reads
+/// ([`read_at`](MappedFile::read_at)) to go through it in pieces that
+/// stay in the cache, without a page fault for every few pages read and
+/// an unmapping of them all at the end. Derefs to the mapped bytes.
+#[derive(Debug)]
+pub struct MappedFile {
+    map: Mmap,
+    file: File,
+}
+
+impl std::ops::Deref for MappedFile {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.map
     }
-    let start = offset.checked_next_multiple_of(RELEASE_BLOCK)?;
-    let end = end / RELEASE_BLOCK * RELEASE_BLOCK;
-    (start < end).then(|| (start, end - start))
 }
 
-/// What [`release_pages`] gives back at a time: a multiple of every page
-/// size Linux uses (4, 16 and 64 KiB), so that an offset from the start of
-/// a map (which is page-aligned) is page-aligned too.
-const RELEASE_BLOCK: usize = 64 << 10;
-
-/// Says that `part` of `map` (a [`Source::Mapped`]'s bytes) has been
-/// read: the process's page-table entries for the whole 64 KiB blocks
-/// inside it are dropped now, by the calling thread. The bytes stay
-/// readable and unchanged; a later read maps them again from the page
-/// cache. Does nothing for a part that is not inside the map, or on
-/// platforms without `madvise`.
-///
-/// Dropping the entries of a large map takes a while (35 ms for 823 MB,
-/// on one thread, when the map is dropped); parallel readers that release
-/// their chunks as they finish them share that work and overlap it with
-/// reading.
-///
-/// ```
-/// # let dir = std::env::temp_dir().join(format!("ctparse-release-{}", std::process::id()));
-/// # std::fs::create_dir_all(&dir)?;
-/// # let path = dir.join("dump.txt");
-/// let line = b"ipv4     2 udp      17 29 src=192.0.2.1 dst=192.0.2.2 sport=1 dport=2 \
-///              src=192.0.2.2 dst=192.0.2.1 sport=2 dport=1 mark=0 use=2\n";
-/// std::fs::write(&path, line.repeat(2_000))?;
-/// let source = ctparse::Source::open(&path)?;
-/// let ctparse::Source::Mapped(map) = &source else {
-///     panic!("a regular file is mapped");
-/// };
-/// let flows = ctparse::Parser::new(map).filter(Result::is_ok).count();
-/// ctparse::release_pages(map, map);
-/// // Still the same bytes.
-/// assert_eq!(&map[..line.len()], line);
-/// assert_eq!(ctparse::Parser::new(map).filter(Result::is_ok).count(), flows);
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn release_pages(map: &Mmap, part: &[u8]) {
-    #[cfg(unix)]
-    release(map, part);
-    #[cfg(not(unix))]
-    let _ = (map, part);
+impl MappedFile {
+    /// Reads the bytes at `offset` into `buf`, as many as fit and are
+    /// there (fewer only at the end of the file); the same bytes as the
+    /// map's at that offset.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("ctparse-read-at-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let path = dir.join("dump.txt");
+    /// std::fs::write(&path, b"first line\nsecond line\n")?;
+    /// let ctparse::Source::Mapped(file) = ctparse::Source::open(&path)? else {
+    ///     panic!("a regular file is mapped");
+    /// };
+    /// let mut buf = [0u8; 6];
+    /// assert_eq!(file.read_at(&mut buf, 11)?, 6);
+    /// assert_eq!(&buf, b"second");
+    /// assert_eq!(&file[11..17], b"second");
+    /// assert_eq!(file.read_at(&mut buf, 20)?, 3); // "ne\n", the end
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let at = offset + filled as u64;
+            match read_file_at(&self.file, &self.map, &mut buf[filled..], at) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
 }
 
+/// One positional read (`pread`).
 #[cfg(unix)]
-#[allow(unsafe_code)]
-fn release(map: &Mmap, part: &[u8]) {
-    let Some((offset, len)) = release_range(map, part) else {
-        return;
-    };
-    // SAFETY: `MADV_DONTNEED` on a read-only file mapping drops page-table
-    // entries only: the next access maps the same page of the file again,
-    // so every byte that any slice of the map shows stays as it was (the
-    // one hazard, the file being changed under the map, is `map`'s own).
-    // Memory that a write had made private would be lost, but this map
-    // is read-only. The range is inside the map (checked above). Purely
-    // advisory: a failure leaves the entries where they were.
-    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+fn read_file_at(file: &File, _: &[u8], buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+/// Elsewhere, a copy from the map.
+#[cfg(not(unix))]
+fn read_file_at(_: &File, map: &[u8], buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let start = usize::try_from(offset).map_or(map.len(), |o| o.min(map.len()));
+    let n = buf.len().min(map.len() - start);
+    buf[..n].copy_from_slice(&map[start..start + n]);
+    Ok(n)
 }
 
 #[allow(unsafe_code)]
@@ -349,33 +346,3 @@ impl<'a> Iterator for LineChunks<'a> {
 }
 
 impl std::iter::FusedIterator for LineChunks<'_> {}
-
-#[cfg(test)]
-mod tests {
-    use super::{RELEASE_BLOCK, release_range};
-
-    const B: usize = RELEASE_BLOCK;
-
-    #[test]
-    fn only_whole_blocks_inside_the_part_are_released() {
-        let map = vec![0u8; 5 * B + 100];
-        // The whole map: its last partial block stays.
-        assert_eq!(release_range(&map, &map), Some((0, 5 * B)));
-        // A part from just after a block start to just before one.
-        assert_eq!(release_range(&map, &map[1..4 * B - 1]), Some((B, 2 * B)));
-        // Exactly blocks.
-        assert_eq!(release_range(&map, &map[B..3 * B]), Some((B, 2 * B)));
-        // Less than a whole block.
-        assert_eq!(release_range(&map, &map[B + 1..2 * B + 1]), None);
-        assert_eq!(release_range(&map, &map[..0]), None);
-    }
-
-    #[test]
-    fn a_part_outside_the_map_is_not_released() {
-        let map = vec![0u8; 4 * B];
-        let other = vec![0u8; 4 * B];
-        assert_eq!(release_range(&map, &other), None);
-        assert_eq!(release_range(&map[B..], &map[..2 * B]), None);
-        assert_eq!(release_range(&map[..2 * B], &map), None);
-    }
-}
