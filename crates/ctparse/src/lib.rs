@@ -20,7 +20,8 @@
 //!   never stops at a bad line ([`Parser::for_each_ref`] is its faster
 //!   internal form for full passes), and [`parse_line`] for a single line.
 //! - [`ParseError`]: owned, with line, column, kind and offending token.
-//! - [`Source`], [`ChunkReader`], [`line_chunks`]: memory-mapped files,
+//! - [`Source`], [`MappedFile`], [`ChunkReader`], [`line_chunks`]:
+//!   memory-mapped files (also read in pieces with `pread`),
 //!   bounded-memory streaming for `/proc` files, pipes and stdin, and
 //!   line-aligned chunks for parallel consumers.
 //! - [`render`]: the inverse of parsing, for tests and generators.
