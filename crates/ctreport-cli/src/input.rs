@@ -2,7 +2,7 @@
 //! zstd compressed dumps detected by their magic bytes.
 
 use std::fs::File;
-use std::io::{self, BufReader, IsTerminal, Read, Seek};
+use std::io::{self, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -70,22 +70,17 @@ pub fn open(path: &Path) -> Result<Input, String> {
     if meta.is_dir() {
         return Err(format!("{}: is a directory", path.display()));
     }
-    if meta.is_file() && meta.len() > 0 {
-        let mut head = [0u8; HEAD];
-        let read = read_head(&mut file, &mut head).map_err(fail)?;
-        unread_format(&head[..read]).map_err(fail)?;
-        if !is_compressed(&head[..read]) {
-            let source = Source::open(path).map_err(fail)?;
-            return Ok(Input {
-                name: path.to_owned(),
-                source,
-                size: Some(meta.len()),
-            });
-        }
-        file.rewind().map_err(fail)?;
+    let (packing, head) = read_packing(&mut file).map_err(fail)?;
+    if meta.is_file() && meta.len() > 0 && packing == Packing::Plain {
+        let source = Source::open(path).map_err(fail)?;
+        return Ok(Input {
+            name: path.to_owned(),
+            source,
+            size: Some(meta.len()),
+        });
     }
     // /proc files (size 0), pipes, devices, and compressed files stream.
-    let source = decompressing(file).map_err(fail)?;
+    let source = unpacked(packing, head, file).map_err(fail)?;
     Ok(Input {
         name: path.to_owned(),
         source,
@@ -108,19 +103,30 @@ fn read_head(reader: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-fn is_compressed(head: &[u8]) -> bool {
-    head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC)
+/// How an input is packed, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packing {
+    Plain,
+    Gzip,
+    Zstd,
 }
 
-/// An error naming the format when `head` starts like one of [`UNREAD`]
-/// (bzip2's `BZh` only with its block-size digit after it).
-fn unread_format(head: &[u8]) -> io::Result<()> {
+/// How `head` (an input's first bytes) is packed; an error naming the
+/// format when it starts like one of [`UNREAD`] (bzip2's `BZh` only with
+/// its block-size digit after it).
+fn packing(head: &[u8]) -> io::Result<Packing> {
+    if head.starts_with(GZIP_MAGIC) {
+        return Ok(Packing::Gzip);
+    }
+    if head.starts_with(ZSTD_MAGIC) {
+        return Ok(Packing::Zstd);
+    }
     let Some(&(magic, what, unpack)) = UNREAD.iter().find(|(magic, ..)| head.starts_with(magic))
     else {
-        return Ok(());
+        return Ok(Packing::Plain);
     };
     if magic == b"BZh" && !head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
-        return Ok(());
+        return Ok(Packing::Plain);
     }
     let advice = match unpack {
         Some(command) => format!(
@@ -136,22 +142,32 @@ fn unread_format(head: &[u8]) -> io::Result<()> {
 }
 
 /// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
-/// The first bytes are read in full before deciding, then put back in
-/// front of the rest.
 fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
+    let (packing, head) = read_packing(&mut reader)?;
+    unpacked(packing, head, reader)
+}
+
+/// Reads the first bytes of `reader` in full, and how they say it is
+/// packed.
+fn read_packing(reader: &mut impl Read) -> io::Result<(Packing, Vec<u8>)> {
     let mut head = vec![0u8; HEAD];
-    let filled = read_head(&mut reader, &mut head)?;
+    let filled = read_head(reader, &mut head)?;
     head.truncate(filled);
-    unread_format(&head)?;
-    let is_gzip = head.starts_with(GZIP_MAGIC);
-    let is_zstd = head.starts_with(ZSTD_MAGIC);
+    Ok((packing(&head)?, head))
+}
+
+/// The stream of `head` (the bytes already read) then the rest of
+/// `reader`, decoded as `packing` says.
+fn unpacked(
+    packing: Packing,
+    head: Vec<u8>,
+    reader: impl Read + Send + 'static,
+) -> io::Result<Source> {
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
-    Ok(if is_gzip {
-        Source::from_reader(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else if is_zstd {
-        Source::from_reader(zstd::stream::read::Decoder::with_buffer(buffered)?)
-    } else {
-        Source::from_reader(buffered)
+    Ok(match packing {
+        Packing::Gzip => Source::from_reader(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Packing::Zstd => Source::from_reader(zstd::stream::read::Decoder::with_buffer(buffered)?),
+        Packing::Plain => Source::from_reader(buffered),
     })
 }
 
