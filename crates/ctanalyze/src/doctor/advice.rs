@@ -372,7 +372,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
                 source,
                 destination,
                 ..
-            } => Some(format!("{source} -> {destination}")),
+            } => Some(super::notrack::pair_name(source, destination)),
             Target::Port { .. } => None,
         })
         .collect();

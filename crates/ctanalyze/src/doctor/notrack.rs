@@ -59,6 +59,12 @@ pub struct Candidate {
     pub inside_pairs: Vec<String>,
 }
 
+/// An address pair as reports name it, and as
+/// [`Candidate::inside_pairs`] lists it: `source -> destination`.
+pub fn pair_name(source: impl std::fmt::Display, destination: impl std::fmt::Display) -> String {
+    format!("{source} -> {destination}")
+}
+
 /// The rule for one key: a candidate when it holds at least [`MIN_SHARE`]
 /// percent of `total` entries and none of them is NATed (NOTRACK traffic
 /// cannot be NATed).
@@ -115,7 +121,7 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
             {
                 sources
                     .iter()
-                    .flat_map(|s| destinations.iter().map(move |d| format!("{s} -> {d}")))
+                    .flat_map(|s| destinations.iter().map(move |d| pair_name(s, d)))
                     .collect()
             }
             _ => Vec::new(),

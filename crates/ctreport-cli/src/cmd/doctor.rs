@@ -491,7 +491,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
                 internal,
             } => (
                 "pair",
-                format!("{source} -> {destination}"),
+                ctanalyze::doctor::notrack::pair_name(source, destination),
                 if *internal { "yes" } else { "no" },
             ),
         };
