@@ -343,7 +343,7 @@ impl Analyzer {
             });
         });
         resolve_error_lines(&mut summary, bytes);
-        summary.finish();
+        self.finish(&mut summary);
         summary
     }
 
@@ -356,7 +356,7 @@ impl Analyzer {
             self.fold_chunk(acc, input, offset, 1, chunk);
         });
         resolve_error_lines(&mut summary, bytes);
-        summary.finish();
+        self.finish(&mut summary);
         summary
     }
 
@@ -376,7 +376,7 @@ impl Analyzer {
         reader: impl Read + Send,
     ) -> Result<Summary, ReadError> {
         let (mut summary, read) = self.fold_stream(input, reader);
-        summary.finish();
+        self.finish(&mut summary);
         match read {
             Ok(()) => Ok(summary),
             Err((error, cut)) => Err(ReadError {
@@ -519,7 +519,30 @@ impl Analyzer {
             Some(pool) => pool.broadcast(worker),
             None => rayon::broadcast(worker),
         };
-        parts.into_iter().fold(fresh(), merged)
+        self.in_pool(|| {
+            parts.into_iter().fold(fresh(), |mut all, part| {
+                all.merge_parallel(part);
+                all
+            })
+        })
+    }
+
+    /// [`Summary::finish`], on the pool's threads when there is a pool.
+    fn finish(&self, summary: &mut Summary) {
+        if self.threads == 1 {
+            summary.finish(false);
+        } else {
+            self.in_pool(|| summary.finish(true));
+        }
+    }
+
+    /// Runs `work` in the analyzer's pool (rayon's global pool when it
+    /// has none), so that `rayon::join` in it uses the analyzer's threads.
+    fn in_pool<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
+        match &self.pool {
+            Some(pool) => pool.install(work),
+            None => rayon::scope(|_| work()),
+        }
     }
 
     fn effective_threads(&self) -> usize {

@@ -414,15 +414,7 @@ struct BySource {
 /// Keys shown as the addresses they are.
 impl std::fmt::Debug for BySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v4 = self
-            .v4
-            .iter()
-            .map(|(&bits, tally)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), tally));
-        let v6 = self
-            .v6
-            .iter()
-            .map(|(&bits, tally)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), tally));
-        f.debug_map().entries(v4.chain(v6)).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -435,25 +427,18 @@ impl BySource {
         }
     }
 
-    /// How many sources have flows, and how many have bytes.
-    fn tallied(&self) -> (usize, usize) {
+    /// How many sources have a tally for which `counted` holds.
+    fn count(&self, counted: impl Fn(&SourceTally) -> bool) -> usize {
         let tallies = self.v4.values().chain(self.v6.values());
-        tallies.fold((0, 0), |(flows, bytes), tally| {
-            (
-                flows + usize::from(tally.flows > 0),
-                bytes + usize::from(tally.with_bytes),
-            )
-        })
+        tallies.filter(|tally| counted(tally)).count()
     }
 
-    /// Every source with its tally, emptying the maps.
-    fn drain(&mut self) -> impl Iterator<Item = (IpAddr, SourceTally)> {
-        let v4 = std::mem::take(&mut self.v4)
-            .into_iter()
-            .map(|(bits, tally)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), tally));
-        let v6 = std::mem::take(&mut self.v6)
-            .into_iter()
-            .map(|(bits, tally)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), tally));
+    /// Every source with its tally.
+    fn iter(&self) -> impl Iterator<Item = (IpAddr, &SourceTally)> {
+        let v4 =
+            (self.v4.iter()).map(|(&bits, tally)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), tally));
+        let v6 =
+            (self.v6.iter()).map(|(&bits, tally)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), tally));
         v4.chain(v6)
     }
 
@@ -611,22 +596,51 @@ impl Summary {
     /// Moves the analyzer's combined per-source counts into `sources`
     /// and `source_bytes`. The analyzer calls it once, on the merged
     /// result: the split costs two updates per distinct source, against
-    /// one per flow saved.
-    pub(crate) fn finish(&mut self) {
+    /// one per flow saved. With `parallel` (inside the analyzer's pool,
+    /// which it then uses), the two maps are built on two threads: this
+    /// runs after the parallel pass, while the other threads would wait.
+    pub(crate) fn finish(&mut self, parallel: bool) {
+        let by_source = std::mem::take(&mut self.by_source);
         // Room for every key at once: a map of 99,392 sources grown step
-        // by step is rehashed 17 times, on one thread after the parallel
-        // pass.
-        let (flows, bytes) = self.by_source.tallied();
-        self.sources.reserve(flows);
-        self.source_bytes.reserve(bytes);
-        for (addr, tally) in self.by_source.drain() {
-            if tally.flows > 0 {
-                self.sources.add_n(addr, tally.flows);
+        // by step is rehashed 17 times.
+        let sources = || {
+            let mut sources = Counter::default();
+            sources.reserve(by_source.count(|tally| tally.flows > 0));
+            for (addr, tally) in by_source.iter() {
+                if tally.flows > 0 {
+                    sources.add_n(addr, tally.flows);
+                }
             }
-            if tally.with_bytes {
-                self.source_bytes.add_n(addr, tally.bytes);
+            sources
+        };
+        let source_bytes = || {
+            let mut source_bytes = Counter::default();
+            source_bytes.reserve(by_source.count(|tally| tally.with_bytes));
+            for (addr, tally) in by_source.iter() {
+                if tally.with_bytes {
+                    source_bytes.add_n(addr, tally.bytes);
+                }
             }
-        }
+            source_bytes
+        };
+        let (sources, source_bytes) = if parallel {
+            rayon::join(sources, source_bytes)
+        } else {
+            (sources(), source_bytes())
+        };
+        self.sources.merge(sources);
+        self.source_bytes.merge(source_bytes);
+    }
+
+    /// [`Merge::merge`], with the per-source counts merged on another
+    /// thread of the current pool while the other maps merge here: the
+    /// two largest maps of a typical table (sources and SNAT pairs) then
+    /// merge at the same time, after the parallel pass.
+    pub(crate) fn merge_parallel(&mut self, mut other: Summary) {
+        let mut by_source = std::mem::take(&mut self.by_source);
+        let theirs = std::mem::take(&mut other.by_source);
+        rayon::join(|| by_source.merge(theirs), || self.merge(other));
+        self.by_source = by_source;
     }
 
     /// Flows of family `family`.
