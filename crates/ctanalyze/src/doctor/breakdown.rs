@@ -46,13 +46,21 @@ pub struct Breakdown {
     /// Entries without `[ASSURED]` per (protocol, state): what early drop
     /// may evict when the table is full.
     pub not_assured: Counter<(Protocol, Option<State>)>,
-    /// The original destinations of each (protocol, destination port), up
-    /// to [`FEW`] of them: a NOTRACK rule for a port is scoped to them.
-    pub port_destinations: HashMap<(Protocol, u16), Destinations>,
-    /// The original sources of each (protocol, destination port), up to
-    /// [`FEW`] of them: a port whose few sources and destinations are all
-    /// NOTRACK pair candidates needs no rule of its own.
-    pub port_sources: HashMap<(Protocol, u16), Destinations>,
+    /// The original sources and destinations of each (protocol,
+    /// destination port), up to [`FEW`] of each: one map update a flow
+    /// for both.
+    pub port_addresses: HashMap<(Protocol, u16), PortAddresses, foldhash::fast::FixedState>,
+}
+
+/// The addresses a (protocol, destination port) was seen with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortAddresses {
+    /// The original sources: a port whose few sources and destinations
+    /// are all NOTRACK pair candidates needs no rule of its own.
+    pub sources: Addresses,
+    /// The original destinations: a NOTRACK rule for a port is scoped to
+    /// them.
+    pub destinations: Addresses,
 }
 
 /// Entries per (source, destination) address pair, in one map per family:
@@ -140,9 +148,9 @@ impl Merge for AddressPairs {
 /// The most destinations a port's NOTRACK rules name one by one.
 pub const FEW: usize = 4;
 
-/// The destination (or source) addresses a port was seen with.
+/// The source or destination addresses a port was seen with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destinations {
+pub enum Addresses {
     /// All of them (at most [`FEW`]), in address order: the same however
     /// the flows were split and merged.
     Few(Vec<IpAddr>),
@@ -150,29 +158,29 @@ pub enum Destinations {
     Many,
 }
 
-impl Default for Destinations {
+impl Default for Addresses {
     fn default() -> Self {
-        Destinations::Few(Vec::new())
+        Addresses::Few(Vec::new())
     }
 }
 
-impl Destinations {
+impl Addresses {
     fn add(&mut self, addr: IpAddr) {
-        if let Destinations::Few(seen) = self
+        if let Addresses::Few(seen) = self
             && let Err(at) = seen.binary_search(&addr)
         {
             if seen.len() == FEW {
-                *self = Destinations::Many;
+                *self = Addresses::Many;
             } else {
                 seen.insert(at, addr);
             }
         }
     }
 
-    fn merge(&mut self, other: Destinations) {
+    fn merge(&mut self, other: Addresses) {
         match other {
-            Destinations::Few(addrs) => addrs.into_iter().for_each(|a| self.add(a)),
-            Destinations::Many => *self = Destinations::Many,
+            Addresses::Few(addrs) => addrs.into_iter().for_each(|a| self.add(a)),
+            Addresses::Many => *self = Addresses::Many,
         }
     }
 }
@@ -199,14 +207,12 @@ impl Breakdown {
             self.not_assured.add((flow.protocol, flow.state));
         }
         if let Some(port) = flow.orig.l4.dst_port() {
-            self.port_destinations
+            let seen = self
+                .port_addresses
                 .entry((flow.protocol, port))
-                .or_default()
-                .add(flow.orig.dst);
-            self.port_sources
-                .entry((flow.protocol, port))
-                .or_default()
-                .add(flow.orig.src);
+                .or_default();
+            seen.sources.add(flow.orig.src);
+            seen.destinations.add(flow.orig.dst);
         }
     }
 
@@ -244,14 +250,10 @@ impl Merge for Breakdown {
         self.pairs.merge(other.pairs);
         self.nated_pairs.merge(other.nated_pairs);
         self.not_assured.merge(other.not_assured);
-        for (key, destinations) in other.port_destinations {
-            self.port_destinations
-                .entry(key)
-                .or_default()
-                .merge(destinations);
-        }
-        for (key, sources) in other.port_sources {
-            self.port_sources.entry(key).or_default().merge(sources);
+        for (key, theirs) in other.port_addresses {
+            let mine = self.port_addresses.entry(key).or_default();
+            mine.sources.merge(theirs.sources);
+            mine.destinations.merge(theirs.destinations);
         }
     }
 }
@@ -323,28 +325,28 @@ mod tests {
     #[test]
     fn destinations_are_kept_up_to_few_then_many() {
         let addr = |i: u8| IpAddr::from([198, 51, 100, i]);
-        let mut d = Destinations::default();
+        let mut d = Addresses::default();
         for i in [1, 2, 1, 3, 4, 4] {
             d.add(addr(i));
         }
-        assert_eq!(d, Destinations::Few((1..=4).map(addr).collect()));
+        assert_eq!(d, Addresses::Few((1..=4).map(addr).collect()));
         // The same set whatever the order they come in (chunks are folded
         // and merged in any order).
-        let mut reversed = Destinations::default();
+        let mut reversed = Addresses::default();
         for i in [4, 3, 3, 2, 1] {
             reversed.add(addr(i));
         }
         assert_eq!(reversed, d);
-        let mut other = Destinations::default();
+        let mut other = Addresses::default();
         other.add(addr(1));
         let mut merged = d.clone();
         merged.merge(other);
         assert_eq!(merged, d, "a known address adds nothing");
         d.add(addr(5));
-        assert_eq!(d, Destinations::Many);
-        let mut few = Destinations::default();
-        few.merge(Destinations::Many);
-        assert_eq!(few, Destinations::Many);
+        assert_eq!(d, Addresses::Many);
+        let mut few = Addresses::default();
+        few.merge(Addresses::Many);
+        assert_eq!(few, Addresses::Many);
     }
 
     fn fold(lines: &[&[u8]]) -> Breakdown {

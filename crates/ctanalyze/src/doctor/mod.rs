@@ -67,7 +67,7 @@ use ctparse::Protocol;
 use serde::Serialize;
 
 pub use advice::{Pressure, Recommendation};
-pub use breakdown::{AddressPairs, Breakdown, BreakdownFeed, Destinations};
+pub use breakdown::{AddressPairs, Addresses, Breakdown, BreakdownFeed, PortAddresses};
 pub use stats::{Stats, StatsFormat, meaning};
 pub use sysctl::Sysctl;
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::Summary;
 use crate::doctor::Breakdown;
-use crate::doctor::breakdown::Destinations;
+use crate::doctor::breakdown::{Addresses, PortAddresses};
 
 /// The least share of the table (percent) a port or address pair must
 /// hold to be a candidate.
@@ -98,26 +98,25 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
         .collect();
     ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for ((protocol, port), count) in ports {
-        let destinations = match breakdown.port_destinations.get(&(protocol, port)) {
-            Some(Destinations::Few(addrs)) => {
+        let seen = breakdown.port_addresses.get(&(protocol, port));
+        let destinations = match seen.map(|seen| &seen.destinations) {
+            Some(Addresses::Few(addrs)) => {
                 let mut addrs = addrs.clone();
                 addrs.sort();
                 addrs.iter().map(IpAddr::to_string).collect()
             }
-            Some(Destinations::Many) | None => Vec::new(),
+            Some(Addresses::Many) | None => Vec::new(),
         };
         // Every (source, destination) the port may have been seen between
         // is a candidate pair: the pairs' rules hold all of its entries.
-        let key = (protocol, port);
-        let inside_pairs = match (
-            breakdown.port_sources.get(&key),
-            breakdown.port_destinations.get(&key),
-        ) {
-            (Some(Destinations::Few(sources)), Some(Destinations::Few(destinations)))
-                if !sources.is_empty()
-                    && sources
-                        .iter()
-                        .all(|&s| destinations.iter().all(|&d| is_pair(s, d))) =>
+        let inside_pairs = match seen {
+            Some(PortAddresses {
+                sources: Addresses::Few(sources),
+                destinations: Addresses::Few(destinations),
+            }) if !sources.is_empty()
+                && sources
+                    .iter()
+                    .all(|&s| destinations.iter().all(|&d| is_pair(s, d))) =>
             {
                 sources
                     .iter()
