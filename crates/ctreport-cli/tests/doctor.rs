@@ -528,6 +528,30 @@ fn a_full_count_in_the_sysctls_is_pressure_whatever_the_dump_holds() {
     ]);
     assert_eq!(v["pressure"], "full");
     assert_eq!(v["fill"]["fill_percent"], 0.6);
+    assert_eq!(v["fill"]["peak_fill_percent"], 100.0);
+    // The fill table shows the figure the findings judge by, beside the
+    // dump's; where the two agree (the example with its own sysctls) it
+    // has the dump's alone.
+    let fill_rows = |sysctl: &str| {
+        let table = ok(&["doctor", "--sysctl", sysctl, EXAMPLE]);
+        let fill = table
+            .split("\n\n")
+            .find(|p| p.starts_with("Fill\n"))
+            .unwrap()
+            .to_owned();
+        fill.lines()
+            .filter(|l| l.trim_start().starts_with("fill"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        fill_rows("fixtures/full/sysctl.txt"),
+        [
+            "fill 0.6% entries / max",
+            "fill, largest count 100.0% nf_conntrack_count / max"
+        ]
+    );
+    assert_eq!(fill_rows(EXAMPLE_SYSCTL), ["fill 0.6% entries / max"]);
     let findings: Vec<&str> = v["findings"]
         .as_array()
         .unwrap()

@@ -180,6 +180,9 @@ pub struct Fill {
     pub buckets_from: Option<Origin>,
     /// `entries` in percent of `max`.
     pub fill_percent: Option<f64>,
+    /// The largest of `entries`, `count` and `stats_entries` in percent of
+    /// `max`: how full the table is judged to be ([`Fill::peak`]).
+    pub peak_fill_percent: Option<f64>,
     /// `entries / buckets`.
     pub entries_per_bucket: Option<f64>,
     /// `max / buckets`: entries per bucket at a full table.
@@ -241,7 +244,7 @@ impl Fill {
         // nf_conntrack_max = 0 means no limit: nothing is relative to it.
         let limit = max_value.filter(|&m| m > 0);
         let bucket_count = buckets.map(|(b, _)| b);
-        Fill {
+        let mut fill = Fill {
             entries,
             count,
             stats_entries,
@@ -250,6 +253,7 @@ impl Fill {
             buckets: bucket_count,
             buckets_from: buckets.map(|(_, o)| o),
             fill_percent: limit.map(|m| percent(entries, m)),
+            peak_fill_percent: None,
             entries_per_bucket: bucket_count.and_then(|b| ratio(entries, b)),
             entries_per_bucket_at_max: bucket_count.zip(limit).and_then(|(b, m)| ratio(m, b)),
             average_chain: bucket_count.and_then(|b| ratio(entries.saturating_mul(2), b)),
@@ -258,7 +262,9 @@ impl Fill {
             memory_bytes: entries.saturating_mul(object_size.0),
             memory_at_max_bytes: limit.map(|m| m.saturating_mul(object_size.0)),
             hash_table_bytes: bucket_count.map(|b| b.saturating_mul(advice::BUCKET_BYTES)),
-        }
+        };
+        fill.peak_fill_percent = fill.peak_percent();
+        fill
     }
 }
 

@@ -301,6 +301,22 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         f.fill_percent.map(Cell::Percent),
         Cell::text("entries / max"),
     );
+    // Fuller by another count (read at another moment): what the findings
+    // judge the table by.
+    let (peak, _) = f.peak();
+    let shown = |p: Option<f64>| p.map(|p| format!("{p:.1}"));
+    if peak > entries && shown(f.peak_fill_percent) != shown(f.fill_percent) {
+        let by = if f.count == Some(peak) {
+            "nf_conntrack_count / max"
+        } else {
+            "stats entries / max"
+        };
+        row(
+            "fill, largest count",
+            f.peak_fill_percent.map(Cell::Percent),
+            Cell::text(by),
+        );
+    }
     row(
         "nf_conntrack_buckets",
         f.buckets.map(Cell::Int),
