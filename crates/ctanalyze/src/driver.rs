@@ -163,6 +163,12 @@ impl Analyzer {
     /// Uses `threads` threads; 0 means rayon's default (one per core), and 1
     /// runs the sequential reference path without rayon.
     ///
+    /// With 0 the pass runs on rayon's global pool, and a streamed pass
+    /// keeps every thread of it waiting for the stream's chunks until the
+    /// stream ends. A program that does other rayon work meanwhile, or
+    /// reads slow streams (a pipe, a network upload), should give a
+    /// number: the analyzer then has a pool of its own.
+    ///
     /// # Panics
     ///
     /// Only if the operating system refuses to start threads.
@@ -183,7 +189,9 @@ impl Analyzer {
     /// default a mapped input is cut into shrinking chunks, each about a
     /// quarter of a thread's share of what is left and at least
     /// [`DEFAULT_CHUNK_SIZE`], so that the threads finish together; a
-    /// stream is read in chunks of [`DEFAULT_CHUNK_SIZE`].
+    /// stream is read in chunks of [`DEFAULT_CHUNK_SIZE`]. A stream's
+    /// chunks are never smaller than that, whatever `bytes` says: a
+    /// streamed pass holds about (2 x threads + 2) chunks.
     pub fn chunk_size(mut self, bytes: usize) -> Analyzer {
         self.chunk_size = Some(bytes.max(1));
         self
@@ -421,8 +429,14 @@ impl Analyzer {
             }));
             match read {
                 Ok(true) => spare.extend(batch.into_iter().map(|(_, chunk)| chunk)),
-                Ok(false) => return (total, Ok(())),
-                Err(error) => return (total, Err(stopped(&reader, error))),
+                Ok(false) => {
+                    total.totals.bytes += reader.skipped();
+                    return (total, Ok(()));
+                }
+                Err(error) => {
+                    total.totals.bytes += reader.skipped();
+                    return (total, Err(stopped(&reader, error)));
+                }
             }
         }
     }
@@ -441,21 +455,22 @@ impl Analyzer {
         let (full_tx, full_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
         std::thread::scope(|scope| {
-            let reading = scope.spawn(move || -> Result<(), Stop> {
+            // How reading ended, and the bytes of overlong lines it dropped.
+            let reading = scope.spawn(move || -> (Result<(), Stop>, u64) {
                 let mut reader = ChunkReader::new(reader, chunk_size);
                 let mut next_line = 1u64;
                 loop {
                     let mut chunk = empty_rx.try_recv().unwrap_or_default();
                     match reader.next_chunk(&mut chunk) {
                         Ok(true) => {}
-                        Ok(false) => return Ok(()),
-                        Err(error) => return Err(stopped(&reader, error)),
+                        Ok(false) => return (Ok(()), reader.skipped()),
+                        Err(error) => return (Err(stopped(&reader, error)), reader.skipped()),
                     }
                     let first_line = next_line;
                     next_line += lines_in(&chunk);
                     if full_tx.send((first_line, chunk)).is_err() {
                         // The folding side is gone (it panicked): stop.
-                        return Ok(());
+                        return (Ok(()), reader.skipped());
                     }
                 }
             });
@@ -482,11 +497,14 @@ impl Analyzer {
                 None => rayon::broadcast(worker),
             };
             drop(full_rx);
-            let summary = parts
+            let mut summary = parts
                 .into_iter()
                 .fold(Summary::with_error_limit(self.max_errors), merged);
             match reading.join() {
-                Ok(result) => (summary, result),
+                Ok((result, skipped)) => {
+                    summary.totals.bytes += skipped;
+                    (summary, result)
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         })

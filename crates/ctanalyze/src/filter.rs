@@ -166,9 +166,12 @@ impl Cidr {
     }
 
     /// Whether `addr` is inside the prefix (never across families: the
-    /// network of an address is of its own family).
+    /// network of an address is of its own family). A `Cidr` built by
+    /// hand with host bits set, or longer than its family's addresses, is
+    /// taken as its network, as [`Cidr::network`] makes it.
     pub fn contains(&self, addr: &IpAddr) -> bool {
-        Cidr::network(*addr, self.len) == *self
+        let prefix = Cidr::network(self.addr, self.len);
+        Cidr::network(*addr, prefix.len) == prefix
     }
 }
 
@@ -326,6 +329,23 @@ mod tests {
         assert!(!host.contains(&"2001:db8::2".parse().unwrap()));
         assert!("192.0.2.0/33".parse::<Cidr>().is_err());
         assert!("192.0.2".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn a_cidr_built_by_hand_matches_as_its_network() {
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+        let host_bits = Cidr {
+            addr: ip("198.51.100.77"),
+            len: 24,
+        };
+        assert!(host_bits.contains(&ip("198.51.100.9")));
+        assert!(!host_bits.contains(&ip("198.51.101.9")));
+        let too_long = Cidr {
+            addr: ip("198.51.100.77"),
+            len: 40,
+        };
+        assert!(too_long.contains(&ip("198.51.100.77")));
+        assert!(!too_long.contains(&ip("198.51.100.78")));
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl<K: Eq + Hash> Counter<K> {
     /// Counts `key` once.
     #[inline]
     pub fn add(&mut self, key: K) {
-        *self.counts.entry(key).or_insert(0) += 1;
+        self.add_n(key, 1);
     }
 
     /// Counts `key` `n` times. Saturates rather than wrap: byte counts
@@ -183,6 +183,8 @@ mod tests {
         assert_eq!(counter.get(&"a"), u64::MAX);
         counter.add_n("b", 1);
         assert_eq!(counter.total(), u64::MAX);
+        counter.add("a");
+        assert_eq!(counter.get(&"a"), u64::MAX);
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Prefixes {
     pub fn network(&self, addr: IpAddr) -> Cidr {
         let len = match addr {
             IpAddr::V4(_) => self.ipv4,
-            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => 96 + self.ipv4,
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => 96 + self.ipv4.min(32),
             IpAddr::V6(_) => self.ipv6,
         };
         Cidr::network(addr, len)
@@ -168,6 +168,19 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn lengths_beyond_an_address_are_its_whole_length() {
+        // Built by hand (the parser refuses them): no overflow, no panic.
+        let p = Prefixes {
+            ipv4: 200,
+            ipv6: 250,
+        };
+        let net = |a: &str| p.network(a.parse().unwrap()).to_string();
+        assert_eq!(net("192.0.2.33"), "192.0.2.33/32");
+        assert_eq!(net("::ffff:192.0.2.33"), "::ffff:192.0.2.33/128");
+        assert_eq!(net("2001:db8::1"), "2001:db8::1/128");
     }
 
     #[test]

@@ -103,6 +103,37 @@ fn a_file_read_in_pieces_equals_the_sequential_pass() {
     }
 }
 
+/// Lines longer than `ctparse::MAX_LINE` (3 MiB of NULs, longer than a
+/// stream's chunk, and one of a valid entry made too long by its security
+/// context) are malformed on every path, the streamed one keeping only
+/// their start; every byte still counts, and the doctor's breakdown fed
+/// in pieces agrees.
+#[test]
+fn overlong_lines_count_alike_on_every_path() {
+    let mut bytes = generated(13, 2_000, 0, Dialect::Proc);
+    let entry = bytes.split(|&b| b == b'\n').next().unwrap().to_vec();
+    let mut long_entry = entry.clone();
+    long_entry.extend_from_slice(b" secctx=");
+    long_entry.resize(ctparse::MAX_LINE + 1, b'a');
+    let mut insert = |at: usize, line: &[u8]| {
+        let at = at + bytes[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        bytes.splice(at..at, line.iter().copied().chain([b'\n']));
+    };
+    insert(1_000, &vec![0; 3 << 20]);
+    insert(100, &long_entry);
+    let reference = naive(&bytes, &Filter::default(), 7);
+    assert_eq!(reference.totals.errors, 2);
+    assert_eq!(reference.totals.flows, 2_000);
+    check_all_paths(&bytes, &Filter::default(), 4096).unwrap();
+
+    let whole = ctanalyze::doctor::Breakdown::from_bytes(&bytes);
+    let mut feed = ctanalyze::doctor::BreakdownFeed::default();
+    for piece in bytes.chunks(100_000) {
+        feed.push(piece);
+    }
+    assert_eq!(feed.finish(), whole);
+}
+
 fn generated(seed: u64, flows: u64, malformed_every: u64, dialect: Dialect) -> Vec<u8> {
     let mut out = Vec::new();
     let options = ctgen::Options {

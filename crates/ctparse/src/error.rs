@@ -307,6 +307,9 @@ pub enum ErrorKind {
     /// failed: ...`, an unknown option, `WARNING: We have hit ENOBUFS!`):
     /// the capture around it is incomplete or not a listing at all.
     ToolFailure,
+    /// A line longer than [`MAX_LINE`](crate::MAX_LINE) bytes: no entry
+    /// is that long, and a stream keeps only its start (the error's token).
+    LineTooLong,
 }
 
 impl fmt::Display for ErrorKind {
@@ -360,6 +363,11 @@ impl fmt::Display for ErrorKind {
             ErrorKind::ToolFailure => write!(
                 f,
                 "conntrack-tools reported a failure: the capture is incomplete or not a listing:"
+            ),
+            ErrorKind::LineTooLong => write!(
+                f,
+                "line longer than {} bytes, not a conntrack entry (entries take under 1 KiB); it starts",
+                crate::MAX_LINE
             ),
         }
     }

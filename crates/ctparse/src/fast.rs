@@ -224,7 +224,11 @@ pub(crate) fn read_line<'a, const EXTRAS: bool>(
     flow: &mut Flow<'a>,
 ) -> Option<usize> {
     let next = read_first_line::<EXTRAS>(buf, flow)?;
-    (flow.orig_counters.is_some() == flow.reply_counters.is_some()).then_some(next)
+    // A line over the limit (a huge `secctx=`) is the general parser's
+    // error; `next` counts the line end too, so a line just at the limit
+    // goes there as well, and reads as it would here.
+    (flow.orig_counters.is_some() == flow.reply_counters.is_some() && next <= crate::MAX_LINE)
+        .then_some(next)
 }
 
 /// A flow to read lines into with [`read_line`]: the fields the

@@ -147,7 +147,7 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn advance_fast(&mut self, next: usize) {
         self.pos += next;
-        self.line += 1;
+        self.line = self.line.saturating_add(1);
         self.stats.lines += 1;
         self.stats.flows += 1;
     }
@@ -183,7 +183,7 @@ impl<'a> Parser<'a> {
         };
         // Advance before parsing: an error never leaves the iterator stuck.
         self.pos += advance;
-        self.line += 1;
+        self.line = self.line.saturating_add(1);
         self.stats.lines += 1;
         Some(line)
     }

@@ -27,7 +27,8 @@
 //! - [`render`]: the inverse of parsing, for tests and generators.
 //!
 //! No input makes the parser panic: invalid UTF-8, NUL bytes, huge lines
-//! and truncated lines all become [`ParseError`]s.
+//! (over [`MAX_LINE`] bytes) and truncated lines all become
+//! [`ParseError`]s.
 //!
 //! # Example
 //!
@@ -67,6 +68,15 @@ pub use line::{Line, SkipReason, parse_line};
 pub use render::{Dialect, render};
 pub use source::{ChunkReader, LineChunks, MappedFile, Source, Stream, line_chunks};
 pub use state::{DccpState, SctpState, State, TcpState};
+
+/// The longest line read, in bytes, without its line end: a longer one is
+/// an error ([`ErrorKind::LineTooLong`]) wherever it comes from. Entries
+/// take under 1 KiB, even with every `conntrack -o` field and a long
+/// security context; the limit is what bounds the memory of a stream
+/// (a [`ChunkReader`] keeps only the start of a longer line), so that a
+/// corrupt or hostile input, gigabytes without a line end, cannot take
+/// it all.
+pub const MAX_LINE: usize = 64 * 1024;
 
 /// Test hooks: the two parsing paths separately, so tests outside this
 /// crate can check that the fast path agrees with the general parser. Not

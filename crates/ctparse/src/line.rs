@@ -78,6 +78,11 @@ pub(crate) fn parse_numbered(line: &[u8], number: u64) -> Result<Line<'_>, Parse
 
 /// The general parser alone, for any line (without its `\r`).
 pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseError> {
+    // First, whatever the line holds: a stream keeps only the start of a
+    // longer one, and the result must not depend on where a line was read.
+    if line.len() > crate::MAX_LINE {
+        return Err(ParseError::new(number, 1, ErrorKind::LineTooLong, line));
+    }
     let mut tokens = Tokens::new(line);
     let Some(first) = tokens.clone().next() else {
         return Ok(Line::Skipped(SkipReason::Blank));

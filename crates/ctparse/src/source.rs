@@ -145,7 +145,11 @@ fn map(file: &File) -> io::Result<Mmap> {
 }
 
 /// Reads a stream in chunks of whole lines, so memory stays bounded by the
-/// chunk size plus the longest line, whatever the size of the dump.
+/// chunk size plus the longest line, whatever the size of the dump. Of a
+/// line longer than [`MAX_LINE`](crate::MAX_LINE) only the start is kept
+/// (enough for the parser's [`LineTooLong`](crate::ErrorKind::LineTooLong)
+/// error, at the line's own number): the rest, up to its line end, is read
+/// and dropped, and counted in [`skipped`](ChunkReader::skipped).
 ///
 /// ```
 /// use ctparse::ChunkReader;
@@ -170,6 +174,8 @@ pub struct ChunkReader<R> {
     failed: Option<io::Error>,
     /// After a read error: the bytes of the line it cut short.
     cut: Vec<u8>,
+    /// Bytes of overlong lines dropped.
+    skipped: u64,
 }
 
 impl<R: Read> ChunkReader<R> {
@@ -182,6 +188,7 @@ impl<R: Read> ChunkReader<R> {
             eof: false,
             failed: None,
             cut: Vec::new(),
+            skipped: 0,
         }
     }
 
@@ -250,6 +257,13 @@ impl<R: Read> ChunkReader<R> {
         &self.cut
     }
 
+    /// The bytes read but not handed out: the ends of lines longer than
+    /// [`MAX_LINE`](crate::MAX_LINE). With the chunks' bytes, they make
+    /// every byte read.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
     /// Reads into `chunk` (which holds the carried partial line) up to the
     /// chunk size, then on to the end of a line, keeping what follows the
     /// last line end for the next chunk.
@@ -273,6 +287,16 @@ impl<R: Read> ChunkReader<R> {
                 chunk.truncate(cut);
                 return Ok(true);
             }
+            // No line end in the whole chunk: it is all one line so far.
+            if chunk.len() > KEPT_OF_LONG_LINE {
+                self.skipped += (chunk.len() - KEPT_OF_LONG_LINE) as u64;
+                chunk.truncate(KEPT_OF_LONG_LINE);
+                searched = chunk.len();
+                if !self.skip_to_line_end(chunk)? {
+                    return Ok(true);
+                }
+                continue;
+            }
             searched = chunk.len();
             if read_up_to(&mut self.reader, chunk, self.chunk_size.max(64 * 1024))? == 0 {
                 self.eof = true;
@@ -280,7 +304,32 @@ impl<R: Read> ChunkReader<R> {
             }
         }
     }
+
+    /// Reads past the rest of a line too long to keep, whose start `chunk`
+    /// holds: the bytes up to its line end are dropped, the line end and
+    /// what follows it are appended. `false` when the stream ends first.
+    fn skip_to_line_end(&mut self, chunk: &mut Vec<u8>) -> io::Result<bool> {
+        let kept = chunk.len();
+        loop {
+            if read_up_to(&mut self.reader, chunk, MAX_READ)? == 0 {
+                self.eof = true;
+                return Ok(false);
+            }
+            let end = memchr::memchr(b'\n', &chunk[kept..]);
+            let dropped = end.unwrap_or(chunk.len() - kept);
+            self.skipped += dropped as u64;
+            chunk.drain(kept..kept + dropped);
+            if end.is_some() {
+                return Ok(true);
+            }
+        }
+    }
 }
+
+/// What a stream keeps of a line longer than [`MAX_LINE`](crate::MAX_LINE):
+/// one byte over it even after a final `\r` is taken off, so the parser
+/// sees the line as too long.
+const KEPT_OF_LONG_LINE: usize = crate::MAX_LINE + 2;
 
 /// The most one read asks for: the buffer is zero-filled up to it before
 /// each read, and a chunk size of any size (even `usize::MAX`) must not

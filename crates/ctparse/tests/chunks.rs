@@ -143,3 +143,123 @@ fn a_chunk_size_of_usize_max_reads_the_whole_stream_as_one_chunk() {
     assert_eq!(cut, vec![bytes.clone()]);
     check(&bytes, usize::MAX, 7).unwrap();
 }
+
+/// Line numbers stop at `u64::MAX` rather than overflow: a parser told
+/// its chunk starts at the last line number reads on without panicking,
+/// in both of its forms.
+#[test]
+fn line_numbers_saturate_at_the_last_one() {
+    let good = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1\n";
+    let mut buf = Vec::new();
+    for _ in 0..3 {
+        buf.extend_from_slice(good);
+        buf.extend_from_slice(b"garbage\n");
+    }
+    let lines: Vec<u64> = Parser::starting_at_line(&buf, u64::MAX)
+        .filter_map(Result::err)
+        .map(|e| e.line)
+        .collect();
+    assert_eq!(lines, [u64::MAX; 3]);
+    let mut parser = Parser::starting_at_line(&buf, u64::MAX);
+    let mut flows = 0;
+    parser.for_each_ref(|item| flows += u64::from(item.is_ok()));
+    assert_eq!((flows, parser.stats().lines), (3, 6));
+}
+
+/// A line longer than `MAX_LINE` is an error wherever it is read, and a
+/// stream keeps only its start: the chunks stay small however long the
+/// line (1 MiB here, 16 chunks' worth, in reads of every size), the lines around it read as
+/// in one pass over the whole buffer, with the same numbers, and every
+/// byte is either handed out or counted as skipped.
+#[test]
+fn overlong_lines_are_errors_and_a_stream_keeps_only_their_start() {
+    use ctparse::{ErrorKind, MAX_LINE};
+    let good = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1";
+    // A valid entry whose security context makes it one byte too long,
+    // which the fast path would read, and one just at the limit.
+    let entry_of = |len: usize| {
+        let mut line = good.to_vec();
+        line.extend_from_slice(b" secctx=");
+        line.resize(len, b'a');
+        line
+    };
+    let long_entry = entry_of(MAX_LINE + 1);
+    let limit_entry = entry_of(MAX_LINE);
+    assert!(ctparse::parse_line(&limit_entry).is_ok());
+    let error = ctparse::parse_line(&long_entry).unwrap_err();
+    assert_eq!((&error.kind, error.column), (&ErrorKind::LineTooLong, 1));
+    assert!(
+        error
+            .to_string()
+            .starts_with("1:1: line longer than 65536 bytes"),
+        "{error}"
+    );
+
+    let garbage = vec![0u8; 1 << 20];
+    for ending in [&b"\n"[..], b"\r\n"] {
+        let mut buf = Vec::new();
+        for line in [
+            &good[..],
+            &garbage,
+            good,
+            &long_entry,
+            &limit_entry,
+            good,
+            &garbage,
+        ] {
+            buf.extend_from_slice(line);
+            buf.extend_from_slice(ending);
+        }
+        // Without its last line end too: the stream ends inside the line.
+        for bytes in [&buf[..], &buf[..buf.len() - ending.len()]] {
+            let expected: Vec<_> = Parser::new(bytes).collect();
+            let kinds: Vec<_> = expected
+                .iter()
+                .map(|item| item.as_ref().err().map(|e| (e.line, e.kind.clone())))
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    None,
+                    Some((2, ErrorKind::LineTooLong)),
+                    None,
+                    Some((4, ErrorKind::LineTooLong)),
+                    None,
+                    None,
+                    Some((7, ErrorKind::LineTooLong)),
+                ]
+            );
+            for step in [1 << 12, 100_000, 1 << 20] {
+                let mut reader = ChunkReader::new(
+                    Trickle {
+                        bytes,
+                        step,
+                        fails: false,
+                    },
+                    1 << 16,
+                );
+                let mut chunk = Vec::new();
+                let (mut got, mut handed_out, mut next_line) = (Vec::new(), 0, 1);
+                while reader.next_chunk(&mut chunk).unwrap() {
+                    // The chunk size, the kept start, one read: never the line.
+                    assert!(chunk.len() < garbage.len() / 2, "{}", chunk.len());
+                    handed_out += chunk.len() as u64;
+                    let mut parser = Parser::starting_at_line(&chunk, next_line);
+                    got.extend(
+                        parser
+                            .by_ref()
+                            .map(|item| item.map(|flow| flow.raw.to_vec())),
+                    );
+                    next_line = parser.line() + 1;
+                }
+                let expected: Vec<_> = expected
+                    .iter()
+                    .map(|item| item.clone().map(|flow| flow.raw.to_vec()))
+                    .collect();
+                assert_eq!(got, expected, "step {step}");
+                assert_eq!(handed_out + reader.skipped(), bytes.len() as u64);
+                assert!(reader.skipped() > 0);
+            }
+        }
+    }
+}

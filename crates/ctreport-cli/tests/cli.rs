@@ -1391,3 +1391,35 @@ fn top_sources_by_bytes_carry_bytes_as_the_text_sums_them() {
     // The first is the largest of all.
     assert_eq!(rows[0]["bytes"].as_u64(), expected.values().copied().max());
 }
+
+/// A line of megabytes without a line end (a corrupt capture, a gzip
+/// bomb) is one malformed line, named with its start, from a pipe as from
+/// a file; the lines around it count.
+#[test]
+fn an_overlong_line_is_one_malformed_line_from_a_pipe_or_a_file() {
+    let entry = "udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1\n";
+    let mut dump = entry.as_bytes().to_vec();
+    dump.extend(std::iter::repeat_n(b'x', 3 << 20));
+    dump.push(b'\n');
+    dump.extend_from_slice(entry.as_bytes());
+    let path = std::env::temp_dir().join(format!("ctreport-overlong-{}.txt", std::process::id()));
+    std::fs::write(&path, &dump).unwrap();
+    let file = path.to_str().unwrap();
+    let starts = format!(
+        ":2:1: line longer than 65536 bytes, not a conntrack entry (entries take under 1 KiB); it starts \"{}...\"",
+        "x".repeat(64)
+    );
+    for out in [
+        ctreport_stdin(&["summary", "--format", "json", "-"], &dump),
+        ctreport(&["summary", "--format", "json", file]),
+    ] {
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(&starts), "{stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["totals"]["flows"], 2);
+        assert_eq!(v["totals"]["errors"], 1);
+        assert_eq!(v["inputs"][0]["bytes"], dump.len());
+    }
+    std::fs::remove_file(&path).unwrap();
+}

@@ -299,6 +299,11 @@ fn side_inputs_that_hold_nothing_usable_exit_2() {
             ["--sysctl", empty],
             format!("ctreport: --sysctl {empty} holds no nf_conntrack_* setting"),
         ),
+        // Endless: read up to the limit, not to the end of memory.
+        (
+            ["--stats", "/dev/zero"],
+            "ctreport: --stats /dev/zero is larger than 16 MiB, far more than such a listing takes (the wrong file?)".to_owned(),
+        ),
     ];
     for ([option, file], message) in &cases {
         let out = ctreport(&["doctor", option, file, EXAMPLE]);

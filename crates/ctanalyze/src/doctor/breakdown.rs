@@ -260,7 +260,10 @@ impl Merge for Breakdown {
 
 /// Builds a [`Breakdown`] from a stream cut anywhere (the pieces a reader
 /// returns): keeps the unfinished last line until its end arrives, so
-/// memory is one piece plus one line.
+/// memory is one piece plus one line. Of a line longer than
+/// [`ctparse::MAX_LINE`] (never an entry) only the start is kept, as
+/// [`ctparse::ChunkReader`] does: a stream without line ends cannot take
+/// all memory.
 ///
 /// ```
 /// use ctanalyze::doctor::{Breakdown, BreakdownFeed};
@@ -277,13 +280,22 @@ impl Merge for Breakdown {
 pub struct BreakdownFeed {
     breakdown: Breakdown,
     partial: Vec<u8>,
+    /// Dropping the rest of an overlong line, up to its line end.
+    skipping: bool,
 }
 
 impl BreakdownFeed {
     /// Counts the complete lines `bytes` finishes.
-    pub fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        if self.skipping {
+            let Some(end) = memchr::memchr(b'\n', bytes) else {
+                return;
+            };
+            self.skipping = false;
+            bytes = &bytes[end..];
+        }
         let Some(last) = memchr::memrchr(b'\n', bytes) else {
-            self.partial.extend_from_slice(bytes);
+            self.keep_partial(bytes);
             return;
         };
         let (complete, rest) = bytes.split_at(last + 1);
@@ -296,7 +308,19 @@ impl BreakdownFeed {
             self.partial = lines;
             self.partial.clear();
         }
-        self.partial.extend_from_slice(rest);
+        self.keep_partial(rest);
+    }
+
+    /// Adds `bytes` to the unfinished line, up to one byte more than a line
+    /// may hold even without a final `\r` (the parser then refuses it).
+    fn keep_partial(&mut self, bytes: &[u8]) {
+        let room = (ctparse::MAX_LINE + 2).saturating_sub(self.partial.len());
+        if bytes.len() > room {
+            self.partial.extend_from_slice(&bytes[..room]);
+            self.skipping = true;
+        } else {
+            self.partial.extend_from_slice(bytes);
+        }
     }
 
     /// Counts the last line (if it had no newline) and returns the result.
@@ -321,6 +345,24 @@ mod tests {
     use super::*;
 
     const DUMP: &[u8] = include_bytes!("../../../../fixtures/example/nf_conntrack.txt");
+
+    /// A line without end holds only the start the parser needs to
+    /// refuse it: feeding 4 MiB without a line end keeps memory at one
+    /// line's limit, and the lines after it count.
+    #[test]
+    fn a_feed_keeps_only_the_start_of_an_overlong_line() {
+        let entry = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1\n";
+        let mut feed = BreakdownFeed::default();
+        feed.push(entry);
+        for _ in 0..64 {
+            feed.push(&[b'x'; 1 << 16]);
+            assert!(feed.partial.len() <= ctparse::MAX_LINE + 2);
+        }
+        feed.push(b"x\n");
+        feed.push(entry);
+        let breakdown = feed.finish();
+        assert_eq!(breakdown.pairs.total(), 2);
+    }
 
     #[test]
     fn destinations_are_kept_up_to_few_then_many() {

@@ -62,6 +62,10 @@ const STATS: Expect<Stats> = Expect {
     what: "no conntrack counter (expected `conntrack -S` output or /proc/net/stat/nf_conntrack)",
 };
 
+/// The largest side input read: `sysctl -a` and the statistics take a
+/// few KiB even on hosts with many CPUs and namespaces' worth of keys.
+const SIDE_INPUT_MAX: u64 = 16 << 20;
+
 /// Reads a side input. One that holds nothing usable (an empty file, the
 /// wrong file) stops the run: a diagnosis without it would read as if
 /// it had been considered.
@@ -71,16 +75,25 @@ fn read_side<T>(
     expect: &Expect<T>,
 ) -> Result<Side<T>, Fatal> {
     let stdin = path == Path::new("-");
+    // At most one byte over the limit: enough to tell it was passed.
+    let limit = SIDE_INPUT_MAX + 1;
+    let mut bytes = Vec::new();
     let read = if stdin {
-        let mut bytes = Vec::new();
-        io::stdin().read_to_end(&mut bytes).map(|_| bytes)
+        io::stdin().take(limit).read_to_end(&mut bytes)
     } else {
-        std::fs::read(path)
+        std::fs::File::open(path).and_then(|file| file.take(limit).read_to_end(&mut bytes))
     };
     // Named as the dump is when it comes from standard input.
     let path = if stdin { Path::new("<stdin>") } else { path };
-    let bytes =
-        read.map_err(|e| Fatal::Input(format!("{}: {}", path.display(), input::describe(&e))))?;
+    read.map_err(|e| Fatal::Input(format!("{}: {}", path.display(), input::describe(&e))))?;
+    if bytes.len() as u64 > SIDE_INPUT_MAX {
+        return Err(Fatal::Input(format!(
+            "{} {} is larger than {} MiB, far more than such a listing takes (the wrong file?)",
+            expect.option,
+            path.display(),
+            SIDE_INPUT_MAX >> 20,
+        )));
+    }
     let (value, errors) = parse(&bytes);
     if !(expect.usable)(&value) {
         let first = errors.first().map_or(String::new(), |e| {
