@@ -3,12 +3,44 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
-/// foldhash with a fixed seed: fast on short keys, and unlike FxHash it
-/// mixes well on addresses (FxHash made the per-source map three times
-/// slower on real IPv4/IPv6 mixes through long probe sequences). A fixed
-/// seed is fine: results never depend on iteration order ([`Counter::top`]
-/// sorts), and the keys are not attacker-chosen.
-type Map<K> = HashMap<K, u64, foldhash::fast::FixedState>;
+/// The hasher of every keyed map: foldhash, fast on short keys, and unlike
+/// FxHash it mixes well on addresses (FxHash made the per-source map three
+/// times slower on real IPv4/IPv6 mixes through long probe sequences).
+///
+/// The seed is drawn at random once per process: the keys are addresses
+/// and ports that remote hosts choose (a flood of spoofed sources fills
+/// the table with them), and with a seed anyone can read in this source
+/// they could be chosen to collide. One seed for all maps, because maps
+/// that hash alike merge in order: each key of the smaller one goes to
+/// the same place in the larger one as its neighbours did. A seed of its
+/// own for each map made `doctor` 1.055x and `summary` 1.02-1.04x as slow
+/// (the same instructions: the merges' cache misses), and
+/// `foldhash::fast::RandomState` (which also draws foldhash's shared
+/// constants) 1.07x and 1.03x. Results never depend on iteration order
+/// ([`Counter::top`] sorts).
+#[derive(Clone, Debug)]
+pub(crate) struct Hasher(foldhash::fast::FixedState);
+
+impl Default for Hasher {
+    fn default() -> Hasher {
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        // std's RandomState draws its keys from the operating system.
+        let seed =
+            *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u64));
+        Hasher(foldhash::fast::FixedState::with_seed(seed))
+    }
+}
+
+impl BuildHasher for Hasher {
+    type Hasher = foldhash::fast::FoldHasher<'static>;
+
+    #[inline(always)]
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
+
+type Map<K> = HashMap<K, u64, Hasher>;
 
 /// An aggregate that can be computed in pieces and combined.
 ///
@@ -185,6 +217,18 @@ mod tests {
         assert_eq!(counter.total(), u64::MAX);
         counter.add("a");
         assert_eq!(counter.get(&"a"), u64::MAX);
+    }
+
+    /// Every map of a process hashes alike, and not as foldhash's fixed
+    /// seed does (the seed is drawn at random: the chance that it hashes
+    /// 192.0.2.1 as the fixed one does is 2^-64).
+    #[test]
+    fn the_seed_is_shared_and_not_the_fixed_one() {
+        let key = u32::from_be_bytes([192, 0, 2, 1]);
+        let hash = |state: &Hasher| state.hash_one(key);
+        assert_eq!(hash(&Hasher::default()), hash(&Hasher::default()));
+        let fixed = foldhash::fast::FixedState::default().hash_one(key);
+        assert_ne!(hash(&Hasher::default()), fixed);
     }
 
     #[test]

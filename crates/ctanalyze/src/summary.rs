@@ -10,7 +10,7 @@ use ctparse::{
 
 use crate::doctor::Breakdown;
 use crate::filter::Filter;
-use crate::merge::{Counter, Merge, merge_maps};
+use crate::merge::{Counter, Hasher, Merge, merge_maps};
 
 /// Line and flow counts, and the first malformed lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -407,8 +407,8 @@ pub struct Summary {
 /// takes, and it hashes as one integer.
 #[derive(Clone, Default, PartialEq, Eq)]
 struct BySource {
-    v4: HashMap<u32, SourceTally, foldhash::fast::FixedState>,
-    v6: HashMap<u128, SourceTally, foldhash::fast::FixedState>,
+    v4: HashMap<u32, SourceTally, Hasher>,
+    v6: HashMap<u128, SourceTally, Hasher>,
 }
 
 /// Keys shown as the addresses they are.

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ctparse::{Flow, Parser, Protocol, State, Status, line_chunks};
 use rayon::prelude::*;
 
-use crate::merge::{Counter, Merge};
+use crate::merge::{Counter, Hasher, Merge};
 
 /// Counts a [`Summary`](crate::Summary) does not keep, made in the same
 /// kind of pass: which UDP timer each entry runs on, which traffic is not
@@ -47,9 +47,9 @@ pub struct Breakdown {
     /// may evict when the table is full.
     pub not_assured: Counter<(Protocol, Option<State>)>,
     /// The original sources and destinations of each (protocol,
-    /// destination port), up to [`FEW`] of each: one map update a flow
-    /// for both.
-    pub port_addresses: HashMap<(Protocol, u16), PortAddresses, foldhash::fast::FixedState>,
+    /// destination port), up to [`FEW`] of each (see
+    /// [`Breakdown::port_addresses`]): one map update a flow for both.
+    port_addresses: HashMap<(Protocol, u16), PortAddresses, Hasher>,
 }
 
 /// The addresses a (protocol, destination port) was seen with.
@@ -186,6 +186,13 @@ impl Addresses {
 }
 
 impl Breakdown {
+    /// The original sources and destinations seen with `protocol` and
+    /// destination `port`, up to [`FEW`] of each; `None` when no flow had
+    /// them.
+    pub fn port_addresses(&self, protocol: Protocol, port: u16) -> Option<&PortAddresses> {
+        self.port_addresses.get(&(protocol, port))
+    }
+
     /// Counts one flow.
     pub fn add(&mut self, flow: &Flow<'_>) {
         let assured = flow.status.contains(Status::ASSURED);

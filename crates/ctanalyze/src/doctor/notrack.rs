@@ -98,7 +98,7 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
         .collect();
     ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for ((protocol, port), count) in ports {
-        let seen = breakdown.port_addresses.get(&(protocol, port));
+        let seen = breakdown.port_addresses(protocol, port);
         let destinations = match seen.map(|seen| &seen.destinations) {
             Some(Addresses::Few(addrs)) => {
                 let mut addrs = addrs.clone();
