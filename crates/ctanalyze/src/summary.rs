@@ -501,7 +501,10 @@ impl Summary {
         }
     }
 
-    /// Counts `flow` in every aggregate (and in `totals.matched`).
+    /// Counts `flow` in every aggregate (and in `totals.matched`) but the
+    /// doctor's [`breakdown`](Summary::breakdown), which only an
+    /// [`Analyzer`](crate::Analyzer) asked for
+    /// [`Aggregates::BREAKDOWN`] fills (or [`Breakdown::add`]).
     #[inline]
     pub fn add(&mut self, flow: &Flow<'_>) {
         self.add_only(flow, Aggregates::ALL);

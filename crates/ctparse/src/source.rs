@@ -33,6 +33,12 @@ impl std::fmt::Debug for Stream {
 impl Source {
     /// Opens `path`, mapping it when it is a regular file with a non-zero
     /// size and streaming it otherwise.
+    ///
+    /// A mapped file must not shrink while it is read: where another
+    /// process truncates it (a log rotation's `copytruncate`, a capture
+    /// rewritten in place), reading the pages that are gone kills the
+    /// process with `SIGBUS`. For a file that may change, stream it
+    /// instead: `Source::from_reader(File::open(path)?)`.
     pub fn open(path: &Path) -> io::Result<Source> {
         let file = File::open(path)?;
         let meta = file.metadata()?;

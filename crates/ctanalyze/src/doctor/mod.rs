@@ -450,6 +450,12 @@ impl Doctor {
 
     /// The post-mortem of a dump's `summary` and `breakdown`, with the
     /// sysctls and statistics captured with it when there are any.
+    ///
+    /// The breakdown comes from the same pass, by an analyzer asked for
+    /// [`Aggregates::BREAKDOWN`](crate::Aggregates::BREAKDOWN) (then it is
+    /// `summary.breakdown`), or from [`Breakdown::from_bytes`]. An empty
+    /// one for a summary of entries was not computed: the UDP what-if and
+    /// the NOTRACK candidates are then missing, and `not_assessed` says so.
     pub fn diagnose(
         &self,
         summary: &Summary,
@@ -486,7 +492,15 @@ impl Doctor {
         };
         let histograms = whatif::timer_histograms(summary, breakdown);
         let timeouts = whatif::what_ifs(&histograms, sysctl, &self.proposals, fill.entries);
-        let notrack = notrack::candidates(summary, breakdown);
+        // Every entry counts an address pair in the breakdown: an empty one
+        // for a summary of entries was not computed. Then which ports are
+        // NATed is unknown too, and no port may be proposed for NOTRACK.
+        let no_breakdown = summary.totals.matched > 0 && breakdown.pairs.is_empty();
+        let notrack = if no_breakdown {
+            Vec::new()
+        } else {
+            notrack::candidates(summary, breakdown)
+        };
 
         let networks = Networks::group(&summary.sources, crate::Prefixes::DEFAULT);
 
@@ -501,7 +515,10 @@ impl Doctor {
         let composition = composition(summary, breakdown, &networks, self.top);
         let stats_report = stats.map(StatsReport::new);
         let findings = findings(&fill, summary, &composition, stats, &timeouts, pressure);
-        let not_assessed = not_assessed(&fill, sysctl, stats, pressure, &notrack, &timeouts);
+        let mut not_assessed = not_assessed(&fill, sysctl, stats, pressure, &notrack, &timeouts);
+        if no_breakdown {
+            not_assessed.push("UDP timers, NOTRACK candidates and evictable entries by state: the breakdown was not computed (analyze with Aggregates::BREAKDOWN), so the UDP what-if and the NOTRACK candidates are missing.".to_owned());
+        }
         Diagnosis {
             pressure,
             fill,
@@ -1185,6 +1202,26 @@ mod tests {
             ]
         );
         assert_eq!(d.not_assessed.len(), 1, "{:?}", d.not_assessed); // the object size only
+    }
+
+    /// A summary made without the breakdown, diagnosed with its empty
+    /// one: the gap is named, and the parts that need it are empty.
+    #[test]
+    fn a_breakdown_not_computed_is_named_not_silent() {
+        let (summary, breakdown, sysctl, stats) = example();
+        let needle = "the breakdown was not computed";
+        let with = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), Some(&stats));
+        assert!(with.not_assessed.iter().all(|g| !g.contains(needle)));
+        assert!(!with.notrack.is_empty());
+        let empty = Breakdown::default();
+        let without = Doctor::new().diagnose(&summary, &empty, Some(&sysctl), Some(&stats));
+        assert!(without.notrack.is_empty());
+        let gaps = without.not_assessed.join("\n");
+        assert!(gaps.contains(needle), "{gaps}");
+        // An empty dump needs no breakdown.
+        let nothing = Summary::default();
+        let d = Doctor::new().diagnose(&nothing, &empty, Some(&sysctl), Some(&stats));
+        assert!(d.not_assessed.iter().all(|g| !g.contains(needle)));
     }
 
     #[test]
