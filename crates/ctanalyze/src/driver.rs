@@ -251,6 +251,30 @@ impl Analyzer {
         self.analyze_input_bytes(0, bytes)
     }
 
+    /// Analyzes a buffer as input number `input`: its error samples say
+    /// so, and summaries of several buffers merge with their errors told
+    /// apart and in input order.
+    ///
+    /// ```
+    /// use ctanalyze::{Analyzer, Merge};
+    /// let analyzer = Analyzer::new().max_errors(10);
+    /// let mut all = analyzer.analyze_input_bytes(0, b"garbage\n");
+    /// all.merge(analyzer.analyze_input_bytes(1, b"more garbage\n"));
+    /// let inputs: Vec<usize> = all.totals.error_samples.samples.iter().map(|s| s.input).collect();
+    /// assert_eq!(inputs, [0, 1]);
+    /// ```
+    pub fn analyze_input_bytes(&self, input: usize, bytes: &[u8]) -> Summary {
+        let chunks = self.chunks(bytes);
+        let base = bytes.as_ptr() as usize;
+        let mut summary = self.fold_all(&chunks, |acc, chunk| {
+            let offset = (chunk.as_ptr() as usize - base) as u64;
+            self.fold_chunk(acc, input, offset, 1, chunk);
+        });
+        resolve_error_lines(&mut summary, bytes);
+        self.finish(&mut summary);
+        summary
+    }
+
     /// Analyzes a source: a mapped file in parallel chunks, a stream in
     /// bounded batches of chunks. `input` tags its errors (the index of the
     /// file among several).
@@ -349,19 +373,6 @@ impl Analyzer {
                     }
                 }
             });
-        });
-        resolve_error_lines(&mut summary, bytes);
-        self.finish(&mut summary);
-        summary
-    }
-
-    /// Analyzes `bytes`, in chunks folded in parallel.
-    fn analyze_input_bytes(&self, input: usize, bytes: &[u8]) -> Summary {
-        let chunks = self.chunks(bytes);
-        let base = bytes.as_ptr() as usize;
-        let mut summary = self.fold_all(&chunks, |acc, chunk| {
-            let offset = (chunk.as_ptr() as usize - base) as u64;
-            self.fold_chunk(acc, input, offset, 1, chunk);
         });
         resolve_error_lines(&mut summary, bytes);
         self.finish(&mut summary);
