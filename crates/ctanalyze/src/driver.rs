@@ -556,8 +556,13 @@ impl Analyzer {
         })
     }
 
+    /// An empty summary keeping as many errors as this analyzer does.
+    pub(crate) fn fresh_summary(&self) -> Summary {
+        Summary::with_error_limit(self.max_errors)
+    }
+
     /// [`Summary::finish`], on the pool's threads when there is a pool.
-    fn finish(&self, summary: &mut Summary) {
+    pub(crate) fn finish(&self, summary: &mut Summary) {
         if self.threads == 1 {
             summary.finish(false);
         } else {
@@ -582,8 +587,11 @@ impl Analyzer {
         }
     }
 
-    /// Folds one chunk sequentially into `acc`.
-    fn fold_chunk(
+    /// Folds one chunk sequentially into `acc`: whole lines, the first of
+    /// them line `first_line` of the input; `offset` is the chunk's byte
+    /// offset when error lines are resolved later (0 when `first_line` is
+    /// absolute).
+    pub(crate) fn fold_chunk(
         &self,
         acc: &mut Summary,
         input: usize,
@@ -627,7 +635,7 @@ fn merged(mut a: Summary, b: Summary) -> Summary {
 
 /// The lines a chunk starts: its line ends, and one more when it does not
 /// end with one.
-fn lines_in(chunk: &[u8]) -> u64 {
+pub(crate) fn lines_in(chunk: &[u8]) -> u64 {
     memchr_count(chunk) + u64::from(chunk.last() != Some(&b'\n'))
 }
 

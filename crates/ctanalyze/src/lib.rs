@@ -15,7 +15,8 @@
 //!   state, addresses or prefixes, ports, mark/mask, zone, status, NAT).
 //! - [`Analyzer`]: the driver: line-aligned chunks folded in parallel on a
 //!   rayon pool (or sequentially with one thread, the reference path),
-//!   streams read in bounded batches.
+//!   streams read in bounded batches; [`SummaryFeed`] for bytes pushed in
+//!   pieces instead.
 //! - [`Counter`]: exact counts over open key sets with deterministic top-N
 //!   (count descending, then key ascending; `0` means all).
 //! - [`Networks`]: per-address counts grouped by [`Prefixes`] (IPv4 /24,
@@ -49,6 +50,7 @@
 
 pub mod doctor;
 mod driver;
+mod feed;
 mod filter;
 mod merge;
 mod networks;
@@ -56,6 +58,7 @@ mod report;
 mod summary;
 
 pub use driver::{Analyzer, DEFAULT_CHUNK_SIZE, Progress, ReadError};
+pub use feed::SummaryFeed;
 pub use filter::{Cidr, Filter, FilterError, MarkMatch, Nat, StatusMatch};
 pub use merge::{Counter, Merge};
 pub use networks::{NetworkRow, Networks, Prefixes};

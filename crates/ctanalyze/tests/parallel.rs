@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ctanalyze::{Aggregates, Analyzer, Filter, Summary};
+use ctanalyze::{Aggregates, Analyzer, Filter, Summary, SummaryFeed};
 use ctparse::{Dialect, Parser};
 use proptest::prelude::*;
 
@@ -47,6 +47,12 @@ fn check_all_paths(bytes: &[u8], filter: &Filter, chunk_size: usize) -> Result<(
         prop_assert_eq!(&streamed, &reference, "streamed, {} threads", threads);
         let file = analyze_file(&analyzer, bytes);
         prop_assert_eq!(&file, &reference, "file, {} threads", threads);
+        // Pushed in pieces of the chunk size, cut anywhere.
+        let mut feed = SummaryFeed::new(&analyzer, 0);
+        for piece in bytes.chunks(chunk_size) {
+            feed.push(piece);
+        }
+        prop_assert_eq!(&feed.finish(), &reference, "fed, {} threads", threads);
     }
     Ok(())
 }
@@ -440,6 +446,39 @@ fn a_read_error_mid_stream_keeps_what_was_read() {
             "{threads} threads"
         );
     }
+}
+
+/// A feed cut short as a read error cuts a stream: `finish_cut` leaves the
+/// unfinished line out, as the analyzer's read error does, and holds its
+/// bytes; `finish` counts it.
+#[test]
+fn a_feed_cut_short_counts_as_a_stream_cut_short() {
+    let bytes = generated(5, 30_000, 0, Dialect::Proc);
+    let fail_after = 3 << 20;
+    let analyzer = Analyzer::new().threads(2).max_errors(50);
+    let reader = Trickle {
+        bytes: &bytes,
+        step: fail_after,
+        fail_after: Some(fail_after),
+        read: 0,
+    };
+    let error = analyzer.analyze_stream(0, reader).unwrap_err();
+    let cut = usize::try_from(error.cut()).unwrap();
+    let (_, partial) = error.into_parts();
+    // What the stream read before the error: its whole lines, then the cut.
+    let read = usize::try_from(partial.totals.bytes).unwrap() + cut;
+    let mut feed = SummaryFeed::new(&analyzer, 0);
+    for piece in bytes[..read].chunks(100_000) {
+        feed.push(piece);
+    }
+    assert_eq!(feed.unfinished(), &bytes[read - cut..read]);
+    assert!(cut > 0);
+    assert_eq!(feed.finish_cut(), partial);
+    let mut feed = SummaryFeed::new(&analyzer, 0);
+    feed.push(&bytes[..read]);
+    let whole = feed.finish();
+    assert_eq!(whole, naive(&bytes[..read], &Filter::default(), 50));
+    assert_eq!(whole.totals.lines, partial.totals.lines + 1);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use ctparse::{Flow, Parser, Protocol, State, Status, line_chunks};
 use rayon::prelude::*;
 
+use crate::feed::LineFeed;
 use crate::merge::{Counter, Hasher, Merge};
 
 /// Counts a [`Summary`](crate::Summary) does not keep, made in the same
@@ -286,56 +287,19 @@ impl Merge for Breakdown {
 #[derive(Debug, Default)]
 pub struct BreakdownFeed {
     breakdown: Breakdown,
-    partial: Vec<u8>,
-    /// Dropping the rest of an overlong line, up to its line end.
-    skipping: bool,
+    lines: LineFeed,
 }
 
 impl BreakdownFeed {
     /// Counts the complete lines `bytes` finishes.
-    pub fn push(&mut self, mut bytes: &[u8]) {
-        if self.skipping {
-            let Some(end) = memchr::memchr(b'\n', bytes) else {
-                return;
-            };
-            self.skipping = false;
-            bytes = &bytes[end..];
-        }
-        let Some(last) = memchr::memrchr(b'\n', bytes) else {
-            self.keep_partial(bytes);
-            return;
-        };
-        let (complete, rest) = bytes.split_at(last + 1);
-        if self.partial.is_empty() {
-            self.breakdown.add_lines(complete);
-        } else {
-            self.partial.extend_from_slice(complete);
-            let lines = std::mem::take(&mut self.partial);
-            self.breakdown.add_lines(&lines);
-            self.partial = lines;
-            self.partial.clear();
-        }
-        self.keep_partial(rest);
-    }
-
-    /// Adds `bytes` to the unfinished line, up to one byte more than a line
-    /// may hold even without a final `\r` (the parser then refuses it).
-    fn keep_partial(&mut self, bytes: &[u8]) {
-        let room = (ctparse::MAX_LINE + 2).saturating_sub(self.partial.len());
-        if bytes.len() > room {
-            self.partial.extend_from_slice(&bytes[..room]);
-            self.skipping = true;
-        } else {
-            self.partial.extend_from_slice(bytes);
-        }
+    pub fn push(&mut self, bytes: &[u8]) {
+        let breakdown = &mut self.breakdown;
+        self.lines.push(bytes, |lines| breakdown.add_lines(lines));
     }
 
     /// Counts the last line (if it had no newline) and returns the result.
     pub fn finish(mut self) -> Breakdown {
-        if !self.partial.is_empty() {
-            let last = std::mem::take(&mut self.partial);
-            self.breakdown.add_lines(&last);
-        }
+        self.breakdown.add_lines(self.lines.partial());
         self.breakdown
     }
 
@@ -363,7 +327,7 @@ mod tests {
         feed.push(entry);
         for _ in 0..64 {
             feed.push(&[b'x'; 1 << 16]);
-            assert!(feed.partial.len() <= ctparse::MAX_LINE + 2);
+            assert!(feed.lines.partial().len() <= ctparse::MAX_LINE + 2);
         }
         feed.push(b"x\n");
         feed.push(entry);
