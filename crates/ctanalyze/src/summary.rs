@@ -542,7 +542,10 @@ impl Summary {
         pending: &mut Pending,
     ) {
         self.add_dense(flow);
-        self.add_breakdown(flow, aggregates);
+        if aggregates.contains(Aggregates::BREAKDOWN) {
+            self.breakdown.add_but_pair(flow);
+            pending.pairs.push((flow.orig.src, flow.orig.dst));
+        }
         feed_keys(flow, aggregates, pending);
         pending.flows += 1;
     }
@@ -807,6 +810,8 @@ pub(crate) struct Pending {
     ports: Vec<(Protocol, u16)>,
     dnat: Vec<DnatKey>,
     snat: Vec<SnatKey>,
+    /// The doctor's address pairs ([`Breakdown::pairs`]).
+    pairs: Vec<(IpAddr, IpAddr)>,
     zones: Vec<u16>,
     marks: Vec<u32>,
     timeouts: Vec<TimeoutKey>,
@@ -833,6 +838,9 @@ impl Pending {
         summary.destination_ports.add_runs(&self.ports);
         summary.dnat.add_runs(&self.dnat);
         summary.snat.add_runs(&self.snat);
+        for &(source, destination) in &self.pairs {
+            summary.breakdown.pairs.add(source, destination);
+        }
         summary.zones.add_runs(&self.zones);
         summary.marks.add_runs(&self.marks);
         summary.timeouts.add_runs(&self.timeouts);
@@ -841,6 +849,7 @@ impl Pending {
         self.ports.clear();
         self.dnat.clear();
         self.snat.clear();
+        self.pairs.clear();
         self.zones.clear();
         self.marks.clear();
         self.timeouts.clear();

@@ -27,13 +27,21 @@ fn naive(bytes: &[u8], filter: &Filter, max_errors: usize) -> Summary {
     summary
 }
 
+/// Every path, with every aggregate and the doctor's breakdown, against
+/// [`naive`] (with the breakdown of the flows that pass the filter).
 fn check_all_paths(bytes: &[u8], filter: &Filter, chunk_size: usize) -> Result<(), TestCaseError> {
-    let reference = naive(bytes, filter, 7);
+    let mut reference = naive(bytes, filter, 7);
+    for flow in Parser::new(bytes).flatten() {
+        if filter.matches(&flow) {
+            reference.breakdown.add(&flow);
+        }
+    }
     for threads in [1, 2, 7] {
         let analyzer = Analyzer::new()
             .threads(threads)
             .chunk_size(chunk_size)
             .max_errors(7)
+            .aggregates(Aggregates::ALL | Aggregates::BREAKDOWN)
             .filter(filter.clone());
         let mapped = analyzer.analyze_bytes(bytes);
         prop_assert_eq!(

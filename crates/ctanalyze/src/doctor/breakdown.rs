@@ -196,6 +196,13 @@ impl Breakdown {
 
     /// Counts one flow.
     pub fn add(&mut self, flow: &Flow<'_>) {
+        self.pairs.add(flow.orig.src, flow.orig.dst);
+        self.add_but_pair(flow);
+    }
+
+    /// [`Breakdown::add`] but the flow's address pair, which the analyzer
+    /// counts a batch at a time.
+    pub(crate) fn add_but_pair(&mut self, flow: &Flow<'_>) {
         let assured = flow.status.contains(Status::ASSURED);
         // UDP-Lite runs on UDP's timers, when its tracker holds it.
         if (flow.protocol == Protocol::UDP
@@ -204,7 +211,6 @@ impl Breakdown {
         {
             self.udp_timeouts.add((assured, remaining));
         }
-        self.pairs.add(flow.orig.src, flow.orig.dst);
         if flow.is_dnat() || flow.is_snat() {
             self.nated_pairs.add(flow.orig.src, flow.orig.dst);
             if let Some(port) = flow.orig.l4.dst_port() {
