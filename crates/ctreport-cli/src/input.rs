@@ -24,8 +24,12 @@ const UNREAD: [(&[u8], &str, Option<&str>); 6] = [
     (b"\x7fELF", "an executable (ELF), not a capture", None),
 ];
 
-/// The bytes read to tell the formats apart: the longest magic.
-const HEAD: usize = 6;
+/// The bytes read to tell the formats apart: a tar header (the longest
+/// magic is its `ustar`, at offset 257).
+const HEAD: usize = TAR_HEADER;
+
+/// A tar header's size; its member name starts it, its magic is at 257.
+const TAR_HEADER: usize = 512;
 
 /// One opened input.
 pub struct Input {
@@ -90,17 +94,18 @@ pub fn open(path: &Path) -> Result<Input, String> {
 
 /// Reads until `head` is full or the input ends: one `read` may return
 /// less (a pipe, a terminal), and the magic bytes must not be missed.
-fn read_head(reader: &mut impl Read, head: &mut [u8]) -> io::Result<usize> {
+/// How many bytes it read, and the error that stopped it early, if any.
+fn read_head(reader: &mut impl Read, head: &mut [u8]) -> (usize, io::Result<()>) {
     let mut filled = 0;
     while filled < head.len() {
         match reader.read(&mut head[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (filled, Err(e)),
         }
     }
-    Ok(filled)
+    (filled, Ok(()))
 }
 
 /// How an input is packed, from its first bytes.
@@ -115,6 +120,7 @@ enum Packing {
 /// format when it starts like one of [`UNREAD`] (bzip2's `BZh` only with
 /// its block-size digit after it).
 fn packing(head: &[u8]) -> io::Result<Packing> {
+    refuse_tar(head, "a tar archive")?;
     if head.starts_with(GZIP_MAGIC) {
         return Ok(Packing::Gzip);
     }
@@ -141,6 +147,46 @@ fn packing(head: &[u8]) -> io::Result<Packing> {
     ))
 }
 
+/// An error when `head` is a tar header (`ustar` at 257 and a valid
+/// checksum): a capture directory packed with `tar` holds the dump among
+/// other files, and read as lines it would count them all. `what` names
+/// the packing (`a gzip-compressed tar archive`).
+fn refuse_tar(head: &[u8], what: &str) -> io::Result<()> {
+    let Some(header) = head.get(..TAR_HEADER) else {
+        return Ok(());
+    };
+    if &header[257..262] != b"ustar" {
+        return Ok(());
+    }
+    // The checksum: the header's bytes summed, its own 8 counted as spaces,
+    // written in octal.
+    let sum: u32 = header
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    let field = String::from_utf8_lossy(&header[148..156]);
+    let written = field.trim_matches(|c: char| c == ' ' || c == '\0');
+    if u32::from_str_radix(written, 8) != Ok(sum) {
+        return Ok(());
+    }
+    let member = header[..100].split(|&b| b == 0).next().unwrap_or_default();
+    let member = String::from_utf8_lossy(member);
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{what} (first file: {member}); ctreport reads one dump: list the files with \
+             `tar -tf FILE` and read the dump's with `tar -xOf FILE PATH | ctreport summary -`"
+        ),
+    ))
+}
+
 /// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
 fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
     let (packing, head) = read_packing(&mut reader)?;
@@ -151,7 +197,8 @@ fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
 /// packed.
 fn read_packing(reader: &mut impl Read) -> io::Result<(Packing, Vec<u8>)> {
     let mut head = vec![0u8; HEAD];
-    let filled = read_head(reader, &mut head)?;
+    let (filled, read) = read_head(reader, &mut head);
+    read?;
     head.truncate(filled);
     Ok((packing(&head)?, head))
 }
@@ -164,11 +211,39 @@ fn unpacked(
     reader: impl Read + Send + 'static,
 ) -> io::Result<Source> {
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
-    Ok(match packing {
-        Packing::Gzip => Source::from_reader(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Packing::Zstd => Source::from_reader(zstd::stream::read::Decoder::with_buffer(buffered)?),
-        Packing::Plain => Source::from_reader(buffered),
-    })
+    let (decoded, what): (Box<dyn Read + Send>, &str) = match packing {
+        Packing::Gzip => (
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            "a gzip-compressed tar archive",
+        ),
+        Packing::Zstd => (
+            Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+            "a zstd-compressed tar archive",
+        ),
+        Packing::Plain => return Ok(Source::from_reader(buffered)),
+    };
+    // What it decompresses to may be a tar archive in turn (`.tar.gz`).
+    // A decoding error this early (a file cut short) is the pass's to
+    // report, after the bytes before it, as it is anywhere later.
+    let mut decoded = decoded;
+    let mut head = vec![0u8; TAR_HEADER];
+    let (filled, read) = read_head(&mut decoded, &mut head);
+    head.truncate(filled);
+    refuse_tar(&head, what)?;
+    let rest: Box<dyn Read + Send> = match read {
+        Err(error) => Box::new(Failed(Some(error))),
+        Ok(()) => decoded,
+    };
+    Ok(Source::from_reader(io::Cursor::new(head).chain(rest)))
+}
+
+/// A reader that fails with its error once, then ends.
+struct Failed(Option<io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        self.0.take().map_or(Ok(0), Err)
+    }
 }
 
 /// `No such file or directory` rather than `No such file or directory (os error 2)`.
@@ -278,5 +353,56 @@ mod tests {
         // `BZh` without its digit is text.
         let source = decompressing(io::Cursor::new(b"BZh is a word\n".to_vec())).unwrap();
         assert_eq!(read_all(source), b"BZh is a word\n");
+    }
+
+    /// A tar header for `name` (a file of `size` bytes) as `tar` writes
+    /// one: ustar magic, octal fields, the checksum over the header.
+    fn tar_header(name: &str, size: usize) -> Vec<u8> {
+        let mut header = vec![0u8; TAR_HEADER];
+        header[..name.len()].copy_from_slice(name.as_bytes());
+        header[100..107].copy_from_slice(b"0000644");
+        header[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+        header[156] = b'0';
+        header[257..263].copy_from_slice(b"ustar\0");
+        header[263..265].copy_from_slice(b"00");
+        header[148..156].copy_from_slice(b"        ");
+        let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        header
+    }
+
+    /// A capture packed with `tar`, plain or compressed, is named with its
+    /// first file; a header whose checksum is off, or a dump that happens
+    /// to hold `ustar` at the magic's offset, is read as it is.
+    #[test]
+    fn tar_archives_are_named_not_read() {
+        let text = b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=5353 dport=53\n".repeat(8);
+        let mut tar = tar_header("capture/nf_conntrack.txt", text.len());
+        tar.extend_from_slice(&text);
+        tar.resize(tar.len().next_multiple_of(512) + 1024, 0);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(&tar[..], 1).unwrap();
+        for (bytes, named) in [
+            (tar.clone(), "a tar archive"),
+            (gz, "a gzip-compressed tar archive"),
+            (zst, "a zstd-compressed tar archive"),
+        ] {
+            let Err(error) = decompressing(ByteByByte(io::Cursor::new(bytes))) else {
+                panic!("{named} was read");
+            };
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+            let expected = format!("{named} (first file: capture/nf_conntrack.txt); ");
+            assert!(error.to_string().starts_with(&expected), "{error}");
+        }
+        let mut off = tar.clone();
+        off[0] ^= 1;
+        let source = decompressing(io::Cursor::new(off.clone())).unwrap();
+        assert_eq!(read_all(source), off);
+        let mut dump = text.clone();
+        dump[257..262].copy_from_slice(b"ustar");
+        let source = decompressing(io::Cursor::new(dump.clone())).unwrap();
+        assert_eq!(read_all(source), dump);
     }
 }
