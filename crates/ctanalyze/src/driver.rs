@@ -365,6 +365,18 @@ impl Analyzer {
                     } else {
                         memchr::memrchr(b'\n', &buf[..held]).map_or(0, |e| e + 1)
                     };
+                    if end == 0 && held > ctparse::MAX_LINE + 2 {
+                        // A line over the limit (gigabytes of NULs, say):
+                        // the map holds it, and the parser refuses it from
+                        // there, without it being gathered in the buffer.
+                        let from = start + held;
+                        let line_end = memchr::memchr(b'\n', &chunk[from..])
+                            .map_or(chunk.len(), |e| from + e + 1);
+                        let line = &chunk[start..line_end];
+                        self.fold_chunk(acc, input, (offset + start) as u64, 1, line);
+                        (start, read, held) = (line_end, line_end, 0);
+                        continue;
+                    }
                     if end > 0 {
                         self.fold_chunk(acc, input, (offset + start) as u64, 1, &buf[..end]);
                         buf.copy_within(end..held, 0);
@@ -641,7 +653,7 @@ pub(crate) fn lines_in(chunk: &[u8]) -> u64 {
 
 /// How reading `reader` ended on `error`: with the bytes of the line it cut.
 fn stopped<R: Read>(reader: &ChunkReader<R>, error: io::Error) -> Stop {
-    (error, reader.cut().len() as u64)
+    (error, reader.cut_len())
 }
 
 fn memchr_count(bytes: &[u8]) -> u64 {

@@ -5,16 +5,19 @@ use crate::driver::{Analyzer, lines_in};
 use crate::summary::Summary;
 
 /// Whole lines out of pieces cut anywhere: the unfinished last line waits
-/// for its end. Of a line longer than [`ctparse::MAX_LINE`] (never an
-/// entry) only the start is kept, as [`ctparse::ChunkReader`] keeps it, so
-/// that input without line ends cannot take all memory; the rest of it is
-/// counted in `skipped`.
+/// for its end, and the lines a piece holds whole are handed over in
+/// place. Of an unfinished line longer than [`ctparse::MAX_LINE`] (never
+/// an entry) only the start is kept, as [`ctparse::ChunkReader`] keeps
+/// it, so that input without line ends cannot take all memory; the rest of
+/// it is counted in `skipped`.
 #[derive(Debug, Default)]
 pub(crate) struct LineFeed {
     partial: Vec<u8>,
     /// Dropping the rest of an overlong line, up to its line end.
     skipping: bool,
     skipped: u64,
+    /// Of `skipped`, the bytes of the unfinished line.
+    dropping: u64,
 }
 
 impl LineFeed {
@@ -22,42 +25,46 @@ impl LineFeed {
     /// taken off: the parser then refuses the line as too long.
     const KEPT: usize = ctparse::MAX_LINE + 2;
 
-    /// Hands `lines` the whole lines `bytes` completes, with the kept
-    /// start of the first, in one slice (none when `bytes` ends no line).
-    pub(crate) fn push(&mut self, mut bytes: &[u8], lines: impl FnOnce(&[u8])) {
-        if self.skipping {
+    /// Hands `lines` the whole lines `bytes` completes, in order: the
+    /// waiting line (what was kept of it) alone, then those `bytes` holds
+    /// whole, in place.
+    pub(crate) fn push(&mut self, mut bytes: &[u8], mut lines: impl FnMut(&[u8])) {
+        if !self.partial.is_empty() {
             let Some(end) = memchr::memchr(b'\n', bytes) else {
-                self.skipped += bytes.len() as u64;
+                self.keep(bytes);
                 return;
             };
-            self.skipped += end as u64;
-            self.skipping = false;
-            bytes = &bytes[end..];
+            self.keep(&bytes[..end]);
+            self.partial.push(b'\n');
+            lines(&self.partial);
+            self.partial.clear();
+            (self.skipping, self.dropping) = (false, 0);
+            bytes = &bytes[end + 1..];
         }
         let Some(last) = memchr::memrchr(b'\n', bytes) else {
             self.keep(bytes);
             return;
         };
         let (complete, rest) = bytes.split_at(last + 1);
-        if self.partial.is_empty() {
-            lines(complete);
-        } else {
-            self.partial.extend_from_slice(complete);
-            lines(&self.partial);
-            self.partial.clear();
-        }
+        lines(complete);
         self.keep(rest);
     }
 
-    /// Adds `bytes` to the unfinished line, up to [`LineFeed::KEPT`].
+    /// Adds `bytes` to the unfinished line, up to [`LineFeed::KEPT`]; the
+    /// rest is dropped.
     fn keep(&mut self, bytes: &[u8]) {
-        let room = LineFeed::KEPT.saturating_sub(self.partial.len());
-        if bytes.len() > room {
-            self.partial.extend_from_slice(&bytes[..room]);
-            self.skipped += (bytes.len() - room) as u64;
-            self.skipping = true;
+        let room = if self.skipping {
+            0
         } else {
-            self.partial.extend_from_slice(bytes);
+            LineFeed::KEPT.saturating_sub(self.partial.len())
+        };
+        let kept = bytes.len().min(room);
+        self.partial.extend_from_slice(&bytes[..kept]);
+        let dropped = (bytes.len() - kept) as u64;
+        if dropped > 0 {
+            self.skipped += dropped;
+            self.dropping += dropped;
+            self.skipping = true;
         }
     }
 
@@ -66,9 +73,14 @@ impl LineFeed {
         &self.partial
     }
 
-    /// Bytes of overlong lines dropped.
-    pub(crate) fn skipped(&self) -> u64 {
-        self.skipped
+    /// Bytes of overlong lines dropped, those of the unfinished line with
+    /// them when `with_unfinished`.
+    pub(crate) fn skipped(&self, with_unfinished: bool) -> u64 {
+        if with_unfinished {
+            self.skipped
+        } else {
+            self.skipped - self.dropping
+        }
     }
 }
 
@@ -76,9 +88,11 @@ impl LineFeed {
 /// program that receives a dump rather than reading it (an async upload
 /// handler, a buffer filled by its own loop). The lines are numbered and
 /// counted as one pass over the whole input would, with `analyzer`'s
-/// filter, aggregates and error limit; folded on the calling thread.
-/// Memory is one piece plus one line (of at most [`ctparse::MAX_LINE`]
-/// bytes) plus the summary's keys.
+/// filter, aggregates and error limit, folded on the calling thread (the
+/// finishing step uses the analyzer's pool, as its passes do). Besides
+/// the summary's keys, it holds at most one unfinished line, of at most
+/// [`ctparse::MAX_LINE`] bytes and two: lines a piece holds whole are
+/// read in place.
 ///
 /// ```
 /// use ctanalyze::{Analyzer, SummaryFeed};
@@ -136,23 +150,27 @@ impl SummaryFeed {
 
     /// The summary of everything pushed, the last line counted even
     /// without its line end.
-    pub fn finish(mut self) -> Summary {
-        let last = std::mem::take(&mut self.lines.partial);
-        if !last.is_empty() {
-            let (input, next_line) = (self.input, self.next_line);
-            self.analyzer
-                .fold_chunk(&mut self.summary, input, 0, next_line, &last);
-        }
-        self.finish_cut()
+    pub fn finish(self) -> Summary {
+        self.done(true)
     }
 
     /// The summary of the complete lines only, for input a read error
     /// cut: its unfinished last line lost its end, and a cut entry can
     /// read as a shorter, valid one (`dport=20` for `2048`), so it is not
-    /// counted, as [`Analyzer::analyze_stream`] does not count it. Its
-    /// bytes are in [`SummaryFeed::unfinished`] until then.
-    pub fn finish_cut(mut self) -> Summary {
-        self.summary.totals.bytes += self.lines.skipped();
+    /// counted (nor its bytes), as [`Analyzer::analyze_stream`] does not
+    /// count it. What was kept of it is in [`SummaryFeed::unfinished`].
+    pub fn finish_cut(self) -> Summary {
+        self.done(false)
+    }
+
+    fn done(mut self, with_last: bool) -> Summary {
+        let last = std::mem::take(&mut self.lines.partial);
+        if with_last && !last.is_empty() {
+            let (input, next_line) = (self.input, self.next_line);
+            self.analyzer
+                .fold_chunk(&mut self.summary, input, 0, next_line, &last);
+        }
+        self.summary.totals.bytes += self.lines.skipped(with_last);
         self.analyzer.finish(&mut self.summary);
         self.summary
     }
@@ -161,5 +179,47 @@ impl SummaryFeed {
     /// [`ctparse::MAX_LINE`] and two bytes of it).
     pub fn unfinished(&self) -> &[u8] {
         self.lines.partial()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Completing a waiting line does not gather the piece's other lines
+    /// behind it: they are handed over in place, and the held line stays
+    /// within its bound whatever the pieces.
+    #[test]
+    fn a_waiting_line_is_completed_alone() {
+        let line = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1\n";
+        let mut feed = LineFeed::default();
+        let mut seen = Vec::new();
+        feed.push(&line[..20], |lines| seen.extend_from_slice(lines));
+        let mut piece = line[20..].to_vec();
+        piece.extend(line.repeat(80_000)); // about 10 MiB of whole lines
+        piece.extend_from_slice(b"tail");
+        let mut handed = Vec::new();
+        feed.push(&piece, |lines| handed.push(lines.len()));
+        assert_eq!(handed, [line.len(), line.len() * 80_000]);
+        assert_eq!(feed.partial(), b"tail");
+        assert!(
+            feed.partial.capacity() < 1 << 20,
+            "{}",
+            feed.partial.capacity()
+        );
+        // An endless line: its start is kept, the rest counted as dropped,
+        // then its end hands it over with the lines after it.
+        for _ in 0..40 {
+            feed.push(&[b'x'; 1 << 16], |_| panic!("no line ends"));
+        }
+        assert_eq!(feed.partial().len(), LineFeed::KEPT);
+        let dropped = 4 + 40 * (1 << 16) - LineFeed::KEPT as u64;
+        assert_eq!((feed.skipped(true), feed.skipped(false)), (dropped, 0));
+        let mut handed = Vec::new();
+        feed.push(b"x\nnext\n", |lines| handed.push(lines.to_vec()));
+        assert_eq!(handed.len(), 2);
+        assert_eq!(handed[0].len(), LineFeed::KEPT + 1);
+        assert_eq!(handed[1], b"next\n");
+        assert_eq!(feed.skipped(false), dropped + 1);
     }
 }

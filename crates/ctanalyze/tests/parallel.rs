@@ -489,6 +489,33 @@ fn a_feed_cut_short_counts_as_a_stream_cut_short() {
     assert_eq!(whole.totals.lines, partial.totals.lines + 1);
 }
 
+/// Cut inside a line too long to keep, a feed and a stream agree: only
+/// the whole lines before it are counted, bytes included.
+#[test]
+fn a_cut_inside_an_overlong_line_counts_only_the_lines_before_it() {
+    let bytes = generated(3, 200, 0, Dialect::Proc);
+    let mut cut = bytes.clone();
+    cut.extend(std::iter::repeat_n(b'x', 3 << 20));
+    let analyzer = Analyzer::new().threads(2).max_errors(5);
+    let reader = Trickle {
+        bytes: &cut,
+        step: 1 << 16,
+        fail_after: Some(cut.len()),
+        read: 0,
+    };
+    let error = analyzer.analyze_stream(0, reader).unwrap_err();
+    assert_eq!(error.cut(), 3 << 20);
+    let (_, partial) = error.into_parts();
+    let reference = naive(&bytes, &Filter::default(), 5);
+    assert_eq!(partial, reference);
+    let mut feed = SummaryFeed::new(&analyzer, 0);
+    for piece in cut.chunks(100_000) {
+        feed.push(piece);
+    }
+    assert_eq!(feed.unfinished().len(), ctparse::MAX_LINE + 2);
+    assert_eq!(feed.finish_cut(), reference);
+}
+
 #[test]
 fn a_read_error_says_how_far_reading_got() {
     let bytes = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 \

@@ -150,12 +150,14 @@ fn map(file: &File) -> io::Result<Mmap> {
     Ok(map)
 }
 
-/// Reads a stream in chunks of whole lines, so memory stays bounded by the
-/// chunk size plus the longest line, whatever the size of the dump. Of a
-/// line longer than [`MAX_LINE`](crate::MAX_LINE) only the start is kept
-/// (enough for the parser's [`LineTooLong`](crate::ErrorKind::LineTooLong)
-/// error, at the line's own number): the rest, up to its line end, is read
-/// and dropped, and counted in [`skipped`](ChunkReader::skipped).
+/// Reads a stream in chunks of whole lines, so memory stays bounded by
+/// about the chunk size plus [`MAX_LINE`](crate::MAX_LINE), whatever the
+/// size of the dump. Of a line longer than `MAX_LINE` that runs past the
+/// chunk being filled, only the start is kept (enough for the parser's
+/// [`LineTooLong`](crate::ErrorKind::LineTooLong) error, at the line's own
+/// number): the rest, up to its line end, is read and dropped, and counted
+/// in [`skipped`](ChunkReader::skipped). (A line over the limit that ends
+/// within a chunk is handed out whole; the parser refuses it the same way.)
 ///
 /// ```
 /// use ctparse::ChunkReader;
@@ -182,6 +184,10 @@ pub struct ChunkReader<R> {
     cut: Vec<u8>,
     /// Bytes of overlong lines dropped.
     skipped: u64,
+    /// Of `skipped`, those of the line being read past (until its end).
+    dropping: u64,
+    /// After a read error: the bytes dropped of the line it cut short.
+    cut_dropped: u64,
 }
 
 impl<R: Read> ChunkReader<R> {
@@ -195,6 +201,8 @@ impl<R: Read> ChunkReader<R> {
             failed: None,
             cut: Vec::new(),
             skipped: 0,
+            dropping: 0,
+            cut_dropped: 0,
         }
     }
 
@@ -248,6 +256,9 @@ impl<R: Read> ChunkReader<R> {
                 self.carry.clear();
                 let whole = memchr::memrchr(b'\n', chunk).map_or(0, |at| at + 1);
                 self.cut = chunk.split_off(whole);
+                // What was dropped of the cut line is the cut's, not skipped.
+                self.skipped -= self.dropping;
+                self.cut_dropped = std::mem::take(&mut self.dropping);
                 if chunk.is_empty() {
                     return Err(error);
                 }
@@ -258,14 +269,21 @@ impl<R: Read> ChunkReader<R> {
     }
 
     /// The bytes of the line a read error cut short (empty before an error,
-    /// and when the error came right after a line end).
+    /// and when the error came right after a line end); of a line longer
+    /// than a chunk, its start ([`cut_len`](ChunkReader::cut_len) counts
+    /// it all).
     pub fn cut(&self) -> &[u8] {
         &self.cut
     }
 
-    /// The bytes read but not handed out: the ends of lines longer than
-    /// [`MAX_LINE`](crate::MAX_LINE). With the chunks' bytes, they make
-    /// every byte read.
+    /// How many bytes of the line a read error cut short were read.
+    pub fn cut_len(&self) -> u64 {
+        self.cut.len() as u64 + self.cut_dropped
+    }
+
+    /// The bytes of whole lines read but not handed out: the ends of lines
+    /// too long to keep. With the chunks' bytes and
+    /// [`cut_len`](ChunkReader::cut_len), they make every byte read.
     pub fn skipped(&self) -> u64 {
         self.skipped
     }
@@ -295,7 +313,9 @@ impl<R: Read> ChunkReader<R> {
             }
             // No line end in the whole chunk: it is all one line so far.
             if chunk.len() > KEPT_OF_LONG_LINE {
-                self.skipped += (chunk.len() - KEPT_OF_LONG_LINE) as u64;
+                let dropped = (chunk.len() - KEPT_OF_LONG_LINE) as u64;
+                self.skipped += dropped;
+                self.dropping += dropped;
                 chunk.truncate(KEPT_OF_LONG_LINE);
                 searched = chunk.len();
                 if !self.skip_to_line_end(chunk)? {
@@ -318,14 +338,18 @@ impl<R: Read> ChunkReader<R> {
         let kept = chunk.len();
         loop {
             if read_up_to(&mut self.reader, chunk, MAX_READ)? == 0 {
+                // The stream's end ends the line.
                 self.eof = true;
+                self.dropping = 0;
                 return Ok(false);
             }
             let end = memchr::memchr(b'\n', &chunk[kept..]);
             let dropped = end.unwrap_or(chunk.len() - kept);
             self.skipped += dropped as u64;
+            self.dropping += dropped as u64;
             chunk.drain(kept..kept + dropped);
             if end.is_some() {
+                self.dropping = 0;
                 return Ok(true);
             }
         }

@@ -263,3 +263,36 @@ fn overlong_lines_are_errors_and_a_stream_keeps_only_their_start() {
         }
     }
 }
+
+/// A read error inside a line too long to keep: the bytes of the cut line
+/// (its kept start and the rest read past) are the cut's, not skipped, so
+/// chunks, skipped bytes and the cut add up to every byte read.
+#[test]
+fn a_read_error_inside_an_overlong_line_cuts_all_of_it() {
+    use ctparse::MAX_LINE;
+    let good = b"udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1\n";
+    let mut bytes = good.to_vec();
+    bytes.extend(std::iter::repeat_n(b'x', 1 << 20));
+    for step in [1 << 12, 1 << 20] {
+        let trickle = Trickle {
+            bytes: &bytes,
+            step,
+            fails: true,
+        };
+        let mut reader = ChunkReader::new(trickle, 1 << 16);
+        let mut chunk = Vec::new();
+        let mut handed_out = Vec::new();
+        let error = loop {
+            match reader.next_chunk(&mut chunk) {
+                Ok(true) => handed_out.extend_from_slice(&chunk),
+                Ok(false) => panic!("the stream fails"),
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(error.to_string(), "cut short");
+        assert_eq!(handed_out, good);
+        assert_eq!(reader.skipped(), 0, "step {step}");
+        assert_eq!(reader.cut_len(), 1 << 20, "step {step}");
+        assert_eq!(reader.cut(), &bytes[good.len()..good.len() + MAX_LINE + 2]);
+    }
+}

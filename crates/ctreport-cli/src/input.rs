@@ -176,8 +176,17 @@ fn refuse_tar(head: &[u8], what: &str) -> io::Result<()> {
     if u32::from_str_radix(written, 8) != Ok(sum) {
         return Ok(());
     }
-    let member = header[..100].split(|&b| b == 0).next().unwrap_or_default();
-    let member = String::from_utf8_lossy(member);
+    // The name, after the ustar prefix (a directory) when there is one.
+    let field = |range: std::ops::Range<usize>| {
+        let bytes = header[range].split(|&b| b == 0).next().unwrap_or_default();
+        String::from_utf8_lossy(bytes).into_owned()
+    };
+    let (prefix, name) = (field(345..500), field(0..100));
+    let member = if prefix.is_empty() {
+        name
+    } else {
+        format!("{prefix}/{name}")
+    };
     Err(io::Error::new(
         io::ErrorKind::InvalidData,
         format!(
@@ -353,6 +362,25 @@ mod tests {
         // `BZh` without its digit is text.
         let source = decompressing(io::Cursor::new(b"BZh is a word\n".to_vec())).unwrap();
         assert_eq!(read_all(source), b"BZh is a word\n");
+    }
+
+    /// A gzip file cut before its first 512 bytes decode: opening it is
+    /// not the error; reading gives what decoded, then the error, as a
+    /// file cut anywhere later does.
+    #[test]
+    fn a_gzip_cut_within_the_head_fails_when_read() {
+        let text = b"udp      17 29 src=192.0.2.1 dst=198.51.100.2 sport=5353 dport=53\n".repeat(4);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        let mut gz = gz.finish().unwrap();
+        gz.truncate(gz.len() - 6); // the trailer's checksum and size
+        let Source::Stream(mut stream) = decompressing(io::Cursor::new(gz)).unwrap() else {
+            panic!("a reader streams");
+        };
+        let mut out = Vec::new();
+        let error = stream.0.read_to_end(&mut out).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
+        assert_eq!(out, text);
     }
 
     /// A tar header for `name` (a file of `size` bytes) as `tar` writes

@@ -235,10 +235,8 @@ mod tests {
         }
     }
 
-    /// A port all of whose entries are between addresses of candidate
-    /// pairs is marked inside them; one with a source outside is not.
-    /// The count threshold is the rule's, at every total: one less is not
-    /// a candidate, it is.
+    /// The count threshold is the rule's at every total: the least count
+    /// is a candidate, and one less is not.
     #[test]
     fn the_least_candidate_count_is_the_rules_threshold() {
         assert_eq!(least_candidate_count(0), u64::MAX);
@@ -249,6 +247,8 @@ mod tests {
         }
     }
 
+    /// A port all of whose entries are between addresses of candidate
+    /// pairs is marked inside them; one with a source outside is not.
     #[test]
     fn a_port_inside_candidate_pairs_is_marked() {
         let line = |src: &str, sport: u32, dport: u16| {

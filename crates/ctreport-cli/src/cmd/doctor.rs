@@ -317,7 +317,8 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
     // Fuller by another count (read at another moment): what the findings
     // judge the table by.
     let (peak, _) = f.peak();
-    let shown = |p: Option<f64>| p.map(|p| format!("{p:.1}"));
+    // As the cells show them (99.95 shows as 99.9%, not 100.0%).
+    let shown = |p: Option<f64>| p.map(|p| Cell::Percent(p).pretty());
     if peak > entries && shown(f.peak_fill_percent) != shown(f.fill_percent) {
         let by = if f.count == Some(peak) {
             "nf_conntrack_count / max"

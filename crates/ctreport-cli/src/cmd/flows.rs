@@ -391,7 +391,7 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
                             // The cut line is not a line: it is not read.
                             let stopped = Stopped {
                                 line: pieces.counted.lines + 1,
-                                column: reader.cut().len() as u64 + 1,
+                                column: reader.cut_len() + 1,
                                 message: input::describe(&e),
                             };
                             // What was read before is written: say where it stops.
