@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use ctparse::{ChunkReader, Parser, Source, line_chunks};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::feed::LineFeed;
 use crate::filter::Filter;
 use crate::merge::Merge;
 use crate::summary::{Aggregates, ErrorSample, Pending, Summary};
@@ -365,7 +366,7 @@ impl Analyzer {
                     } else {
                         memchr::memrchr(b'\n', &buf[..held]).map_or(0, |e| e + 1)
                     };
-                    if end == 0 && held > ctparse::MAX_LINE + 2 {
+                    if end == 0 && held > LineFeed::KEPT {
                         // A line over the limit (gigabytes of NULs, say):
                         // the map holds it, and the parser refuses it from
                         // there, without it being gathered in the buffer.
@@ -450,17 +451,13 @@ impl Analyzer {
             total.merge(self.fold_all(&batch, |acc, (first_line, chunk)| {
                 self.fold_chunk(acc, input, 0, *first_line, chunk);
             }));
-            match read {
-                Ok(true) => spare.extend(batch.into_iter().map(|(_, chunk)| chunk)),
-                Ok(false) => {
-                    total.totals.bytes += reader.skipped();
-                    return (total, Ok(()));
-                }
-                Err(error) => {
-                    total.totals.bytes += reader.skipped();
-                    return (total, Err(stopped(&reader, error)));
-                }
+            if let Ok(true) = read {
+                spare.extend(batch.into_iter().map(|(_, chunk)| chunk));
+                continue;
             }
+            total.totals.bytes += reader.skipped();
+            let end = read.map(drop).map_err(|error| stopped(&reader, error));
+            return (total, end);
         }
     }
 
@@ -482,20 +479,21 @@ impl Analyzer {
             let reading = scope.spawn(move || -> (Result<(), Stop>, u64) {
                 let mut reader = ChunkReader::new(reader, chunk_size);
                 let mut next_line = 1u64;
-                loop {
+                let end = loop {
                     let mut chunk = empty_rx.try_recv().unwrap_or_default();
                     match reader.next_chunk(&mut chunk) {
                         Ok(true) => {}
-                        Ok(false) => return (Ok(()), reader.skipped()),
-                        Err(error) => return (Err(stopped(&reader, error)), reader.skipped()),
+                        Ok(false) => break Ok(()),
+                        Err(error) => break Err(stopped(&reader, error)),
                     }
                     let first_line = next_line;
                     next_line += lines_in(&chunk);
                     if full_tx.send((first_line, chunk)).is_err() {
                         // The folding side is gone (it panicked): stop.
-                        return (Ok(()), reader.skipped());
+                        break Ok(());
                     }
-                }
+                };
+                (end, reader.skipped())
             });
             // Owned here so that it is dropped (and a blocked reader
             // released) before the scope waits for the reader thread.

@@ -15,15 +15,16 @@ pub(crate) struct LineFeed {
     partial: Vec<u8>,
     /// Dropping the rest of an overlong line, up to its line end.
     skipping: bool,
+    /// Bytes dropped of overlong lines that have ended.
     skipped: u64,
-    /// Of `skipped`, the bytes of the unfinished line.
+    /// Bytes dropped of the unfinished line.
     dropping: u64,
 }
 
 impl LineFeed {
     /// One byte more than a line may hold, even after a final `\r` is
     /// taken off: the parser then refuses the line as too long.
-    const KEPT: usize = ctparse::MAX_LINE + 2;
+    pub(crate) const KEPT: usize = ctparse::MAX_LINE + 2;
 
     /// Hands `lines` the whole lines `bytes` completes, in order: the
     /// waiting line (what was kept of it) alone, then those `bytes` holds
@@ -38,7 +39,8 @@ impl LineFeed {
             self.partial.push(b'\n');
             lines(&self.partial);
             self.partial.clear();
-            (self.skipping, self.dropping) = (false, 0);
+            self.skipping = false;
+            self.skipped += std::mem::take(&mut self.dropping);
             bytes = &bytes[end + 1..];
         }
         let Some(last) = memchr::memrchr(b'\n', bytes) else {
@@ -62,7 +64,6 @@ impl LineFeed {
         self.partial.extend_from_slice(&bytes[..kept]);
         let dropped = (bytes.len() - kept) as u64;
         if dropped > 0 {
-            self.skipped += dropped;
             self.dropping += dropped;
             self.skipping = true;
         }
@@ -73,14 +74,10 @@ impl LineFeed {
         &self.partial
     }
 
-    /// Bytes of overlong lines dropped, those of the unfinished line with
-    /// them when `with_unfinished`.
+    /// Bytes dropped of overlong lines that have ended, and of the
+    /// unfinished line too when `with_unfinished`.
     pub(crate) fn skipped(&self, with_unfinished: bool) -> u64 {
-        if with_unfinished {
-            self.skipped
-        } else {
-            self.skipped - self.dropping
-        }
+        self.skipped + if with_unfinished { self.dropping } else { 0 }
     }
 }
 

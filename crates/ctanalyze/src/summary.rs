@@ -607,28 +607,22 @@ impl Summary {
     /// runs after the parallel pass, while the other threads would wait.
     pub(crate) fn finish(&mut self, parallel: bool) {
         let by_source = std::mem::take(&mut self.by_source);
-        // Room for every key at once: a map of 99,392 sources grown step
-        // by step is rehashed 17 times.
-        let sources = || {
-            let mut sources = Counter::default();
-            sources.reserve(by_source.count(|tally| tally.flows > 0));
+        // One counter from the tallies: of each source, the count `value`
+        // takes from its tally, when it has one.
+        let counter = |value: fn(&SourceTally) -> Option<u64>| {
+            let mut counter = Counter::default();
+            // Room for every key at once: a map of 99,392 sources grown
+            // step by step is rehashed 17 times.
+            counter.reserve(by_source.count(|tally| value(tally).is_some()));
             for (addr, tally) in by_source.iter() {
-                if tally.flows > 0 {
-                    sources.add_n(addr, tally.flows);
+                if let Some(n) = value(tally) {
+                    counter.add_n(addr, n);
                 }
             }
-            sources
+            counter
         };
-        let source_bytes = || {
-            let mut source_bytes = Counter::default();
-            source_bytes.reserve(by_source.count(|tally| tally.with_bytes));
-            for (addr, tally) in by_source.iter() {
-                if tally.with_bytes {
-                    source_bytes.add_n(addr, tally.bytes);
-                }
-            }
-            source_bytes
-        };
+        let sources = || counter(|tally| (tally.flows > 0).then_some(tally.flows));
+        let source_bytes = || counter(|tally| tally.with_bytes.then_some(tally.bytes));
         let (sources, source_bytes) = if parallel {
             rayon::join(sources, source_bytes)
         } else {

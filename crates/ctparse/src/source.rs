@@ -182,9 +182,10 @@ pub struct ChunkReader<R> {
     failed: Option<io::Error>,
     /// After a read error: the bytes of the line it cut short.
     cut: Vec<u8>,
-    /// Bytes of overlong lines dropped.
+    /// Bytes dropped of overlong lines that have ended.
     skipped: u64,
-    /// Of `skipped`, those of the line being read past (until its end).
+    /// Bytes dropped of the line being read past, until it ends (then
+    /// they are `skipped`) or a read error cuts it (then `cut_dropped`).
     dropping: u64,
     /// After a read error: the bytes dropped of the line it cut short.
     cut_dropped: u64,
@@ -256,8 +257,7 @@ impl<R: Read> ChunkReader<R> {
                 self.carry.clear();
                 let whole = memchr::memrchr(b'\n', chunk).map_or(0, |at| at + 1);
                 self.cut = chunk.split_off(whole);
-                // What was dropped of the cut line is the cut's, not skipped.
-                self.skipped -= self.dropping;
+                // What was dropped of the cut line is the cut's.
                 self.cut_dropped = std::mem::take(&mut self.dropping);
                 if chunk.is_empty() {
                     return Err(error);
@@ -313,9 +313,7 @@ impl<R: Read> ChunkReader<R> {
             }
             // No line end in the whole chunk: it is all one line so far.
             if chunk.len() > KEPT_OF_LONG_LINE {
-                let dropped = (chunk.len() - KEPT_OF_LONG_LINE) as u64;
-                self.skipped += dropped;
-                self.dropping += dropped;
+                self.dropping += (chunk.len() - KEPT_OF_LONG_LINE) as u64;
                 chunk.truncate(KEPT_OF_LONG_LINE);
                 searched = chunk.len();
                 if !self.skip_to_line_end(chunk)? {
@@ -340,16 +338,15 @@ impl<R: Read> ChunkReader<R> {
             if read_up_to(&mut self.reader, chunk, MAX_READ)? == 0 {
                 // The stream's end ends the line.
                 self.eof = true;
-                self.dropping = 0;
+                self.skipped += std::mem::take(&mut self.dropping);
                 return Ok(false);
             }
             let end = memchr::memchr(b'\n', &chunk[kept..]);
             let dropped = end.unwrap_or(chunk.len() - kept);
-            self.skipped += dropped as u64;
             self.dropping += dropped as u64;
             chunk.drain(kept..kept + dropped);
             if end.is_some() {
-                self.dropping = 0;
+                self.skipped += std::mem::take(&mut self.dropping);
                 return Ok(true);
             }
         }

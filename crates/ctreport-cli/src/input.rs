@@ -171,8 +171,8 @@ fn refuse_tar(head: &[u8], what: &str) -> io::Result<()> {
             }
         })
         .sum();
-    let field = String::from_utf8_lossy(&header[148..156]);
-    let written = field.trim_matches(|c: char| c == ' ' || c == '\0');
+    let checksum = String::from_utf8_lossy(&header[148..156]);
+    let written = checksum.trim_matches(|c: char| c == ' ' || c == '\0');
     if u32::from_str_radix(written, 8) != Ok(sum) {
         return Ok(());
     }
@@ -220,7 +220,7 @@ fn unpacked(
     reader: impl Read + Send + 'static,
 ) -> io::Result<Source> {
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
-    let (decoded, what): (Box<dyn Read + Send>, &str) = match packing {
+    let (mut decoded, what): (Box<dyn Read + Send>, &str) = match packing {
         Packing::Gzip => (
             Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
             "a gzip-compressed tar archive",
@@ -234,7 +234,6 @@ fn unpacked(
     // What it decompresses to may be a tar archive in turn (`.tar.gz`).
     // A decoding error this early (a file cut short) is the pass's to
     // report, after the bytes before it, as it is anywhere later.
-    let mut decoded = decoded;
     let mut head = vec![0u8; TAR_HEADER];
     let (filled, read) = read_head(&mut decoded, &mut head);
     head.truncate(filled);
