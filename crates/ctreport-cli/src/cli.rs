@@ -120,6 +120,21 @@ pub enum By {
 pub struct CheckArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// How each malformed line is listed on stdout (the totals line goes
+    /// to stderr in every format).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+/// Formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// `FILE:LINE:COL: MESSAGE`, as compilers print (editors jump to it).
+    Text,
+    /// CSV with a header row: path, line, column, message.
+    Csv,
+    /// Newline-delimited JSON: one object (path, line, column, message) a line.
+    Json,
 }
 
 /// `flows` arguments.

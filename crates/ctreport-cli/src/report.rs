@@ -2,6 +2,7 @@
 //! table model every other format renders from it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -9,6 +10,8 @@ use ctanalyze::{
     AccountingRow, AddressBytesRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow,
     NetworkRow, PortRow, Prefixes, ProtocolRow, StateRow, Summary, ZoneRow,
 };
+
+use ctparse::ParseError;
 
 use crate::analysis::{Analysis, Stopped};
 
@@ -45,6 +48,17 @@ pub struct ErrorJson {
     pub line: u64,
     pub column: usize,
     pub message: String,
+}
+
+impl ErrorJson {
+    pub fn new(path: &Path, error: &ParseError) -> ErrorJson {
+        ErrorJson {
+            path: path.display().to_string(),
+            line: error.line,
+            column: error.column,
+            message: error.message(),
+        }
+    }
 }
 
 /// The whole report. Sections a subcommand does not produce are absent.
@@ -133,12 +147,7 @@ impl Report {
                 .samples
                 .iter()
                 .take(max_errors)
-                .map(|s| ErrorJson {
-                    path: analysis.path(s.input).display().to_string(),
-                    line: s.error.line,
-                    column: s.error.column,
-                    message: s.error.message(),
-                })
+                .map(|s| ErrorJson::new(analysis.path(s.input), &s.error))
                 .collect(),
             events: Some(analysis.summary.event_rows()).filter(|rows| !rows.is_empty()),
             ..Report::default()

@@ -484,6 +484,69 @@ fn check_lists_every_malformed_line_and_exits_1() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `check --format csv` and `--format json` list the same lines as the
+/// text form, field for field: read back with a CSV reader and a JSON
+/// parser, from a file whose name needs CSV quoting.
+#[test]
+fn check_lists_malformed_lines_as_csv_and_json() {
+    let (dir, mixed) = mixed_file("check-formats", 2);
+    let named = dir.join("dump, \"b\".txt");
+    std::fs::rename(&mixed, &named).unwrap();
+    let path = named.to_str().unwrap();
+
+    let listed = ctreport(&["check", path]);
+    let expected: Vec<(String, u64, usize, String)> = text(&listed.stdout)
+        .lines()
+        .map(|l| {
+            let rest = l.strip_prefix(&format!("{path}:")).unwrap();
+            let mut parts = rest.splitn(3, ':');
+            let line = parts.next().unwrap().parse().unwrap();
+            let column = parts.next().unwrap().parse().unwrap();
+            let message = parts.next().unwrap().strip_prefix(' ').unwrap();
+            (path.to_owned(), line, column, message.to_owned())
+        })
+        .collect();
+    assert_eq!(expected.len(), 11);
+
+    let csv_out = ctreport(&["check", "--format", "csv", path]);
+    assert_eq!(csv_out.status.code(), Some(1));
+    assert_eq!(csv_out.stderr, listed.stderr);
+    let mut reader = csv::Reader::from_reader(&csv_out.stdout[..]);
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec!["path", "line", "column", "message"]
+    );
+    let rows: Vec<(String, u64, usize, String)> =
+        reader.deserialize().collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows, expected);
+
+    let json_out = ctreport(&["check", "--format", "json", path]);
+    assert_eq!(json_out.status.code(), Some(1));
+    assert_eq!(json_out.stderr, listed.stderr);
+    let rows: Vec<(String, u64, usize, String)> = text(&json_out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["path"].as_str().unwrap().to_owned(),
+                v["line"].as_u64().unwrap(),
+                v["column"].as_u64().unwrap() as usize,
+                v["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected);
+
+    // A clean dump: the CSV header alone, no JSON line.
+    let clean = ctreport(&["check", "--format", "csv", EXAMPLE]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!(text(&clean.stdout), "path,line,column,message\n");
+    let clean = ctreport(&["check", "--format", "json", EXAMPLE]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!(text(&clean.stdout), "");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Malformed lines scattered through a file of several windows of pieces
 /// come out in input order with their own line numbers, from a file and
 /// from stdin, with 1 and 2 threads: each as `check` lists it alone.

@@ -18,7 +18,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
         input: &args.input,
         filter: &Filter::default(),
         rows: None,
-        errors: ErrorsTo::Stdout,
+        errors: ErrorsTo::Stdout(args.format),
         before_cut: "the malformed lines before this one are listed",
     })?;
     let count = |field: fn(&crate::analysis::InputTotals) -> u64| {

@@ -16,9 +16,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::{self, InputTotals, Stopped};
-use crate::cli::{FlowFormat, FlowsArgs, InputArgs};
+use crate::cli::{CheckFormat, FlowFormat, FlowsArgs, InputArgs};
 use crate::exit::{Exit, Fatal};
 use crate::input;
+use crate::report::ErrorJson;
 
 /// One flow as a row. Field names are the CSV header and JSON keys; a field
 /// a line does not carry is empty in CSV and `null` in JSON.
@@ -233,8 +234,8 @@ pub(crate) enum ErrorsTo {
     /// The first `max` on stderr as `ctreport: FILE:LINE:COL: MESSAGE`,
     /// then how many were not shown (`flows`: stdout holds the rows).
     Stderr { max: usize },
-    /// Every one on stdout as `FILE:LINE:COL: MESSAGE` (`check`).
-    Stdout,
+    /// Every one on stdout, in the format asked for (`check`).
+    Stdout(CheckFormat),
 }
 
 /// Counts malformed lines and writes them as they come.
@@ -251,13 +252,13 @@ impl Errors {
             // A piece of short malformed lines holds tens of thousands: a
             // window of them would take hundreds of megabytes. The rest of
             // such a piece is read again at its turn (see `Pieces::emit`).
-            ErrorsTo::Stdout => PIECE_ERRORS,
+            ErrorsTo::Stdout(_) => PIECE_ERRORS,
         }
     }
 
     /// Whether every malformed line is written (not only the first few).
     fn all(&self) -> bool {
-        matches!(self.to, ErrorsTo::Stdout)
+        matches!(self.to, ErrorsTo::Stdout(_))
     }
 
     fn report<W: Write>(
@@ -272,12 +273,35 @@ impl Errors {
                 say!("ctreport: {}", error.display_in(path));
             }
             ErrorsTo::Stderr { .. } => {}
-            ErrorsTo::Stdout => {
-                out.write_all(format!("{}\n", error.display_in(path)).as_bytes())?
-            }
+            ErrorsTo::Stdout(format) => out.write_all(&listed(format, path, error)?)?,
         }
         Ok(())
     }
+}
+
+/// A malformed line as `check` lists it, with its line end.
+fn listed(format: CheckFormat, path: &Path, error: &ParseError) -> Result<Vec<u8>, Fatal> {
+    Ok(match format {
+        CheckFormat::Text => format!("{}\n", error.display_in(path)).into_bytes(),
+        CheckFormat::Csv => csv_line(&[
+            &path.display().to_string(),
+            &error.line.to_string(),
+            &error.column.to_string(),
+            &error.message(),
+        ])?,
+        CheckFormat::Json => {
+            let mut line = serde_json::to_vec(&ErrorJson::new(path, error))?;
+            line.push(b'\n');
+            line
+        }
+    })
+}
+
+/// One CSV record, quoted where its fields need it.
+fn csv_line(fields: &[&str]) -> Result<Vec<u8>, Fatal> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(fields)?;
+    writer.into_inner().map_err(|e| Fatal::from(e.into_error()))
 }
 
 /// An in-order pass over inputs: what `flows` and `check` share.
@@ -346,6 +370,10 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
         to: streaming.errors,
         count: 0,
     };
+    // The header comes first, even with no line to list: a table of none.
+    if let ErrorsTo::Stdout(CheckFormat::Csv) = errors.to {
+        out.write_all(&csv_line(&["path", "line", "column", "message"])?)?;
+    }
     let pass = Pass {
         filter: streaming.filter,
         format: streaming.rows,
