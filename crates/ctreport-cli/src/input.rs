@@ -1,6 +1,7 @@
 //! Opening inputs: files (mapped), `/proc` files, pipes, stdin, and gzip or
 //! zstd compressed dumps detected by their magic bytes.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -61,7 +62,8 @@ pub fn open(path: &Path) -> Result<Input, String> {
                  (conntrack -L | ctreport summary)"
             );
         }
-        let source = decompressing(io::stdin()).map_err(|e| format!("<stdin>: {e}"))?;
+        let source =
+            decompressing(io::stdin(), &Hint::new(path)).map_err(|e| format!("<stdin>: {e}"))?;
         return Ok(Input {
             name: PathBuf::from("<stdin>"),
             source,
@@ -74,7 +76,8 @@ pub fn open(path: &Path) -> Result<Input, String> {
     if meta.is_dir() {
         return Err(format!("{}: is a directory", path.display()));
     }
-    let (packing, head) = read_packing(&mut file).map_err(fail)?;
+    let hint = Hint::new(path);
+    let (packing, head) = read_packing(&mut file, &hint).map_err(fail)?;
     if meta.is_file() && meta.len() > 0 && packing == Packing::Plain {
         let source = Source::open(path).map_err(fail)?;
         return Ok(Input {
@@ -84,7 +87,7 @@ pub fn open(path: &Path) -> Result<Input, String> {
         });
     }
     // /proc files (size 0), pipes, devices, and compressed files stream.
-    let source = unpacked(packing, head, file).map_err(fail)?;
+    let source = unpacked(packing, head, file, &hint).map_err(fail)?;
     Ok(Input {
         name: path.to_owned(),
         source,
@@ -108,6 +111,55 @@ fn read_head(reader: &mut impl Read, head: &mut [u8]) -> (usize, io::Result<()>)
     (filled, Ok(()))
 }
 
+/// What the advice on a refused input names: the input in a command, and
+/// this run again, reading the unpacked dump from standard input.
+struct Hint {
+    /// The path as a shell word, or `FILE` for standard input.
+    file: String,
+    /// This run's command line with the input as `-`:
+    /// `ctreport top-ips --prefix 24 -`.
+    rerun: String,
+}
+
+impl Hint {
+    fn new(path: &Path) -> Hint {
+        let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+        let file = if path == Path::new("-") {
+            if !args.iter().any(|a| a == "-") {
+                args.push("-".into());
+            }
+            "FILE".to_owned()
+        } else {
+            // The input's own argument: the last one, files coming last.
+            if let Some(at) = args.iter().rposition(|a| a.as_os_str() == path.as_os_str()) {
+                args[at] = "-".into();
+            }
+            shell_word(&path.to_string_lossy())
+        };
+        let words: Vec<String> = std::iter::once("ctreport".to_owned())
+            .chain(args.iter().map(|a| shell_word(&a.to_string_lossy())))
+            .collect();
+        Hint {
+            file,
+            rerun: words.join(" "),
+        }
+    }
+}
+
+/// `word` as a POSIX shell reads it back: as is when it is plain, else in
+/// single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./=:,@%+-".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// How an input is packed, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Packing {
@@ -119,8 +171,8 @@ enum Packing {
 /// How `head` (an input's first bytes) is packed; an error naming the
 /// format when it starts like one of [`UNREAD`] (bzip2's `BZh` only with
 /// its block-size digit after it).
-fn packing(head: &[u8]) -> io::Result<Packing> {
-    refuse_tar(head, "a tar archive")?;
+fn packing(head: &[u8], hint: &Hint) -> io::Result<Packing> {
+    refuse_tar(head, "a tar archive", hint)?;
     if head.starts_with(GZIP_MAGIC) {
         return Ok(Packing::Gzip);
     }
@@ -137,7 +189,8 @@ fn packing(head: &[u8]) -> io::Result<Packing> {
     let advice = match unpack {
         Some(command) => format!(
             "; ctreport reads plain, gzip and zstd dumps: unpack it first, e.g. \
-             `{command} FILE | ctreport summary -`"
+             `{command} {} | {}`",
+            hint.file, hint.rerun
         ),
         None => String::new(),
     };
@@ -151,7 +204,7 @@ fn packing(head: &[u8]) -> io::Result<Packing> {
 /// checksum): a capture directory packed with `tar` holds the dump among
 /// other files, and read as lines it would count them all. `what` names
 /// the packing (`a gzip-compressed tar archive`).
-fn refuse_tar(head: &[u8], what: &str) -> io::Result<()> {
+fn refuse_tar(head: &[u8], what: &str, hint: &Hint) -> io::Result<()> {
     let Some(header) = head.get(..TAR_HEADER) else {
         return Ok(());
     };
@@ -191,25 +244,27 @@ fn refuse_tar(head: &[u8], what: &str) -> io::Result<()> {
         io::ErrorKind::InvalidData,
         format!(
             "{what} (first file: {member}); ctreport reads one dump: list the files with \
-             `tar -tf FILE` and read the dump's with `tar -xOf FILE PATH | ctreport summary -`"
+             `tar -tf {file}` and read the dump's with `tar -xOf {file} PATH | {rerun}`",
+            file = hint.file,
+            rerun = hint.rerun
         ),
     ))
 }
 
 /// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
-fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
-    let (packing, head) = read_packing(&mut reader)?;
-    unpacked(packing, head, reader)
+fn decompressing(mut reader: impl Read + Send + 'static, hint: &Hint) -> io::Result<Source> {
+    let (packing, head) = read_packing(&mut reader, hint)?;
+    unpacked(packing, head, reader, hint)
 }
 
 /// Reads the first bytes of `reader` in full, and how they say it is
 /// packed.
-fn read_packing(reader: &mut impl Read) -> io::Result<(Packing, Vec<u8>)> {
+fn read_packing(reader: &mut impl Read, hint: &Hint) -> io::Result<(Packing, Vec<u8>)> {
     let mut head = vec![0u8; HEAD];
     let (filled, read) = read_head(reader, &mut head);
     read?;
     head.truncate(filled);
-    Ok((packing(&head)?, head))
+    Ok((packing(&head, hint)?, head))
 }
 
 /// The stream of `head` (the bytes already read) then the rest of
@@ -218,6 +273,7 @@ fn unpacked(
     packing: Packing,
     head: Vec<u8>,
     reader: impl Read + Send + 'static,
+    hint: &Hint,
 ) -> io::Result<Source> {
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
     let (mut decoded, what): (Box<dyn Read + Send>, &str) = match packing {
@@ -237,7 +293,7 @@ fn unpacked(
     let mut head = vec![0u8; TAR_HEADER];
     let (filled, read) = read_head(&mut decoded, &mut head);
     head.truncate(filled);
-    refuse_tar(&head, what)?;
+    refuse_tar(&head, what, hint)?;
     let rest: Box<dyn Read + Send> = match read {
         Err(error) => Box::new(Failed(Some(error))),
         Ok(()) => decoded,
@@ -303,6 +359,33 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    fn stdin_hint() -> Hint {
+        Hint::new(Path::new("-"))
+    }
+
+    /// What the hints quote, a shell reads back as it was.
+    #[test]
+    fn shell_words_read_back_as_they_were() {
+        for word in [
+            "dump.txt",
+            "/var/tmp/ct-2026-12-07.txt",
+            "my dump.txt",
+            "it's",
+            "",
+            "$HOME",
+            "a\"b\\c",
+            "*;|&",
+        ] {
+            let quoted = shell_word(word);
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {quoted}")])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), word, "{quoted}");
+        }
+        assert_eq!(shell_word("dump-1.txt"), "dump-1.txt");
+    }
+
     /// A pipe at its slowest: one byte per `read`.
     struct ByteByByte(io::Cursor<Vec<u8>>);
 
@@ -330,12 +413,13 @@ mod tests {
         let gz = gz.finish().unwrap();
         let zst = zstd::encode_all(&text[..], 1).unwrap();
         for (name, bytes) in [("gzip", gz), ("zstd", zst), ("plain", text.clone())] {
-            let source = decompressing(ByteByByte(io::Cursor::new(bytes))).unwrap();
+            let source = decompressing(ByteByByte(io::Cursor::new(bytes)), &stdin_hint()).unwrap();
             assert_eq!(read_all(source), text, "{name}");
         }
         // Shorter than any magic, and empty: read as they are.
         for bytes in [&b"\x1f"[..], b"\x28\xb5", b"", b"BZh"] {
-            let source = decompressing(ByteByByte(io::Cursor::new(bytes.to_vec()))).unwrap();
+            let source =
+                decompressing(ByteByByte(io::Cursor::new(bytes.to_vec())), &stdin_hint()).unwrap();
             assert_eq!(read_all(source), bytes);
         }
     }
@@ -352,14 +436,16 @@ mod tests {
             (b"\x7fELF\x02\x01\x01", "an executable (ELF), not a capture"),
         ] {
             let input = [packed, &text[..]].concat();
-            let Err(error) = decompressing(ByteByByte(io::Cursor::new(input))) else {
+            let Err(error) = decompressing(ByteByByte(io::Cursor::new(input)), &stdin_hint())
+            else {
                 panic!("{named} was read");
             };
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
             assert!(error.to_string().starts_with(named), "{error}");
         }
         // `BZh` without its digit is text.
-        let source = decompressing(io::Cursor::new(b"BZh is a word\n".to_vec())).unwrap();
+        let source =
+            decompressing(io::Cursor::new(b"BZh is a word\n".to_vec()), &stdin_hint()).unwrap();
         assert_eq!(read_all(source), b"BZh is a word\n");
     }
 
@@ -373,7 +459,8 @@ mod tests {
         gz.write_all(&text).unwrap();
         let mut gz = gz.finish().unwrap();
         gz.truncate(gz.len() - 6); // the trailer's checksum and size
-        let Source::Stream(mut stream) = decompressing(io::Cursor::new(gz)).unwrap() else {
+        let Source::Stream(mut stream) = decompressing(io::Cursor::new(gz), &stdin_hint()).unwrap()
+        else {
             panic!("a reader streams");
         };
         let mut out = Vec::new();
@@ -416,7 +503,8 @@ mod tests {
             (gz, "a gzip-compressed tar archive"),
             (zst, "a zstd-compressed tar archive"),
         ] {
-            let Err(error) = decompressing(ByteByByte(io::Cursor::new(bytes))) else {
+            let Err(error) = decompressing(ByteByByte(io::Cursor::new(bytes)), &stdin_hint())
+            else {
                 panic!("{named} was read");
             };
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
@@ -425,11 +513,11 @@ mod tests {
         }
         let mut off = tar.clone();
         off[0] ^= 1;
-        let source = decompressing(io::Cursor::new(off.clone())).unwrap();
+        let source = decompressing(io::Cursor::new(off.clone()), &stdin_hint()).unwrap();
         assert_eq!(read_all(source), off);
         let mut dump = text.clone();
         dump[257..262].copy_from_slice(b"ustar");
-        let source = decompressing(io::Cursor::new(dump.clone())).unwrap();
+        let source = decompressing(io::Cursor::new(dump.clone()), &stdin_hint()).unwrap();
         assert_eq!(read_all(source), dump);
     }
 }

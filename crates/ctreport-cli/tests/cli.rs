@@ -867,7 +867,7 @@ fn unreadable_inputs_exit_2_naming_the_file() {
             text(&out.stderr),
             format!(
                 "ctreport: {xz}: xz-compressed; ctreport reads plain, gzip and zstd dumps: \
-                 unpack it first, e.g. `xz -dc FILE | ctreport summary -`\n"
+                 unpack it first, e.g. `xz -dc {xz} | ctreport {command} -`\n"
             ),
             "{command}"
         );
