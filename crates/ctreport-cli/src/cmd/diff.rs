@@ -24,6 +24,26 @@ struct DiffReport {
     errors: Vec<ErrorJson>,
 }
 
+/// Every column of the document's tables, for CSV: the header is the same
+/// for every pair of dumps, whichever parts they have.
+const CSV_COLUMNS: &[&str] = &[
+    "metric",
+    "before",
+    "after",
+    "delta",
+    "protocol",
+    "state",
+    "address",
+    "new",
+    "original",
+    "translated",
+    "gone",
+    "input",
+    "line",
+    "column",
+    "error",
+];
+
 pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
     let filter = args.filter.to_filter().map_err(Fatal::Usage)?;
     let max_errors = args.output.max_errors;
@@ -71,7 +91,13 @@ pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
         .into_iter()
         .chain(parts(&report.diff))
         .collect();
-    render::write_document(&mut out, &document, &report, args.output.format)?;
+    render::write_document(
+        &mut out,
+        &document,
+        &report,
+        args.output.format,
+        CSV_COLUMNS,
+    )?;
     out.flush()?;
     Ok(super::exit_for(&[before, after], args.output.strict))
 }

@@ -117,6 +117,45 @@ fn read_side<T>(
     })
 }
 
+/// Every column of the document's tables and prose, for CSV: the header is
+/// the same for every dump, whichever parts it has.
+const CSV_COLUMNS: &[&str] = &[
+    "item",
+    "title",
+    "text",
+    "commands",
+    "metric",
+    "value",
+    "source",
+    "protocol",
+    "number",
+    "count",
+    "percent",
+    "state",
+    "flag",
+    "address",
+    "network",
+    "addresses",
+    "original",
+    "translated",
+    "sysctl",
+    "now",
+    "from",
+    "try",
+    "by",
+    "entries",
+    "short timer",
+    "gone",
+    "of table",
+    "kind",
+    "match",
+    "internal",
+    "inside pairs",
+    "counter",
+    "total",
+    "meaning",
+];
+
 pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     let max_errors = args.output.max_errors;
     let from_stdin = [Some(&args.dump), args.sysctl.as_ref(), args.stats.as_ref()]
@@ -242,7 +281,13 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    render::write_document(&mut out, &parts(&report), &report, args.output.format)?;
+    render::write_document(
+        &mut out,
+        &parts(&report),
+        &report,
+        args.output.format,
+        CSV_COLUMNS,
+    )?;
     out.flush()?;
     let malformed = analysis.summary.totals.errors > 0 || !report.errors.is_empty();
     Ok(if analysis.incomplete() || analysis.unusable() {

@@ -20,16 +20,16 @@ use ctparse::Protocol;
 use crate::analysis::{self, Analysis, Pass};
 use crate::cli::{By, ReportArgs};
 use crate::exit::{Exit, Fatal};
-use crate::render;
+use crate::render::{self, CsvShape};
 use crate::report::Report;
 
 /// Runs a report subcommand: analyze (computing only `aggregates`, the
 /// keyed aggregates `fill` uses), print malformed lines, fill the report's
-/// sections with `fill`, render it to stdout.
+/// sections with `fill`, render it to stdout (`csv` says what CSV holds).
 pub fn run_report(
     command: &str,
     args: &ReportArgs,
-    primary: Option<&[&str]>,
+    csv: CsvShape<'_>,
     aggregates: Aggregates,
     fill: impl FnOnce(&mut Report, &Summary, usize),
 ) -> Result<Exit, Fatal> {
@@ -48,7 +48,7 @@ pub fn run_report(
     report.count_distinct(&analysis.summary);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    render::write(&mut out, &report, args.output.format, primary)?;
+    render::write(&mut out, &report, args.output.format, csv)?;
     out.flush()?;
     Ok(exit_for(&[&analysis], args.output.strict))
 }

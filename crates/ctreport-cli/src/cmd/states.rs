@@ -5,6 +5,7 @@ use ctparse::Protocol;
 
 use crate::cli::ReportArgs;
 use crate::exit::{Exit, Fatal};
+use crate::render::CsvShape;
 
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     let protocol = args.filter.protocol;
@@ -25,16 +26,19 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     // plain table; without a filter, every one present with the `section`
     // column (also when TCP's is the only one: the columns stay the same
     // for every dump).
-    let sections: &[&str] = match protocol {
-        Some(Protocol::TCP) => &["tcp_states"],
-        Some(Protocol::SCTP) => &["sctp_states"],
-        Some(Protocol::DCCP) => &["dccp_states"],
-        _ => &["tcp_states", "sctp_states", "dccp_states"],
+    let csv = match protocol {
+        Some(Protocol::TCP) => CsvShape::One("tcp_states"),
+        Some(Protocol::SCTP) => CsvShape::One("sctp_states"),
+        Some(Protocol::DCCP) => CsvShape::One("dccp_states"),
+        _ => CsvShape::Many {
+            keys: Some(&["tcp_states", "sctp_states", "dccp_states"]),
+            columns: &["state", "count", "percent"],
+        },
     };
     super::run_report(
         "states",
         args,
-        Some(sections),
+        csv,
         Aggregates::NONE,
         |report, summary, _| super::fill_states(report, summary, protocol),
     )

@@ -4,6 +4,7 @@ use ctanalyze::{Aggregates, Prefixes};
 
 use crate::cli::{By, ReportArgs};
 use crate::exit::{Exit, Fatal};
+use crate::render::CsvShape;
 
 /// Every keyed aggregate but the timeout histogram (which only `doctor` reads).
 const SHOWN: Aggregates = Aggregates::SOURCES
@@ -15,8 +16,41 @@ const SHOWN: Aggregates = Aggregates::SOURCES
     .union(Aggregates::MARKS)
     .union(Aggregates::SOURCE_BYTES);
 
+/// Every column a section of the summary can have, for CSV: the header is
+/// the same for every dump, whichever sections it fills.
+const CSV_COLUMNS: &[&str] = &[
+    "metric",
+    "value",
+    "event",
+    "family",
+    "count",
+    "percent",
+    "protocol",
+    "number",
+    "state",
+    "flag",
+    "address",
+    "network",
+    "addresses",
+    "port",
+    "original",
+    "translated",
+    "zone",
+    "mark",
+    "hex",
+    "bytes",
+    "input",
+    "line",
+    "column",
+    "error",
+];
+
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
-    super::run_report("summary", args, None, SHOWN, |report, summary, top| {
+    let csv = CsvShape::Many {
+        keys: None,
+        columns: CSV_COLUMNS,
+    };
+    super::run_report("summary", args, csv, SHOWN, |report, summary, top| {
         report.families = Some(summary.family_rows());
         report.protocols = Some(summary.protocol_rows());
         super::fill_states(report, summary, args.filter.protocol);

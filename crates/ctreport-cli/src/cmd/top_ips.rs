@@ -3,6 +3,7 @@
 
 use crate::cli::{By, TopIpsArgs};
 use crate::exit::{Exit, Fatal};
+use crate::render::CsvShape;
 use ctanalyze::Aggregates;
 
 pub fn run(args: &TopIpsArgs) -> Result<Exit, Fatal> {
@@ -15,7 +16,7 @@ pub fn run(args: &TopIpsArgs) -> Result<Exit, Fatal> {
     super::run_report(
         "top-ips",
         &args.report,
-        Some(&[key]),
+        CsvShape::One(key),
         aggregate,
         |report, summary, top| {
             let Some(prefixes) = args.prefix else {

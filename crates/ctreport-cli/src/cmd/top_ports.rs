@@ -2,13 +2,14 @@
 
 use crate::cli::ReportArgs;
 use crate::exit::{Exit, Fatal};
+use crate::render::CsvShape;
 use ctanalyze::Aggregates;
 
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     super::run_report(
         "top-ports",
         args,
-        Some(&["top_ports"]),
+        CsvShape::One("top_ports"),
         Aggregates::PORTS,
         |report, summary, top| {
             report.top_ports = Some(summary.top_port_rows(top));

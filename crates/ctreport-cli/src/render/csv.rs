@@ -1,37 +1,52 @@
 //! CSV: a header row, plain numbers. Several sections become one long
-//! table with a leading `section` column and the union of their columns
-//! (a cell a section does not have is empty); a subcommand's one section
-//! is a table of its own.
+//! table with a leading `section` column and the columns the subcommand
+//! declares (a cell a section does not have is empty); a subcommand's one
+//! section is a table of its own.
 
 use std::io::Write;
 
 use crate::exit::Fatal;
 use crate::report::Section;
 
-/// Writes the sections whose keys are in `primary` (all of them when
-/// `None`): a subcommand about one section writes it as a plain table,
-/// one about several writes them with the `section` column, whichever of
-/// them the data has, so that its columns never depend on the data.
-pub fn write(
-    out: &mut impl Write,
-    sections: &[Section],
-    primary: Option<&[&str]>,
-) -> Result<(), Fatal> {
+/// What a subcommand's CSV holds. Its header never depends on the data:
+/// a script reading column 5 reads the same column for every dump.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape<'a> {
+    /// The section of this key, as a plain table of its own columns.
+    One(&'a str),
+    /// The sections present of these keys (every section when `None`), in
+    /// one table: a leading `section` column, then `columns`, every column
+    /// any of them can have, in this order.
+    Many {
+        keys: Option<&'a [&'a str]>,
+        columns: &'a [&'a str],
+    },
+}
+
+/// Writes `sections` as `shape` says. A section column missing from a
+/// `Many` shape's `columns` is added after them rather than dropped (a
+/// test runs every subcommand on every fixture to keep that from
+/// happening).
+pub fn write(out: &mut impl Write, sections: &[Section], shape: Shape<'_>) -> Result<(), Fatal> {
     let mut writer = csv::Writer::from_writer(out);
-    let chosen: Vec<&Section> = match primary {
+    let (keys, declared) = match shape {
+        Shape::One(key) => {
+            if let Some(section) = sections.iter().find(|s| s.key == key) {
+                writer.write_record(&section.columns)?;
+                for row in &section.rows {
+                    writer.write_record(row.iter().map(|c| c.plain()))?;
+                }
+            }
+            writer.flush()?;
+            return Ok(());
+        }
+        Shape::Many { keys, columns } => (keys, columns),
+    };
+    let sections: Vec<&Section> = match keys {
         Some(keys) => sections.iter().filter(|s| keys.contains(&s.key)).collect(),
         None => sections.iter().collect(),
     };
-    if let (Some([_]), [section]) = (primary, chosen.as_slice()) {
-        writer.write_record(&section.columns)?;
-        for row in &section.rows {
-            writer.write_record(row.iter().map(|c| c.plain()))?;
-        }
-        writer.flush()?;
-        return Ok(());
-    }
-    let sections = chosen;
-    let mut columns: Vec<&str> = Vec::new();
+    let mut columns: Vec<&str> = declared.to_vec();
     for section in &sections {
         for name in &section.columns {
             if !columns.contains(name) {

@@ -1,6 +1,8 @@
 //! Output formats: one file per format, all reading the same report.
 
 mod csv;
+
+pub use csv::Shape as CsvShape;
 mod json;
 mod markdown;
 mod table;
@@ -13,32 +15,32 @@ use crate::cli::Format;
 use crate::exit::Fatal;
 use crate::report::{Part, Report, Section};
 
-/// Writes `report` in `format`. `primary` names the sections a
-/// subcommand is about: CSV then holds only those (one of them as a plain
-/// table).
+/// Writes `report` in `format`; `csv` says what CSV holds.
 pub fn write(
     out: &mut impl Write,
     report: &Report,
     format: Format,
-    primary: Option<&[&str]>,
+    csv: CsvShape<'_>,
 ) -> Result<(), Fatal> {
     match format {
         Format::Table => table::write(out, &report.sections()),
         Format::Markdown => markdown::write(out, &report.sections()),
-        Format::Csv => csv::write(out, &report.sections(), primary),
+        Format::Csv => csv::write(out, &report.sections(), csv),
         Format::Json => json::write(out, report),
     }
 }
 
 /// Writes a document of tables and prose in `format`: JSON is `typed`
 /// serialized; CSV is one long table with a `section` column, prose as
-/// rows of `item`, `title`, `text`, `commands`; table and markdown output
-/// show every part in order.
+/// rows of `item`, `title`, `text`, `commands`, under `csv_columns` (every
+/// column the document can have); table and markdown output show every
+/// part in order.
 pub fn write_document(
     out: &mut impl Write,
     parts: &[Part],
     typed: &impl Serialize,
     format: Format,
+    csv_columns: &[&str],
 ) -> Result<(), Fatal> {
     match format {
         Format::Json => json::write(out, typed),
@@ -50,7 +52,11 @@ pub fn write_document(
                     Part::Prose(prose) => prose.to_section(),
                 })
                 .collect();
-            csv::write(out, &tables, None)
+            let shape = CsvShape::Many {
+                keys: None,
+                columns: csv_columns,
+            };
+            csv::write(out, &tables, shape)
         }
         Format::Table | Format::Markdown => {
             for (i, part) in parts.iter().enumerate() {
