@@ -63,8 +63,8 @@ pub use filter::{Cidr, Filter, FilterError, MarkMatch, Nat, StatusMatch};
 pub use merge::{Counter, Merge};
 pub use networks::{NetworkRow, Networks, Prefixes};
 pub use report::{
-    AccountingRow, AddressBytesRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NatRow,
-    PortRow, ProtocolRow, StateRow, ZoneRow,
+    AccountingRow, AddressBytesRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NO_STATE,
+    NatRow, PortRow, ProtocolRow, StateRow, ZoneRow,
 };
 pub use summary::{
     Accounting, Aggregates, DnatKey, Endpoint, ErrorSample, ErrorSamples, FlagCounts, Protocols,

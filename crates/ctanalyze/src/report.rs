@@ -7,6 +7,10 @@ use ctparse::{DccpState, Event, Family, Protocol, SctpState, State, TcpState};
 
 use crate::summary::{Accounting, FlagCounts, Summary};
 
+/// The state row of a protocol's entries printed without a state (an
+/// offloaded TCP entry, an SCTP entry without its tracker).
+pub const NO_STATE: &str = "(none)";
+
 /// Flows of one family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FamilyRow {
@@ -113,9 +117,10 @@ pub struct FlagsRow {
     pub assured: u64,
     /// `[UNREPLIED]` flows.
     pub unreplied: u64,
-    /// `[OFFLOAD]` flows.
+    /// Flows offloaded in software or hardware (`[OFFLOAD]` and
+    /// `[HW_OFFLOAD]`, as `conntrack -u OFFLOAD` selects them).
     pub offload: u64,
-    /// `[HW_OFFLOAD]` flows.
+    /// Of those, offloaded to hardware (`[HW_OFFLOAD]`).
     pub hw_offload: u64,
 }
 
@@ -210,7 +215,7 @@ impl Summary {
         let mut rows = self.nonzero_states(TcpState::ALL.iter().map(|&s| State::Tcp(s)));
         if self.states.tcp_without_state > 0 {
             rows.push(StateRow {
-                state: "(none)",
+                state: NO_STATE,
                 count: self.states.tcp_without_state,
             });
         }
@@ -238,7 +243,7 @@ impl Summary {
         let stateless = self.protocol(protocol).saturating_sub(with_state);
         if stateless > 0 {
             rows.push(StateRow {
-                state: "(none)",
+                state: NO_STATE,
                 count: stateless,
             });
         }

@@ -156,9 +156,11 @@ pub struct FlagCounts {
     pub assured: u64,
     /// `[UNREPLIED]`
     pub unreplied: u64,
-    /// `[OFFLOAD]`
+    /// Offloaded to a flowtable, in software or hardware (`[OFFLOAD]` and
+    /// `[HW_OFFLOAD]`): the kernel's `IPS_OFFLOAD`, which hardware offload
+    /// sets too, as `conntrack -L -u OFFLOAD` selects it.
     pub offload: u64,
-    /// `[HW_OFFLOAD]`
+    /// Of those, offloaded to hardware (`[HW_OFFLOAD]`).
     pub hw_offload: u64,
 }
 
@@ -575,7 +577,7 @@ impl Summary {
         let status = flow.status;
         self.flags.assured += u64::from(status.contains(Status::ASSURED));
         self.flags.unreplied += u64::from(status.contains(Status::UNREPLIED));
-        self.flags.offload += u64::from(status.contains(Status::OFFLOAD));
+        self.flags.offload += u64::from(flow.is_offloaded());
         self.flags.hw_offload += u64::from(status.contains(Status::HW_OFFLOAD));
 
         match flow.state {

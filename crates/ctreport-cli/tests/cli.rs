@@ -561,6 +561,31 @@ fn csv_headers_do_not_depend_on_the_dump() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Hardware offload is offload too (the kernel sets `IPS_OFFLOAD` for
+/// both): the summary's OFFLOAD count, the `-u OFFLOAD` filter and the
+/// `offload` column of `flows` agree, counted against the text.
+#[test]
+fn offload_counts_agree_across_commands() {
+    const OFFLOAD: &str = "fixtures/dialects/proc-offload.txt";
+    let dump = std::fs::read_to_string(root().join(OFFLOAD)).unwrap();
+    let has = |flag: &str| dump.lines().filter(|l| l.contains(flag)).count() as u64;
+    let (software, hardware) = (has("[OFFLOAD]"), has("[HW_OFFLOAD]"));
+    assert!(software > 0 && hardware > 0);
+
+    let summary = json(&["summary", "--format", "json", OFFLOAD]);
+    assert_eq!(summary["flags"]["offload"], software + hardware);
+    assert_eq!(summary["flags"]["hw_offload"], hardware);
+    let filtered = json(&["summary", "--format", "json", "-u", "OFFLOAD", OFFLOAD]);
+    assert_eq!(filtered["totals"]["matched"], software + hardware);
+    let rows = ok(&["flows", "--format", "json", OFFLOAD]);
+    let offload_rows = rows
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|row| row["offload"] == true)
+        .count() as u64;
+    assert_eq!(offload_rows, software + hardware);
+}
+
 #[test]
 fn check_lists_every_malformed_line_and_exits_1() {
     let (dir, mixed) = mixed_file("check", 3);

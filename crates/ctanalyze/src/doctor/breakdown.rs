@@ -44,8 +44,8 @@ pub struct Breakdown {
     /// Source- or destination-NATed entries per (original source, original
     /// destination) address pair.
     pub nated_pairs: AddressPairs,
-    /// Entries without `[ASSURED]` per (protocol, state): what early drop
-    /// may evict when the table is full.
+    /// Entries neither `[ASSURED]` nor offloaded, per (protocol, state):
+    /// what early drop may evict when the table is full.
     pub not_assured: Counter<(Protocol, Option<State>)>,
     /// The original sources and destinations of each (protocol,
     /// destination port), up to [`FEW`] of each (see
@@ -229,7 +229,9 @@ impl Breakdown {
                 self.nated_ports.add((flow.protocol, port));
             }
         }
-        if !assured {
+        // The kernel prints no `[ASSURED]` for an offloaded entry, assured
+        // or not: it is not counted as evictable (see `Composition`).
+        if !assured && !flow.is_offloaded() {
             self.not_assured.add((flow.protocol, flow.state));
         }
         if let Some(port) = flow.orig.l4.dst_port() {

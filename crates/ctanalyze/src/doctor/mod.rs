@@ -71,7 +71,7 @@ pub use breakdown::{AddressPairs, Addresses, Breakdown, BreakdownFeed, PortAddre
 pub use stats::{Stats, StatsFormat, meaning};
 pub use sysctl::Sysctl;
 
-use crate::report::{AddressRow, NatRow, ProtocolRow, StateRow};
+use crate::report::{AddressRow, NO_STATE, NatRow, ProtocolRow, StateRow};
 use crate::{NetworkRow, Networks, Summary};
 use notrack::Candidate;
 use whatif::{Timer, WhatIf};
@@ -268,7 +268,7 @@ impl Fill {
     }
 }
 
-/// Entries that are not `[ASSURED]`, per protocol and state.
+/// Entries neither `[ASSURED]` nor offloaded, per protocol and state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EvictableRow {
     /// The L4 protocol name.
@@ -289,11 +289,18 @@ pub struct Composition {
     pub tcp_states: Vec<StateRow>,
     /// `[ASSURED]` entries: never evicted to make room.
     pub assured: u64,
-    /// Entries without `[ASSURED]`: what early drop may evict.
+    /// Entries offloaded to a flowtable (`[OFFLOAD]`, `[HW_OFFLOAD]`). The
+    /// kernel prints no `[ASSURED]` for them, so they are counted apart:
+    /// kernels before 6.3 never evict an offloaded entry, and later ones
+    /// only an offloaded UDP entry that is not assured (tc's `act_ct`
+    /// offloads UDP before its reply; nftables flowtables take entries
+    /// once replied, TCP ones once established).
+    pub offloaded: u64,
+    /// Entries neither `[ASSURED]` nor offloaded: what early drop may evict.
     pub not_assured: u64,
     /// `[UNREPLIED]` entries (all of them are not ASSURED).
     pub unreplied: u64,
-    /// The entries without `[ASSURED]`, per protocol and state.
+    /// The entries neither `[ASSURED]` nor offloaded, per protocol and state.
     pub not_assured_by_state: Vec<EvictableRow>,
     /// The top original sources.
     pub top_sources: Vec<AddressRow>,
@@ -590,7 +597,7 @@ fn composition(
             protocol: protocol.name(),
             state: match state {
                 Some(s) => s.name(),
-                None if protocol == Protocol::TCP => "(none)",
+                None if protocol == Protocol::TCP => NO_STATE,
                 None => "-",
             },
             count,
@@ -601,7 +608,10 @@ fn composition(
         protocols: summary.protocol_rows(),
         tcp_states: summary.tcp_state_rows(),
         assured: summary.flags.assured,
-        not_assured: matched.saturating_sub(summary.flags.assured),
+        offloaded: summary.flags.offload,
+        not_assured: matched
+            .saturating_sub(summary.flags.assured)
+            .saturating_sub(summary.flags.offload),
         unreplied: summary.flags.unreplied,
         not_assured_by_state,
         top_sources: summary.top_source_rows(top),
@@ -647,7 +657,8 @@ fn largest_group(summary: &Summary, total: u64) -> Option<String> {
         && let Some(state) = summary
             .tcp_state_rows()
             .into_iter()
-            .filter(|r| r.count > 0)
+            // Entries printed without a state (offloaded ones) have none.
+            .filter(|r| r.count > 0 && r.state != NO_STATE)
             .min_by(|a, b| b.count.cmp(&a.count).then(a.state.cmp(b.state)))
     {
         text.push_str(&format!(
@@ -791,6 +802,13 @@ fn findings(
             group(composition.assured),
             pct(percent(composition.assured, total)),
         ));
+        if composition.offloaded > 0 {
+            out.push(format!(
+                "{} entries ({}) are offloaded to a flowtable ([OFFLOAD], [HW_OFFLOAD]). The kernel prints no [ASSURED] for them, so they are counted apart from both: they stay until the flowtable lets them go (kernels before 6.3 never evict one; later kernels may evict an offloaded UDP entry that is not assured).",
+                group(composition.offloaded),
+                pct(percent(composition.offloaded, total)),
+            ));
+        }
     }
     for w in timeouts.iter().filter(|w| w.gone > 0) {
         out.push(format!(
@@ -1471,6 +1489,61 @@ mod tests {
             !d.findings
                 .iter()
                 .any(|f| f.starts_with("Timeouts are longer here")),
+            "{:?}",
+            d.findings
+        );
+    }
+
+    /// Offloaded entries print no `[ASSURED]`: they are counted apart,
+    /// neither kept nor evictable, and their missing TCP state is no
+    /// "commonest state". Counted here from the text of the fixture.
+    #[test]
+    fn offloaded_entries_are_not_counted_as_evictable() {
+        let dump = include_str!("../../../../fixtures/dialects/proc-offload.txt");
+        let lines: Vec<&str> = dump.lines().collect();
+        let has = |flag: &str| lines.iter().filter(|l| l.contains(flag)).count() as u64;
+        let offloaded = has("[OFFLOAD]") + has("[HW_OFFLOAD]");
+        let assured = has("[ASSURED]");
+        assert!(
+            offloaded >= 4 && has("[HW_OFFLOAD]") >= 2,
+            "the fixture has both kinds"
+        );
+
+        let summary = crate::Analyzer::new()
+            .threads(1)
+            .analyze_bytes(dump.as_bytes());
+        assert_eq!(
+            summary.flags.offload, offloaded,
+            "hardware offload is offload too"
+        );
+        assert_eq!(summary.flags.hw_offload, has("[HW_OFFLOAD]"));
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let d = Doctor::new().diagnose(&summary, &breakdown, None, None);
+        let c = &d.composition;
+        assert_eq!(c.offloaded, offloaded);
+        assert_eq!(c.assured, assured);
+        assert_eq!(c.not_assured, lines.len() as u64 - offloaded - assured);
+        let by_state: u64 = c.not_assured_by_state.iter().map(|r| r.count).sum();
+        assert_eq!(by_state, c.not_assured);
+        assert!(
+            c.not_assured_by_state.iter().all(|r| r.state != NO_STATE),
+            "{:?}",
+            c.not_assured_by_state
+        );
+        let tcp = d
+            .findings
+            .iter()
+            .find(|f| f.starts_with("Most entries") || f.starts_with("The commonest protocol"))
+            .unwrap();
+        assert!(
+            tcp.contains("the commonest TCP state is ESTABLISHED"),
+            "{tcp}"
+        );
+        assert!(
+            d.findings.iter().any(|f| f.starts_with(&format!(
+                "{offloaded} entries ({}) are offloaded",
+                pct(percent(offloaded, lines.len() as u64))
+            ))),
             "{:?}",
             d.findings
         );

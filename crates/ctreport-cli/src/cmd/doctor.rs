@@ -443,13 +443,16 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         &["state", "count", "percent"],
         rows.collect(),
     ));
-    let rows = [
-        ("ASSURED", c.assured),
-        ("not ASSURED", c.not_assured),
-        ("of those, UNREPLIED", c.unreplied),
-    ]
-    .into_iter()
-    .map(|(name, n)| vec![Cell::text(name), Cell::Int(n), pct(n)]);
+    // Offloaded entries print no [ASSURED]: a row of their own, when any.
+    let offloaded = (c.offloaded > 0).then_some(("offloaded (ASSURED not shown)", c.offloaded));
+    let rows = [("ASSURED", c.assured)]
+        .into_iter()
+        .chain(offloaded)
+        .chain([
+            ("not ASSURED", c.not_assured),
+            ("of those, UNREPLIED", c.unreplied),
+        ])
+        .map(|(name, n)| vec![Cell::text(name), Cell::Int(n), pct(n)]);
     parts.push(table(
         "assured",
         "ASSURED (kept when full) and not (evictable)",

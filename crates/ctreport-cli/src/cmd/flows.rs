@@ -91,7 +91,8 @@ impl<'a> FlowRow<'a> {
             icmp_id,
             assured: flow.status.contains(Status::ASSURED),
             unreplied: flow.status.contains(Status::UNREPLIED),
-            offload: flow.status.contains(Status::OFFLOAD),
+            // Hardware offload is offload too, as `-u OFFLOAD` selects it.
+            offload: flow.is_offloaded(),
             hw_offload: flow.status.contains(Status::HW_OFFLOAD),
             dnat: flow.is_dnat(),
             snat: flow.is_snat(),
