@@ -374,4 +374,22 @@ impl Analysis {
     pub fn unusable(&self) -> bool {
         self.inputs.iter().any(InputTotals::unusable)
     }
+
+    /// An error when the (one) input holds `conntrack -E` events: `doctor`
+    /// and `diff` read table listings only. `what` says what the command
+    /// does with one (`doctor diagnoses the table itself`).
+    pub fn refuse_events(&self, what: &str) -> Result<(), Fatal> {
+        let events: u64 = self.summary.events.iter().sum();
+        if events == 0 {
+            return Ok(());
+        }
+        Err(Fatal::Input(format!(
+            "{}: holds {} conntrack -E event{}, not a table listing: {what}; capture it with \
+             `conntrack -L > dump.txt` or `cat /proc/net/nf_conntrack > dump.txt` (summary and \
+             the other reports do count events)",
+            self.path(0).display(),
+            crate::report::thousands(events),
+            if events == 1 { "" } else { "s" }
+        )))
+    }
 }

@@ -501,7 +501,7 @@ fn diff_of_a_snapshot_with_itself_is_all_zero_and_filters_apply() {
 }
 
 #[test]
-fn doctor_refuses_an_event_capture() {
+fn doctor_and_diff_refuse_an_event_capture() {
     let events = "fixtures/kernel/router/events.txt";
     let out = ctreport(&["doctor", "--max", "270", events]);
     assert_eq!(out.status.code(), Some(2));
@@ -516,6 +516,21 @@ fn doctor_refuses_an_event_capture() {
     );
     // The other reports count events, and say so.
     assert_eq!(ctreport(&["summary", events]).status.code(), Some(0));
+    // Nor does diff compare events as if they were a snapshot, on either side.
+    let table = "fixtures/kernel/router/proc.txt";
+    for pair in [[events, table], [table, events]] {
+        let out = ctreport(&["diff", pair[0], pair[1]]);
+        assert_eq!(out.status.code(), Some(2), "{pair:?}");
+        assert_eq!(text(&out.stdout), "");
+        assert!(
+            text(&out.stderr).contains(&format!(
+                "ctreport: {events}: holds 267 conntrack -E events, not a table listing: diff \
+                 compares two snapshots of the table"
+            )),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

@@ -64,6 +64,7 @@ pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
             aggregates: Aggregates::ALL,
         })?;
         analysis::print_errors(&analysis, max_errors);
+        analysis.refuse_events("diff compares two snapshots of the table")?;
         analyses.push(analysis);
     }
     let (before, after) = (&analyses[0], &analyses[1]);

@@ -188,17 +188,7 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
         aggregates: Aggregates::ALL | Aggregates::BREAKDOWN,
     })?;
     analysis::print_errors(&analysis, max_errors);
-    let events: u64 = analysis.summary.events.iter().sum();
-    if events > 0 {
-        return Err(Fatal::Input(format!(
-            "{}: holds {} conntrack -E event{}, not a table listing: doctor diagnoses the table \
-             itself; capture it with `conntrack -L > dump.txt` or `cat /proc/net/nf_conntrack > \
-             dump.txt` (summary and the other reports do count events)",
-            analysis.path(0).display(),
-            thousands(events),
-            if events == 1 { "" } else { "s" }
-        )));
-    }
+    analysis.refuse_events("doctor diagnoses the table itself")?;
     let mut side_errors = Vec::new();
     for (path, errors) in [
         sysctl.as_ref().map(|s| (&s.path, &s.errors)),
