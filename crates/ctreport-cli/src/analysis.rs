@@ -331,6 +331,21 @@ pub fn warn_about_input(input: &InputTotals, err: &mut impl Write) {
              failed before it wrote anything",
             input.path.display()
         );
+    } else if input.flows == 0
+        && input.errors == 0
+        && input.read_error.is_none()
+        && input.trailers == 0
+    {
+        // Blank lines, or lines skipped as not conntrack's; no trailer of
+        // conntrack's saying the table was empty.
+        let _ = writeln!(
+            err,
+            "ctreport: {}: warning: no entry in {} line{} (blank, or not conntrack's): an empty \
+             table, or a capture that failed before it wrote anything",
+            input.path.display(),
+            crate::report::thousands(input.lines),
+            if input.lines == 1 { "" } else { "s" },
+        );
     } else if input.unusable() {
         let _ = writeln!(err, "{}", no_entry(&input.path, input.errors, input.lines));
     } else if let Some(read) = input.trailer_mismatch() {

@@ -58,7 +58,8 @@ pub enum Command {
     /// Top source-NAT pairs (original source -> translated).
     Snat(ReportArgs),
     /// Parse only: list every malformed line as file:line:col; exit 1 if
-    /// any, 2 if an input cannot be read or holds no entry at all.
+    /// any, 2 if an input cannot be read to its end or gives no entry but
+    /// malformed lines.
     #[command(after_help = EXIT_STATUS)]
     Check(CheckArgs),
     /// The (filtered) flow records themselves, one row per flow, as CSV or

@@ -923,6 +923,8 @@ fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
     // An empty table is not an error.
     let empty = b"conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n";
     assert_eq!(ctreport_stdin(&["top-ips"], empty).status.code(), Some(0));
+    let out = ctreport_stdin(&["top-ips"], empty);
+    assert_eq!(text(&out.stderr), "", "conntrack said the table was empty");
     let empty = ctreport_stdin(&["top-ips"], b"");
     assert_eq!(empty.status.code(), Some(0));
     assert_eq!(
@@ -930,6 +932,19 @@ fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
         "ctreport: <stdin>: warning: the input is empty: an empty table, or a capture that failed \
          before it wrote anything\n"
     );
+    // Blank lines only: no entry either, and said so, by check too.
+    for command in ["top-ips", "check"] {
+        let blank = ctreport_stdin(&[command], b"\n\n \n");
+        assert_eq!(blank.status.code(), Some(0), "{command}");
+        assert!(
+            text(&blank.stderr).starts_with(
+                "ctreport: <stdin>: warning: no entry in 3 lines (blank, or not conntrack's): an \
+                 empty table, or a capture that failed before it wrote anything\n"
+            ),
+            "{command}: {}",
+            text(&blank.stderr)
+        );
+    }
 }
 
 #[test]
