@@ -834,7 +834,7 @@ fn findings(
         .collect();
     if let Some(first) = raised.first() {
         out.push(format!(
-            "Timeouts are longer here than the kernel's defaults: most {} {} entries have more time left than the default of {} ({} s), and 99% of them {} s or less{}. Without --sysctl, the what-if takes that as the timeout (a lower bound) of each such timer.",
+            "Timeouts are longer here than the kernel's defaults: most {} {} entries have more time left than the default of {} ({} s), and 99% of them {} s or less{}. Without the configured value (no --sysctl, or no such key in it), the what-if takes that as the timeout (a lower bound) of each such timer.",
             first.protocol,
             first.state,
             first.sysctl,
@@ -940,13 +940,13 @@ fn findings(
     out
 }
 
-fn not_assessed(
+fn not_assessed<'a>(
     fill: &Fill,
     sysctl: Option<&Sysctl>,
     stats: Option<&Stats>,
     pressure: Pressure,
     notrack: &[Candidate],
-    timeouts: &[WhatIf],
+    timeouts: &'a [WhatIf],
 ) -> Vec<String> {
     let mut out = Vec::new();
     if fill.max.is_none() {
@@ -965,8 +965,41 @@ fn not_assessed(
                 .to_owned(),
         );
     }
-    if sysctl.is_none() && !timeouts.is_empty() {
-        out.push("Timeouts: the what-if assumes the kernel's default timeouts (or, for a timer most of whose entries have more time left than that, what their time left shows); pass --sysctl FILE for the configured ones.".to_owned());
+    // Timers whose configured value is unknown: none given, or the sysctl
+    // input lacks their key (a capture of nf_conntrack_max and count only).
+    // Each timer once: an asked value adds a row for its timer.
+    let once = |names: Vec<&'a str>| {
+        let mut seen = Vec::new();
+        for name in names {
+            if !seen.contains(&name) {
+                seen.push(name);
+            }
+        }
+        seen
+    };
+    let tried = once(timeouts.iter().map(|w| w.sysctl.as_str()).collect());
+    let unknown = once(
+        timeouts
+            .iter()
+            .filter(|w| matches!(w.configured_from, Origin::KernelDefault | Origin::TimeLeft))
+            .map(|w| w.sysctl.trim_start_matches("net.netfilter."))
+            .collect(),
+    );
+    if !unknown.is_empty() {
+        let assumed = "the what-if assumes the kernel's default timeouts (or, for a timer most of whose entries have more time left than that, what their time left shows)";
+        out.push(match sysctl {
+            None => format!("Timeouts: {assumed}; pass --sysctl FILE for the configured ones."),
+            Some(_) if unknown.len() == tried.len() => format!(
+                "Timeouts: the sysctl input has no nf_conntrack_*_timeout key, so {assumed}; `sysctl net.netfilter` prints them all."
+            ),
+            Some(_) => format!(
+                "Timeouts: the sysctl input has no value for {} of the {} timers tried ({}); for {} {assumed}.",
+                unknown.len(),
+                tried.len(),
+                unknown.join(", "),
+                if unknown.len() == 1 { "it" } else { "them" },
+            ),
+        });
     }
     if stats.is_none() {
         out.push("Drops: without --stats FILE (conntrack -S or /proc/net/stat/nf_conntrack) the drop, early_drop and insert_failed counters are unknown, and whether the table overflowed is judged from the fill alone.".to_owned());
@@ -1240,6 +1273,57 @@ mod tests {
         let nothing = Summary::default();
         let d = Doctor::new().diagnose(&nothing, &empty, Some(&sysctl), Some(&stats));
         assert!(d.not_assessed.iter().all(|g| !g.contains(needle)));
+    }
+
+    /// A sysctl capture without the timeouts (`nf_conntrack_max` and the
+    /// count only, a common one) or with some of them: the timers assumed
+    /// are named as the sysctl input's gap, not as a missing `--sysctl`.
+    #[test]
+    fn timers_missing_from_the_sysctl_input_are_named() {
+        let (summary, breakdown, full, stats) = example();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/example/sysctl.txt"
+        ))
+        .unwrap();
+        let keep = |drop: &dyn Fn(&str) -> bool| {
+            let kept: String = text
+                .lines()
+                .filter(|l| !drop(l))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            Sysctl::parse(kept.as_bytes()).0
+        };
+        let gap = |sysctl: &Sysctl| {
+            let d = Doctor::new().diagnose(&summary, &breakdown, Some(sysctl), Some(&stats));
+            let gaps: Vec<String> = d
+                .not_assessed
+                .into_iter()
+                .filter(|g| g.starts_with("Timeouts:"))
+                .collect();
+            assert!(
+                d.findings.iter().all(|f| !f.contains("Without --sysctl")),
+                "{:?}",
+                d.findings
+            );
+            gaps
+        };
+        assert_eq!(gap(&full), Vec::<String>::new());
+        let none = gap(&keep(&|l: &str| l.contains("_timeout")));
+        assert_eq!(none.len(), 1);
+        assert!(
+            none[0].starts_with("Timeouts: the sysctl input has no nf_conntrack_*_timeout key"),
+            "{none:?}"
+        );
+        let one = gap(&keep(&|l: &str| l.contains("udp_timeout_stream")));
+        assert_eq!(one.len(), 1);
+        assert!(
+            one[0].starts_with(
+                "Timeouts: the sysctl input has no value for 1 of the 13 timers tried \
+                 (nf_conntrack_udp_timeout_stream); for it "
+            ),
+            "{one:?}"
+        );
     }
 
     #[test]
