@@ -96,6 +96,19 @@ fn a_full_table_is_diagnosed() {
         ids.contains(&"dominant-source") && ids.contains(&"persist"),
         "{ids:?}"
     );
+    // Raising the limit is no cure: it points at the source that fills it.
+    let source = d
+        .recommendations
+        .iter()
+        .find(|r| r.id == "dominant-source")
+        .unwrap();
+    assert!(
+        d.recommendations[0]
+            .rationale
+            .contains(&format!("not a cure: see \"{}\" below", source.title)),
+        "{}",
+        d.recommendations[0].rationale
+    );
     // The TIME_WAIT entries aged 35 s before the capture: all of them would
     // be gone with a 30 s timeout (those the kernel did not evict already).
     let time_wait = d.timeouts.iter().find(|w| w.state == "TIME_WAIT").unwrap();

@@ -108,7 +108,7 @@ pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<(Recommendation, 
         ));
     }
     why.push_str(&format!(
-        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom; the other findings say what fills the table.",
+        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom{WHAT_FILLS}",
         group(new),
         format_bytes(new.saturating_mul(fill.object_size)),
         group(new),
@@ -568,10 +568,28 @@ pub fn dominant_network(
     })
 }
 
+/// How [`raise_max`]'s rationale ends; where a recommendation names the
+/// cause, it is replaced by a pointer to it (see [`names_the_cause`]).
+const WHAT_FILLS: &str = "; the other findings say what fills the table.";
+
+/// Points `raise`'s rationale (from [`raise_max`]) at the recommendation
+/// titled `cause`: raising the limit treats the symptom.
+pub fn names_the_cause(raise: &mut Recommendation, cause: &str) {
+    raise.rationale = raise.rationale.replace(
+        WHAT_FILLS,
+        &format!(", not a cure: see \"{cause}\" below for what fills the table."),
+    );
+}
+
 /// Make the sysctl changes of `settings` (full name, value) survive a
-/// reboot, and the bucket count through the module parameter.
-pub fn persist(settings: &[(String, u64)], hashsize: Option<u64>) -> Option<Recommendation> {
-    if settings.is_empty() && hashsize.is_none() {
+/// reboot, the bucket count through the module parameter, and the NOTRACK
+/// rules (`notrack`) through the firewall's saved rules.
+pub fn persist(
+    settings: &[(String, u64)],
+    hashsize: Option<u64>,
+    notrack: bool,
+) -> Option<Recommendation> {
+    if settings.is_empty() && hashsize.is_none() && !notrack {
         return None;
     }
     let mut commands = Vec::new();
@@ -593,12 +611,27 @@ pub fn persist(settings: &[(String, u64)], hashsize: Option<u64>) -> Option<Reco
             "echo 'options nf_conntrack hashsize={buckets}' > /etc/modprobe.d/nf_conntrack.conf"
         ));
     }
-    let mut why = "sysctl -w lasts until the next boot.".to_owned();
+    if notrack {
+        commands.extend([
+            "nft list table inet notrack > /etc/nftables-notrack.nft".to_owned(),
+            "echo 'include \"/etc/nftables-notrack.nft\"' >> /etc/nftables.conf   # RHEL: /etc/sysconfig/nftables.conf".to_owned(),
+            "# or, with iptables: iptables-save > /etc/iptables/rules.v4; ip6tables-save > /etc/iptables/rules.v6   # Debian's iptables-persistent; RHEL: service iptables save".to_owned(),
+        ]);
+    }
+    let mut why = match (settings.is_empty() && hashsize.is_none(), notrack) {
+        (false, false) => "sysctl -w lasts until the next boot.",
+        (false, true) => "sysctl -w and the NOTRACK rules last until the next boot.",
+        (true, _) => "The NOTRACK rules last until the next boot.",
+    }
+    .to_owned();
     if !settings.is_empty() {
         why.push_str(" At boot, systemd-sysctl applies /etc/sysctl.d/ and /etc/sysctl.conf early, usually before nf_conntrack is loaded (the first firewall rule or NAT that needs conntrack loads it), when the net.netfilter keys do not exist yet: the settings are skipped. The udev rule applies them again when the module loads (alternatively, load it first: echo nf_conntrack > /etc/modules-load.d/nf_conntrack.conf).");
     }
     if hashsize.is_some() {
         why.push_str(" The bucket count is set when the module loads, by its hashsize parameter; with hashsize given, the kernel's default nf_conntrack_max becomes 8 x hashsize, so keep nf_conntrack_max in sysctl.d as well.");
+    }
+    if notrack {
+        why.push_str(" The rules are saved where the firewall service loads its rules at boot: nftables.service reads /etc/nftables.conf (Debian) or /etc/sysconfig/nftables.conf (RHEL); with iptables, iptables-persistent or the iptables service.");
     }
     Some(Recommendation {
         id: "persist",
@@ -1049,10 +1082,11 @@ mod tests {
 
     #[test]
     fn persist_lists_what_changed_and_explains_the_boot_order() {
-        assert_eq!(persist(&[], None), None);
+        assert_eq!(persist(&[], None, false), None);
         let r = persist(
             &[("net.netfilter.nf_conntrack_max".into(), 524_288)],
             Some(524_288),
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -1066,7 +1100,29 @@ mod tests {
         );
         assert!(r.rationale.contains("before nf_conntrack is loaded"));
         assert!(r.rationale.contains("8 x hashsize"));
-        let only_buckets = persist(&[], Some(1024)).unwrap();
+        let only_buckets = persist(&[], Some(1024), false).unwrap();
         assert_eq!(only_buckets.commands.len(), 1);
+        assert!(r.commands.iter().all(|c| !c.contains("nft")));
+        // NOTRACK rules are saved too, alone or with the settings.
+        let only_rules = persist(&[], None, true).unwrap();
+        assert_eq!(
+            only_rules.commands[0],
+            "nft list table inet notrack > /etc/nftables-notrack.nft"
+        );
+        assert!(
+            only_rules
+                .rationale
+                .starts_with("The NOTRACK rules last until the next boot.")
+        );
+        let both = persist(&[("net.netfilter.nf_conntrack_max".into(), 8)], None, true).unwrap();
+        assert!(
+            both.rationale
+                .starts_with("sysctl -w and the NOTRACK rules last")
+        );
+        assert!(
+            both.commands
+                .iter()
+                .any(|c| c.starts_with("# or, with iptables: iptables-save"))
+        );
     }
 }

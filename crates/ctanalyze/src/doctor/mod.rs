@@ -568,8 +568,18 @@ fn recommend(
         hashsize = Some(target);
         recommendations.push(r);
     }
-    recommendations.extend(advice::dominant_source(summary, pressure));
-    recommendations.extend(advice::dominant_network(summary, networks, pressure));
+    let causes: Vec<Recommendation> = advice::dominant_source(summary, pressure)
+        .into_iter()
+        .chain(advice::dominant_network(summary, networks, pressure))
+        .collect();
+    // Raising the limit treats the symptom: say where the cause is.
+    if let (Some(raise), Some(cause)) = (
+        recommendations.iter_mut().find(|r| r.id == "raise-max"),
+        causes.first(),
+    ) {
+        advice::names_the_cause(raise, &cause.title);
+    }
+    recommendations.extend(causes);
     for w in timeouts.iter().filter(|w| !w.asked) {
         if let Some(timer) = Timer::from_sysctl(&w.sysctl)
             && let Some(r) = advice::shorter_timeout(w, timer, pressure)
@@ -578,8 +588,10 @@ fn recommend(
             recommendations.push(r);
         }
     }
-    recommendations.extend(advice::notrack(notrack, pressure));
-    recommendations.extend(advice::persist(&changed, hashsize));
+    let notrack = advice::notrack(notrack, pressure);
+    let rules = notrack.is_some();
+    recommendations.extend(notrack);
+    recommendations.extend(advice::persist(&changed, hashsize, rules));
     recommendations
 }
 
@@ -1397,6 +1409,27 @@ mod tests {
         let persist = d.recommendations.last().unwrap();
         assert!(persist.commands[0].contains("net.netfilter.nf_conntrack_max = 4096"));
         assert!(persist.commands[2].contains("hashsize=4096"));
+        // The NOTRACK rules proposed are saved as well.
+        assert!(
+            persist
+                .commands
+                .contains(&"nft list table inet notrack > /etc/nftables-notrack.nft".to_owned()),
+            "{:?}",
+            persist.commands
+        );
+        // Raising the limit points at the cause, where one is named.
+        let raise = &d.recommendations[0].rationale;
+        match d
+            .recommendations
+            .iter()
+            .find(|r| r.id.starts_with("dominant-"))
+        {
+            Some(cause) => assert!(
+                raise.contains(&format!("not a cure: see \"{}\" below", cause.title)),
+                "{raise}"
+            ),
+            None => assert!(raise.ends_with("the other findings say what fills the table.")),
+        }
     }
 
     #[test]
