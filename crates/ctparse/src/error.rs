@@ -294,6 +294,14 @@ pub enum ErrorKind {
     MissingTuple,
     /// A token that is neither `key=value`, `[FLAG]`, nor where a column belongs.
     UnexpectedToken,
+    /// A key conntrack prints, without its `=value` (`mark`).
+    MissingValue,
+    /// The line ends inside a field: its last token is the start of a key
+    /// conntrack prints (`spo` of `sport=`), as when a capture is cut short.
+    CutShort,
+    /// Bytes that are not printable text (binary data, NUL, invalid
+    /// UTF-8): a damaged file or not a capture.
+    NotText,
     /// An unterminated `[start=...` / `[stop=...` / `[FLAG`.
     UnterminatedBracket,
     /// A conntrack-tools message spliced into the middle of an entry, as
@@ -354,6 +362,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::MissingReplyTuple => write!(f, "missing reply tuple"),
             ErrorKind::MissingTuple => write!(f, "missing original tuple"),
             ErrorKind::UnexpectedToken => write!(f, "unexpected token"),
+            ErrorKind::MissingValue => write!(f, "key without its =value"),
+            ErrorKind::CutShort => write!(
+                f,
+                "line cut short inside a field (a capture cut off, or a line split in two)"
+            ),
+            ErrorKind::NotText => {
+                write!(f, "bytes that are not text (binary data or a damaged file)")
+            }
             ErrorKind::UnterminatedBracket => write!(f, "unterminated bracket"),
             ErrorKind::SplicedToolMessage => write!(
                 f,

@@ -282,6 +282,36 @@ enum Key {
     None,
 }
 
+/// The keys [`Key::classify`] knows, for the messages of words without
+/// `=` (the test `key_names_classify` keeps the two in step).
+const KEY_NAMES: [&[u8]; 25] = [
+    b"id",
+    b"src",
+    b"dst",
+    b"use",
+    b"type",
+    b"code",
+    b"mark",
+    b"zone",
+    b"sport",
+    b"dport",
+    b"bytes",
+    b"srckey",
+    b"dstkey",
+    b"secctx",
+    b"labels",
+    b"helper",
+    b"portid",
+    b"packets",
+    b"timeout",
+    b"secmark",
+    b"progname",
+    b"zone-orig",
+    b"zone-reply",
+    b"delta-time",
+    b"stream_timeout",
+];
+
 impl Key {
     #[inline]
     fn classify(key: &[u8]) -> Key {
@@ -646,6 +676,37 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// Why `token`, a word without `=` among the fields, is not one: bytes
+    /// that are not text, a key without its value, a key cut short at the
+    /// end of the line, a state in lower case, or none of these.
+    fn bare_word(&self, token: Token<'a>) -> ErrorKind {
+        let bytes = token.bytes;
+        if !bytes.iter().all(u8::is_ascii_graphic) {
+            return ErrorKind::NotText;
+        }
+        if KEY_NAMES.contains(&bytes) {
+            return ErrorKind::MissingValue;
+        }
+        let rest = &self.line[token.start + bytes.len()..];
+        if rest.iter().all(u8::is_ascii_whitespace)
+            && KEY_NAMES.iter().any(|k| k.starts_with(bytes))
+        {
+            return ErrorKind::CutShort;
+        }
+        // `established`: a state, but not as the kernel prints it.
+        let upper = bytes.to_ascii_uppercase();
+        let state = match self.flow.protocol {
+            Protocol::TCP => TcpState::parse(&upper).map(|_| TcpState::LABEL),
+            Protocol::SCTP => SctpState::from_name(&upper).map(|_| SctpState::LABEL),
+            Protocol::DCCP => DccpState::parse(&upper).map(|_| DccpState::LABEL),
+            _ => None,
+        };
+        match state {
+            Some(protocol) => ErrorKind::UnknownState { protocol },
+            None => ErrorKind::UnexpectedToken,
+        }
+    }
+
     fn state(&self, token: Token<'a>) -> Result<State, ParseError> {
         let (state, label) = match self.flow.protocol {
             Protocol::TCP => (
@@ -675,7 +736,7 @@ impl<'a> Builder<'a> {
             if token.bytes == b"labels" {
                 return self.text(token, b"", Field::Labels, |f| &mut f.labels);
             }
-            return Err(self.error(token, ErrorKind::UnexpectedToken));
+            return Err(self.error(token, self.bare_word(token)));
         };
         let (name, value) = (&token.bytes[..eq], &token.bytes[eq + 1..]);
         if name.is_empty() {
@@ -1075,7 +1136,59 @@ fn number_error(fail: Fail, field: Field) -> ErrorKind {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_any, find_blank};
+    use super::{KEY_NAMES, Key, find_any, find_blank, parse_line};
+    use crate::ErrorKind;
+
+    #[test]
+    fn key_names_classify() {
+        let mut keys = Vec::new();
+        for name in KEY_NAMES {
+            let key = Key::classify(name);
+            assert_ne!(key, Key::Other, "{}", String::from_utf8_lossy(name));
+            assert!(!keys.contains(&key), "{}", String::from_utf8_lossy(name));
+            keys.push(key);
+        }
+    }
+
+    /// A word without `=` among the fields says what it most likely is.
+    #[test]
+    fn bare_words_are_named() {
+        let tuple = "src=192.0.2.1 dst=192.0.2.2 sport=1 dport=2";
+        let reply = "src=192.0.2.2 dst=192.0.2.1 sport=2 dport=1";
+        let kind = |line: String| {
+            let error = parse_line(line.as_bytes()).unwrap_err();
+            (error.kind, error.column, error.token)
+        };
+        // Cut short: the last token starts a key.
+        let cut = format!("tcp      6 100 ESTABLISHED {tuple} src=192.0.2.2 dst=192.0.2.1 spo");
+        assert_eq!(
+            kind(cut.clone()),
+            (ErrorKind::CutShort, cut.len() - 2, "spo".into())
+        );
+        // The same word before other fields is no cut.
+        let inside = format!("tcp      6 100 ESTABLISHED {tuple} spo {reply}");
+        assert_eq!(kind(inside).0, ErrorKind::UnexpectedToken);
+        // A key without its value, anywhere.
+        let bare = format!("tcp      6 100 ESTABLISHED {tuple} {reply} mark use=1");
+        assert_eq!(kind(bare).0, ErrorKind::MissingValue);
+        let last = format!("tcp      6 100 ESTABLISHED {tuple} {reply} mark");
+        assert_eq!(kind(last).0, ErrorKind::MissingValue);
+        // Bytes that are not text.
+        let binary = format!("tcp      6 100 ESTABLISHED {tuple} {reply} \u{1}\u{7f} use=1");
+        assert_eq!(kind(binary).0, ErrorKind::NotText);
+        // A state in lower case is a state, misprinted; on UDP, a word.
+        let lower = format!("tcp      6 100 established {tuple} {reply}");
+        assert_eq!(
+            kind(lower),
+            (
+                ErrorKind::UnknownState { protocol: "TCP" },
+                16,
+                "established".into()
+            )
+        );
+        let udp = format!("udp      17 100 established {tuple} {reply}");
+        assert_eq!(kind(udp).0, ErrorKind::UnexpectedToken);
+    }
 
     #[test]
     fn find_blank_and_find_any_agree_with_a_plain_scan() {

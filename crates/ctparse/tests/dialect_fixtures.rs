@@ -241,11 +241,11 @@ fn malformed_fixture_errors_at_the_expected_line_and_column() {
             &ErrorKind::OutOfRange(Field::Sport),
             &ErrorKind::UnknownState { protocol: "TCP" },
             &ErrorKind::MissingReplyTuple,
-            &ErrorKind::UnexpectedToken,
+            &ErrorKind::CutShort,
             &ErrorKind::InvalidNumber(Field::Timeout),
             &ErrorKind::DuplicateFlag,
-            &ErrorKind::UnexpectedToken,
-            &ErrorKind::UnexpectedToken,
+            &ErrorKind::NotText,
+            &ErrorKind::MissingValue,
         ]
     );
 }
