@@ -665,6 +665,21 @@ fn asked_timeouts_always_get_a_row_and_are_never_recommended() {
             .any(|c| c == "sysctl -w net.netfilter.nf_conntrack_tcp_timeout_time_wait=30"),
         "{recommended:?}"
     );
+    // Asked for the doctor's own value: its one row says both.
+    let table = ok(&[
+        "doctor",
+        "--sysctl",
+        "fixtures/full/sysctl.txt",
+        "--what-if",
+        "tcp_timeout_time_wait=30",
+        FULL,
+    ]);
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("  tcp ") && l.contains(" nf_conntrack_tcp_timeout_time_wait "))
+        .collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(rows[0].contains(" doctor, asked "), "{}", rows[0]);
 }
 
 #[test]

@@ -777,6 +777,7 @@ mod tests {
             percent: crate::doctor::percent(gone, entries),
             table_percent: crate::doctor::percent(gone, table),
             asked: false,
+            asked_too: false,
         }
     }
 

@@ -215,6 +215,9 @@ pub struct WhatIf {
     /// The value was asked for (`--what-if`), not the doctor's own try:
     /// shown even where it removes nothing, and never recommended.
     pub asked: bool,
+    /// The doctor's own try, asked for as well (`--what-if` with the same
+    /// value): one row answers both, and it may be recommended.
+    pub asked_too: bool,
 }
 
 /// The rule: of entries with these `(remaining, count)` timers, how many
@@ -420,6 +423,7 @@ pub fn what_ifs(
                 percent: super::percent(gone, entries),
                 table_percent: super::percent(gone, table_entries),
                 asked,
+                asked_too: shown_anyway && !asked,
             });
         }
     }
@@ -525,6 +529,21 @@ mod tests {
         assert_eq!(
             (rows[2].proposed, rows[2].short_timer, rows[2].gone),
             (3500, 10, 0)
+        );
+        assert!(rows.iter().all(|r| !r.asked_too));
+        // Asked for the doctor's own value: one row, the doctor's, marked
+        // as asked too (it stays recommendable).
+        let rows = what_ifs(&histograms, Some(&sysctl), &[(tw, 30)], 40);
+        let tries: Vec<_> = rows
+            .iter()
+            .map(|r| (r.state, r.proposed, r.asked, r.asked_too))
+            .collect();
+        assert_eq!(
+            tries,
+            [
+                ("ESTABLISHED", 86_400, false, false),
+                ("TIME_WAIT", 30, false, true)
+            ]
         );
     }
 

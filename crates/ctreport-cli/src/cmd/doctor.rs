@@ -510,7 +510,11 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             Cell::text(w.configured_from.name()),
             Cell::Int(w.proposed),
             // Whose try: the doctor's (which it may recommend) or asked.
-            Cell::text(if w.asked { "asked" } else { "doctor" }),
+            Cell::text(match (w.asked, w.asked_too) {
+                (true, _) => "asked",
+                (false, true) => "doctor, asked",
+                (false, false) => "doctor",
+            }),
             Cell::Int(w.entries),
             Cell::Int(w.short_timer),
             Cell::Int(w.gone),
