@@ -676,7 +676,7 @@ fn asked_timeouts_always_get_a_row_and_are_never_recommended() {
     ]);
     let rows: Vec<&str> = table
         .lines()
-        .filter(|l| l.starts_with("  tcp ") && l.contains(" nf_conntrack_tcp_timeout_time_wait "))
+        .filter(|l| l.starts_with("  tcp ") && l.contains(" tcp_timeout_time_wait "))
         .collect();
     assert_eq!(rows.len(), 1, "{table}");
     assert!(rows[0].contains(" doctor, asked "), "{}", rows[0]);

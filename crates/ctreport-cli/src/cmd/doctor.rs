@@ -138,7 +138,7 @@ const CSV_COLUMNS: &[&str] = &[
     "addresses",
     "original",
     "translated",
-    "sysctl",
+    "timer",
     "now",
     "from",
     "try",
@@ -505,7 +505,8 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         vec![
             Cell::text(w.protocol),
             Cell::text(w.state),
-            Cell::text(w.sysctl.trim_start_matches("net.netfilter.")),
+            // As --what-if takes it: `tcp_timeout_established`.
+            Cell::text(w.sysctl.trim_start_matches("net.netfilter.nf_conntrack_")),
             Cell::Int(w.configured),
             Cell::text(w.configured_from.name()),
             Cell::Int(w.proposed),
@@ -530,7 +531,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         &[
             "protocol",
             "state",
-            "sysctl",
+            "timer",
             "now",
             "from",
             "try",

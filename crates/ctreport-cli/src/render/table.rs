@@ -11,7 +11,10 @@ pub fn write(out: &mut impl Write, sections: &[Section]) -> Result<(), Fatal> {
         if i > 0 {
             writeln!(out)?;
         }
-        writeln!(out, "{}", section.heading())?;
+        // A long title (an explanation in parentheses) wraps as prose does.
+        for piece in wrap(&section.heading(), PROSE_WIDTH) {
+            writeln!(out, "{piece}")?;
+        }
         if section.rows.is_empty() {
             writeln!(out, "  (none)")?;
             continue;
