@@ -110,8 +110,23 @@ impl Filter {
                 Some(Protocol::DCCP) => ("DCCP", DccpState::ALL.iter().map(|s| s.name()).collect()),
                 _ => ("TCP", TcpState::ALL.iter().map(|s| s.name()).collect()),
             };
+            // Where the name is another protocol's state, or the `(none)`
+            // row of a report, say what selects it.
+            let hint = if name.trim() == "(none)" {
+                "; entries printed without a state have none to match: offloaded ones are `-u OFFLOAD`".to_owned()
+            } else {
+                [
+                    ("SCTP", "sctp", SctpState::from_name(bytes).is_some()),
+                    ("DCCP", "dccp", DccpState::parse(bytes).is_some()),
+                    ("TCP", "tcp", TcpState::parse(bytes).is_some()),
+                ]
+                .into_iter()
+                .find(|&(other, _, known)| known && other != protocol)
+                .map(|(other, flag, _)| format!("; {upper} is a{} {other} state: add -p {flag}", if other == "SCTP" { "n" } else { "" }))
+                .unwrap_or_default()
+            };
             FilterError(format!(
-                "unknown {protocol} state {name:?} (known: {})",
+                "unknown {protocol} state {name:?} (known: {}){hint}",
                 names.join(", ")
             ))
         })
@@ -313,6 +328,39 @@ impl Nat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state of another protocol, or the reports' `(none)` row, is
+    /// refused with what would select it.
+    #[test]
+    fn state_names_of_other_protocols_get_a_hint() {
+        let tcp = Filter::default();
+        assert_eq!(
+            tcp.parse_state("time_wait"),
+            Ok(State::Tcp(TcpState::TimeWait))
+        );
+        let hint = |filter: &Filter, name: &str| {
+            let FilterError(message) = filter.parse_state(name).unwrap_err();
+            message.split_once("); ").map(|(_, hint)| hint.to_owned())
+        };
+        assert_eq!(
+            hint(&tcp, "cookie_wait").as_deref(),
+            Some("COOKIE_WAIT is an SCTP state: add -p sctp")
+        );
+        assert_eq!(
+            hint(&tcp, "RESPOND").as_deref(),
+            Some("RESPOND is a DCCP state: add -p dccp")
+        );
+        let sctp = Filter {
+            protocol: Some(Protocol::SCTP),
+            ..Filter::default()
+        };
+        assert_eq!(
+            hint(&sctp, "TIME_WAIT").as_deref(),
+            Some("TIME_WAIT is a TCP state: add -p tcp")
+        );
+        assert!(hint(&tcp, "(none)").unwrap().contains("-u OFFLOAD"));
+        assert_eq!(hint(&tcp, "SYN_SNT"), None);
+    }
 
     #[test]
     fn cidr_parsing_and_matching() {
