@@ -16,10 +16,16 @@ const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 /// What else a capture is often packed in, by its magic bytes, with the
 /// command that unpacks it to stdout: named, rather than read as lines of
 /// garbage.
-const UNREAD: [(&[u8], &str, Option<&str>); 6] = [
+const UNREAD: [(&[u8], &str, Option<&str>); 7] = [
     (b"\xfd7zXZ\x00", "xz-compressed", Some("xz -dc")),
     (b"BZh", "bzip2-compressed", Some("bzip2 -dc")),
     (b"\x04\x22\x4d\x18", "lz4-compressed", Some("lz4 -dc")),
+    // lz4's legacy frame (`lz4 -l`, and the Linux kernel's own images).
+    (
+        b"\x02\x21\x4c\x18",
+        "lz4-compressed (legacy format)",
+        Some("lz4 -dc"),
+    ),
     (b"PK\x03\x04", "a zip archive", Some("unzip -p")),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", Some("7z x -so")),
     (b"\x7fELF", "an executable (ELF), not a capture", None),
@@ -431,6 +437,10 @@ mod tests {
             (&b"\xfd7zXZ\x00\x00\x04"[..], "xz-compressed; "),
             (b"BZh91AY&SY", "bzip2-compressed; "),
             (b"\x04\x22\x4d\x18\x64\x40", "lz4-compressed; "),
+            (
+                b"\x02\x21\x4c\x18\x00\x00",
+                "lz4-compressed (legacy format); ",
+            ),
             (b"PK\x03\x04\x14\x00", "a zip archive; "),
             (b"7z\xbc\xaf\x27\x1c\x00", "a 7-Zip archive; "),
             (b"\x7fELF\x02\x01\x01", "an executable (ELF), not a capture"),
