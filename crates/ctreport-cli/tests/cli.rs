@@ -357,6 +357,19 @@ fn event_captures_are_counted_as_events() {
         got.iter().map(|(_, n)| n).sum::<u64>(),
         v["totals"]["flows"].as_u64().unwrap()
     );
+    // flows names each row's event as the summary does.
+    let rows = ok(&["flows", "--format", "json", path]);
+    let mut per_event: Vec<(String, u64)> = Vec::new();
+    for row in rows.lines() {
+        let row: serde_json::Value = serde_json::from_str(row).unwrap();
+        let event = row["event"].as_str().unwrap().to_owned();
+        match per_event.iter_mut().find(|(e, _)| *e == event) {
+            Some((_, n)) => *n += 1,
+            None => per_event.push((event, 1)),
+        }
+    }
+    per_event.sort_by_key(|(e, _)| ["NEW", "UPDATE", "DESTROY"].iter().position(|x| x == e));
+    assert_eq!(per_event, expected);
     let table = ctreport(&["summary", path]);
     assert!(text(&table.stdout).contains("Events (a `conntrack -E` capture"));
     let listing = ctreport(&["summary", "--format", "json", EXAMPLE]);

@@ -105,11 +105,8 @@ impl<'a> FlowRow<'a> {
             delta_time: flow.delta_time,
             use_count: flow.use_count,
             id: flow.id,
-            event: flow.event.map(|e| match e {
-                ctparse::Event::New => "new",
-                ctparse::Event::Update => "update",
-                ctparse::Event::Destroy => "destroy",
-            }),
+            // As the reports name it, and conntrack prints it: `NEW`.
+            event: flow.event.map(ctparse::Event::name),
             _flow: std::marker::PhantomData,
         }
     }
