@@ -36,13 +36,16 @@ pub struct Breakdown {
     /// first packet) on `nf_conntrack_udp_timeout_stream`, any other on
     /// `nf_conntrack_udp_timeout`.
     pub udp_timeouts: Counter<(bool, i64)>,
-    /// Source- or destination-NATed entries per (protocol, original
-    /// destination port), for protocols with ports.
+    /// Source- or destination-NATed entries per (protocol, port), for
+    /// protocols with ports: every port of either tuple, since a NOTRACK
+    /// rule on a port matches the packets of both directions.
     pub nated_ports: Counter<(Protocol, u16)>,
     /// Entries per (original source, original destination) address pair.
     pub pairs: AddressPairs,
-    /// Source- or destination-NATed entries per (original source, original
-    /// destination) address pair.
+    /// Source- or destination-NATed entries per address pair of their
+    /// packets: the original (source, destination), and the reply's
+    /// (source, destination) where NAT changed it. A pair rule matches
+    /// both orders: see [`Breakdown::nated_between`].
     pub nated_pairs: AddressPairs,
     /// Entries neither `[ASSURED]` nor offloaded, per (protocol, state):
     /// what early drop may evict when the table is full.
@@ -199,6 +202,17 @@ impl Addresses {
 }
 
 impl Breakdown {
+    /// NATed entries with packets between `a` and `b`, either way: what
+    /// NOTRACK rules for the pair (which match both directions) would
+    /// break.
+    pub fn nated_between(&self, a: IpAddr, b: IpAddr) -> u64 {
+        let one_way = self.nated_pairs.get(a, b);
+        if a == b {
+            return one_way;
+        }
+        one_way.saturating_add(self.nated_pairs.get(b, a))
+    }
+
     /// The original sources and destinations seen with `protocol` and
     /// destination `port`, up to [`FEW`] of each; `None` when no flow had
     /// them.
@@ -224,9 +238,26 @@ impl Breakdown {
             self.udp_timeouts.add((assured, remaining));
         }
         if flow.is_dnat() || flow.is_snat() {
+            // A NOTRACK rule matches packets of either direction as they
+            // arrive (before NAT): a NATed entry's reply packets (from the
+            // DNAT backend, to the SNAT address) count as much as its
+            // original ones. Untracked, either would never be translated.
             self.nated_pairs.add(flow.orig.src, flow.orig.dst);
-            if let Some(port) = flow.orig.l4.dst_port() {
-                self.nated_ports.add((flow.protocol, port));
+            if (flow.reply.src, flow.reply.dst) != (flow.orig.dst, flow.orig.src) {
+                self.nated_pairs.add(flow.reply.src, flow.reply.dst);
+            }
+            let ports = [
+                flow.orig.l4.dst_port(),
+                flow.orig.l4.src_port(),
+                flow.reply.l4.src_port(),
+                flow.reply.l4.dst_port(),
+            ];
+            for (i, port) in ports.iter().enumerate() {
+                if let Some(port) = *port
+                    && !ports[..i].contains(&Some(port))
+                {
+                    self.nated_ports.add((flow.protocol, port));
+                }
             }
         }
         // The kernel prints no `[ASSURED]` for an offloaded entry, assured
@@ -483,10 +514,15 @@ mod tests {
         let b = Breakdown::from_bytes(DUMP);
         // Every entry has a pair; NATed ones are a minority.
         assert_eq!(b.pairs.total(), 1585);
-        assert_eq!(b.nated_pairs.total(), 322); // `ctreport flows --any-nat`
-        // tcp/9400 is never NATed in the example; the DNAT port 8081 always is.
+        // The 322 NATed entries (`ctreport flows --any-nat`) all change an
+        // address: each counts its original pair and its reply's.
+        assert_eq!(b.nated_pairs.total(), 2 * 322);
+        // tcp/9400 is never NATed in the example; the DNAT port 8081 always
+        // is, and so is its backend port, 9081 (`grep -c 'dport=8081
+        // .*sport=9081'`: 125), which the replies come from.
         assert_eq!(b.nated_ports.get(&(Protocol::TCP, 9400)), 0);
         assert_eq!(b.nated_ports.get(&(Protocol::TCP, 8081)), 125);
+        assert_eq!(b.nated_ports.get(&(Protocol::TCP, 9081)), 125);
         assert_eq!(b.not_assured.total(), 1585 - 1024);
         // 295 UDP entries and 3 UDP-Lite (`ctreport protocols`).
         assert_eq!(b.udp_timeouts.total(), 295 + 3);

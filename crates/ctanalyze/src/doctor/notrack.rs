@@ -106,7 +106,7 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
         .iter()
         .filter(|&(_, count)| count >= least)
         .filter(|&((source, destination), count)| {
-            is_candidate(count, breakdown.nated_pairs.get(source, destination), total)
+            is_candidate(count, breakdown.nated_between(source, destination), total)
         })
         .collect();
     pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -245,6 +245,48 @@ mod tests {
             assert!(is_candidate(least, 0, total), "{total}");
             assert!(least == 1 || !is_candidate(least - 1, 0, total), "{total}");
         }
+    }
+
+    /// Traffic from a client straight to a backend is no candidate when
+    /// the same client also reaches that backend through a DNAT address:
+    /// the pair's and the port's rules would match those connections'
+    /// replies (backend to client, from the backend's port), which, left
+    /// untracked, would never be translated back.
+    #[test]
+    fn the_backend_of_a_dnat_service_is_no_candidate() {
+        let direct = |sport: u32| {
+            format!(
+                "ipv4     2 tcp      6 100 ESTABLISHED src=192.0.2.5 dst=198.51.100.9 sport={sport} dport=9400 src=198.51.100.9 dst=192.0.2.5 sport=9400 dport={sport} [ASSURED] mark=0 use=1\n"
+            )
+        };
+        let via_vip = |sport: u32| {
+            format!(
+                "ipv4     2 tcp      6 100 ESTABLISHED src=192.0.2.5 dst=203.0.113.10 sport={sport} dport=80 src=198.51.100.9 dst=192.0.2.5 sport=9400 dport={sport} [ASSURED] mark=0 use=1\n"
+            )
+        };
+        let plain: String = (0..90).map(|i| direct(30_000 + i)).collect();
+        let kinds = |dump: &str| {
+            let summary = crate::Analyzer::new()
+                .threads(1)
+                .analyze_bytes(dump.as_bytes());
+            let breakdown = Breakdown::from_bytes(dump.as_bytes());
+            candidates(&summary, &breakdown)
+                .into_iter()
+                .map(|c| match c.target {
+                    Target::Port { port, .. } => format!("port {port}"),
+                    Target::Pair {
+                        source,
+                        destination,
+                        ..
+                    } => pair_name(source, destination),
+                })
+                .collect::<Vec<_>>()
+        };
+        // Alone, the direct traffic is a candidate pair and port.
+        assert_eq!(kinds(&plain), ["port 9400", "192.0.2.5 -> 198.51.100.9"]);
+        // With 10 connections through the DNAT address, neither is.
+        let with_dnat = plain + &(0..10).map(|i| via_vip(40_000 + i)).collect::<String>();
+        assert_eq!(kinds(&with_dnat), Vec::<String>::new());
     }
 
     /// A port all of whose entries are between addresses of candidate
