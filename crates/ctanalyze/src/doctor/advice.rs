@@ -41,11 +41,16 @@ pub struct Recommendation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pressure {
-    /// At least [`FULL`] percent of the limit, or `early_drop` counted: the
-    /// table was full.
+    /// At least [`FULL`] percent of the limit, or `early_drop` counted and
+    /// the fill at least [`HIGH`] percent or unknown: the table is full.
     Full,
     /// At least [`HIGH`] percent of the limit.
     High,
+    /// `early_drop` counted, but the dump holds less than [`HIGH`] percent:
+    /// the table has been full since the counters started (boot, or the
+    /// namespace's creation), not now. The limit may be raised; what
+    /// filled the table then is not in this dump, so no advice on it.
+    Past,
     /// Below that.
     Low,
     /// The limit is unknown and the statistics show no early drop; or the
@@ -61,15 +66,18 @@ impl Pressure {
 }
 
 /// The rule for pressure: the fill if it is known, and `early_drop > 0`,
-/// which the kernel only counts when a namespace's count exceeded the limit.
+/// which the kernel only counts when a namespace's count exceeded the
+/// limit, but counts since boot: below [`HIGH`] percent now, it says the
+/// table was full once ([`Pressure::Past`]), not what fills it today.
 pub fn pressure(fill_percent: Option<f64>, early_drop: Option<u64>) -> Pressure {
-    if early_drop.is_some_and(|n| n > 0) {
-        return Pressure::Full;
-    }
+    let evicted = early_drop.is_some_and(|n| n > 0);
     match fill_percent {
         Some(p) if p >= FULL => Pressure::Full,
+        Some(p) if p >= HIGH && evicted => Pressure::Full,
         Some(p) if p >= HIGH => Pressure::High,
+        Some(_) if evicted => Pressure::Past,
         Some(_) => Pressure::Low,
+        None if evicted => Pressure::Full,
         None => Pressure::Unknown,
     }
 }
@@ -90,7 +98,10 @@ pub fn suggested_max(max: u64, entries: u64) -> u64 {
 pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<(Recommendation, u64)> {
     let max = fill.max?;
     let early_drop = stats.and_then(|s| s.get("early_drop")).unwrap_or(0);
-    if pressure(fill.peak_percent(), Some(early_drop)) != Pressure::Full {
+    if !matches!(
+        pressure(fill.peak_percent(), Some(early_drop)),
+        Pressure::Full | Pressure::Past
+    ) {
         return None;
     }
     let (peak, what) = fill.peak();
@@ -668,7 +679,11 @@ mod tests {
         assert_eq!(pressure(Some(89.99), None), Pressure::High);
         assert_eq!(pressure(Some(75.0), Some(0)), Pressure::High);
         assert_eq!(pressure(Some(74.9), Some(0)), Pressure::Low);
-        assert_eq!(pressure(Some(1.0), Some(1)), Pressure::Full);
+        // early_drop counts since boot: on a table far from full, it says
+        // the table was full once, not now.
+        assert_eq!(pressure(Some(1.0), Some(1)), Pressure::Past);
+        assert_eq!(pressure(Some(74.9), Some(1)), Pressure::Past);
+        assert_eq!(pressure(Some(75.0), Some(1)), Pressure::Full);
         assert_eq!(pressure(None, Some(0)), Pressure::Unknown);
         assert_eq!(pressure(None, Some(3)), Pressure::Full);
     }
