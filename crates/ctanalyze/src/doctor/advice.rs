@@ -409,7 +409,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
         ));
         for chain in ["prerouting", "output"] {
             for m in &rules.nft {
-                nft.push(format!("nft add rule inet notrack {chain} {m} notrack"));
+                nft.push(format!("nft add rule inet raw_notrack {chain} {m} notrack"));
             }
         }
         for chain in ["PREROUTING", "OUTPUT"] {
@@ -419,9 +419,9 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
         }
     }
     let mut commands = vec![
-        "nft add table inet notrack".to_owned(),
-        "nft add chain inet notrack prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
-        "nft add chain inet notrack output '{ type filter hook output priority raw; policy accept; }'".to_owned(),
+        "nft add table inet raw_notrack".to_owned(),
+        "nft add chain inet raw_notrack prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
+        "nft add chain inet raw_notrack output '{ type filter hook output priority raw; policy accept; }'".to_owned(),
     ];
     commands.extend(nft);
     commands.push("# or, with iptables (ip6tables for IPv6):".to_owned());
@@ -503,7 +503,7 @@ pub fn dominant_source(summary: &Summary, pressure: Pressure) -> Option<Recommen
         id: "dominant-source",
         title: format!("Find out why {addr} holds {} of the table", pct(share)),
         rationale: format!(
-            "{addr} is the original source of {} entries ({}){next}. Whatever it is (a client that never closes its connections, a retry storm, a scan), no table size outlasts it. Deleting its entries gives room at once, at the price of its connections if they are NATed or their packets filtered by conntrack state.",
+            "{addr} is the original source of {} entries ({}){next}. Whatever it is (a client that never closes its connections, a retry storm, a scan), no table size outlasts it. Deleting its entries (the last command, left commented out: read this first) frees the room of its dead and idle connections at once; a live TCP connection gets a new entry with its next packet (nf_conntrack_tcp_loose, on by default) unless a rule drops new packets that are not SYNs, and a NATed one loses its translation.",
             group(*count),
             pct(share)
         ),
@@ -513,7 +513,7 @@ pub fn dominant_source(summary: &Summary, pressure: Pressure) -> Option<Recommen
             // without awk's field positions (which shift between TCP
             // and UDP lines).
             format!("conntrack -L -s {addr} | ctreport summary -n 5 -"),
-            format!("conntrack -D -s {addr}"),
+            format!("# conntrack -D -s {addr}"),
         ],
     })
 }
@@ -566,7 +566,7 @@ pub fn dominant_network(
         id: "dominant-network",
         title: format!("Find out why {cidr} holds {} of the table", pct(share)),
         rationale: format!(
-            "{} addresses of {cidr} are the original sources of {} entries ({}){busiest}. Many addresses of one network filling the table are a scan or a flood from one subnet, a NAT pool or proxy farm, or IPv6 clients rotating their temporary addresses; no table size outlasts it. Deleting its entries gives room at once, at the price of its connections if they are NATed or their packets filtered by conntrack state (conntrack-tools 1.4.7 takes the prefix as written here, for -L and -D).",
+            "{} addresses of {cidr} are the original sources of {} entries ({}){busiest}. Many addresses of one network filling the table are a scan or a flood from one subnet, a NAT pool or proxy farm, or IPv6 clients rotating their temporary addresses; no table size outlasts it. Deleting its entries (the last command, left commented out: read this first) frees the room of its dead and idle connections at once; a live TCP connection gets a new entry with its next packet (nf_conntrack_tcp_loose, on by default) unless a rule drops new packets that are not SYNs, and a NATed one loses its translation (conntrack-tools 1.4.7 takes the prefix as written here, for -L and -D).",
             group(network.addresses),
             group(network.count),
             pct(share)
@@ -574,7 +574,7 @@ pub fn dominant_network(
         commands: vec![
             format!("conntrack -L -s {cidr} | head -n 20"),
             format!("conntrack -L -s {cidr} | ctreport summary -n 5 -"),
-            format!("conntrack -D -s {cidr}"),
+            format!("# conntrack -D -s {cidr}"),
         ],
     })
 }
@@ -619,13 +619,15 @@ pub fn persist(
     }
     if let Some(buckets) = hashsize {
         commands.push(format!(
-            "echo 'options nf_conntrack hashsize={buckets}' > /etc/modprobe.d/nf_conntrack.conf"
+            "echo 'options nf_conntrack hashsize={buckets}' > /etc/modprobe.d/90-nf_conntrack-hashsize.conf"
         ));
     }
     if notrack {
         commands.extend([
-            "nft list table inet notrack > /etc/nftables-notrack.nft".to_owned(),
-            "echo 'include \"/etc/nftables-notrack.nft\"' >> /etc/nftables.conf   # RHEL: /etc/sysconfig/nftables.conf".to_owned(),
+            // Loaded twice, the file replaces the table rather than adding
+            // its rules again.
+            "{ echo 'table inet raw_notrack'; echo 'delete table inet raw_notrack'; nft list table inet raw_notrack; } > /etc/nftables-notrack.nft".to_owned(),
+            "grep -qs 'include \"/etc/nftables-notrack.nft\"' /etc/nftables.conf || echo 'include \"/etc/nftables-notrack.nft\"' >> /etc/nftables.conf   # RHEL: /etc/sysconfig/nftables.conf".to_owned(),
             "# or, with iptables: iptables-save > /etc/iptables/rules.v4; ip6tables-save > /etc/iptables/rules.v6   # Debian's iptables-persistent; RHEL: service iptables save".to_owned(),
         ]);
     }
@@ -639,10 +641,10 @@ pub fn persist(
         why.push_str(" At boot, systemd-sysctl applies /etc/sysctl.d/ and /etc/sysctl.conf early, usually before nf_conntrack is loaded (the first firewall rule or NAT that needs conntrack loads it), when the net.netfilter keys do not exist yet: the settings are skipped. The udev rule applies them again when the module loads (alternatively, load it first: echo nf_conntrack > /etc/modules-load.d/nf_conntrack.conf).");
     }
     if hashsize.is_some() {
-        why.push_str(" The bucket count is set when the module loads, by its hashsize parameter; with hashsize given, the kernel's default nf_conntrack_max becomes 8 x hashsize, so keep nf_conntrack_max in sysctl.d as well.");
+        why.push_str(" The bucket count is set when the module loads, by its hashsize parameter; with hashsize given, the kernel's default nf_conntrack_max becomes 8 x hashsize, so nf_conntrack_max is saved in sysctl.d as well. Where nf_conntrack is built into the kernel rather than a module, modprobe.d does not apply: add nf_conntrack.hashsize=N to the kernel command line instead.");
     }
     if notrack {
-        why.push_str(" The rules are saved where the firewall service loads its rules at boot: nftables.service reads /etc/nftables.conf (Debian) or /etc/sysconfig/nftables.conf (RHEL); with iptables, iptables-persistent or the iptables service.");
+        why.push_str(" The rules are saved where the firewall service loads its rules at boot: nftables.service reads /etc/nftables.conf (Debian) or /etc/sysconfig/nftables.conf (RHEL), when it is enabled; with iptables, iptables-persistent or the iptables service. That file starts by flushing the whole ruleset, and iptables-save saves every chain: where firewalld, Docker or Kubernetes manage the firewall, add the rules through them instead of enabling those services.");
     }
     Some(Recommendation {
         id: "persist",
@@ -851,14 +853,14 @@ mod tests {
         assert_eq!(
             rules,
             [
-                "nft add rule inet notrack prerouting ip daddr 198.51.100.2 tcp dport 443 notrack",
-                "nft add rule inet notrack prerouting ip saddr 198.51.100.2 tcp sport 443 notrack",
-                "nft add rule inet notrack prerouting ip6 daddr 2001:db8::2 tcp dport 443 notrack",
-                "nft add rule inet notrack prerouting ip6 saddr 2001:db8::2 tcp sport 443 notrack",
-                "nft add rule inet notrack output ip daddr 198.51.100.2 tcp dport 443 notrack",
-                "nft add rule inet notrack output ip saddr 198.51.100.2 tcp sport 443 notrack",
-                "nft add rule inet notrack output ip6 daddr 2001:db8::2 tcp dport 443 notrack",
-                "nft add rule inet notrack output ip6 saddr 2001:db8::2 tcp sport 443 notrack",
+                "nft add rule inet raw_notrack prerouting ip daddr 198.51.100.2 tcp dport 443 notrack",
+                "nft add rule inet raw_notrack prerouting ip saddr 198.51.100.2 tcp sport 443 notrack",
+                "nft add rule inet raw_notrack prerouting ip6 daddr 2001:db8::2 tcp dport 443 notrack",
+                "nft add rule inet raw_notrack prerouting ip6 saddr 2001:db8::2 tcp sport 443 notrack",
+                "nft add rule inet raw_notrack output ip daddr 198.51.100.2 tcp dport 443 notrack",
+                "nft add rule inet raw_notrack output ip saddr 198.51.100.2 tcp sport 443 notrack",
+                "nft add rule inet raw_notrack output ip6 daddr 2001:db8::2 tcp dport 443 notrack",
+                "nft add rule inet raw_notrack output ip6 saddr 2001:db8::2 tcp sport 443 notrack",
                 "iptables -t raw -A PREROUTING -d 198.51.100.2 -p tcp --dport 443 -j CT --notrack",
                 "iptables -t raw -A PREROUTING -s 198.51.100.2 -p tcp --sport 443 -j CT --notrack",
                 "ip6tables -t raw -A PREROUTING -d 2001:db8::2 -p tcp --dport 443 -j CT --notrack",
@@ -892,14 +894,13 @@ mod tests {
                 .contains("tcp to port 9400: 600 entries (60.0%)")
         );
         assert!(!r.rationale.contains("more than one"));
+        assert!(r.commands.contains(
+            &"nft add rule inet raw_notrack prerouting tcp dport 9400 notrack".to_owned()
+        ));
         assert!(
             r.commands.contains(
-                &"nft add rule inet notrack prerouting tcp dport 9400 notrack".to_owned()
+                &"nft add rule inet raw_notrack output tcp sport 9400 notrack".to_owned()
             )
-        );
-        assert!(
-            r.commands
-                .contains(&"nft add rule inet notrack output tcp sport 9400 notrack".to_owned())
         );
         assert!(r.commands.contains(
             &"iptables -t raw -A PREROUTING -p tcp --dport 9400 -j CT --notrack".to_owned()
@@ -958,7 +959,7 @@ mod tests {
         );
         assert!(
             r.commands.contains(
-                &"nft add rule inet notrack output ip6 saddr fd00::2 ip6 daddr fd00::1 notrack"
+                &"nft add rule inet raw_notrack output ip6 saddr fd00::2 ip6 daddr fd00::1 notrack"
                     .to_owned()
             )
         );
@@ -1023,7 +1024,8 @@ mod tests {
             r.rationale
                 .contains("the next source, 192.0.2.2, holds 2 (20.0%)")
         );
-        assert_eq!(r.commands[2], "conntrack -D -s 192.0.2.1");
+        // Destructive: printed, but commented out.
+        assert_eq!(r.commands[2], "# conntrack -D -s 192.0.2.1");
         assert_eq!(dominant_source(&skewed, Pressure::Low), None);
     }
 
@@ -1060,7 +1062,7 @@ mod tests {
             r.commands[1..],
             [
                 "conntrack -L -s 198.51.100.0/24 | ctreport summary -n 5 -",
-                "conntrack -D -s 198.51.100.0/24"
+                "# conntrack -D -s 198.51.100.0/24"
             ]
         );
         assert_eq!(
@@ -1112,7 +1114,7 @@ mod tests {
         assert!(r.commands[1].contains("KERNEL==\"nf_conntrack\", RUN+=\"/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter\""));
         assert_eq!(
             r.commands[2],
-            "echo 'options nf_conntrack hashsize=524288' > /etc/modprobe.d/nf_conntrack.conf"
+            "echo 'options nf_conntrack hashsize=524288' > /etc/modprobe.d/90-nf_conntrack-hashsize.conf"
         );
         assert!(r.rationale.contains("before nf_conntrack is loaded"));
         assert!(r.rationale.contains("8 x hashsize"));
@@ -1121,10 +1123,12 @@ mod tests {
         assert!(r.commands.iter().all(|c| !c.contains("nft")));
         // NOTRACK rules are saved too, alone or with the settings.
         let only_rules = persist(&[], None, true).unwrap();
-        assert_eq!(
-            only_rules.commands[0],
-            "nft list table inet notrack > /etc/nftables-notrack.nft"
+        assert!(
+            only_rules.commands[0]
+                .ends_with("nft list table inet raw_notrack; } > /etc/nftables-notrack.nft")
         );
+        // Run twice, the include is added once.
+        assert!(only_rules.commands[1].starts_with("grep -qs 'include "));
         assert!(
             only_rules
                 .rationale

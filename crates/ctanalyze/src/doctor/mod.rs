@@ -588,6 +588,15 @@ fn recommend(
             recommendations.push(r);
         }
     }
+    // A hashsize saved without the limit would set it, at the next boot,
+    // to 8 x hashsize: the limit is saved with it.
+    const MAX: &str = "net.netfilter.nf_conntrack_max";
+    if hashsize.is_some()
+        && !changed.iter().any(|(name, _)| name == MAX)
+        && let Some(max) = target_max
+    {
+        changed.insert(0, (MAX.to_owned(), max));
+    }
     let notrack = advice::notrack(notrack, pressure);
     let rules = notrack.is_some();
     recommendations.extend(notrack);
@@ -1450,7 +1459,9 @@ mod tests {
         assert!(
             persist
                 .commands
-                .contains(&"nft list table inet notrack > /etc/nftables-notrack.nft".to_owned()),
+                .iter()
+                .any(|c| c
+                    .ends_with("nft list table inet raw_notrack; } > /etc/nftables-notrack.nft")),
             "{:?}",
             persist.commands
         );
