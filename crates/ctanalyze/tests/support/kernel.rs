@@ -52,6 +52,26 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// The kernel-test lock, when this machine can run a kernel test that
+/// needs `tools`: root and each of them. `None` after a loud skip (a
+/// failure under CI).
+pub fn require(test: &str, tools: &[&str]) -> Option<File> {
+    if !is_root() {
+        skip_or_fail(test, "not running as root");
+        return None;
+    }
+    if let Some(missing) = tools.iter().find(|t| !have(t)) {
+        skip_or_fail(
+            test,
+            &format!("`{missing}` is not installed (see fixtures/capture/packages.txt)"),
+        );
+        return None;
+    }
+    let lock = File::create(std::env::temp_dir().join("ctreport-kernel-tests.lock")).unwrap();
+    lock.lock().unwrap();
+    Some(lock)
+}
+
 /// Runs `fixtures/capture/SCRIPT ARGS --out DIR` under the kernel-test lock.
 /// `None` (after a loud skip) when this machine cannot run it: not root, a
 /// tool missing, or the script's exit code 77; panics on any other failure.

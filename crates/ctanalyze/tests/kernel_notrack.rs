@@ -1,0 +1,209 @@
+//! The NOTRACK rules the doctor prints, run against the live kernel: in a
+//! network namespace of their own, every printed `nft` command must load,
+//! the traffic they name must then make no conntrack entry (while it did
+//! before), and the saved file must load again, twice, without adding
+//! rules.
+//!
+//! Needs root, network namespaces, nftables, conntrack-tools and python3.
+//! Without them it skips with a loud message, except under CI (`CI=true`),
+//! where a skip is a failure. It holds the kernel-test lock. Traffic stays
+//! between two namespaces it makes (192.0.2.1 and 192.0.2.2, the
+//! documentation range), three datagrams at a time, and the namespaces are
+//! deleted however the test ends.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use ctanalyze::Analyzer;
+use ctanalyze::doctor::{Breakdown, Doctor};
+
+/// Two namespaces joined by a veth pair, deleted on drop.
+struct Namespaces {
+    client: String,
+    server: String,
+}
+
+impl Namespaces {
+    fn new() -> Namespaces {
+        let id = std::process::id();
+        let ns = Namespaces {
+            client: format!("ctr-nt-a-{id}"),
+            server: format!("ctr-nt-b-{id}"),
+        };
+        for name in [&ns.client, &ns.server] {
+            run(&["ip", "netns", "add", name]);
+            run(&["ip", "-n", name, "link", "set", "lo", "up"]);
+        }
+        run(&[
+            "ip", "-n", &ns.client, "link", "add", "veth0", "type", "veth", "peer", "name",
+            "veth1", "netns", &ns.server,
+        ]);
+        for (name, addr, dev) in [
+            (&ns.client, "192.0.2.1/24", "veth0"),
+            (&ns.server, "192.0.2.2/24", "veth1"),
+        ] {
+            run(&["ip", "-n", name, "addr", "add", addr, "dev", dev]);
+            run(&["ip", "-n", name, "link", "set", dev, "up"]);
+        }
+        ns
+    }
+
+    /// `sh -c script` inside namespace `name`.
+    fn sh(&self, name: &str, script: &str) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", name, "sh", "-c", script])
+            .output()
+            .unwrap()
+    }
+
+    /// Three UDP datagrams from the client to the server's port 9.
+    fn send(&self) {
+        let out = self.sh(
+            &self.client,
+            "python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             [s.sendto(b'x', ('192.0.2.2', 9)) for _ in range(3)]\"",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The server's conntrack entries from the client.
+    fn tracked(&self) -> usize {
+        let out = self.sh(&self.server, "conntrack -L -p udp");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("src=192.0.2.1 "))
+            .count()
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for name in [&self.client, &self.server] {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+fn run(argv: &[&str]) {
+    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn printed_notrack_rules_load_and_stop_tracking() {
+    let Some(_lock) = support::kernel::require(
+        "NOTRACK rules kernel test",
+        &["nft", "ip", "conntrack", "python3"],
+    ) else {
+        return;
+    };
+    // A table full of one client's datagrams to one server port: the pair
+    // and the port are NOTRACK candidates.
+    let dump: String = (0..20)
+        .map(|i| {
+            format!(
+                "ipv4     2 udp      17 25 src=192.0.2.1 dst=192.0.2.2 sport={p} dport=9 [UNREPLIED] src=192.0.2.2 dst=192.0.2.1 sport=9 dport={p} mark=0 zone=0 use=2\n",
+                p = 40_000 + i
+            )
+        })
+        .collect();
+    let summary = Analyzer::new().analyze_bytes(dump.as_bytes());
+    let breakdown = Breakdown::from_bytes(dump.as_bytes());
+    let d = Doctor::new()
+        .max(Some(20))
+        .diagnose(&summary, &breakdown, None, None);
+    let notrack = d
+        .recommendations
+        .iter()
+        .find(|r| r.id == "notrack")
+        .expect("a NOTRACK recommendation");
+    let persist = d
+        .recommendations
+        .iter()
+        .find(|r| r.id == "persist")
+        .expect("the rules are saved");
+
+    let ns = Namespaces::new();
+    // Conntrack runs in a namespace once a rule there uses it.
+    let probe = ns.sh(
+        &ns.server,
+        "nft add table inet probe && nft add chain inet probe input \
+         '{ type filter hook input priority 0; }' && nft add rule inet probe input ct state new counter",
+    );
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    ns.send();
+    assert!(
+        ns.tracked() > 0,
+        "without the rules the datagrams are tracked"
+    );
+    assert!(ns.sh(&ns.server, "conntrack -F").status.success());
+
+    let commands: Vec<&String> = notrack
+        .commands
+        .iter()
+        .filter(|c| c.starts_with("nft "))
+        .collect();
+    assert!(commands.len() >= 5, "{:?}", notrack.commands);
+    for command in &commands {
+        let out = ns.sh(&ns.server, command);
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ns.send();
+    assert_eq!(ns.tracked(), 0, "with the rules nothing is tracked");
+
+    // The saved file, written elsewhere than /etc, loads twice without
+    // adding rules.
+    let file = std::env::temp_dir().join(format!("ctreport-notrack-{}.nft", std::process::id()));
+    let save = persist
+        .commands
+        .iter()
+        .find(|c| c.contains("nft list table"))
+        .expect("a save command")
+        .replace("/etc/nftables-notrack.nft", file.to_str().unwrap());
+    let count = || {
+        let out = ns.sh(&ns.server, "nft list table inet raw_notrack");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.trim_end().ends_with(" notrack"))
+            .count()
+    };
+    let rules = count();
+    assert_eq!(
+        rules,
+        commands.len() - 3,
+        "one rule a command but table and chains"
+    );
+    assert!(ns.sh(&ns.server, &save).status.success(), "{save}");
+    for _ in 0..2 {
+        let load = ns.sh(&ns.server, &format!("nft -f {}", file.display()));
+        assert!(
+            load.status.success(),
+            "{}",
+            String::from_utf8_lossy(&load.stderr)
+        );
+        assert_eq!(count(), rules);
+    }
+    let _ = std::fs::remove_file(&file);
+}
