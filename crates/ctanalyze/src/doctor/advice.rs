@@ -119,7 +119,7 @@ pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<(Recommendation, 
         ));
     }
     why.push_str(&format!(
-        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom{WHAT_FILLS}",
+        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count, is set on the host (read-only in other namespaces, such as a container's), and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom{WHAT_FILLS}",
         group(new),
         format_bytes(new.saturating_mul(fill.object_size)),
         group(new),
@@ -167,7 +167,7 @@ pub fn buckets(
         ));
     }
     why.push_str(&format!(
-        " Kernels since 5.15 default to as many buckets as nf_conntrack_max (chains of 2 at a full table); older ones defaulted to nf_conntrack_max = 4 x buckets (chains of 8), the least to keep. The table costs {} bytes per bucket ({} for {}). The sysctl resizes it at once but is only writable in the initial network namespace (the host, not a container); where it is read-only (older kernels), the nf_conntrack module parameter hashsize does the same.",
+        " Kernels since 5.15 default to as many buckets as nf_conntrack_max (chains of 2 at a full table); older ones defaulted to nf_conntrack_max = 4 x buckets (chains of 8), the least to keep. The table costs {} bytes per bucket ({} for {}). The sysctl resizes it at once, rehashing every entry with the table locked (a stall of packet processing at this size: choose a quiet moment), and is only writable in the initial network namespace (the host, not a container); where it is read-only (kernels before 4.7), the nf_conntrack module parameter hashsize does the same.",
         BUCKET_BYTES,
         format_bytes(target_max.saturating_mul(BUCKET_BYTES)),
         group(target_max)
@@ -182,7 +182,7 @@ pub fn buckets(
         rationale: why,
         commands: vec![
             format!("sysctl -w net.netfilter.nf_conntrack_buckets={target_max}"),
-            "# where that key is read-only (older kernels):".to_owned(),
+            "# where that key is read-only (kernels before 4.7):".to_owned(),
             format!("echo {target_max} > /sys/module/nf_conntrack/parameters/hashsize"),
         ],
     })
@@ -247,7 +247,7 @@ pub fn shorter_timeout(
         id: "timeout",
         title: format!("Shorten {name} to {} s", group(what_if.proposed)),
         rationale: format!(
-            "With {name} = {} ({configured}), {} of {} {state} entries ({}) would already be gone: they have been idle in that state for {} s or more. That is {} of the table. {caveat}",
+            "With {name} = {} ({configured}), {} of {} {state} entries ({}) would already be gone: they have been idle in that state for {} s or more. That is {} of the table. An entry takes the new value with its next packet: idle ones keep the expiry they have, so the table settles within the current timeout. Timeouts belong to each network namespace (a new one starts from the kernel's defaults): set it in the namespace whose table fills. {caveat}",
             what_if.proposed,
             group(what_if.gone),
             group(what_if.entries),

@@ -291,10 +291,11 @@ pub struct Composition {
     pub assured: u64,
     /// Entries offloaded to a flowtable (`[OFFLOAD]`, `[HW_OFFLOAD]`). The
     /// kernel prints no `[ASSURED]` for them, so they are counted apart:
-    /// kernels before 6.3 never evict an offloaded entry, and later ones
-    /// only an offloaded UDP entry that is not assured (tc's `act_ct`
-    /// offloads UDP before its reply; nftables flowtables take entries
-    /// once replied, TCP ones once established).
+    /// kernels before 6.3 never evict an offloaded entry; from 6.3,
+    /// early drop treats them as any other, and evicts those that are not
+    /// assured (the dump cannot tell which: nftables flowtables take TCP
+    /// entries once established, tc's `act_ct` may offload UDP before its
+    /// reply).
     pub offloaded: u64,
     /// Entries neither `[ASSURED]` nor offloaded: what early drop may evict.
     pub not_assured: u64,
@@ -816,7 +817,7 @@ fn findings(
     }
     if total > 0 {
         out.push(format!(
-            "{} entries ({}) are not ASSURED, {} of them UNREPLIED: when the table is full, only these are evicted to make room for a new entry (early drop, from the 8 hash buckets next to the new entry's). The {} ASSURED ones ({}) leave when they expire, or, once an eviction failed and the table is 95% full, when the garbage collector removes those of them that are closing (TCP FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE).",
+            "{} entries ({}) are not ASSURED, {} of them UNREPLIED: when the table is full, only these are evicted to make room for a new entry (early drop, from the new entry's hash bucket and the 7 after it). The {} ASSURED ones ({}) leave when they expire, or, once an eviction failed and the table is 95% full, when the garbage collector removes those of them that are closing (TCP FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE).",
             group(composition.not_assured),
             pct(percent(composition.not_assured, total)),
             group(composition.unreplied),
@@ -825,7 +826,7 @@ fn findings(
         ));
         if composition.offloaded > 0 {
             out.push(format!(
-                "{} entries ({}) are offloaded to a flowtable ([OFFLOAD], [HW_OFFLOAD]). The kernel prints no [ASSURED] for them, so they are counted apart from both: they stay until the flowtable lets them go (kernels before 6.3 never evict one; later kernels may evict an offloaded UDP entry that is not assured).",
+                "{} entries ({}) are offloaded to a flowtable ([OFFLOAD], [HW_OFFLOAD]). The kernel prints no [ASSURED] for them, so they are counted apart from both: kernels before 6.3 never evict one; from 6.3, early drop evicts those that are not assured, which the dump cannot tell.",
                 group(composition.offloaded),
                 pct(percent(composition.offloaded, total)),
             ));
