@@ -369,10 +369,22 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     if !pressure.is_high() || candidates.is_empty() {
         return None;
     }
+    // A port seen with many destinations gets no rule: one for the port
+    // alone would untrack the host's own connections to that port too.
+    let mut unscoped: Vec<&Candidate> = candidates
+        .iter()
+        .filter(
+            |c| matches!(&c.target, Target::Port { destinations, .. } if destinations.is_empty()),
+        )
+        .collect();
+    unscoped.truncate(NOTRACK_RULES);
     // A port that pair candidates hold whole gets no rule of its own.
     let mut largest: Vec<&Candidate> = candidates
         .iter()
-        .filter(|c| c.inside_pairs.is_empty())
+        .filter(|c| {
+            c.inside_pairs.is_empty()
+                && !matches!(&c.target, Target::Port { destinations, .. } if destinations.is_empty())
+        })
         .collect();
     largest.sort_by_key(|c| std::cmp::Reverse(c.count)); // stable: ports before pairs on ties
     largest.truncate(NOTRACK_RULES);
@@ -394,7 +406,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
             !c.inside_pairs.is_empty() && c.inside_pairs.iter().all(|p| chosen_pairs.contains(p))
         })
         .collect();
-    let more = candidates.len() - largest.len() - taken.len();
+    let more = candidates.len() - largest.len() - taken.len() - unscoped.len();
     let candidates = largest;
     let mut what = Vec::new();
     let mut nft = Vec::new();
@@ -419,12 +431,30 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
         }
     }
     let mut commands = vec![
+        // Untracked packets are neither `new` nor `established`: a filter
+        // that accepts by state drops them unless it accepts them too.
+        "# first, how the filter treats untracked packets (accept `ct state untracked` before any drop by state):".to_owned(),
+        "nft list ruleset | grep -nE 'ct state|policy drop'".to_owned(),
         "nft add table inet raw_notrack".to_owned(),
         "nft add chain inet raw_notrack prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
         "nft add chain inet raw_notrack output '{ type filter hook output priority raw; policy accept; }'".to_owned(),
     ];
+    for candidate in &unscoped {
+        what.push(format!(
+            "{} to many destinations: {} entries ({})",
+            notrack_rules(&candidate.target).described,
+            group(candidate.count),
+            pct(candidate.percent)
+        ));
+        if let Target::Port { protocol, port, .. } = &candidate.target {
+            nft.push(format!("# nft add rule inet raw_notrack prerouting ip daddr SERVER {protocol} dport {port} notrack   # and the same with ip saddr SERVER {protocol} sport {port}, in output too"));
+        }
+    }
     commands.extend(nft);
-    commands.push("# or, with iptables (ip6tables for IPv6):".to_owned());
+    commands.push(
+        "# or, with iptables (ip6tables for IPv6; iptables-save | grep -nE 'state|ctstate' first):"
+            .to_owned(),
+    );
     commands.extend(iptables);
     let mut overlap = if candidates.len() > 1 {
         " A flow can match more than one of them: pick the ones that fit.".to_owned()
@@ -453,21 +483,25 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
             if taken.len() == 1 { "its" } else { "their" },
         ));
     }
+    if !unscoped.is_empty() {
+        overlap.push_str(&format!(
+            " A port seen with more than {} destinations gets no rule: one for the port alone would also untrack this host's own connections to that port; the commented line shows the rule to write for each of your servers' addresses.",
+            crate::doctor::breakdown::FEW
+        ));
+    }
     if more > 0 {
         overlap.push_str(&format!(
             " {more} more candidate{} in the NOTRACK table, none larger.",
             if more == 1 { " is" } else { "s are" }
         ));
     }
+    let shown = candidates.len() + unscoped.len();
     Some(Recommendation {
         id: "notrack",
-        title: if candidates.len() == 1 {
+        title: if shown == 1 {
             "Do not track heavy traffic that is never NATed".to_owned()
         } else {
-            format!(
-                "Do not track heavy traffic that is never NATed ({} candidates)",
-                candidates.len()
-            )
+            format!("Do not track heavy traffic that is never NATed ({shown} candidates)")
         },
         rationale: format!(
             "Each carries at least {} of the entries and none of them is NATed: {}.{overlap} Untracked packets make no entry at all. Only do this if nothing needs their conntrack state: they match `ct state untracked`, not `established`, so the filter rules must accept them explicitly; they cannot be NATed or use a conntrack helper. The rules match both directions, for traffic to this host, from it and through it.",
@@ -888,23 +922,40 @@ mod tests {
         };
         assert_eq!(notrack(std::slice::from_ref(&port), Pressure::Low), None);
         assert_eq!(notrack(&[], Pressure::Full), None);
+        // A rule for the port alone would untrack this host's own
+        // connections to it too: none is printed, a template is.
         let r = notrack(std::slice::from_ref(&port), Pressure::Full).unwrap();
         assert!(
             r.rationale
-                .contains("tcp to port 9400: 600 entries (60.0%)")
+                .contains("tcp to port 9400 to many destinations: 600 entries (60.0%)"),
+            "{}",
+            r.rationale
         );
+        assert!(r.rationale.contains("gets no rule"));
         assert!(!r.rationale.contains("more than one"));
-        assert!(r.commands.contains(
-            &"nft add rule inet raw_notrack prerouting tcp dport 9400 notrack".to_owned()
-        ));
         assert!(
-            r.commands.contains(
-                &"nft add rule inet raw_notrack output tcp sport 9400 notrack".to_owned()
-            )
+            r.commands
+                .iter()
+                .all(|c| !c.starts_with("nft add rule") && !c.starts_with("iptables")),
+            "{:?}",
+            r.commands
         );
         assert!(r.commands.contains(
-            &"iptables -t raw -A PREROUTING -p tcp --dport 9400 -j CT --notrack".to_owned()
+            &"# nft add rule inet raw_notrack prerouting ip daddr SERVER tcp dport 9400 notrack   # and the same with ip saddr SERVER tcp sport 9400, in output too".to_owned()
         ));
+        // The filter is looked at first.
+        assert_eq!(
+            r.commands[1],
+            "nft list ruleset | grep -nE 'ct state|policy drop'"
+        );
+        let port = Candidate {
+            target: Target::Port {
+                protocol: "tcp",
+                port: 9400,
+                destinations: vec!["198.51.100.2".into()],
+            },
+            ..port
+        };
         let pair = Candidate {
             target: Target::Pair {
                 source: "fd00::1".into(),
@@ -919,7 +970,7 @@ mod tests {
             target: Target::Port {
                 protocol: "udp",
                 port,
-                destinations: Vec::new(),
+                destinations: vec!["198.51.100.9".into()],
             },
             count: 10,
             percent: 10.0,
@@ -936,8 +987,8 @@ mod tests {
             "{}",
             r.rationale
         );
-        assert!(r.rationale.contains("udp to port 1"));
-        assert!(!r.rationale.contains("udp to port 2"));
+        assert!(r.rationale.contains("udp to port 1 of"));
+        assert!(!r.rationale.contains("udp to port 2 of"));
         let r = notrack(&[port, pair.clone()], Pressure::High).unwrap();
         assert_eq!(
             r.title,
@@ -954,7 +1005,8 @@ mod tests {
         );
         assert!(
             r.commands.contains(
-                &"iptables -t raw -A OUTPUT -p tcp --sport 9400 -j CT --notrack".to_owned()
+                &"iptables -t raw -A OUTPUT -s 198.51.100.2 -p tcp --sport 9400 -j CT --notrack"
+                    .to_owned()
             )
         );
         assert!(

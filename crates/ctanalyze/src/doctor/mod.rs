@@ -580,6 +580,7 @@ fn recommend(
     ) {
         advice::names_the_cause(raise, &cause.title);
     }
+    let cause_named = !causes.is_empty();
     recommendations.extend(causes);
     for w in timeouts.iter().filter(|w| !w.asked) {
         if let Some(timer) = Timer::from_sysctl(&w.sysctl)
@@ -598,7 +599,12 @@ fn recommend(
     {
         changed.insert(0, (MAX.to_owned(), max));
     }
-    let notrack = advice::notrack(notrack, pressure);
+    let mut notrack = advice::notrack(notrack, pressure);
+    if let Some(r) = notrack.as_mut()
+        && cause_named
+    {
+        r.rationale.push_str(" Where a candidate's source is the one to look at above, find out what it is first: untracking a scan or a flood hides it, and does not stop it.");
+    }
     let rules = notrack.is_some();
     recommendations.extend(notrack);
     recommendations.extend(advice::persist(&changed, hashsize, rules));
