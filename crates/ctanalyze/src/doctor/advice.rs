@@ -674,6 +674,12 @@ pub fn persist(
     if !settings.is_empty() {
         why.push_str(" At boot, systemd-sysctl applies /etc/sysctl.d/ and /etc/sysctl.conf early, usually before nf_conntrack is loaded (the first firewall rule or NAT that needs conntrack loads it), when the net.netfilter keys do not exist yet: the settings are skipped. The udev rule applies them again when the module loads (alternatively, load it first: echo nf_conntrack > /etc/modules-load.d/nf_conntrack.conf).");
     }
+    if settings
+        .iter()
+        .any(|(name, _)| name.ends_with("nf_conntrack_max"))
+    {
+        why.push_str(" On a Kubernetes node, kube-proxy sets nf_conntrack_max itself when it starts (its conntrack maxPerCore and min settings): change it there, or it overrides this file.");
+    }
     if hashsize.is_some() {
         why.push_str(" The bucket count is set when the module loads, by its hashsize parameter; with hashsize given, the kernel's default nf_conntrack_max becomes 8 x hashsize, so nf_conntrack_max is saved in sysctl.d as well. Where nf_conntrack is built into the kernel rather than a module, modprobe.d does not apply: add nf_conntrack.hashsize=N to the kernel command line instead.");
     }
@@ -1170,6 +1176,7 @@ mod tests {
         );
         assert!(r.rationale.contains("before nf_conntrack is loaded"));
         assert!(r.rationale.contains("8 x hashsize"));
+        assert!(r.rationale.contains("kube-proxy sets nf_conntrack_max"));
         let only_buckets = persist(&[], Some(1024), false).unwrap();
         assert_eq!(only_buckets.commands.len(), 1);
         assert!(r.commands.iter().all(|c| !c.contains("nft")));

@@ -923,8 +923,13 @@ fn findings(
         );
         if early > 0 {
             out.push(format!(
-                "early_drop = {}: that many entries were evicted to make room because the table was full.",
-                group(early)
+                "early_drop = {}: that many entries were evicted to make room because the table was full.{}",
+                group(early),
+                if drop == 0 {
+                    " With drop = 0, every eviction found an entry to evict: no packet was dropped for a full table."
+                } else {
+                    ""
+                }
             ));
         }
         if drop > 0 {
@@ -1417,6 +1422,9 @@ mod tests {
         assert!(errors.is_empty());
         let d = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), Some(&stats));
         assert_eq!(d.pressure, Pressure::Past);
+        // No drop with them: every eviction made room.
+        assert!(d.findings.iter().any(|f| f.starts_with("early_drop = 3: ")
+            && f.ends_with("no packet was dropped for a full table.")));
         let ids: Vec<&str> = d.recommendations.iter().map(|r| r.id).collect();
         assert_eq!(ids, ["raise-max", "buckets", "persist"]);
         assert!(
