@@ -646,10 +646,7 @@ pub fn persist(
         commands.push(format!(
             "cat > /etc/sysctl.d/90-nf_conntrack.conf <<'EOF'\n{lines}EOF"
         ));
-        commands.push(
-            "cat > /etc/udev/rules.d/90-nf_conntrack-sysctl.rules <<'EOF'\nACTION==\"add\", SUBSYSTEM==\"module\", KERNEL==\"nf_conntrack\", RUN+=\"/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter\"\nEOF"
-                .to_owned(),
-        );
+        commands.push("echo nf_conntrack > /etc/modules-load.d/nf_conntrack.conf".to_owned());
     }
     if let Some(buckets) = hashsize {
         commands.push(format!(
@@ -672,7 +669,7 @@ pub fn persist(
     }
     .to_owned();
     if !settings.is_empty() {
-        why.push_str(" At boot, systemd-sysctl applies /etc/sysctl.d/ and /etc/sysctl.conf early, usually before nf_conntrack is loaded (the first firewall rule or NAT that needs conntrack loads it), when the net.netfilter keys do not exist yet: the settings are skipped. The udev rule applies them again when the module loads (alternatively, load it first: echo nf_conntrack > /etc/modules-load.d/nf_conntrack.conf).");
+        why.push_str(" At boot, systemd-sysctl applies /etc/sysctl.d/ and /etc/sysctl.conf early, usually before nf_conntrack is loaded (the first firewall rule or NAT that needs conntrack loads it), when the net.netfilter keys do not exist yet: the settings are skipped. modules-load.d loads the module first (systemd-modules-load runs before systemd-sysctl), so they apply. A udev rule that runs sysctl when the module loads works too, but on kernels before 5.11 it may run before the module's keys exist.");
     }
     if settings
         .iter()
@@ -1169,7 +1166,10 @@ mod tests {
             r.commands[0],
             "cat > /etc/sysctl.d/90-nf_conntrack.conf <<'EOF'\nnet.netfilter.nf_conntrack_max = 524288\nEOF"
         );
-        assert!(r.commands[1].contains("KERNEL==\"nf_conntrack\", RUN+=\"/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter\""));
+        assert_eq!(
+            r.commands[1],
+            "echo nf_conntrack > /etc/modules-load.d/nf_conntrack.conf"
+        );
         assert_eq!(
             r.commands[2],
             "echo 'options nf_conntrack hashsize=524288' > /etc/modprobe.d/90-nf_conntrack-hashsize.conf"
