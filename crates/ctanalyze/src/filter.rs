@@ -28,6 +28,10 @@ pub struct Filter {
     pub protocol: Option<Protocol>,
     /// `--state STATE` (TCP, or SCTP/DCCP with `-p sctp|dccp`)
     pub state: Option<State>,
+    /// `--state '(none)'`: entries of the protocol (TCP unless `protocol`
+    /// says otherwise) printed without a state, as the reports' `(none)`
+    /// row counts them (offloaded TCP entries, `[DESTROY]` events).
+    pub stateless: bool,
     /// `-s ADDR[/LEN]`: original source.
     pub src: Option<Cidr>,
     /// `-d ADDR[/LEN]`: original destination.
@@ -67,6 +71,9 @@ impl Filter {
         self.family.is_none_or(|f| f == flow.family)
             && self.protocol.is_none_or(|p| p == flow.protocol)
             && self.state.is_none_or(|s| flow.state == Some(s))
+            && (!self.stateless
+                || (flow.state.is_none()
+                    && flow.protocol == self.protocol.unwrap_or(Protocol::TCP)))
             && self.src.is_none_or(|c| c.contains(&flow.orig.src))
             && self.dst.is_none_or(|c| c.contains(&flow.orig.dst))
             && self.reply_src.is_none_or(|c| c.contains(&flow.reply.src))
@@ -113,7 +120,7 @@ impl Filter {
             // Where the name is another protocol's state, or the `(none)`
             // row of a report, say what selects it.
             let hint = if name.trim() == "(none)" {
-                "; entries printed without a state have none to match: offloaded ones are `-u OFFLOAD`".to_owned()
+                "; entries printed without a state are matched by `Filter::stateless`".to_owned()
             } else {
                 [
                     ("SCTP", "sctp", SctpState::from_name(bytes).is_some()),
@@ -122,7 +129,12 @@ impl Filter {
                 ]
                 .into_iter()
                 .find(|&(other, _, known)| known && other != protocol)
-                .map(|(other, flag, _)| format!("; {upper} is a{} {other} state: add -p {flag}", if other == "SCTP" { "n" } else { "" }))
+                .map(|(other, flag, _)| {
+                    format!(
+                        "; {upper} is a{} {other} state: add -p {flag}",
+                        if other == "SCTP" { "n" } else { "" }
+                    )
+                })
                 .unwrap_or_default()
             };
             FilterError(format!(
@@ -358,7 +370,7 @@ mod tests {
             hint(&sctp, "TIME_WAIT").as_deref(),
             Some("TIME_WAIT is a TCP state: add -p tcp")
         );
-        assert!(hint(&tcp, "(none)").unwrap().contains("-u OFFLOAD"));
+        assert!(hint(&tcp, "(none)").unwrap().contains("stateless"));
         assert_eq!(hint(&tcp, "SYN_SNT"), None);
     }
 

@@ -337,7 +337,8 @@ pub struct FilterArgs {
     /// L4 protocol, by name (tcp, udp, udplite, icmp, icmpv6, sctp, dccp, gre) or number.
     #[arg(short = 'p', long = "proto", value_parser = parse_protocol, value_name = "PROTO")]
     pub protocol: Option<Protocol>,
-    /// Protocol state (TCP by default; SCTP/DCCP with -p sctp|dccp).
+    /// Protocol state (TCP by default; SCTP/DCCP with -p sctp|dccp); '(none)'
+    /// for entries printed without one, as the states report counts them.
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
     /// Original source address or prefix.
@@ -406,6 +407,7 @@ impl FilterArgs {
             family: self.family,
             protocol: self.protocol,
             state: None,
+            stateless: false,
             src: self.src,
             dst: self.dst,
             reply_src: self.reply_src,
@@ -424,7 +426,17 @@ impl FilterArgs {
                 (false, false, false) => None,
             },
         };
-        if let Some(name) = &self.state {
+        if let Some(name) = &self.state
+            && name.trim() == "(none)"
+        {
+            if filter
+                .protocol
+                .is_some_and(|p| ![Protocol::TCP, Protocol::SCTP, Protocol::DCCP].contains(&p))
+            {
+                return Err("--state: only TCP, SCTP and DCCP entries print a state".to_owned());
+            }
+            filter.stateless = true;
+        } else if let Some(name) = &self.state {
             filter.state = Some(
                 filter
                     .parse_state(name)

@@ -574,6 +574,37 @@ fn csv_headers_do_not_depend_on_the_dump() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `--state '(none)'` selects what the states report counts as `(none)`:
+/// TCP entries printed without a state (offloaded ones here), or another
+/// stateful protocol's with `-p`; a stateless protocol is refused.
+#[test]
+fn the_none_state_row_can_be_selected() {
+    for (file, protocol, key) in [
+        ("fixtures/dialects/proc-offload.txt", None, "tcp_states"),
+        (EXAMPLE, Some("dccp"), "dccp_states"),
+    ] {
+        let mut argv = vec!["states", "--format", "json", file];
+        if let Some(p) = protocol {
+            argv.extend(["-p", p]);
+        }
+        let states = json(&argv);
+        let none = states[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["state"] == "(none)")
+            .unwrap_or_else(|| panic!("no (none) row: {states}"))["count"]
+            .as_u64()
+            .unwrap();
+        argv.extend(["--state", "(none)"]);
+        argv[0] = "summary";
+        let selected = json(&argv);
+        assert_eq!(selected["totals"]["matched"], none, "{file}");
+    }
+    let out = ctreport(&["summary", "-p", "udp", "--state", "(none)", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 /// Hardware offload is offload too (the kernel sets `IPS_OFFLOAD` for
 /// both): the summary's OFFLOAD count, the `-u OFFLOAD` filter and the
 /// `offload` column of `flows` agree, counted against the text.
