@@ -621,6 +621,8 @@ impl Analyzer {
                     if pending.is_full() {
                         pending.flush_into(acc);
                     }
+                } else {
+                    acc.totals.filtered_events += u64::from(flow.event.is_some());
                 }
             }
             Err(error) => acc.totals.error_samples.add(ErrorSample {

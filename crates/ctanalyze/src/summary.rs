@@ -35,6 +35,9 @@ pub struct Totals {
     /// The entries (or events) those trailers say were printed: a
     /// listing with fewer `flows` lost some.
     pub shown: u64,
+    /// `conntrack -E` events the filter left out (the summary's event
+    /// counts are of matched flows): with them, every event read.
+    pub filtered_events: u64,
     /// The first malformed lines, by position; at most the analyzer's
     /// `max_errors`.
     pub error_samples: ErrorSamples,
@@ -64,6 +67,7 @@ impl Merge for Totals {
         self.failures += other.failures;
         self.trailers += other.trailers;
         self.shown = self.shown.saturating_add(other.shown);
+        self.filtered_events += other.filtered_events;
         self.error_samples.merge(other.error_samples);
     }
 }
@@ -500,6 +504,8 @@ impl Summary {
     pub fn add_filtered(&mut self, flow: &Flow<'_>, filter: &Filter) {
         if filter.matches(flow) {
             self.add(flow);
+        } else {
+            self.totals.filtered_events += u64::from(flow.event.is_some());
         }
     }
 

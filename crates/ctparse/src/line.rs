@@ -681,7 +681,8 @@ impl<'a> Builder<'a> {
     /// end of the line, a state in lower case, or none of these.
     fn bare_word(&self, token: Token<'a>) -> ErrorKind {
         let bytes = token.bytes;
-        if !bytes.iter().all(u8::is_ascii_graphic) {
+        // Control bytes or invalid UTF-8; other text (`hélper`) is a word.
+        if bytes.iter().any(u8::is_ascii_control) || std::str::from_utf8(bytes).is_err() {
             return ErrorKind::NotText;
         }
         if KEY_NAMES.contains(&bytes) {
@@ -693,7 +694,11 @@ impl<'a> Builder<'a> {
         {
             return ErrorKind::CutShort;
         }
-        // `established`: a state, but not as the kernel prints it.
+        // `established` where the state goes (no state and no tuple yet):
+        // a state, but not as the kernel prints it.
+        if self.flow.state.is_some() || self.tuples_seen > 0 {
+            return ErrorKind::UnexpectedToken;
+        }
         let upper = bytes.to_ascii_uppercase();
         let state = match self.flow.protocol {
             Protocol::TCP => TcpState::parse(&upper).map(|_| TcpState::LABEL),
@@ -1188,6 +1193,12 @@ mod tests {
         );
         let udp = format!("udp      17 100 established {tuple} {reply}");
         assert_eq!(kind(udp).0, ErrorKind::UnexpectedToken);
+        // Elsewhere on the line, after the state, it is just a word.
+        let later = format!("tcp      6 100 ESTABLISHED {tuple} close {reply}");
+        assert_eq!(kind(later).0, ErrorKind::UnexpectedToken);
+        // Text that is not ASCII is a word, not binary.
+        let accented = format!("tcp      6 100 ESTABLISHED {tuple} {reply} hélper use=1");
+        assert_eq!(kind(accented).0, ErrorKind::UnexpectedToken);
     }
 
     #[test]

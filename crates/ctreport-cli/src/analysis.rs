@@ -394,7 +394,9 @@ impl Analysis {
     /// and `diff` read table listings only. `what` says what the command
     /// does with one (`doctor diagnoses the table itself`).
     pub fn refuse_events(&self, what: &str) -> Result<(), Fatal> {
-        let events: u64 = self.summary.events.iter().sum();
+        // Every event read, those the filters left out too.
+        let events: u64 =
+            self.summary.events.iter().sum::<u64>() + self.summary.totals.filtered_events;
         if events == 0 {
             return Ok(());
         }

@@ -47,7 +47,7 @@ pub enum Pressure {
     /// At least [`HIGH`] percent of the limit.
     High,
     /// `early_drop` counted, but the dump holds less than [`HIGH`] percent:
-    /// the table has been full since the counters started (boot, or the
+    /// the table was full at some time since the counters started (boot, or the
     /// namespace's creation), not now. The limit may be raised; what
     /// filled the table then is not in this dump, so no advice on it.
     Past,
@@ -94,14 +94,18 @@ pub fn suggested_max(max: u64, entries: u64) -> u64 {
 
 /// Raise `nf_conntrack_max` when the table is (or was) full, judged from
 /// the fullest figure known ([`Fill::peak`]): the recommendation, and
-/// the limit it sets ([`suggested_max`]).
-pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<(Recommendation, u64)> {
+/// the limit it sets ([`suggested_max`]). `cause` is the title of the
+/// recommendation that names what fills the table, if one does: raising
+/// the limit treats the symptom, and the text points there.
+pub fn raise_max(
+    fill: &Fill,
+    stats: Option<&Stats>,
+    cause: Option<&str>,
+) -> Option<(Recommendation, u64)> {
     let max = fill.max?;
     let early_drop = stats.and_then(|s| s.get("early_drop")).unwrap_or(0);
-    if !matches!(
-        pressure(fill.peak_percent(), Some(early_drop)),
-        Pressure::Full | Pressure::Past
-    ) {
+    let pressure = pressure(fill.peak_percent(), Some(early_drop));
+    if !matches!(pressure, Pressure::Full | Pressure::Past) {
         return None;
     }
     let (peak, what) = fill.peak();
@@ -119,11 +123,16 @@ pub fn raise_max(fill: &Fill, stats: Option<&Stats>) -> Option<(Recommendation, 
         ));
     }
     why.push_str(&format!(
-        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count, is set on the host (read-only in other namespaces, such as a container's), and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom{WHAT_FILLS}",
+        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count, is set on the host (read-only in other namespaces, such as a container's), and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom{}",
         group(new),
         format_bytes(new.saturating_mul(fill.object_size)),
         group(new),
-        fill.object_size
+        fill.object_size,
+        match (pressure, cause) {
+            (Pressure::Past, _) => " for the next time; what filled the table then is not in this dump.".to_owned(),
+            (_, Some(cause)) => format!(", not a cure: see \"{cause}\" below for what fills the table."),
+            (_, None) => "; the other findings say what fills the table.".to_owned(),
+        }
     ));
     let recommendation = Recommendation {
         id: "raise-max",
@@ -430,15 +439,22 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
             }
         }
     }
+    // Untracked packets are neither `new` nor `established`: a filter that
+    // accepts by state drops them unless it accepts them too.
     let mut commands = vec![
-        // Untracked packets are neither `new` nor `established`: a filter
-        // that accepts by state drops them unless it accepts them too.
         "# first, how the filter treats untracked packets (accept `ct state untracked` before any drop by state):".to_owned(),
         "nft list ruleset | grep -nE 'ct state|policy drop'".to_owned(),
-        "nft add table inet raw_notrack".to_owned(),
-        "nft add chain inet raw_notrack prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
-        "nft add chain inet raw_notrack output '{ type filter hook output priority raw; policy accept; }'".to_owned(),
     ];
+    // Without a rule to add (only ports of many destinations), no table
+    // either: only the templates.
+    let has_rules = !iptables.is_empty();
+    if has_rules {
+        commands.extend([
+            "nft add table inet raw_notrack".to_owned(),
+            "nft add chain inet raw_notrack prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
+            "nft add chain inet raw_notrack output '{ type filter hook output priority raw; policy accept; }'".to_owned(),
+        ]);
+    }
     for candidate in &unscoped {
         what.push(format!(
             "{} to many destinations: {} entries ({})",
@@ -451,11 +467,13 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
         }
     }
     commands.extend(nft);
-    commands.push(
-        "# or, with iptables (ip6tables for IPv6; iptables-save | grep -nE 'state|ctstate' first):"
-            .to_owned(),
-    );
-    commands.extend(iptables);
+    if has_rules {
+        commands.push(
+            "# or, with iptables (ip6tables for IPv6; iptables-save | grep -nE 'state|ctstate' first):"
+                .to_owned(),
+        );
+        commands.extend(iptables);
+    }
     let mut overlap = if candidates.len() > 1 {
         " A flow can match more than one of them: pick the ones that fit.".to_owned()
     } else {
@@ -613,19 +631,6 @@ pub fn dominant_network(
     })
 }
 
-/// How [`raise_max`]'s rationale ends; where a recommendation names the
-/// cause, it is replaced by a pointer to it (see [`names_the_cause`]).
-const WHAT_FILLS: &str = "; the other findings say what fills the table.";
-
-/// Points `raise`'s rationale (from [`raise_max`]) at the recommendation
-/// titled `cause`: raising the limit treats the symptom.
-pub fn names_the_cause(raise: &mut Recommendation, cause: &str) {
-    raise.rationale = raise.rationale.replace(
-        WHAT_FILLS,
-        &format!(", not a cure: see \"{cause}\" below for what fills the table."),
-    );
-}
-
 /// Make the sysctl changes of `settings` (full name, value) survive a
 /// reboot, the bucket count through the module parameter, and the NOTRACK
 /// rules (`notrack`) through the firewall's saved rules.
@@ -738,9 +743,12 @@ mod tests {
 
     #[test]
     fn raise_max_only_when_full_and_the_limit_is_known() {
-        assert_eq!(raise_max(&fill(262_144, None, None), None), None);
-        assert_eq!(raise_max(&fill(235_000, Some(262_144), None), None), None); // 89.6 %
-        let (full, new) = raise_max(&fill(235_930, Some(262_144), None), None).unwrap(); // 90.0 %
+        assert_eq!(raise_max(&fill(262_144, None, None), None, None), None);
+        assert_eq!(
+            raise_max(&fill(235_000, Some(262_144), None), None, None),
+            None
+        ); // 89.6 %
+        let (full, new) = raise_max(&fill(235_930, Some(262_144), None), None, None).unwrap(); // 90.0 %
         assert_eq!(new, 524_288);
         assert_eq!(
             full.commands,
@@ -760,11 +768,14 @@ mod tests {
         );
         // A low fill now, but early_drop says it was full.
         let s = stats("cpu=0 drop=0 early_drop=5\n");
-        let (was_full, _) = raise_max(&fill(1_000, Some(262_144), None), Some(&s)).unwrap();
+        let (was_full, _) = raise_max(&fill(1_000, Some(262_144), None), Some(&s), None).unwrap();
         assert!(was_full.rationale.contains("early_drop = 5"));
         // drop alone is not proof: it also counts insert clashes.
         let s = stats("cpu=0 drop=7 early_drop=0\n");
-        assert_eq!(raise_max(&fill(1_000, Some(262_144), None), Some(&s)), None);
+        assert_eq!(
+            raise_max(&fill(1_000, Some(262_144), None), Some(&s), None),
+            None
+        );
     }
 
     #[test]
@@ -946,11 +957,12 @@ mod tests {
         assert!(r.commands.contains(
             &"# nft add rule inet raw_notrack prerouting ip daddr SERVER tcp dport 9400 notrack   # and the same with ip saddr SERVER tcp sport 9400, in output too".to_owned()
         ));
-        // The filter is looked at first.
+        // The filter is looked at first; with no rule, no table either.
         assert_eq!(
             r.commands[1],
             "nft list ruleset | grep -nE 'ct state|policy drop'"
         );
+        assert_eq!(r.commands.len(), 3, "{:?}", r.commands);
         let port = Candidate {
             target: Target::Port {
                 protocol: "tcp",

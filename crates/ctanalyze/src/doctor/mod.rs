@@ -554,11 +554,20 @@ fn recommend(
     timeouts: &[WhatIf],
     notrack: &[notrack::Candidate],
 ) -> Vec<Recommendation> {
+    // A hashsize saved without the limit would set it, at the next boot,
+    // to 8 x hashsize: the limit is saved with it (below).
+    const MAX: &str = "net.netfilter.nf_conntrack_max";
     let mut recommendations = Vec::new();
     let mut changed: Vec<(String, u64)> = Vec::new();
     let mut target_max = fill.max;
-    if let Some((r, new)) = advice::raise_max(fill, stats) {
-        changed.push(("net.netfilter.nf_conntrack_max".to_owned(), new));
+    // What fills the table, named before the limit that it fills.
+    let causes: Vec<Recommendation> = advice::dominant_source(summary, pressure)
+        .into_iter()
+        .chain(advice::dominant_network(summary, networks, pressure))
+        .collect();
+    let cause = causes.first().map(|r| r.title.as_str());
+    if let Some((r, new)) = advice::raise_max(fill, stats, cause) {
+        changed.push((MAX.to_owned(), new));
         target_max = Some(new);
         recommendations.push(r);
     }
@@ -568,17 +577,6 @@ fn recommend(
     {
         hashsize = Some(target);
         recommendations.push(r);
-    }
-    let causes: Vec<Recommendation> = advice::dominant_source(summary, pressure)
-        .into_iter()
-        .chain(advice::dominant_network(summary, networks, pressure))
-        .collect();
-    // Raising the limit treats the symptom: say where the cause is.
-    if let (Some(raise), Some(cause)) = (
-        recommendations.iter_mut().find(|r| r.id == "raise-max"),
-        causes.first(),
-    ) {
-        advice::names_the_cause(raise, &cause.title);
     }
     let cause_named = !causes.is_empty();
     recommendations.extend(causes);
@@ -590,9 +588,6 @@ fn recommend(
             recommendations.push(r);
         }
     }
-    // A hashsize saved without the limit would set it, at the next boot,
-    // to 8 x hashsize: the limit is saved with it.
-    const MAX: &str = "net.netfilter.nf_conntrack_max";
     if hashsize.is_some()
         && !changed.iter().any(|(name, _)| name == MAX)
         && let Some(max) = target_max
@@ -605,7 +600,10 @@ fn recommend(
     {
         r.rationale.push_str(" Where a candidate's source is the one to look at above, find out what it is first: untracking a scan or a flood hides it, and does not stop it.");
     }
-    let rules = notrack.is_some();
+    // Rules to save only where some were printed (not templates alone).
+    let rules = notrack
+        .as_ref()
+        .is_some_and(|r| r.commands.iter().any(|c| c.starts_with("nft add rule")));
     recommendations.extend(notrack);
     recommendations.extend(advice::persist(&changed, hashsize, rules));
     recommendations
@@ -925,7 +923,7 @@ fn findings(
             out.push(format!(
                 "early_drop = {}: that many entries were evicted to make room because the table was full.{}",
                 group(early),
-                if drop == 0 {
+                if stats.get("drop") == Some(0) {
                     " With drop = 0, every eviction found an entry to evict: no packet was dropped for a full table."
                 } else {
                     ""
@@ -972,7 +970,8 @@ fn findings(
     }
     if pressure == Pressure::Past {
         out.push(format!(
-            "The dump holds {} of nf_conntrack_max, but early_drop = {} says the table has been full since the counters started (boot, or the namespace's creation): what filled it then is not in this dump, so there is no advice on it (timeouts, NOTRACK, sources). Two `conntrack -S` readings a minute apart tell whether early_drop still grows; `journalctl -k | grep 'table full'` tells when it was full; capture the table then.",
+            "{} {} of nf_conntrack_max, but early_drop = {} says the table was full at some time since the counters started (boot, or the namespace's creation): what filled it then is not in this dump, so there is no advice on it (timeouts, NOTRACK, sources). Two `conntrack -S` readings a minute apart tell whether early_drop still grows; `journalctl -k | grep 'table full'` tells when it was full; capture the table then.",
+            fill.peak().1,
             pct(fill.peak_percent().unwrap_or(0.0)),
             group(stats.and_then(|s| s.get("early_drop")).unwrap_or(0)),
         ));
@@ -1029,9 +1028,14 @@ fn not_assessed<'a>(
         let assumed = "the what-if assumes the kernel's default timeouts (or, for a timer most of whose entries have more time left than that, what their time left shows)";
         out.push(match sysctl {
             None => format!("Timeouts: {assumed}; pass --sysctl FILE for the configured ones."),
-            Some(_) if unknown.len() == tried.len() => format!(
-                "Timeouts: the sysctl input has no nf_conntrack_*_timeout key, so {assumed}; `sysctl net.netfilter` prints them all."
-            ),
+            Some(sysctl)
+                if unknown.len() == tried.len()
+                    && !sysctl.iter().any(|(key, _)| key.contains("_timeout")) =>
+            {
+                format!(
+                    "Timeouts: the sysctl input has no nf_conntrack_*_timeout key, so {assumed}; `sysctl net.netfilter` prints them all."
+                )
+            }
             Some(_) => format!(
                 "Timeouts: the sysctl input has no value for {} of the {} timers tried ({}); for {} {assumed}.",
                 unknown.len(),
@@ -1355,6 +1359,16 @@ mod tests {
             none[0].starts_with("Timeouts: the sysctl input has no nf_conntrack_*_timeout key"),
             "{none:?}"
         );
+        // Another timeout's key, none of those tried: no "no key" claim.
+        let (sctp_only, _) =
+            Sysctl::parse(b"net.netfilter.nf_conntrack_sctp_timeout_established = 210\n");
+        let other = gap(&sctp_only);
+        assert!(
+            other[0].starts_with(
+                "Timeouts: the sysctl input has no value for 13 of the 13 timers tried"
+            ),
+            "{other:?}"
+        );
         let one = gap(&keep(&|l: &str| l.contains("udp_timeout_stream")));
         assert_eq!(one.len(), 1);
         assert!(
@@ -1412,6 +1426,50 @@ mod tests {
         );
     }
 
+    /// A table filled by one port spread over many destinations: no rule
+    /// is printed for it (only a template), so nothing is saved either.
+    #[test]
+    fn a_port_of_many_destinations_gets_a_template_and_nothing_saved() {
+        let dump: String = (0..100)
+            .map(|i| {
+                let dst = format!("198.51.100.{}", i % 8 + 1);
+                format!(
+                    "ipv4     2 tcp      6 100 ESTABLISHED src=192.0.2.{a} dst={dst} sport={p} dport=9400 src={dst} dst=192.0.2.{a} sport=9400 dport={p} [ASSURED] mark=0 use=1\n",
+                    a = i % 50 + 1,
+                    p = 30_000 + i
+                )
+            })
+            .collect();
+        let summary = crate::Analyzer::new()
+            .threads(1)
+            .analyze_bytes(dump.as_bytes());
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let d = Doctor::new()
+            .max(Some(100))
+            .diagnose(&summary, &breakdown, None, None);
+        let notrack = d
+            .recommendations
+            .iter()
+            .find(|r| r.id == "notrack")
+            .unwrap();
+        assert!(
+            notrack
+                .commands
+                .iter()
+                .all(|c| c.starts_with('#') || c.starts_with("nft list")),
+            "{:?}",
+            notrack.commands
+        );
+        assert!(
+            d.recommendations
+                .iter()
+                .flat_map(|r| &r.commands)
+                .all(|c| !c.contains("raw_notrack") || c.starts_with('#')),
+            "{:?}",
+            d.recommendations
+        );
+    }
+
     /// early_drop counts since boot: on a table 0.6% full it says the
     /// table was full once. The limit may be raised; nothing is advised
     /// from what fills the table now, which is not what filled it then.
@@ -1428,8 +1486,25 @@ mod tests {
         let ids: Vec<&str> = d.recommendations.iter().map(|r| r.id).collect();
         assert_eq!(ids, ["raise-max", "buckets", "persist"]);
         assert!(
+            d.recommendations[0].rationale.ends_with(
+                "headroom for the next time; what filled the table then is not in this dump."
+            ),
+            "{}",
+            d.recommendations[0].rationale
+        );
+        // Without a drop counter, nothing is said of drops.
+        let (no_drop, _) = Stats::parse(b"cpu=0 early_drop=3\n");
+        let d2 = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), Some(&no_drop));
+        assert!(
+            d2.findings
+                .iter()
+                .all(|f| !f.contains("no packet was dropped")),
+            "{:?}",
+            d2.findings
+        );
+        assert!(
             d.findings.iter().any(|f| f.contains(
-                "early_drop = 3 says the table has been full since the counters started"
+                "early_drop = 3 says the table was full at some time since the counters started"
             )),
             "{:?}",
             d.findings
