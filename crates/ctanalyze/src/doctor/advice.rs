@@ -766,6 +766,19 @@ mod tests {
             "{}",
             full.rationale
         );
+        assert!(
+            full.rationale
+                .ends_with("the other findings say what fills the table."),
+            "{}",
+            full.rationale
+        );
+        let (named, _) =
+            raise_max(&fill(235_930, Some(262_144), None), None, Some("Find out")).unwrap();
+        assert!(
+            named
+                .rationale
+                .ends_with("not a cure: see \"Find out\" below for what fills the table.")
+        );
         // A low fill now, but early_drop says it was full.
         let s = stats("cpu=0 drop=0 early_drop=5\n");
         let (was_full, _) = raise_max(&fill(1_000, Some(262_144), None), Some(&s), None).unwrap();

@@ -285,8 +285,17 @@ mod tests {
         // Alone, the direct traffic is a candidate pair and port.
         assert_eq!(kinds(&plain), ["port 9400", "192.0.2.5 -> 198.51.100.9"]);
         // With 10 connections through the DNAT address, neither is.
-        let with_dnat = plain + &(0..10).map(|i| via_vip(40_000 + i)).collect::<String>();
+        let with_dnat = plain.clone() + &(0..10).map(|i| via_vip(40_000 + i)).collect::<String>();
         assert_eq!(kinds(&with_dnat), Vec::<String>::new());
+        // Nor with a port forward on the backend's own address (port 80
+        // redirected to 9400): its replies come from port 9400.
+        let forwarded = |sport: u32| {
+            format!(
+                "ipv4     2 tcp      6 100 ESTABLISHED src=192.0.2.5 dst=198.51.100.9 sport={sport} dport=80 src=198.51.100.9 dst=192.0.2.5 sport=9400 dport={sport} [ASSURED] mark=0 use=1\n"
+            )
+        };
+        let with_redirect = plain + &(0..10).map(|i| forwarded(40_000 + i)).collect::<String>();
+        assert_eq!(kinds(&with_redirect), Vec::<String>::new());
     }
 
     /// A port all of whose entries are between addresses of candidate
