@@ -578,7 +578,27 @@ fn recommend(
         hashsize = Some(target);
         recommendations.push(r);
     }
-    let cause_named = !causes.is_empty();
+    // Whether a NOTRACK pair starts at the source (or in the network) a
+    // cause names: then it is to be understood before it is untracked.
+    let named = |addr: std::net::IpAddr| {
+        causes.iter().any(|r| match r.id {
+            "dominant-source" => summary
+                .sources
+                .top(1)
+                .first()
+                .is_some_and(|&(a, _)| a == addr),
+            "dominant-network" => networks
+                .top_rows(1)
+                .first()
+                .and_then(|n| n.network.parse::<crate::Cidr>().ok())
+                .is_some_and(|cidr| cidr.contains(&addr)),
+            _ => false,
+        })
+    };
+    let candidate_of_cause = notrack.iter().any(|c| {
+        matches!(&c.target, notrack::Target::Pair { source, .. }
+            if source.parse().is_ok_and(named))
+    });
     recommendations.extend(causes);
     for w in timeouts.iter().filter(|w| !w.asked) {
         if let Some(timer) = Timer::from_sysctl(&w.sysctl)
@@ -596,9 +616,9 @@ fn recommend(
     }
     let mut notrack = advice::notrack(notrack, pressure);
     if let Some(r) = notrack.as_mut()
-        && cause_named
+        && candidate_of_cause
     {
-        r.rationale.push_str(" Where a candidate's source is the one to look at above, find out what it is first: untracking a scan or a flood hides it, and does not stop it.");
+        r.rationale.push_str(" A pair's source is the one to look at above: find out what it is first; untracking a scan or a flood hides it, and does not stop it.");
     }
     // Rules to save only where some were printed (not templates alone).
     let rules = notrack
@@ -1566,6 +1586,19 @@ mod tests {
         assert!(
             raise.contains(&format!("not a cure: see \"{}\" below", cause.title)),
             "{raise}"
+        );
+        // The pair 198.18.1.1 -> 198.51.100.2 starts in that network.
+        let notrack = d
+            .recommendations
+            .iter()
+            .find(|r| r.id == "notrack")
+            .unwrap();
+        assert!(
+            notrack
+                .rationale
+                .contains("A pair's source is the one to look at above"),
+            "{}",
+            notrack.rationale
         );
     }
 
