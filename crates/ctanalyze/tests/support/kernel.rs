@@ -76,19 +76,7 @@ pub fn require(test: &str, tools: &[&str]) -> Option<File> {
 /// `None` (after a loud skip) when this machine cannot run it: not root, a
 /// tool missing, or the script's exit code 77; panics on any other failure.
 pub fn capture(test: &str, script: &str, args: &[&str], tools: &[&str]) -> Option<Capture> {
-    if !is_root() {
-        skip_or_fail(test, "not running as root");
-        return None;
-    }
-    if let Some(missing) = tools.iter().find(|t| !have(t)) {
-        skip_or_fail(
-            test,
-            &format!("`{missing}` is not installed (see fixtures/capture/packages.txt)"),
-        );
-        return None;
-    }
-    let lock = File::create(std::env::temp_dir().join("ctreport-kernel-tests.lock")).unwrap();
-    lock.lock().unwrap();
+    let lock = require(test, tools)?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = std::env::temp_dir().join(format!("ctreport-{script}-{}", std::process::id()));
     let capture = Capture { out, _lock: lock };
