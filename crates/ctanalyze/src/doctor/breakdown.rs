@@ -50,6 +50,9 @@ pub struct Breakdown {
     /// Entries neither `[ASSURED]` nor offloaded, per (protocol, state):
     /// what early drop may evict when the table is full.
     pub not_assured: Counter<(Protocol, Option<State>)>,
+    /// Offloaded entries that are `[UNREPLIED]` (tc's `act_ct` offloads UDP
+    /// before its reply): of the UNREPLIED ones, those not evictable.
+    pub offloaded_unreplied: u64,
     /// The original sources and destinations of each (protocol,
     /// destination port), up to [`FEW`] of each (see
     /// [`Breakdown::port_addresses`]): one map update a flow for both.
@@ -262,7 +265,9 @@ impl Breakdown {
         }
         // The kernel prints no `[ASSURED]` for an offloaded entry, assured
         // or not: it is not counted as evictable (see `Composition`).
-        if !assured && !flow.is_offloaded() {
+        if flow.is_offloaded() {
+            self.offloaded_unreplied += u64::from(flow.is_unreplied());
+        } else if !assured {
             self.not_assured.add((flow.protocol, flow.state));
         }
         if let Some(port) = flow.orig.l4.dst_port() {
@@ -305,6 +310,7 @@ impl Merge for Breakdown {
         self.pairs.merge(other.pairs);
         self.nated_pairs.merge(other.nated_pairs);
         self.not_assured.merge(other.not_assured);
+        self.offloaded_unreplied += other.offloaded_unreplied;
         for (key, theirs) in other.port_addresses {
             self.port_addresses.entry(key).or_default().merge(theirs);
         }

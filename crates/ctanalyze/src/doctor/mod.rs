@@ -299,7 +299,8 @@ pub struct Composition {
     pub offloaded: u64,
     /// Entries neither `[ASSURED]` nor offloaded: what early drop may evict.
     pub not_assured: u64,
-    /// `[UNREPLIED]` entries (all of them are not ASSURED).
+    /// Of `not_assured`, the `[UNREPLIED]` entries (an offloaded one is not
+    /// counted here).
     pub unreplied: u64,
     /// The entries neither `[ASSURED]` nor offloaded, per protocol and state.
     pub not_assured_by_state: Vec<EvictableRow>,
@@ -658,7 +659,11 @@ fn composition(
         not_assured: matched
             .saturating_sub(summary.flags.assured)
             .saturating_sub(summary.flags.offload),
-        unreplied: summary.flags.unreplied,
+        // Of the evictable ones: offloaded entries are not.
+        unreplied: summary
+            .flags
+            .unreplied
+            .saturating_sub(breakdown.offloaded_unreplied),
         not_assured_by_state,
         top_sources: summary.top_source_rows(top),
         top_source_networks: networks.top_rows(top),
@@ -1786,7 +1791,13 @@ mod tests {
     /// "commonest state". Counted here from the text of the fixture.
     #[test]
     fn offloaded_entries_are_not_counted_as_evictable() {
-        let dump = include_str!("../../../../fixtures/dialects/proc-offload.txt");
+        // The fixture, and a UDP entry offloaded before its reply (as tc's
+        // act_ct may).
+        let dump = format!(
+            "{}{}",
+            include_str!("../../../../fixtures/dialects/proc-offload.txt"),
+            "ipv4     2 udp      17 src=192.0.2.30 dst=198.51.100.60 sport=4000 dport=4000 [UNREPLIED] src=198.51.100.60 dst=192.0.2.30 sport=4000 dport=4000 [OFFLOAD] mark=0 zone=0 use=3\n"
+        );
         let lines: Vec<&str> = dump.lines().collect();
         let has = |flag: &str| lines.iter().filter(|l| l.contains(flag)).count() as u64;
         let offloaded = has("[OFFLOAD]") + has("[HW_OFFLOAD]");
@@ -1810,6 +1821,16 @@ mod tests {
         assert_eq!(c.offloaded, offloaded);
         assert_eq!(c.assured, assured);
         assert_eq!(c.not_assured, lines.len() as u64 - offloaded - assured);
+        // An UNREPLIED entry offloaded (as tc's act_ct may) is not evictable.
+        let unreplied = |l: &&&str| l.contains("[UNREPLIED]");
+        assert_eq!(
+            c.unreplied,
+            lines
+                .iter()
+                .filter(unreplied)
+                .filter(|l| !l.contains("OFFLOAD]"))
+                .count() as u64
+        );
         let by_state: u64 = c.not_assured_by_state.iter().map(|r| r.count).sum();
         assert_eq!(by_state, c.not_assured);
         assert!(
