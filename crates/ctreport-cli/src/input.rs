@@ -68,22 +68,24 @@ pub fn open(path: &Path) -> Result<Input, String> {
                  (conntrack -L | ctreport summary)"
             );
         }
-        let source =
-            decompressing(io::stdin(), &Hint::new(path)).map_err(|e| format!("<stdin>: {e}"))?;
+        let source = decompressing(io::stdin())
+            .map_err(|e| format!("<stdin>: {}", refused(&e, path).unwrap_or(e.to_string())))?;
         return Ok(Input {
             name: PathBuf::from("<stdin>"),
             source,
             size: None,
         });
     }
-    let fail = |e: io::Error| format!("{}: {}", path.display(), describe(&e));
+    let fail = |e: io::Error| {
+        let why = refused(&e, path).unwrap_or_else(|| describe(&e));
+        format!("{}: {why}", path.display())
+    };
     let mut file = File::open(path).map_err(fail)?;
     let meta = file.metadata().map_err(fail)?;
     if meta.is_dir() {
         return Err(format!("{}: is a directory", path.display()));
     }
-    let hint = Hint::new(path);
-    let (packing, head) = read_packing(&mut file, &hint).map_err(fail)?;
+    let (packing, head) = read_packing(&mut file).map_err(fail)?;
     if meta.is_file() && meta.len() > 0 && packing == Packing::Plain {
         let source = Source::open(path).map_err(fail)?;
         return Ok(Input {
@@ -93,7 +95,7 @@ pub fn open(path: &Path) -> Result<Input, String> {
         });
     }
     // /proc files (size 0), pipes, devices, and compressed files stream.
-    let source = unpacked(packing, head, file, &hint).map_err(fail)?;
+    let source = unpacked(packing, head, file).map_err(fail)?;
     Ok(Input {
         name: path.to_owned(),
         source,
@@ -115,6 +117,70 @@ fn read_head(reader: &mut impl Read, head: &mut [u8]) -> (usize, io::Result<()>)
         }
     }
     (filled, Ok(()))
+}
+
+/// An input refused for what its first bytes say it is, carried in an
+/// `io::Error` (`InvalidData`) up to [`open`], which adds the commands that
+/// get the dump out of it ([`refused`]).
+#[derive(Debug)]
+enum Refusal {
+    /// A packing ctreport does not read (`xz-compressed`), and the command
+    /// that unpacks it to stdout, if there is one.
+    Packed {
+        what: &'static str,
+        unpack: Option<&'static str>,
+    },
+    /// A tar archive, plain or compressed (`what`), and its first file.
+    Tar { what: &'static str, member: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Packed { what, unpack: None } => write!(f, "{what}"),
+            Refusal::Packed { what, .. } => {
+                write!(f, "{what}; ctreport reads plain, gzip and zstd dumps")
+            }
+            Refusal::Tar { what, member } => {
+                write!(f, "{what} (first file: {member}); ctreport reads one dump")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl Refusal {
+    fn into_error(self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, self)
+    }
+
+    /// The message with what to do, for `path` (`-`: stdin).
+    fn advice(&self, path: &Path) -> String {
+        let hint = Hint::new(path);
+        match self {
+            Refusal::Packed {
+                unpack: Some(command),
+                ..
+            } => format!(
+                "{self}: unpack it first, e.g. `{command} {} | {}`",
+                hint.file, hint.rerun
+            ),
+            Refusal::Packed { unpack: None, .. } => self.to_string(),
+            Refusal::Tar { .. } => format!(
+                "{self}: list the files with `tar -tf {file}` and read the dump's with \
+                 `tar -xOf {file} PATH | {rerun}`",
+                file = hint.file,
+                rerun = hint.rerun
+            ),
+        }
+    }
+}
+
+/// The advice for `error` when it is a [`Refusal`] of `path`.
+fn refused(error: &io::Error, path: &Path) -> Option<String> {
+    let refusal = error.get_ref()?.downcast_ref::<Refusal>()?;
+    Some(refusal.advice(path))
 }
 
 /// What the advice on a refused input names: the input in a command, and
@@ -177,8 +243,8 @@ enum Packing {
 /// How `head` (an input's first bytes) is packed; an error naming the
 /// format when it starts like one of [`UNREAD`] (bzip2's `BZh` only with
 /// its block-size digit after it).
-fn packing(head: &[u8], hint: &Hint) -> io::Result<Packing> {
-    refuse_tar(head, "a tar archive", hint)?;
+fn packing(head: &[u8]) -> io::Result<Packing> {
+    refuse_tar(head, "a tar archive")?;
     if head.starts_with(GZIP_MAGIC) {
         return Ok(Packing::Gzip);
     }
@@ -192,25 +258,14 @@ fn packing(head: &[u8], hint: &Hint) -> io::Result<Packing> {
     if magic == b"BZh" && !head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
         return Ok(Packing::Plain);
     }
-    let advice = match unpack {
-        Some(command) => format!(
-            "; ctreport reads plain, gzip and zstd dumps: unpack it first, e.g. \
-             `{command} {} | {}`",
-            hint.file, hint.rerun
-        ),
-        None => String::new(),
-    };
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{what}{advice}"),
-    ))
+    Err(Refusal::Packed { what, unpack }.into_error())
 }
 
 /// An error when `head` is a tar header (`ustar` at 257 and a valid
 /// checksum): a capture directory packed with `tar` holds the dump among
 /// other files, and read as lines it would count them all. `what` names
 /// the packing (`a gzip-compressed tar archive`).
-fn refuse_tar(head: &[u8], what: &str, hint: &Hint) -> io::Result<()> {
+fn refuse_tar(head: &[u8], what: &'static str) -> io::Result<()> {
     let Some(header) = head.get(..TAR_HEADER) else {
         return Ok(());
     };
@@ -246,31 +301,23 @@ fn refuse_tar(head: &[u8], what: &str, hint: &Hint) -> io::Result<()> {
     } else {
         format!("{prefix}/{name}")
     };
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
-            "{what} (first file: {member}); ctreport reads one dump: list the files with \
-             `tar -tf {file}` and read the dump's with `tar -xOf {file} PATH | {rerun}`",
-            file = hint.file,
-            rerun = hint.rerun
-        ),
-    ))
+    Err(Refusal::Tar { what, member }.into_error())
 }
 
 /// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
-fn decompressing(mut reader: impl Read + Send + 'static, hint: &Hint) -> io::Result<Source> {
-    let (packing, head) = read_packing(&mut reader, hint)?;
-    unpacked(packing, head, reader, hint)
+fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
+    let (packing, head) = read_packing(&mut reader)?;
+    unpacked(packing, head, reader)
 }
 
 /// Reads the first bytes of `reader` in full, and how they say it is
 /// packed.
-fn read_packing(reader: &mut impl Read, hint: &Hint) -> io::Result<(Packing, Vec<u8>)> {
+fn read_packing(reader: &mut impl Read) -> io::Result<(Packing, Vec<u8>)> {
     let mut head = vec![0u8; HEAD];
     let (filled, read) = read_head(reader, &mut head);
     read?;
     head.truncate(filled);
-    Ok((packing(&head, hint)?, head))
+    Ok((packing(&head)?, head))
 }
 
 /// The stream of `head` (the bytes already read) then the rest of
@@ -279,7 +326,6 @@ fn unpacked(
     packing: Packing,
     head: Vec<u8>,
     reader: impl Read + Send + 'static,
-    hint: &Hint,
 ) -> io::Result<Source> {
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
     let (mut decoded, what): (Box<dyn Read + Send>, &str) = match packing {
@@ -299,7 +345,7 @@ fn unpacked(
     let mut head = vec![0u8; TAR_HEADER];
     let (filled, read) = read_head(&mut decoded, &mut head);
     head.truncate(filled);
-    refuse_tar(&head, what, hint)?;
+    refuse_tar(&head, what)?;
     let rest: Box<dyn Read + Send> = match read {
         Err(error) => Box::new(Failed(Some(error))),
         Ok(()) => decoded,
@@ -365,10 +411,6 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn stdin_hint() -> Hint {
-        Hint::new(Path::new("-"))
-    }
-
     /// What the hints quote, a shell reads back as it was.
     #[test]
     fn shell_words_read_back_as_they_were() {
@@ -419,13 +461,12 @@ mod tests {
         let gz = gz.finish().unwrap();
         let zst = zstd::encode_all(&text[..], 1).unwrap();
         for (name, bytes) in [("gzip", gz), ("zstd", zst), ("plain", text.clone())] {
-            let source = decompressing(ByteByByte(io::Cursor::new(bytes)), &stdin_hint()).unwrap();
+            let source = decompressing(ByteByByte(io::Cursor::new(bytes))).unwrap();
             assert_eq!(read_all(source), text, "{name}");
         }
         // Shorter than any magic, and empty: read as they are.
         for bytes in [&b"\x1f"[..], b"\x28\xb5", b"", b"BZh"] {
-            let source =
-                decompressing(ByteByByte(io::Cursor::new(bytes.to_vec())), &stdin_hint()).unwrap();
+            let source = decompressing(ByteByByte(io::Cursor::new(bytes.to_vec()))).unwrap();
             assert_eq!(read_all(source), bytes);
         }
     }
@@ -446,16 +487,14 @@ mod tests {
             (b"\x7fELF\x02\x01\x01", "an executable (ELF), not a capture"),
         ] {
             let input = [packed, &text[..]].concat();
-            let Err(error) = decompressing(ByteByByte(io::Cursor::new(input)), &stdin_hint())
-            else {
+            let Err(error) = decompressing(ByteByByte(io::Cursor::new(input))) else {
                 panic!("{named} was read");
             };
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
             assert!(error.to_string().starts_with(named), "{error}");
         }
         // `BZh` without its digit is text.
-        let source =
-            decompressing(io::Cursor::new(b"BZh is a word\n".to_vec()), &stdin_hint()).unwrap();
+        let source = decompressing(io::Cursor::new(b"BZh is a word\n".to_vec())).unwrap();
         assert_eq!(read_all(source), b"BZh is a word\n");
     }
 
@@ -469,8 +508,7 @@ mod tests {
         gz.write_all(&text).unwrap();
         let mut gz = gz.finish().unwrap();
         gz.truncate(gz.len() - 6); // the trailer's checksum and size
-        let Source::Stream(mut stream) = decompressing(io::Cursor::new(gz), &stdin_hint()).unwrap()
-        else {
+        let Source::Stream(mut stream) = decompressing(io::Cursor::new(gz)).unwrap() else {
             panic!("a reader streams");
         };
         let mut out = Vec::new();
@@ -513,8 +551,7 @@ mod tests {
             (gz, "a gzip-compressed tar archive"),
             (zst, "a zstd-compressed tar archive"),
         ] {
-            let Err(error) = decompressing(ByteByByte(io::Cursor::new(bytes)), &stdin_hint())
-            else {
+            let Err(error) = decompressing(ByteByByte(io::Cursor::new(bytes))) else {
                 panic!("{named} was read");
             };
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
@@ -523,11 +560,11 @@ mod tests {
         }
         let mut off = tar.clone();
         off[0] ^= 1;
-        let source = decompressing(io::Cursor::new(off.clone()), &stdin_hint()).unwrap();
+        let source = decompressing(io::Cursor::new(off.clone())).unwrap();
         assert_eq!(read_all(source), off);
         let mut dump = text.clone();
         dump[257..262].copy_from_slice(b"ustar");
-        let source = decompressing(io::Cursor::new(dump.clone()), &stdin_hint()).unwrap();
+        let source = decompressing(io::Cursor::new(dump.clone())).unwrap();
         assert_eq!(read_all(source), dump);
     }
 }
