@@ -105,7 +105,9 @@ pub fn raise_max(
     let max = fill.max?;
     let early_drop = stats.and_then(|s| s.get("early_drop")).unwrap_or(0);
     let pressure = pressure(fill.peak_percent(), Some(early_drop));
-    if !matches!(pressure, Pressure::Full | Pressure::Past) {
+    // Full once, but every eviction found room (no drop): nothing to fix.
+    let dropped = stats.and_then(|s| s.get("drop")) != Some(0);
+    if !(pressure == Pressure::Full || (pressure == Pressure::Past && dropped)) {
         return None;
     }
     let (peak, what) = fill.peak();
@@ -233,7 +235,7 @@ pub fn shorter_timeout(
     };
     let state = match timer {
         Timer::Tcp(_) => format!("{} {}", what_if.protocol, what_if.state),
-        Timer::Udp => "UDP entries that are not ASSURED".to_owned(),
+        Timer::Udp => "not-ASSURED UDP".to_owned(),
         Timer::UdpStream => "ASSURED (stream) UDP".to_owned(),
         Timer::Icmp => "ICMP".to_owned(),
         Timer::Icmpv6 => "ICMPv6".to_owned(),
@@ -547,17 +549,20 @@ pub fn dominant_source(summary: &Summary, pressure: Pressure) -> Option<Recommen
         Some((next, n)) => format!(
             "; the next source, {next}, holds {} ({})",
             group(*n),
-            pct(super::percent(*n, total))
+            super::share(*n, total)
         ),
         None => String::new(),
     };
     Some(Recommendation {
         id: "dominant-source",
-        title: format!("Find out why {addr} holds {} of the table", pct(share)),
+        title: format!(
+            "Find out why {addr} holds {} of the table",
+            super::share(*count, total)
+        ),
         rationale: format!(
             "{addr} is the original source of {} entries ({}){next}. Whatever it is (a client that never closes its connections, a retry storm, a scan), no table size outlasts it. Deleting its entries (the last command, left commented out: read this first) frees the room of its dead and idle connections at once; a live TCP connection gets a new entry with its next packet (nf_conntrack_tcp_loose, on by default) unless a rule drops new packets that are not SYNs, and a NATed one loses its translation.",
             group(*count),
-            pct(share)
+            super::share(*count, total)
         ),
         commands: vec![
             format!("conntrack -L -s {addr} | head -n 20"),
@@ -586,13 +591,6 @@ pub fn dominant_network(
         return None;
     }
     let total = summary.totals.matched;
-    let busiest = summary.sources.top(1);
-    if busiest
-        .first()
-        .is_some_and(|&(_, count)| super::percent(count, total) >= DOMINANT)
-    {
-        return None;
-    }
     let top = networks.top_rows(1);
     let network = top.first().filter(|n| n.addresses > 1)?;
     let share = super::percent(network.count, total);
@@ -600,6 +598,14 @@ pub fn dominant_network(
         return None;
     }
     let cidr: Cidr = network.network.parse().ok()?;
+    // A dominant address inside the network is named on its own (see
+    // `dominant_source`); one elsewhere leaves this network to be named.
+    let busiest = summary.sources.top(1);
+    if busiest.first().is_some_and(|&(addr, count)| {
+        super::percent(count, total) >= DOMINANT && cidr.contains(&addr)
+    }) {
+        return None;
+    }
     // The busiest address of the network, as a ranking would order it.
     let inside = summary
         .sources
@@ -610,18 +616,21 @@ pub fn dominant_network(
         Some((addr, n)) => format!(
             "; the busiest of them, {addr}, holds {} ({})",
             group(n),
-            pct(super::percent(n, total))
+            super::share(n, total)
         ),
         None => String::new(),
     };
     Some(Recommendation {
         id: "dominant-network",
-        title: format!("Find out why {cidr} holds {} of the table", pct(share)),
+        title: format!(
+            "Find out why {cidr} holds {} of the table",
+            super::share(network.count, total)
+        ),
         rationale: format!(
             "{} addresses of {cidr} are the original sources of {} entries ({}){busiest}. Many addresses of one network filling the table are a scan or a flood from one subnet, a NAT pool or proxy farm, or IPv6 clients rotating their temporary addresses; no table size outlasts it. Deleting its entries (the last command, left commented out: read this first) frees the room of its dead and idle connections at once; a live TCP connection gets a new entry with its next packet (nf_conntrack_tcp_loose, on by default) unless a rule drops new packets that are not SYNs, and a NATed one loses its translation (conntrack-tools 1.4.7 takes the prefix as written here, for -L and -D).",
             group(network.addresses),
             group(network.count),
-            pct(share)
+            super::share(network.count, total)
         ),
         commands: vec![
             format!("conntrack -L -s {cidr} | head -n 20"),
@@ -779,10 +788,17 @@ mod tests {
                 .rationale
                 .ends_with("not a cure: see \"Find out\" below for what fills the table.")
         );
-        // A low fill now, but early_drop says it was full.
-        let s = stats("cpu=0 drop=0 early_drop=5\n");
+        // A low fill now, but early_drop says it was full, and drop that
+        // packets were lost.
+        let s = stats("cpu=0 drop=2 early_drop=5\n");
         let (was_full, _) = raise_max(&fill(1_000, Some(262_144), None), Some(&s), None).unwrap();
         assert!(was_full.rationale.contains("early_drop = 5"));
+        // Full once, but every eviction found room: nothing to raise.
+        let s = stats("cpu=0 drop=0 early_drop=5\n");
+        assert_eq!(
+            raise_max(&fill(1_000, Some(262_144), None), Some(&s), None),
+            None
+        );
         // drop alone is not proof: it also counts insert clashes.
         let s = stats("cpu=0 drop=7 early_drop=0\n");
         assert_eq!(
@@ -1149,8 +1165,14 @@ mod tests {
             dominant_network(&summary, &grouped(&summary), Pressure::Low),
             None
         );
-        // A single address that dominates is dominant_source's to call out.
-        summary.sources.add_n("192.0.2.1".parse().unwrap(), 10);
+        // A dominant address elsewhere leaves the network to be named:
+        // the two are different causes.
+        let mut elsewhere = summary.clone();
+        elsewhere.sources.add_n("192.0.2.1".parse().unwrap(), 10);
+        assert!(dominant_source(&elsewhere, Pressure::Full).is_some());
+        assert!(dominant_network(&elsewhere, &grouped(&elsewhere), Pressure::Full).is_some());
+        // One inside it is dominant_source's to call out alone.
+        summary.sources.add_n("198.51.100.9".parse().unwrap(), 25);
         assert!(dominant_source(&summary, Pressure::Full).is_some());
         assert_eq!(
             dominant_network(&summary, &grouped(&summary), Pressure::Full),

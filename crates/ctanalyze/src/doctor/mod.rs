@@ -596,9 +596,11 @@ fn recommend(
             _ => false,
         })
     };
-    let candidate_of_cause = notrack.iter().any(|c| {
-        matches!(&c.target, notrack::Target::Pair { source, .. }
-            if source.parse().is_ok_and(named))
+    let candidate_of_cause = notrack.iter().find_map(|c| match &c.target {
+        notrack::Target::Pair { source, .. } if source.parse().is_ok_and(named) => {
+            Some(source.clone())
+        }
+        _ => None,
     });
     recommendations.extend(causes);
     for w in timeouts.iter().filter(|w| !w.asked) {
@@ -616,10 +618,8 @@ fn recommend(
         changed.insert(0, (MAX.to_owned(), max));
     }
     let mut notrack = advice::notrack(notrack, pressure);
-    if let Some(r) = notrack.as_mut()
-        && candidate_of_cause
-    {
-        r.rationale.push_str(" A pair's source is the one to look at above: find out what it is first; untracking a scan or a flood hides it, and does not stop it.");
+    if let (Some(r), Some(source)) = (notrack.as_mut(), candidate_of_cause) {
+        r.rationale.push_str(&format!(" {source} is a source to look at above: find out what it is before untracking its pairs; untracking a scan or a flood hides it, and does not stop it."));
     }
     // Rules to save only where some were printed (not templates alone).
     let rules = notrack
@@ -690,16 +690,16 @@ fn largest_group(summary: &Summary, total: u64) -> Option<String> {
         .into_iter()
         .filter(|r| r.count > 0)
         .min_by(|a, b| b.count.cmp(&a.count).then(a.number.cmp(&b.number)))?;
-    let share = pct(percent(top.count, total));
+    let part = share(top.count, total);
     let mut text = if top.count.saturating_mul(2) > total {
         format!(
-            "Most entries are {}: {} ({share})",
+            "Most entries are {}: {} ({part})",
             top.protocol,
             group(top.count)
         )
     } else {
         format!(
-            "The commonest protocol is {}: {} ({share})",
+            "The commonest protocol is {}: {} ({part})",
             top.protocol,
             group(top.count)
         )
@@ -716,7 +716,7 @@ fn largest_group(summary: &Summary, total: u64) -> Option<String> {
             "; the commonest TCP state is {}: {} ({} of all entries)",
             state.state,
             group(state.count),
-            pct(percent(state.count, total))
+            share(state.count, total)
         ));
     }
     text.push('.');
@@ -807,7 +807,7 @@ fn findings(
             "The top source is {} with {} ({}).",
             top.address,
             entries(top.count),
-            pct(percent(top.count, total))
+            share(top.count, total)
         ));
     }
     // The top network, when it holds more than its busiest address: many
@@ -822,7 +822,7 @@ fn findings(
             "The top source network is {} with {} ({}) from {} addresses.",
             top.network,
             entries(top.count),
-            pct(percent(top.count, total)),
+            share(top.count, total),
             group(top.addresses)
         ));
     }
@@ -831,7 +831,7 @@ fn findings(
             "The top destination is {} with {} ({}).",
             top.address,
             entries(top.count),
-            pct(percent(top.count, total))
+            share(top.count, total)
         ));
     }
     if let Some(top) = composition.top_dnat.first() {
@@ -841,23 +841,23 @@ fn findings(
             top.original,
             top.translated,
             entries(top.count),
-            pct(percent(top.count, total))
+            share(top.count, total)
         ));
     }
     if total > 0 {
         out.push(format!(
             "{} entries ({}) are not ASSURED, {} of them UNREPLIED: when the table is full, only these are evicted to make room for a new entry (early drop, from the new entry's hash bucket and the 7 after it). The {} ASSURED ones ({}) leave when they expire, or, once an eviction failed and the table is 95% full, when the garbage collector removes those of them that are closing (TCP FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE).",
             group(composition.not_assured),
-            pct(percent(composition.not_assured, total)),
+            share(composition.not_assured, total),
             group(composition.unreplied),
             group(composition.assured),
-            pct(percent(composition.assured, total)),
+            share(composition.assured, total),
         ));
         if composition.offloaded > 0 {
             out.push(format!(
                 "{} entries ({}) are offloaded to a flowtable ([OFFLOAD], [HW_OFFLOAD]). The kernel prints no [ASSURED] for them, so they are counted apart from both: kernels before 6.3 never evict one; from 6.3, early drop evicts those that are not assured, which the dump cannot tell.",
                 group(composition.offloaded),
-                pct(percent(composition.offloaded, total)),
+                share(composition.offloaded, total),
             ));
         }
     }
@@ -990,15 +990,22 @@ fn findings(
             out.push("The statistics show no drop, early_drop or insert_failed since the counters started (boot, or the namespace's creation).".to_owned());
         }
     }
-    if pressure == Pressure::Low {
+    if pressure == Pressure::Low && total > 0 {
         out.push("The table is not under pressure: no change is needed for its size.".to_owned());
     }
     if pressure == Pressure::Past {
         out.push(format!(
-            "{} {} of nf_conntrack_max, but early_drop = {} says the table was full at some time since the counters started (boot, or the namespace's creation): what filled it then is not in this dump, so there is no advice on it (timeouts, NOTRACK, sources). Two `conntrack -S` readings a minute apart tell whether early_drop still grows; `journalctl -k | grep 'table full'` tells when it was full; capture the table then.",
+            "{} {} of nf_conntrack_max, but early_drop = {} says the table was full at some time since the counters started (boot, or the namespace's creation): what filled it then is not in this dump, so there is no advice on it (timeouts, NOTRACK, sources). Two `conntrack -S` readings a minute apart tell whether early_drop still grows{}; capture the table then.",
             fill.peak().1,
             pct(fill.peak_percent().unwrap_or(0.0)),
             group(stats.and_then(|s| s.get("early_drop")).unwrap_or(0)),
+            // The kernel logs "table full, dropping packet" only when an
+            // eviction failed, which `drop` counts too.
+            if stats.and_then(|s| s.get("drop")) == Some(0) {
+                ""
+            } else {
+                "; `journalctl -k | grep 'table full'` tells when packets were dropped for it"
+            },
         ));
     }
     out
@@ -1025,8 +1032,12 @@ fn not_assessed<'a>(
     }
     if fill.buckets.is_none() {
         out.push(
-            "Hash chains: nf_conntrack_buckets is unknown; pass --sysctl FILE or --buckets N."
-                .to_owned(),
+            if sysctl.is_some() {
+                "Hash chains: the sysctl input has no nf_conntrack_buckets; pass --buckets N (or capture it with `sysctl net.netfilter`)."
+            } else {
+                "Hash chains: nf_conntrack_buckets is unknown; pass --sysctl FILE or --buckets N."
+            }
+            .to_owned(),
         );
     }
     // Timers whose configured value is unknown: none given, or the sysctl
@@ -1130,6 +1141,16 @@ fn round2(x: f64) -> f64 {
 /// `12.5%`, as [`percent_for_people`].
 pub(crate) fn pct(p: f64) -> String {
     percent_for_people(p)
+}
+
+/// `part` of `whole` as [`pct`] shows a percentage, from the exact ratio:
+/// not from [`percent`]'s two decimals, which would round twice (39 of 86
+/// is 45.349%: `45.3%`, not `45.4%`).
+pub(crate) fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return pct(0.0);
+    }
+    pct(part as f64 * 100.0 / whole as f64)
 }
 
 /// A percentage for people to read: [`one_decimal`] and `%`, except that
@@ -1242,6 +1263,11 @@ mod tests {
         assert_eq!(format_bytes(1_048_524), "1023.9 KiB");
         assert_eq!(format_bytes(u64::MAX), "16384.0 PiB");
         assert_eq!(percent(1, 3), 33.33);
+        // Shown from the exact ratio, not rounded twice.
+        assert_eq!(pct(percent(39, 86)), "45.4%");
+        assert_eq!(share(39, 86), "45.3%");
+        assert_eq!(share(1, 262_144), "<0.1%");
+        assert_eq!(share(0, 0), "0.0%");
         assert_eq!(percent(5, 0), 0.0);
     }
 
@@ -1508,15 +1534,23 @@ mod tests {
         // No drop with them: every eviction made room.
         assert!(d.findings.iter().any(|f| f.starts_with("early_drop = 3: ")
             && f.ends_with("no packet was dropped for a full table.")));
-        let ids: Vec<&str> = d.recommendations.iter().map(|r| r.id).collect();
+        // Nothing was lost: nothing to change, and no log line to look for.
+        assert_eq!(d.recommendations, vec![]);
+        assert!(d.findings.iter().all(|f| !f.contains("journalctl")));
+        // With drops, the limit is raised, for the next time.
+        let (dropped, _) = Stats::parse(b"cpu=0 drop=4 early_drop=3 insert_failed=0\n");
+        let d3 = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), Some(&dropped));
+        assert_eq!(d3.pressure, Pressure::Past);
+        let ids: Vec<&str> = d3.recommendations.iter().map(|r| r.id).collect();
         assert_eq!(ids, ["raise-max", "buckets", "persist"]);
         assert!(
-            d.recommendations[0].rationale.ends_with(
+            d3.recommendations[0].rationale.ends_with(
                 "headroom for the next time; what filled the table then is not in this dump."
             ),
             "{}",
-            d.recommendations[0].rationale
+            d3.recommendations[0].rationale
         );
+        assert!(d3.findings.iter().any(|f| f.contains("journalctl -k")));
         // Without a drop counter, nothing is said of drops.
         let (no_drop, _) = Stats::parse(b"cpu=0 early_drop=3\n");
         let d2 = Doctor::new().diagnose(&summary, &breakdown, Some(&sysctl), Some(&no_drop));
@@ -1601,7 +1635,7 @@ mod tests {
         assert!(
             notrack
                 .rationale
-                .contains("A pair's source is the one to look at above"),
+                .contains("198.18.1.1 is a source to look at above"),
             "{}",
             notrack.rationale
         );
@@ -1850,7 +1884,7 @@ mod tests {
         assert!(
             d.findings.iter().any(|f| f.starts_with(&format!(
                 "{offloaded} entries ({}) are offloaded",
-                pct(percent(offloaded, lines.len() as u64))
+                share(offloaded, lines.len() as u64)
             ))),
             "{:?}",
             d.findings
