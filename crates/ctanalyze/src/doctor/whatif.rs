@@ -345,6 +345,20 @@ pub fn what_ifs(
     table_entries: u64,
 ) -> Vec<WhatIf> {
     let mut rows = Vec::new();
+    // Where the sysctl input does not give them, the short TCP timers
+    // default to 300 s; but on a host whose timeouts were raised (some
+    // timer's entries have more time left than its default allows), they
+    // may have been raised too, to as much as the largest of those (a
+    // lower bound of a value set by hand: taken up to the whole minute).
+    let raised = TIMERS
+        .iter()
+        .filter(|spec| sysctl.and_then(|s| s.get(spec.sysctl)).is_none())
+        .filter_map(|spec| {
+            let (_, remaining) = histograms.iter().find(|(t, _)| *t == spec.timer)?;
+            timeout_from_time_left(remaining, spec.kernel_default)
+        })
+        .max()
+        .map_or(0, |t| t.div_ceil(60) * 60);
     for spec in TIMERS {
         let asked = proposals
             .iter()
@@ -381,7 +395,7 @@ pub fn what_ifs(
             .map(|name| {
                 sysctl
                     .and_then(|s| s.get(name))
-                    .unwrap_or(SHORT_TIMER_DEFAULT)
+                    .unwrap_or(SHORT_TIMER_DEFAULT.max(raised))
             })
             .max()
             .filter(|&short| configured > short),
@@ -545,6 +559,28 @@ mod tests {
                 ("TIME_WAIT", 30, false, true)
             ]
         );
+    }
+
+    /// A host whose timeouts were raised (SYN_SENT entries with up to
+    /// 3,595 s left, against a 120 s default) may have raised the short
+    /// TCP timers too: ESTABLISHED entries with 3,596 s left are not
+    /// taken as idle for days, without --sysctl to say.
+    #[test]
+    fn raised_timeouts_raise_the_short_timers_too() {
+        let est = Timer::Tcp(TcpState::Established);
+        let syn = Timer::Tcp(TcpState::SynSent);
+        let histograms = vec![
+            (est, vec![(3596, 2), (431_000, 12)]),
+            (syn, vec![(3595, 5)]),
+        ];
+        let rows = what_ifs(&histograms, None, &[], 19);
+        let established = rows.iter().find(|r| r.state == "ESTABLISHED").unwrap();
+        assert_eq!(established.configured_from, Origin::KernelDefault);
+        assert_eq!((established.short_timer, established.gone), (2, 0));
+        // Defaults everywhere: the 300 s short timers stand.
+        let plain = vec![(est, vec![(3596, 2), (431_000, 12)])];
+        let rows = what_ifs(&plain, None, &[], 14);
+        assert_eq!((rows[0].short_timer, rows[0].gone), (0, 2));
     }
 
     #[test]
