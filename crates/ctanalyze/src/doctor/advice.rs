@@ -450,13 +450,13 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     // Without a rule to add (only ports of many destinations), no table
     // either: only the templates.
     let has_rules = !iptables.is_empty();
-    if has_rules {
-        commands.extend([
-            "nft add table inet raw_notrack".to_owned(),
-            "nft add chain inet raw_notrack prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
-            "nft add chain inet raw_notrack output '{ type filter hook output priority raw; policy accept; }'".to_owned(),
-        ]);
-    }
+    // Templates alone come with the table and chains they need, commented.
+    let comment = if has_rules { "" } else { "# " };
+    commands.extend([
+        format!("{comment}nft add table inet raw_notrack"),
+        format!("{comment}nft add chain inet raw_notrack prerouting '{{ type filter hook prerouting priority raw; policy accept; }}'"),
+        format!("{comment}nft add chain inet raw_notrack output '{{ type filter hook output priority raw; policy accept; }}'"),
+    ]);
     for candidate in &unscoped {
         what.push(format!(
             "{} to many destinations: {} entries ({})",
@@ -465,7 +465,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
             pct(candidate.percent)
         ));
         if let Target::Port { protocol, port, .. } = &candidate.target {
-            nft.push(format!("# nft add rule inet raw_notrack prerouting ip daddr SERVER {protocol} dport {port} notrack   # and the same with ip saddr SERVER {protocol} sport {port}, in output too"));
+            nft.push(format!("# nft add rule inet raw_notrack prerouting ip daddr SERVER {protocol} dport {port} notrack   # and the same with ip saddr SERVER {protocol} sport {port}, in output too (ip6 for an IPv6 SERVER)"));
         }
     }
     commands.extend(nft);
@@ -984,14 +984,15 @@ mod tests {
             r.commands
         );
         assert!(r.commands.contains(
-            &"# nft add rule inet raw_notrack prerouting ip daddr SERVER tcp dport 9400 notrack   # and the same with ip saddr SERVER tcp sport 9400, in output too".to_owned()
+            &"# nft add rule inet raw_notrack prerouting ip daddr SERVER tcp dport 9400 notrack   # and the same with ip saddr SERVER tcp sport 9400, in output too (ip6 for an IPv6 SERVER)".to_owned()
         ));
         // The filter is looked at first; with no rule, no table either.
         assert_eq!(
             r.commands[1],
             "nft list ruleset | grep -nE 'ct state|policy drop'"
         );
-        assert_eq!(r.commands.len(), 3, "{:?}", r.commands);
+        assert_eq!(r.commands.len(), 6, "{:?}", r.commands);
+        assert_eq!(r.commands[2], "# nft add table inet raw_notrack");
         let port = Candidate {
             target: Target::Port {
                 protocol: "tcp",
