@@ -178,7 +178,7 @@ pub fn buckets(
         ));
     }
     why.push_str(&format!(
-        " Kernels since 5.15 default to as many buckets as nf_conntrack_max (chains of 2 at a full table); older ones defaulted to nf_conntrack_max = 4 x buckets (chains of 8), the least to keep. The table costs {} bytes per bucket ({} for {}). The sysctl resizes it at once, rehashing every entry with the table locked (a stall of packet processing at this size: choose a quiet moment), and is only writable in the initial network namespace (the host, not a container); where it is read-only (kernels before 4.7), the nf_conntrack module parameter hashsize does the same.",
+        " Kernels since 5.15 default to as many buckets as nf_conntrack_max (chains of 2 at a full table); older ones defaulted to nf_conntrack_max = 4 x buckets (chains of 8). A bucket costs {} bytes ({} for {}), so matching the limit is cheap. The sysctl resizes the table at once, rehashing every entry with it locked (a stall of packet processing, longer the more entries there are: choose a quiet moment), and is only writable in the initial network namespace (the host, not a container); where it is read-only (kernels before 4.7), the nf_conntrack module parameter hashsize does the same.",
         BUCKET_BYTES,
         format_bytes(target_max.saturating_mul(BUCKET_BYTES)),
         group(target_max)
