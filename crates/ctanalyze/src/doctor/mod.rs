@@ -956,17 +956,28 @@ fn findings(
             ));
         }
         if drop > 0 {
-            let table_full = early > 0 && failed == 0 && get("invalid") == 0;
+            let invalid = get("invalid");
+            let table_full = early > 0 && failed == 0 && invalid == 0;
+            let why = if table_full {
+                "; with early_drop counted and no insert_failed or invalid packets, these are the table-full drops (\"nf_conntrack: table full, dropping packet\")".to_owned()
+            } else if early == 0 && failed >= drop {
+                format!(
+                    "; as many insert_failed ({}) or more: most likely insert clashes rather than a full table",
+                    group(failed)
+                )
+            } else if early == 0 && invalid > 0 {
+                format!(
+                    "; with no early_drop, not a full table: a protocol tracker asks to drop some of the packets that fail its checks (invalid = {}), and insert clashes drop too",
+                    group(invalid)
+                )
+            } else if early == 0 && pressure == Pressure::Low {
+                "; the table is not full in this dump, but the counters add up since boot (or the namespace's creation): a table that was full with nothing evictable dropped without counting early_drop, and insert clashes (insert_failed) drop too".to_owned()
+            } else {
+                String::new()
+            };
             out.push(format!(
-                "drop = {}: packets were dropped because no entry could be made or inserted{}.",
+                "drop = {}: packets were dropped because no entry could be made or inserted{why}.",
                 group(drop),
-                if table_full {
-                    "; with early_drop counted and no insert_failed or invalid packets, these are the table-full drops (\"nf_conntrack: table full, dropping packet\")"
-                } else if early == 0 && pressure == Pressure::Low {
-                    "; the table is not full in this dump, but the counters add up since boot (or the namespace's creation): a table that was full with nothing evictable dropped without counting early_drop, and insert clashes (insert_failed) drop too"
-                } else {
-                    ""
-                }
             ));
         }
         if failed > 0 {
@@ -1745,6 +1756,17 @@ mod tests {
         };
         let clash = findings(b"cpu=0 insert_failed=500 drop=500 early_drop=0 chaintoolong=0\n");
         let drop = clash.iter().find(|f| f.starts_with("drop = 500")).unwrap();
+        assert!(drop.contains("most likely insert clashes"), "{drop}");
+        // Drops without clashes or early drops, beside invalid packets.
+        let invalid = findings(b"cpu=0 invalid=5000 insert_failed=0 drop=300 early_drop=0\n");
+        let drop = invalid
+            .iter()
+            .find(|f| f.starts_with("drop = 300"))
+            .unwrap();
+        assert!(drop.contains("a protocol tracker asks to drop"), "{drop}");
+        // Neither: the counters add up since boot.
+        let since = findings(b"cpu=0 invalid=0 insert_failed=0 drop=300 early_drop=0\n");
+        let drop = since.iter().find(|f| f.starts_with("drop = 300")).unwrap();
         assert!(drop.contains("the counters add up since boot"), "{drop}");
         let failed = clash
             .iter()
