@@ -915,6 +915,29 @@ fn findings(
             first
         })
         .collect();
+    // Timeouts the sysctl input shows raised well above the defaults: an
+    // entry stays that much longer after its last packet.
+    let raised: Vec<String> = timers
+        .iter()
+        .filter(|w| w.configured_from == Origin::Sysctl)
+        .filter_map(|w| {
+            let default = Timer::from_sysctl(&w.sysctl)?.spec()?.kernel_default;
+            (w.configured >= default.saturating_mul(2)).then(|| {
+                format!(
+                    "{} = {} s (default {} s)",
+                    w.sysctl.trim_start_matches("net.netfilter.nf_conntrack_"),
+                    group(w.configured),
+                    group(default)
+                )
+            })
+        })
+        .collect();
+    if !raised.is_empty() {
+        out.push(format!(
+            "Timeouts are set well above the kernel's defaults here: {}. An entry stays that much longer after its last packet; the what-if below shows what shorter ones would free.",
+            raised.join(", ")
+        ));
+    }
     let longer: u64 = timers.iter().map(|w| w.longer).sum();
     if longer > 0 {
         let (entries, their, run, them) = match longer {
@@ -1341,6 +1364,15 @@ mod tests {
         assert_eq!(d.fill.fill_percent, Some(0.6));
         assert_eq!(d.fill.average_chain, Some(0.01));
         assert_eq!(d.recommendations, vec![]);
+        // Its host raised every timeout to an hour: said, with the defaults.
+        assert!(
+            d.findings
+                .iter()
+                .any(|f| f.starts_with("Timeouts are set well above")
+                    && f.contains("udp_timeout = 3,600 s (default 30 s)")),
+            "{:?}",
+            d.findings
+        );
         assert!(!d.notrack.is_empty());
         let stats = d.stats.unwrap();
         assert_eq!(stats.entries, Some(1585));
