@@ -500,7 +500,13 @@ impl Doctor {
             advice::pressure(fill.peak_percent(), early_drop)
         };
         let histograms = whatif::timer_histograms(summary, breakdown);
-        let timeouts = whatif::what_ifs(&histograms, sysctl, &self.proposals, fill.entries);
+        let mut timeouts = whatif::what_ifs(&histograms, sysctl, &self.proposals, fill.entries);
+        // UDP-Lite runs on UDP's timers: its entries are in those rows.
+        if summary.protocol(Protocol::UDPLITE) > 0 {
+            for w in timeouts.iter_mut().filter(|w| w.protocol == "udp") {
+                w.protocol = "udp, udplite";
+            }
+        }
         // Every entry counts an address pair in the breakdown: an empty one
         // for a summary of entries was not computed. Then which ports are
         // NATed is unknown too, and no port may be proposed for NOTRACK.
@@ -1364,6 +1370,22 @@ mod tests {
         assert_eq!(d.fill.fill_percent, Some(0.6));
         assert_eq!(d.fill.average_chain, Some(0.01));
         assert_eq!(d.recommendations, vec![]);
+        // UDP-Lite runs on UDP's timers: the row says so, and its count is
+        // the evictable UDP and UDP-Lite entries of the composition.
+        let udp = d
+            .timeouts
+            .iter()
+            .find(|w| w.sysctl.ends_with("udp_timeout"))
+            .unwrap();
+        assert_eq!(udp.protocol, "udp, udplite");
+        let evictable: u64 = d
+            .composition
+            .not_assured_by_state
+            .iter()
+            .filter(|r| r.protocol == "udp" || r.protocol == "udplite")
+            .map(|r| r.count)
+            .sum();
+        assert_eq!(udp.entries, evictable);
         // Its host raised every timeout to an hour: said, with the defaults.
         assert!(
             d.findings

@@ -181,7 +181,8 @@ impl Timer {
 /// The effect of one shorter timeout on the entries of one timer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WhatIf {
-    /// `tcp`, `udp`, `icmp`, `icmpv6`, or `other` (the generic timer).
+    /// `tcp`, `udp` (`udp, udplite` where the dump holds UDP-Lite entries,
+    /// which run on UDP's timers), `icmp`, `icmpv6`, or `other` (the generic timer).
     pub protocol: &'static str,
     /// The TCP state, which UDP timer, or `any` (ICMP) and `no tracker`
     /// (generic): [`Timer::labels`].
