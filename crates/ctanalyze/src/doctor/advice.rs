@@ -298,7 +298,8 @@ fn family_words(addr: &str) -> (&'static str, &'static str) {
 
 /// A port's rules name each destination it was seen with when there are
 /// few (traffic to the same port elsewhere, which the dump does not show,
-/// stays tracked); an address pair's name both addresses.
+/// stays tracked), and a port seen with more gets none (see
+/// [`is_unscoped`]); an address pair's name both addresses.
 fn notrack_rules(target: &Target) -> NotrackRules {
     let mut rules = NotrackRules {
         described: String::new(),
@@ -312,19 +313,7 @@ fn notrack_rules(target: &Target) -> NotrackRules {
             destinations,
         } => {
             rules.described = format!("{protocol} to port {port}");
-            if destinations.is_empty() {
-                rules.both_ways(
-                    [
-                        format!("{protocol} dport {port}"),
-                        format!("{protocol} sport {port}"),
-                    ],
-                    "iptables",
-                    [
-                        format!("-p {protocol} --dport {port}"),
-                        format!("-p {protocol} --sport {port}"),
-                    ],
-                );
-            } else {
+            if !destinations.is_empty() {
                 rules
                     .described
                     .push_str(&format!(" of {}", destinations.join(", ")));
@@ -373,6 +362,18 @@ fn notrack_rules(target: &Target) -> NotrackRules {
 /// The most NOTRACK candidates one recommendation names.
 pub const NOTRACK_RULES: usize = 3;
 
+/// A port seen with many destinations: it gets no rule, since one for the
+/// port alone would untrack the host's own connections to that port too.
+fn is_unscoped(candidate: &Candidate) -> bool {
+    matches!(&candidate.target, Target::Port { destinations, .. } if destinations.is_empty())
+}
+
+/// Whether [`notrack`] prints rules of `candidate`'s own: not for a port
+/// of many destinations, nor for one that pair candidates hold whole.
+pub fn gets_rules(candidate: &Candidate) -> bool {
+    candidate.inside_pairs.is_empty() && !is_unscoped(candidate)
+}
+
 /// Do not track heavy, never-NATed ports and address pairs, when the table
 /// is under pressure: one recommendation for the [`NOTRACK_RULES`] largest
 /// candidates.
@@ -380,23 +381,9 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     if !pressure.is_high() || candidates.is_empty() {
         return None;
     }
-    // A port seen with many destinations gets no rule: one for the port
-    // alone would untrack the host's own connections to that port too.
-    let mut unscoped: Vec<&Candidate> = candidates
-        .iter()
-        .filter(
-            |c| matches!(&c.target, Target::Port { destinations, .. } if destinations.is_empty()),
-        )
-        .collect();
+    let mut unscoped: Vec<&Candidate> = candidates.iter().filter(|c| is_unscoped(c)).collect();
     unscoped.truncate(NOTRACK_RULES);
-    // A port that pair candidates hold whole gets no rule of its own.
-    let mut largest: Vec<&Candidate> = candidates
-        .iter()
-        .filter(|c| {
-            c.inside_pairs.is_empty()
-                && !matches!(&c.target, Target::Port { destinations, .. } if destinations.is_empty())
-        })
-        .collect();
+    let mut largest: Vec<&Candidate> = candidates.iter().filter(|c| gets_rules(c)).collect();
     largest.sort_by_key(|c| std::cmp::Reverse(c.count)); // stable: ports before pairs on ties
     largest.truncate(NOTRACK_RULES);
     let chosen_pairs: Vec<String> = largest
@@ -449,7 +436,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     ];
     // Without a rule to add (only ports of many destinations), no table
     // either: only the templates.
-    let has_rules = !iptables.is_empty();
+    let has_rules = !candidates.is_empty();
     // Templates alone come with the table and chains they need, commented.
     let comment = if has_rules { "" } else { "# " };
     commands.extend([

@@ -623,14 +623,13 @@ fn recommend(
     {
         changed.insert(0, (MAX.to_owned(), max));
     }
+    // Rules to save only where some are printed (not templates alone).
+    let rules = notrack.iter().any(advice::gets_rules);
     let mut notrack = advice::notrack(notrack, pressure);
+    let rules = rules && notrack.is_some();
     if let (Some(r), Some(source)) = (notrack.as_mut(), candidate_of_cause) {
         r.rationale.push_str(&format!(" {source} is a source to look at above: find out what it is before untracking its pairs; untracking a scan or a flood hides it, and does not stop it."));
     }
-    // Rules to save only where some were printed (not templates alone).
-    let rules = notrack
-        .as_ref()
-        .is_some_and(|r| r.commands.iter().any(|c| c.starts_with("nft add rule")));
     recommendations.extend(notrack);
     recommendations.extend(advice::persist(&changed, hashsize, rules));
     recommendations
