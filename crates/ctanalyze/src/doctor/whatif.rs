@@ -334,6 +334,23 @@ pub fn timeout_from_time_left(remaining: &[(i64, u64)], default: u64) -> Option<
 /// `nf_conntrack_tcp_timeout_max_retrans`, in seconds.
 pub const SHORT_TIMER_DEFAULT: u64 = 300;
 
+/// The timeout `spec`'s entries run on, and where it comes from: the
+/// sysctl input, else the entries' time left where it shows the default
+/// raised ([`timeout_from_time_left`]), else the kernel's default.
+fn configured_timeout(
+    spec: &TimerSpec,
+    remaining: &[(i64, u64)],
+    sysctl: Option<&Sysctl>,
+) -> (u64, Origin) {
+    match sysctl.and_then(|s| s.get(spec.sysctl)) {
+        Some(value) => (value, Origin::Sysctl),
+        None => match timeout_from_time_left(remaining, spec.kernel_default) {
+            Some(timeout) => (timeout, Origin::TimeLeft),
+            None => (spec.kernel_default, Origin::KernelDefault),
+        },
+    }
+}
+
 /// One what-if row per timer with entries whose tried timeout is shorter
 /// than the configured one, and one for every timer of `proposals`
 /// (which override the default tries; the last value of a timer counts)
@@ -353,10 +370,10 @@ pub fn what_ifs(
     // lower bound of a value set by hand: taken up to the whole minute).
     let raised = TIMERS
         .iter()
-        .filter(|spec| sysctl.and_then(|s| s.get(spec.sysctl)).is_none())
         .filter_map(|spec| {
             let (_, remaining) = histograms.iter().find(|(t, _)| *t == spec.timer)?;
-            timeout_from_time_left(remaining, spec.kernel_default)
+            let (timeout, from) = configured_timeout(spec, remaining, sysctl);
+            (from == Origin::TimeLeft).then_some(timeout)
         })
         .max()
         .map_or(0, |t| t.div_ceil(60) * 60);
@@ -371,13 +388,7 @@ pub fn what_ifs(
             None if asked.is_some() => &[],
             None => continue,
         };
-        let (configured, configured_from) = match sysctl.and_then(|s| s.get(spec.sysctl)) {
-            Some(value) => (value, Origin::Sysctl),
-            None => match timeout_from_time_left(remaining, spec.kernel_default) {
-                Some(timeout) => (timeout, Origin::TimeLeft),
-                None => (spec.kernel_default, Origin::KernelDefault),
-            },
-        };
+        let (configured, configured_from) = configured_timeout(spec, remaining, sysctl);
         // Entries with more time left than the timeout run on another
         // one: never counted gone (see `gone_with`), and said.
         let longer = remaining
