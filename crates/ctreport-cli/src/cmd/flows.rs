@@ -277,16 +277,12 @@ impl Errors {
     }
 }
 
-/// A malformed line as `check` lists it, with its line end.
+/// A malformed line as `check` lists it, with its line end: CSV and JSON
+/// hold the fields of the reports' errors ([`ErrorJson`]).
 fn listed(format: CheckFormat, path: &Path, error: &ParseError) -> Result<Vec<u8>, Fatal> {
     Ok(match format {
         CheckFormat::Text => format!("{}\n", error.display_in(path)).into_bytes(),
-        CheckFormat::Csv => csv_line(&[
-            &path.display().to_string(),
-            &error.line.to_string(),
-            &error.column.to_string(),
-            &error.message(),
-        ])?,
+        CheckFormat::Csv => csv_line(|w| w.serialize(ErrorJson::new(path, error)))?,
         CheckFormat::Json => {
             let mut line = serde_json::to_vec(&ErrorJson::new(path, error))?;
             line.push(b'\n');
@@ -295,10 +291,14 @@ fn listed(format: CheckFormat, path: &Path, error: &ParseError) -> Result<Vec<u8
     })
 }
 
-/// One CSV record, quoted where its fields need it.
-fn csv_line(fields: &[&str]) -> Result<Vec<u8>, Fatal> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(fields)?;
+/// One CSV record, quoted where its fields need it, as `write` makes it.
+fn csv_line(
+    write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>,
+) -> Result<Vec<u8>, Fatal> {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    write(&mut writer)?;
     writer.into_inner().map_err(|e| Fatal::from(e.into_error()))
 }
 
@@ -370,7 +370,9 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
     };
     // The header comes first, even with no line to list: a table of none.
     if let ErrorsTo::Stdout(CheckFormat::Csv) = errors.to {
-        out.write_all(&csv_line(&["path", "line", "column", "message"])?)?;
+        out.write_all(&csv_line(|w| {
+            w.write_record(["path", "line", "column", "message"])
+        })?)?;
     }
     let pass = Pass {
         filter: streaming.filter,
