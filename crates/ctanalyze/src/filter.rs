@@ -98,6 +98,21 @@ impl Filter {
             && self.nat.is_none_or(|n| n.matches(flow))
     }
 
+    /// Sets what `--state NAME` selects: a state of the filter's protocol
+    /// ([`parse_state`](Filter::parse_state)), or, for `(none)`, its
+    /// entries printed without one ([`stateless`](Filter::stateless)).
+    pub fn select_state(&mut self, name: &str) -> Result<(), FilterError> {
+        if name.trim() != "(none)" {
+            self.state = Some(self.parse_state(name)?);
+            return Ok(());
+        }
+        if let Some(other) = self.protocol.filter(|p| !p.has_states()) {
+            return Err(FilterError(format!("protocol {other} has no states")));
+        }
+        self.stateless = true;
+        Ok(())
+    }
+
     /// Parses a `--state` name for the filter's protocol (TCP when none is
     /// set). Accepts the kernel's names, case-insensitively.
     pub fn parse_state(&self, name: &str) -> Result<State, FilterError> {
@@ -371,6 +386,21 @@ mod tests {
             Some("TIME_WAIT is a TCP state: add -p tcp")
         );
         assert!(hint(&tcp, "(none)").unwrap().contains("stateless"));
+        // select_state takes both: a name, or `(none)` of a stateful protocol.
+        let mut f = Filter::default();
+        f.select_state("(none)").unwrap();
+        assert!(f.stateless && f.state.is_none());
+        f.select_state("TIME_WAIT").unwrap();
+        assert_eq!(f.state, Some(State::Tcp(TcpState::TimeWait)));
+        let mut udp = Filter {
+            protocol: Some(Protocol::UDP),
+            ..Filter::default()
+        };
+        assert_eq!(
+            udp.select_state("(none)"),
+            Err(FilterError("protocol udp has no states".to_owned()))
+        );
+        assert!(!udp.stateless);
         assert_eq!(hint(&tcp, "SYN_SNT"), None);
     }
 

@@ -333,6 +333,11 @@ impl Protocol {
             _ => TupleKind::AddressOnly,
         }
     }
+
+    /// Whether this protocol's entries print a state: TCP, SCTP and DCCP.
+    pub fn has_states(self) -> bool {
+        matches!(self, Protocol::TCP | Protocol::SCTP | Protocol::DCCP)
+    }
 }
 
 impl fmt::Display for Protocol {

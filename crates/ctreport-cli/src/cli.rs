@@ -426,22 +426,10 @@ impl FilterArgs {
                 (false, false, false) => None,
             },
         };
-        if let Some(name) = &self.state
-            && name.trim() == "(none)"
-        {
-            if filter
-                .protocol
-                .is_some_and(|p| ![Protocol::TCP, Protocol::SCTP, Protocol::DCCP].contains(&p))
-            {
-                return Err("--state: only TCP, SCTP and DCCP entries print a state".to_owned());
-            }
-            filter.stateless = true;
-        } else if let Some(name) = &self.state {
-            filter.state = Some(
-                filter
-                    .parse_state(name)
-                    .map_err(|e| format!("--state: {e}"))?,
-            );
+        if let Some(name) = &self.state {
+            filter
+                .select_state(name)
+                .map_err(|e| format!("--state: {e}"))?;
         }
         Ok(filter)
     }

@@ -9,9 +9,7 @@ use crate::render::CsvShape;
 
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     let protocol = args.filter.protocol;
-    if let Some(stateless) =
-        protocol.filter(|p| ![Protocol::TCP, Protocol::SCTP, Protocol::DCCP].contains(p))
-    {
+    if let Some(stateless) = protocol.filter(|p| !p.has_states()) {
         // The name as `-p` takes it, the number where there is none.
         let name = match stateless.name() {
             "unknown" => stateless.number().to_string(),
