@@ -1349,12 +1349,18 @@ mod tests {
         assert_eq!((unknown.fill_percent, unknown.average_chain), (None, None));
     }
 
+    /// The summary and the doctor's breakdown of `dump`, as `doctor` makes
+    /// them.
+    fn analyzed(dump: &[u8]) -> (Summary, Breakdown) {
+        let summary = crate::Analyzer::new().threads(1).analyze_bytes(dump);
+        (summary, Breakdown::from_bytes(dump))
+    }
+
     fn example() -> (Summary, Breakdown, Sysctl, Stats) {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/example/");
         let read = |name: &str| std::fs::read(format!("{root}{name}")).unwrap();
         let dump = read("nf_conntrack.txt");
-        let summary = crate::Analyzer::new().threads(1).analyze_bytes(&dump);
-        let breakdown = Breakdown::from_bytes(&dump);
+        let (summary, breakdown) = analyzed(&dump);
         let (sysctl, e1) = Sysctl::parse(&read("sysctl.txt"));
         let (stats, e2) = Stats::parse(&read("stat_nf_conntrack.txt"));
         assert!(e1.is_empty() && e2.is_empty());
@@ -1555,10 +1561,7 @@ mod tests {
                 )
             })
             .collect();
-        let summary = crate::Analyzer::new()
-            .threads(1)
-            .analyze_bytes(dump.as_bytes());
-        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let (summary, breakdown) = analyzed(dump.as_bytes());
         let d = Doctor::new()
             .max(Some(100))
             .diagnose(&summary, &breakdown, None, None);
@@ -1743,9 +1746,8 @@ mod tests {
         let (_, _, sysctl, stats) = example();
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/kernel/router/");
         let dump = std::fs::read(format!("{root}events.txt")).unwrap();
-        let summary = crate::Analyzer::new().threads(1).analyze_bytes(&dump);
+        let (summary, breakdown) = analyzed(&dump);
         assert!(summary.events.iter().sum::<u64>() > 0);
-        let breakdown = Breakdown::from_bytes(&dump);
         // A limit it would otherwise be nearly full against.
         let d = Doctor::new().max(Some(270)).diagnose(
             &summary,
@@ -1865,10 +1867,7 @@ mod tests {
             ));
         }
         dump.push_str("ipv4     2 udp      17 3590 src=192.0.2.1 dst=198.51.100.53 sport=9999 dport=53 [UNREPLIED] src=198.51.100.53 dst=192.0.2.1 sport=53 dport=9999 mark=0 zone=0 use=2\n");
-        let summary = crate::Analyzer::new()
-            .threads(1)
-            .analyze_bytes(dump.as_bytes());
-        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let (summary, breakdown) = analyzed(dump.as_bytes());
         let d = Doctor::new().diagnose(&summary, &breakdown, None, None);
         let udp = d
             .timeouts
@@ -1916,15 +1915,12 @@ mod tests {
             "the fixture has both kinds"
         );
 
-        let summary = crate::Analyzer::new()
-            .threads(1)
-            .analyze_bytes(dump.as_bytes());
+        let (summary, breakdown) = analyzed(dump.as_bytes());
         assert_eq!(
             summary.flags.offload, offloaded,
             "hardware offload is offload too"
         );
         assert_eq!(summary.flags.hw_offload, has("[HW_OFFLOAD]"));
-        let breakdown = Breakdown::from_bytes(dump.as_bytes());
         let d = Doctor::new().diagnose(&summary, &breakdown, None, None);
         let c = &d.composition;
         assert_eq!(c.offloaded, offloaded);
@@ -1992,14 +1988,11 @@ mod tests {
             for i in 0..icmp {
                 dump.push_str(&format!("icmp     1 20 src=192.0.2.1 dst=198.51.100.2 type=8 code=0 id={i} src=198.51.100.2 dst=192.0.2.1 type=0 code=0 id={i} use=1\n"));
             }
-            let summary = crate::Analyzer::new()
-                .threads(1)
-                .analyze_bytes(dump.as_bytes());
+            let (summary, breakdown) = analyzed(dump.as_bytes());
             assert_eq!(
                 summary.totals.flows,
                 (tcp.iter().sum::<usize>() + udp + icmp) as u64
             );
-            let breakdown = Breakdown::from_bytes(dump.as_bytes());
             let findings = Doctor::new()
                 .diagnose(&summary, &breakdown, None, None)
                 .findings;
