@@ -587,18 +587,16 @@ fn recommend(
     }
     // Whether a NOTRACK pair starts at the source (or in the network) a
     // cause names: then it is to be understood before it is untracked.
+    // The two tops, found once (not for each pair).
+    let top_source = summary.sources.top(1).first().map(|&(addr, _)| addr);
+    let top_network = networks
+        .top_rows(1)
+        .first()
+        .and_then(|n| n.network.parse::<crate::Cidr>().ok());
     let named = |addr: std::net::IpAddr| {
         causes.iter().any(|r| match r.id {
-            "dominant-source" => summary
-                .sources
-                .top(1)
-                .first()
-                .is_some_and(|&(a, _)| a == addr),
-            "dominant-network" => networks
-                .top_rows(1)
-                .first()
-                .and_then(|n| n.network.parse::<crate::Cidr>().ok())
-                .is_some_and(|cidr| cidr.contains(&addr)),
+            "dominant-source" => top_source == Some(addr),
+            "dominant-network" => top_network.is_some_and(|cidr| cidr.contains(&addr)),
             _ => false,
         })
     };
@@ -910,16 +908,7 @@ fn findings(
             }
         ));
     }
-    // Each timer once (an asked value adds a second row for it).
-    let mut seen = Vec::new();
-    let timers: Vec<&WhatIf> = timeouts
-        .iter()
-        .filter(|w| {
-            let first = !seen.contains(&&w.sysctl);
-            seen.push(&w.sysctl);
-            first
-        })
-        .collect();
+    let timers = each_timer_once(timeouts);
     // Timeouts the sysctl input shows raised well above the defaults: an
     // entry stays that much longer after its last packet.
     let raised: Vec<String> = timers
@@ -1050,13 +1039,27 @@ fn findings(
     out
 }
 
-fn not_assessed<'a>(
+/// The what-if rows, each timer's first only: an asked value adds a second
+/// row for its timer.
+fn each_timer_once(timeouts: &[WhatIf]) -> Vec<&WhatIf> {
+    let mut seen = Vec::new();
+    timeouts
+        .iter()
+        .filter(|w| {
+            let first = !seen.contains(&&w.sysctl);
+            seen.push(&w.sysctl);
+            first
+        })
+        .collect()
+}
+
+fn not_assessed(
     fill: &Fill,
     sysctl: Option<&Sysctl>,
     stats: Option<&Stats>,
     pressure: Pressure,
     notrack: &[Candidate],
-    timeouts: &'a [WhatIf],
+    timeouts: &[WhatIf],
 ) -> Vec<String> {
     let mut out = Vec::new();
     if fill.max.is_none() {
@@ -1081,24 +1084,13 @@ fn not_assessed<'a>(
     }
     // Timers whose configured value is unknown: none given, or the sysctl
     // input lacks their key (a capture of nf_conntrack_max and count only).
-    // Each timer once: an asked value adds a row for its timer.
-    let once = |names: Vec<&'a str>| {
-        let mut seen = Vec::new();
-        for name in names {
-            if !seen.contains(&name) {
-                seen.push(name);
-            }
-        }
-        seen
-    };
-    let tried = once(timeouts.iter().map(|w| w.sysctl.as_str()).collect());
-    let unknown = once(
-        timeouts
-            .iter()
-            .filter(|w| matches!(w.configured_from, Origin::KernelDefault | Origin::TimeLeft))
-            .map(|w| w.sysctl.trim_start_matches("net.netfilter."))
-            .collect(),
-    );
+    // An asked value's row has its timer's configured value too.
+    let tried = each_timer_once(timeouts);
+    let unknown: Vec<&str> = tried
+        .iter()
+        .filter(|w| matches!(w.configured_from, Origin::KernelDefault | Origin::TimeLeft))
+        .map(|w| w.sysctl.trim_start_matches("net.netfilter."))
+        .collect();
     if !unknown.is_empty() {
         let assumed = "the what-if assumes the kernel's default timeouts (or, for a timer most of whose entries have more time left than that, what their time left shows)";
         out.push(match sysctl {
