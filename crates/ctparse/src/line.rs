@@ -282,6 +282,20 @@ enum Key {
     None,
 }
 
+/// `name` as a state of `protocol`, and the protocol's label for messages
+/// (`TCP`); `None` for a protocol without states.
+fn protocol_state(protocol: Protocol, name: &[u8]) -> Option<(Option<State>, &'static str)> {
+    Some(match protocol {
+        Protocol::TCP => (TcpState::parse(name).map(State::Tcp), TcpState::LABEL),
+        Protocol::SCTP => (
+            SctpState::from_name(name).map(State::Sctp),
+            SctpState::LABEL,
+        ),
+        Protocol::DCCP => (DccpState::parse(name).map(State::Dccp), DccpState::LABEL),
+        _ => return None,
+    })
+}
+
 /// The keys [`Key::classify`] knows, for the messages of words without
 /// `=` (the test `key_names_classify` keeps the two in step).
 const KEY_NAMES: [&[u8]; 25] = [
@@ -699,34 +713,15 @@ impl<'a> Builder<'a> {
         if self.flow.state.is_some() || self.tuples_seen > 0 {
             return ErrorKind::UnexpectedToken;
         }
-        let upper = bytes.to_ascii_uppercase();
-        let state = match self.flow.protocol {
-            Protocol::TCP => TcpState::parse(&upper).map(|_| TcpState::LABEL),
-            Protocol::SCTP => SctpState::from_name(&upper).map(|_| SctpState::LABEL),
-            Protocol::DCCP => DccpState::parse(&upper).map(|_| DccpState::LABEL),
-            _ => None,
-        };
-        match state {
-            Some(protocol) => ErrorKind::UnknownState { protocol },
-            None => ErrorKind::UnexpectedToken,
+        match protocol_state(self.flow.protocol, &bytes.to_ascii_uppercase()) {
+            Some((Some(_), protocol)) => ErrorKind::UnknownState { protocol },
+            _ => ErrorKind::UnexpectedToken,
         }
     }
 
     fn state(&self, token: Token<'a>) -> Result<State, ParseError> {
-        let (state, label) = match self.flow.protocol {
-            Protocol::TCP => (
-                TcpState::parse(token.bytes).map(State::Tcp),
-                TcpState::LABEL,
-            ),
-            Protocol::SCTP => (
-                SctpState::from_name(token.bytes).map(State::Sctp),
-                SctpState::LABEL,
-            ),
-            Protocol::DCCP => (
-                DccpState::parse(token.bytes).map(State::Dccp),
-                DccpState::LABEL,
-            ),
-            _ => return Err(self.error(token, ErrorKind::UnexpectedState)),
+        let Some((state, label)) = protocol_state(self.flow.protocol, token.bytes) else {
+            return Err(self.error(token, ErrorKind::UnexpectedState));
         };
         state.ok_or_else(|| self.error(token, ErrorKind::UnknownState { protocol: label }))
     }
