@@ -19,6 +19,11 @@ pub const MIN_RELIEF: f64 = 10.0;
 /// The least share of the table (percent) one source must hold to be
 /// called out.
 pub const DOMINANT: f64 = 30.0;
+/// Entries per bucket at the limit from which [`buckets`] advises more
+/// buckets: chains of 4 (each entry is hashed twice), where kernels since
+/// 5.15 default to 1 and older ones to 4 or 8.
+pub const CHAIN_RATIO: u64 = 2;
+
 /// Bytes per hash bucket (an `hlist_nulls_head`: one pointer, 64-bit).
 pub const BUCKET_BYTES: u64 = 8;
 
@@ -149,9 +154,11 @@ pub fn raise_max(
     Some((recommendation, new))
 }
 
-/// Set `nf_conntrack_buckets` to the (new) limit when there are fewer
-/// buckets than that, and the table is under pressure, the limit is being
-/// raised or chains were too long (`chaintoolong`).
+/// Set `nf_conntrack_buckets` to the (new) limit when chains were too
+/// long (`chaintoolong`) and there are fewer buckets than that; or when
+/// the limit is at least [`CHAIN_RATIO`] times the buckets and the table
+/// is under pressure or the limit is being raised. A resize stalls the
+/// table, which a small gain (chains of 3 instead of 2) does not repay.
 pub fn buckets(
     fill: &Fill,
     target_max: u64,
@@ -161,7 +168,8 @@ pub fn buckets(
     let buckets = fill.buckets?;
     let too_long = stats.and_then(|s| s.get("chaintoolong")).unwrap_or(0);
     let raising = fill.max.is_some_and(|max| target_max > max);
-    if buckets == 0 || buckets >= target_max || !(pressure.is_high() || raising || too_long > 0) {
+    let crowded = target_max / buckets.max(1) >= CHAIN_RATIO && (pressure.is_high() || raising);
+    if buckets == 0 || buckets >= target_max || !(crowded || too_long > 0) {
         return None;
     }
     let chain = 2.0 * target_max as f64 / buckets as f64;
@@ -821,6 +829,14 @@ mod tests {
             ),
             None
         );
+        // Fewer buckets than the limit, but not half as many: no resize
+        // for chains of 2.5 instead of 2, unless chains were too long.
+        let near = fill(262_144, Some(262_144), Some(131_073));
+        assert_eq!(buckets(&near, 262_144, Pressure::Full, None), None);
+        let half = fill(262_144, Some(262_144), Some(131_072));
+        assert!(buckets(&half, 262_144, Pressure::Full, None).is_some());
+        let s = stats("cpu=0 chaintoolong=3\n");
+        assert!(buckets(&near, 262_144, Pressure::Full, Some(&s)).is_some());
         // Fewer buckets than the limit but no pressure, no raise, no long chains.
         let quiet = fill(10, Some(262_144), Some(65_536));
         assert_eq!(buckets(&quiet, 262_144, Pressure::Low, None), None);

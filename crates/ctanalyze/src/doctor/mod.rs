@@ -1019,7 +1019,7 @@ fn findings(
         }
     }
     if pressure == Pressure::Low && total > 0 {
-        out.push("The table is not under pressure: no change is needed for its size.".to_owned());
+        out.push("The table is not under pressure: nf_conntrack_max need not change.".to_owned());
     }
     if pressure == Pressure::Past {
         out.push(format!(
