@@ -310,7 +310,7 @@ impl Analyzer {
     pub fn analyze_source(&self, input: usize, source: Source) -> Result<Summary, ReadError> {
         match source {
             Source::Stream(stream) => self.analyze_stream(input, stream.0),
-            Source::Mapped(file) => Ok(self.analyze_file(input, &file)),
+            Source::Mapped(file) => self.analyze_file(input, &file),
         }
     }
 
@@ -320,8 +320,12 @@ impl Analyzer {
     /// cache, and the pass takes no page fault for the bytes it reads nor
     /// an unmapping of them at the end (against parsing the map itself:
     /// `summary` 0.947x with 2 threads, 0.939x with 1, benches/RESULTS.md
-    /// session 11). Where a read fails (the file shrank or an I/O error),
-    /// the rest of the chunk is taken from the map, as it was before.
+    /// session 11).
+    ///
+    /// Where a read comes back short (another process truncated the file)
+    /// or fails, the pass stops with that error: what was read may mix
+    /// two versions of the file, and the map's vanished pages would fault
+    /// (`SIGBUS`) if the rest were taken from there.
     ///
     /// The loop is [`ChunkReader`]'s (whole lines, a cut line carried to
     /// the next piece) written again on purpose: `ChunkReader` zero-fills
@@ -329,9 +333,10 @@ impl Analyzer {
     /// 1.024x with 2 threads and 1.030x with 1 against this loop, which
     /// keeps its buffer's bytes from piece to piece. A `ChunkReader` with a
     /// buffer of its own would serve both (and streams would gain too).
-    fn analyze_file(&self, input: usize, file: &ctparse::MappedFile) -> Summary {
+    fn analyze_file(&self, input: usize, file: &ctparse::MappedFile) -> Result<Summary, ReadError> {
         let bytes: &[u8] = file;
         let chunks = self.chunks(bytes);
+        let failed = Mutex::new(None);
         let base = bytes.as_ptr() as usize;
         thread_local! {
             static PIECE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -351,10 +356,10 @@ impl Analyzer {
                     let at = (offset + read) as u64;
                     let got = match file.read_at(&mut buf[held..held + want], at) {
                         Ok(got) if got == want => got,
-                        _ => {
-                            // The map has the bytes: fold the rest from it.
-                            let rest = start..chunk.len();
-                            self.fold_chunk(acc, input, (offset + start) as u64, 1, &chunk[rest]);
+                        outcome => {
+                            let error = outcome.err().unwrap_or_else(|| shrank(bytes.len()));
+                            let mut failed = failed.lock().unwrap_or_else(|e| e.into_inner());
+                            failed.get_or_insert(error);
                             return;
                         }
                     };
@@ -387,9 +392,17 @@ impl Analyzer {
                 }
             });
         });
+        if let Some(error) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            self.finish(&mut summary);
+            return Err(ReadError {
+                error,
+                cut: 0,
+                partial: Box::new(summary),
+            });
+        }
         resolve_error_lines(&mut summary, bytes);
         self.finish(&mut summary);
-        summary
+        Ok(summary)
     }
 
     /// Streams `reader` in whole-line chunks: memory stays bounded by
@@ -658,6 +671,16 @@ fn stopped<R: Read>(reader: &ChunkReader<R>, error: io::Error) -> Stop {
 
 fn memchr_count(bytes: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// The error of a mapped file that came back shorter than its `size`.
+fn shrank(size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!(
+            "the file shrank while it was read (it had {size} bytes when opened): another process truncated or rewrote it"
+        ),
+    )
 }
 
 /// Turns chunk-relative error lines into line numbers of the whole buffer:

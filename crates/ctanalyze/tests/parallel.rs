@@ -117,6 +117,47 @@ fn a_file_read_in_pieces_equals_the_sequential_pass() {
     }
 }
 
+/// A mapped file that another process truncates while it is read gives
+/// an error saying so, not a summary of a mix of its versions, nor the
+/// `SIGBUS` of reading the vanished pages from the map.
+#[test]
+fn a_file_that_shrinks_while_read_is_an_error() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let bytes = generated(17, 6_000, 0, Dialect::Proc);
+    assert!(bytes.len() > 8 * (64 << 10), "{}", bytes.len());
+    let dir = std::env::temp_dir().join(format!("ctanalyze-shrinks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.txt");
+    std::fs::write(&path, &bytes).unwrap();
+    let source = ctparse::Source::open(&path).unwrap();
+    // After the first chunk, the file is emptied, as `> dump.txt` does.
+    let cut = std::sync::Arc::new(AtomicBool::new(false));
+    let (to_cut, at) = (cut.clone(), path.clone());
+    let analyzer = Analyzer::new()
+        .threads(1)
+        .chunk_size(64 << 10)
+        .progress(std::sync::Arc::new(move |_| {
+            if !to_cut.swap(true, Ordering::SeqCst) {
+                std::fs::File::create(&at).unwrap();
+            }
+        }));
+    let error = analyzer.analyze_source(0, source).unwrap_err();
+    assert!(cut.load(Ordering::SeqCst));
+    assert_eq!(error.error().kind(), std::io::ErrorKind::UnexpectedEof);
+    assert!(
+        error.error().to_string().contains(&format!(
+            "the file shrank while it was read (it had {} bytes when opened)",
+            bytes.len()
+        )),
+        "{}",
+        error.error()
+    );
+    // Only the chunk read before the cut (64 KiB to its line end) counts.
+    let read = error.partial().totals.bytes;
+    assert!((64 << 10..(64 << 10) + 1024).contains(&read), "{read}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Lines longer than `ctparse::MAX_LINE` (3 MiB of NULs, longer than a
 /// stream's chunk, and one of a valid entry made too long by its security
 /// context) are malformed on every path, the streamed one keeping only

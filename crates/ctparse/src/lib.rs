@@ -53,6 +53,7 @@ mod error;
 mod fast;
 mod flow;
 mod grammar;
+mod guard;
 mod iter;
 mod line;
 mod render;
@@ -63,6 +64,7 @@ pub use error::{Direction, ErrorKind, Field, Foreign, MAX_TOKEN_LEN, ParseError}
 pub use flow::{
     Counters, Event, Family, Flow, GreTimeouts, L4, Protocol, Status, Tuple, TupleKind,
 };
+pub use guard::exit_when_mapped_file_shrinks;
 pub use iter::{ParseStats, Parser};
 pub use line::{Line, SkipReason, parse_line};
 pub use render::{Dialect, render};

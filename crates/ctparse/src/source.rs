@@ -38,13 +38,20 @@ impl Source {
     /// process truncates it (a log rotation's `copytruncate`, a capture
     /// rewritten in place), reading the pages that are gone kills the
     /// process with `SIGBUS`. For a file that may change, stream it
-    /// instead: `Source::from_reader(File::open(path)?)`.
+    /// instead: `Source::from_reader(File::open(path)?)`; or have the
+    /// program exit with a message of its own then
+    /// ([`exit_when_mapped_file_shrinks`](crate::exit_when_mapped_file_shrinks)).
     pub fn open(path: &Path) -> io::Result<Source> {
         let file = File::open(path)?;
         let meta = file.metadata()?;
         if meta.is_file() && meta.len() > 0 {
             let map = map(&file)?;
-            Ok(Source::Mapped(MappedFile { map, file }))
+            let watch = crate::guard::watch(&map, path);
+            Ok(Source::Mapped(MappedFile {
+                _watch: watch,
+                map,
+                file,
+            }))
         } else {
             Ok(Source::Stream(Stream(Box::new(file))))
         }
@@ -71,6 +78,8 @@ impl Source {
 /// an unmapping of them all at the end. Derefs to the mapped bytes.
 #[derive(Debug)]
 pub struct MappedFile {
+    /// Dropped first: the watch ends before the unmapping.
+    _watch: crate::guard::Watch,
     map: Mmap,
     file: File,
 }
@@ -140,7 +149,8 @@ fn map(file: &File) -> io::Result<Mmap> {
     // hazard is another process truncating the file while it is mapped,
     // which makes reads of the vanished pages fault (SIGBUS). Dumps are
     // captured once and then read; ctreport documents that a file being
-    // rewritten must be read from a pipe (`cat dump | ctreport -`) instead.
+    // rewritten must be read from a pipe (`cat dump | ctreport -`) instead,
+    // and `guard` turns the fault into a message where the program asks.
     let map = unsafe { Mmap::map(file)? };
     #[cfg(unix)]
     {

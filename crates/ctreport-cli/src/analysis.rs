@@ -195,8 +195,21 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             Some(bar) => analyzer.clone().progress(input::progress_callback(bar)),
             None => analyzer.clone(),
         };
-        let (part, read_error) = match analyzer.analyze_source(index, opened.source) {
+        let mapped = matches!(opened.source, Source::Mapped(_));
+        let analyzed = analyzer.analyze_source(index, opened.source);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let (part, read_error) = match analyzed {
             Ok(part) => (part, None),
+            // A file read in place that shrank or failed: what was read
+            // is not a prefix of one version of it.
+            Err(e) if mapped => {
+                return Err(Fatal::Input(match e.error().kind() {
+                    std::io::ErrorKind::UnexpectedEof => input::shrunk(&opened.name),
+                    _ => format!("{}: {}", opened.name.display(), input::describe(e.error())),
+                }));
+            }
             Err(e) => {
                 let cut = e.cut();
                 let (error, part) = e.into_parts();
@@ -208,9 +221,6 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
                 (part, Some(stopped))
             }
         };
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
         let t = &part.totals;
         inputs.push(InputTotals {
             path: opened.name,

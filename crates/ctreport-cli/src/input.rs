@@ -183,6 +183,23 @@ fn refused(error: &io::Error, path: &Path) -> Option<String> {
     Some(refusal.advice(path))
 }
 
+/// What `ctreport` says when a mapped input shrinks while it is read:
+/// `path: ...`, without the `ctreport: ` before it.
+pub fn shrunk(path: &Path) -> String {
+    format!(
+        "{}: the file shrank while it was read (another process truncated or rewrote it); stopped, as what was read may mix two versions of it. Run again once the writer is done, or on a copy made then (`cp {file} {file}.copy`)",
+        path.display(),
+        file = shell_word(&path.to_string_lossy()),
+    )
+}
+
+/// [`shrunk`] as a line of stderr, for the signal handler that stops a
+/// read of a mapped file's vanished pages
+/// ([`ctparse::exit_when_mapped_file_shrinks`]).
+pub fn shrunk_line(path: &Path) -> String {
+    format!("ctreport: {}\n", shrunk(path))
+}
+
 /// What the advice on a refused input names: the input in a command, and
 /// this run again, reading the unpacked dump from standard input.
 struct Hint {

@@ -28,6 +28,10 @@ use exit::{Exit, Fatal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A dump rewritten while it is read: a message, not "Bus error".
+    if let Err(e) = ctparse::exit_when_mapped_file_shrinks(input::shrunk_line, Exit::Error as u8) {
+        say!("ctreport: warning: cannot watch mapped inputs: {e}");
+    }
     match run(&cli) {
         Ok(exit) => exit.into(),
         // `ctreport summary dump | head`: a closed pipe is not an error.

@@ -1668,3 +1668,54 @@ fn an_overlong_line_is_one_malformed_line_from_a_pipe_or_a_file() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A file that another process empties while `flows` reads it in place
+/// (from its memory map): ctreport says so and exits 2, instead of dying
+/// of `SIGBUS` ("Bus error") with nothing said. `flows` writes as it reads,
+/// so the blocked pipe holds it part way until the file is cut.
+#[cfg(unix)]
+#[test]
+fn a_file_emptied_while_read_in_place_is_named() {
+    use std::io::{BufRead, Read};
+    use std::os::unix::process::ExitStatusExt;
+    let example = std::fs::read(root().join(EXAMPLE)).unwrap();
+    let dir = std::env::temp_dir().join(format!("ctreport-emptied-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.txt");
+    // 12 MB: three times what `flows` formats before it writes.
+    std::fs::write(&path, example.repeat(32)).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(["flows", "--threads", "1"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(!first.is_empty());
+    std::fs::File::create(&path).unwrap();
+    std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(
+        (status.code(), status.signal()),
+        (Some(2), None),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "ctreport: {}: the file shrank while it was read (another process truncated or rewrote it)",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
