@@ -339,6 +339,8 @@ pub enum Nat {
     Dst,
     /// Either.
     Any,
+    /// Both at once (`conntrack -L --src-nat --dst-nat`).
+    Both,
 }
 
 impl Nat {
@@ -348,6 +350,7 @@ impl Nat {
             Nat::Src => flow.is_snat(),
             Nat::Dst => flow.is_dnat(),
             Nat::Any => flow.is_snat() || flow.is_dnat(),
+            Nat::Both => flow.is_snat() && flow.is_dnat(),
         }
     }
 }

@@ -389,13 +389,16 @@ pub struct FilterArgs {
         value_name = "ASSURED|SEEN_REPLY|UNREPLIED|OFFLOAD|HW_OFFLOAD"
     )]
     pub status: Vec<StatusMatch>,
-    /// Only source-NATed flows (reply destination differs from original source).
+    /// Only source-NATed flows (reply destination differs from original
+    /// source); with --dst-nat, flows with both.
     #[arg(long)]
     pub src_nat: bool,
-    /// Only destination-NATed flows (reply source differs from original destination).
+    /// Only destination-NATed flows (reply source differs from original
+    /// destination); with --src-nat, flows with both.
     #[arg(long)]
     pub dst_nat: bool,
-    /// Only flows with source or destination NAT.
+    /// Only flows with source or destination NAT (with --src-nat or
+    /// --dst-nat too, still either, as in conntrack).
     #[arg(long)]
     pub any_nat: bool,
 }
@@ -419,8 +422,11 @@ impl FilterArgs {
             orig_zone: self.orig_zone,
             reply_zone: self.reply_zone,
             status: self.status.clone(),
+            // As conntrack -L's filter_nat(): --any-nat wins, and
+            // --src-nat with --dst-nat wants both.
             nat: match (self.src_nat, self.dst_nat, self.any_nat) {
-                (_, _, true) | (true, true, _) => Some(Nat::Any),
+                (_, _, true) => Some(Nat::Any),
+                (true, true, false) => Some(Nat::Both),
                 (true, false, false) => Some(Nat::Src),
                 (false, true, false) => Some(Nat::Dst),
                 (false, false, false) => None,

@@ -1719,3 +1719,37 @@ fn a_file_emptied_while_read_in_place_is_named() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The NAT filters combine as conntrack -L's do (its `filter_nat()`):
+/// `--src-nat --dst-nat` selects the flows with both, and `--any-nat`
+/// selects either whatever else is given.
+#[test]
+fn nat_filters_combine_as_conntrack_does() {
+    let line = |src: &str, dst: &str, reply_src: &str, reply_dst: &str| {
+        format!(
+            "ipv4     2 tcp      6 100 ESTABLISHED src={src} dst={dst} sport=1000 dport=80 \
+             src={reply_src} dst={reply_dst} sport=80 dport=1000 [ASSURED] mark=0 zone=0 use=2\n"
+        )
+    };
+    let dump = [
+        line("192.0.2.1", "203.0.113.5", "203.0.113.5", "192.0.2.1"), // none
+        line("192.0.2.2", "203.0.113.5", "203.0.113.5", "198.51.100.1"), // SNAT
+        line("198.51.100.9", "198.51.100.1", "192.0.2.80", "198.51.100.9"), // DNAT
+        line("192.0.2.3", "198.51.100.1", "192.0.2.80", "198.51.100.1"), // both
+    ]
+    .concat();
+    for (options, matched) in [
+        (&["--src-nat"][..], 2),
+        (&["--dst-nat"], 2),
+        (&["--src-nat", "--dst-nat"], 1),
+        (&["--any-nat"], 3),
+        (&["--any-nat", "--dst-nat"], 3),
+        (&["--any-nat", "--src-nat", "--dst-nat"], 3),
+    ] {
+        let args = [&["protocols", "--format", "json"][..], options, &["-"]].concat();
+        let out = ctreport_stdin(&args, dump.as_bytes());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["totals"]["matched"], matched, "{options:?}");
+    }
+}
