@@ -185,7 +185,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     let mut inputs = Vec::new();
     let mut summary = Summary::with_error_limit(pass.keep_errors);
     let names = input::names(pass.files);
-    warn_repeated_inputs(&names);
+    warn_repeated_inputs(&names)?;
     for (index, name) in names.iter().enumerate() {
         let mut opened = input::open(name).map_err(Fatal::Input)?;
         let last_line = Arc::new(LastLine::default());
@@ -241,16 +241,19 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
     Ok(Analysis { inputs, summary })
 }
 
-/// Says so when one file (or stdin) is given more than once: its entries
-/// would be counted once for each time.
-pub fn warn_repeated_inputs(names: &[PathBuf]) {
+/// Says so when one file is given more than once: its entries would be
+/// counted once for each time. Standard input given twice is an error: it
+/// can be read only once.
+pub fn warn_repeated_inputs(names: &[PathBuf]) -> Result<(), Fatal> {
+    if names.iter().filter(|name| name.as_os_str() == "-").count() > 1 {
+        return Err(Fatal::Usage(
+            "standard input (-) can be read only once: give it once, and the other inputs as files"
+                .to_owned(),
+        ));
+    }
     let mut seen: Vec<PathBuf> = Vec::new();
-    for name in names {
-        let same = if name.as_os_str() == "-" {
-            name.clone()
-        } else {
-            std::fs::canonicalize(name).unwrap_or_else(|_| name.clone())
-        };
+    for name in names.iter().filter(|name| name.as_os_str() != "-") {
+        let same = std::fs::canonicalize(name).unwrap_or_else(|_| name.clone());
         if seen.contains(&same) {
             say!(
                 "ctreport: warning: {} is given more than once: its entries are counted each time",
@@ -260,6 +263,7 @@ pub fn warn_repeated_inputs(names: &[PathBuf]) {
             seen.push(same);
         }
     }
+    Ok(())
 }
 
 /// Prints the first `max` malformed lines to stderr as

@@ -57,6 +57,30 @@ pub fn names(files: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
+/// The error [`open`] would give `path`, found without keeping it open;
+/// nothing is read from stdin, pipes and devices (they are read once).
+pub fn preflight(path: &Path) -> Result<(), String> {
+    if path == Path::new("-") || read_once(path) {
+        return Ok(());
+    }
+    open(path).map(drop)
+}
+
+/// A pipe, socket or character device: what is read from it is gone.
+#[cfg(unix)]
+fn read_once(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|meta| {
+        let kind = meta.file_type();
+        kind.is_fifo() || kind.is_char_device() || kind.is_socket()
+    })
+}
+
+#[cfg(not(unix))]
+fn read_once(_: &Path) -> bool {
+    false
+}
+
 /// Opens `path` (`-` is stdin). The error is one line naming the file.
 pub fn open(path: &Path) -> Result<Input, String> {
     if path == Path::new("-") {

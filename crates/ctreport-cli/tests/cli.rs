@@ -1163,6 +1163,20 @@ fn several_files_merge_and_keep_per_file_totals() {
     );
     let v: serde_json::Value = serde_json::from_slice(&twice.stdout).unwrap();
     assert_eq!(v["totals"]["flows"], 2 * 1585);
+
+    // Standard input twice is an error (it was warned about as counted
+    // twice, then the second read found it empty).
+    let example = std::fs::read(root().join(EXAMPLE)).unwrap();
+    for command in ["summary", "check", "flows"] {
+        let out = ctreport_stdin(&[command, "-", "-"], &example);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert_eq!(
+            text(&out.stderr),
+            "ctreport: standard input (-) can be read only once: give it once, and the other \
+             inputs as files\n",
+            "{command}"
+        );
+    }
 }
 
 /// `flows` formats pieces of the input on several threads: the rows come
@@ -1752,4 +1766,44 @@ fn nat_filters_combine_as_conntrack_does() {
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["totals"]["matched"], matched, "{options:?}");
     }
+}
+
+/// `check` and `flows` open their inputs one at a time: more files than
+/// the descriptor limit are all read (they stopped at "Too many open
+/// files" with nothing checked).
+#[cfg(unix)]
+#[test]
+fn more_inputs_than_open_descriptors_are_all_read() {
+    let example = std::fs::read_to_string(root().join(EXAMPLE)).unwrap();
+    let dir = std::env::temp_dir().join(format!("ctreport-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<String> = example
+        .lines()
+        .take(100)
+        .enumerate()
+        .map(|(i, line)| {
+            let path = dir.join(format!("{i}.txt"));
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    for command in ["check", "flows"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 32 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_ctreport"))
+            .arg(command)
+            .args(&files)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{command}: {stderr}");
+        if command == "check" {
+            assert!(stderr.contains("100 lines: 100 flows"), "{stderr}");
+        } else {
+            // A header and a row per entry.
+            assert_eq!(text(&out.stdout).lines().count(), 101);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -381,14 +381,16 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
         pool: pool(streaming.input.threads)?,
     };
     let names = input::names(&streaming.input.files);
-    analysis::warn_repeated_inputs(&names);
-    // All opened first: a missing input fails before anything is written.
-    let opened: Vec<input::Input> = names
-        .iter()
-        .map(|name| input::open(name).map_err(Fatal::Input))
-        .collect::<Result<_, _>>()?;
+    analysis::warn_repeated_inputs(&names)?;
+    // A missing or unreadable input fails before anything is written;
+    // then each is opened in turn, so that any number of files can be
+    // read (one descriptor at a time), and a pipe named twice is read once.
+    for name in &names {
+        input::preflight(name).map_err(Fatal::Input)?;
+    }
     let mut inputs = Vec::new();
-    for opened in opened {
+    for name in &names {
+        let opened = input::open(name).map_err(Fatal::Input)?;
         let bar = input::progress_bar(&opened, quiet);
         let path = opened.name.clone();
         // This input's line counts; the next line is `counted.lines + 1`.
