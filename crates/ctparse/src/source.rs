@@ -32,7 +32,7 @@ impl std::fmt::Debug for Stream {
 
 impl Source {
     /// Opens `path`, mapping it when it is a regular file with a non-zero
-    /// size and streaming it otherwise.
+    /// size (and its filesystem can map it), and streaming it otherwise.
     ///
     /// A mapped file must not shrink while it is read: where another
     /// process truncates it (a log rotation's `copytruncate`, a capture
@@ -45,7 +45,12 @@ impl Source {
         let file = File::open(path)?;
         let meta = file.metadata()?;
         if meta.is_file() && meta.len() > 0 {
-            let map = map(&file)?;
+            // Where the filesystem cannot map (sysfs, some FUSE mounts:
+            // ENODEV), the file is read as a stream.
+            let map = match map(&file) {
+                Ok(map) => map,
+                Err(_) => return Ok(Source::Stream(Stream(Box::new(file)))),
+            };
             let watch = crate::guard::watch(&map, path);
             Ok(Source::Mapped(MappedFile {
                 _watch: watch,

@@ -296,3 +296,33 @@ fn a_read_error_inside_an_overlong_line_cuts_all_of_it() {
         assert_eq!(reader.cut(), &bytes[good.len()..good.len() + MAX_LINE + 2]);
     }
 }
+
+/// A regular file that its filesystem cannot map (a sysfs attribute
+/// reports 4,096 bytes and refuses `mmap` with ENODEV) is streamed, not
+/// refused with "No such device".
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_that_cannot_be_mapped_is_streamed() {
+    let path = std::path::Path::new("/sys/devices/system/cpu/online");
+    if !path.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have sysfs ({} is missing)",
+            path.display()
+        );
+        eprintln!(
+            "\n*** SKIPPED: {} is missing (no sysfs) ***\n",
+            path.display()
+        );
+        return;
+    }
+    let meta = std::fs::metadata(path).unwrap();
+    assert!(meta.is_file() && meta.len() > 0, "{meta:?}");
+    let ctparse::Source::Stream(mut stream) = ctparse::Source::open(path).unwrap() else {
+        panic!("a sysfs attribute cannot be mapped");
+    };
+    let mut bytes = Vec::new();
+    stream.0.read_to_end(&mut bytes).unwrap();
+    assert_eq!(bytes, std::fs::read(path).unwrap());
+    assert!(bytes.ends_with(b"\n"), "{bytes:?}");
+}

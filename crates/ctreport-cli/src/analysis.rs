@@ -414,13 +414,28 @@ impl Analysis {
         if events == 0 {
             return Ok(());
         }
-        Err(Fatal::Input(format!(
-            "{}: holds {} conntrack -E event{}, not a table listing: {what}; capture it with \
-             `conntrack -L > dump.txt` or `cat /proc/net/nf_conntrack > dump.txt` (summary and \
-             the other reports do count events)",
-            self.path(0).display(),
+        let path = self.path(0);
+        let count = format!(
+            "{} conntrack -E event{}",
             crate::report::thousands(events),
             if events == 1 { "" } else { "s" }
+        );
+        let entries = self.summary.totals.flows.saturating_sub(events);
+        if entries == 0 {
+            return Err(Fatal::Input(format!(
+                "{}: holds {count}, not a table listing: {what}; capture it with \
+                 `conntrack -L > dump.txt` or `cat /proc/net/nf_conntrack > dump.txt` (summary \
+                 and the other reports do count events)",
+                path.display(),
+            )));
+        }
+        // Events pasted into a listing: table lines never hold the tags.
+        let (file, rerun) = input::with_stdin(path);
+        Err(Fatal::Input(format!(
+            "{}: holds {count} among {} table entries: {what}; leave the events out with \
+             `grep -v -e '\\[NEW\\]' -e '\\[UPDATE\\]' -e '\\[DESTROY\\]' {file} | {rerun}`",
+            path.display(),
+            crate::report::thousands(entries),
         )))
     }
 }

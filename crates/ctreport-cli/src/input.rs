@@ -224,6 +224,13 @@ pub fn shrunk_line(path: &Path) -> String {
     format!("ctreport: {}\n", shrunk(path))
 }
 
+/// `path` as a shell word, and this run's command line reading it from
+/// standard input instead (`ctreport top-ips --prefix 24 -`).
+pub fn with_stdin(path: &Path) -> (String, String) {
+    let hint = Hint::new(path);
+    (hint.file, hint.rerun)
+}
+
 /// What the advice on a refused input names: the input in a command, and
 /// this run again, reading the unpacked dump from standard input.
 struct Hint {

@@ -532,6 +532,41 @@ fn doctor_and_diff_refuse_an_event_capture() {
             text(&out.stderr)
         );
     }
+    // Events pasted into a listing are refused with the command that
+    // leaves them out; that command's output is diagnosed.
+    let mut mixed = std::fs::read(root().join(table)).unwrap();
+    let listed = mixed.iter().filter(|&&b| b == b'\n').count();
+    let event = std::fs::read_to_string(root().join(events)).unwrap();
+    mixed.extend_from_slice(event.lines().next().unwrap().as_bytes());
+    mixed.push(b'\n');
+    let dir = std::env::temp_dir().join(format!("ctreport-mixed-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mixed.txt");
+    std::fs::write(&path, &mixed).unwrap();
+    let out = ctreport(&["doctor", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let grep = format!(
+        "grep -v -e '\\[NEW\\]' -e '\\[UPDATE\\]' -e '\\[DESTROY\\]' {}",
+        path.display()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "holds 1 conntrack -E event among {listed} table entries: doctor diagnoses the \
+             table itself; leave the events out with `{grep} | ctreport doctor -`"
+        )),
+        "{stderr}"
+    );
+    let kept = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&grep)
+        .output()
+        .unwrap();
+    let out = ctreport_stdin(&["doctor", "--format", "json", "-"], &kept.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["flows"], listed);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
