@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, BufReader, IsTerminal, Read};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -92,7 +92,7 @@ pub fn open(path: &Path) -> Result<Input, String> {
                  (conntrack -L | ctreport summary)"
             );
         }
-        let source = decompressing(io::stdin())
+        let source = decompressing(io::stdin(), Path::new("<stdin>"))
             .map_err(|e| format!("<stdin>: {}", refused(&e, path).unwrap_or(e.to_string())))?;
         return Ok(Input {
             name: PathBuf::from("<stdin>"),
@@ -119,7 +119,7 @@ pub fn open(path: &Path) -> Result<Input, String> {
         });
     }
     // /proc files (size 0), pipes, devices, and compressed files stream.
-    let source = unpacked(packing, head, file).map_err(fail)?;
+    let source = unpacked(packing, head, file, path).map_err(fail)?;
     Ok(Input {
         name: path.to_owned(),
         source,
@@ -353,9 +353,9 @@ fn refuse_tar(head: &[u8], what: &'static str) -> io::Result<()> {
 }
 
 /// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
-fn decompressing(mut reader: impl Read + Send + 'static) -> io::Result<Source> {
+fn decompressing(mut reader: impl Read + Send + 'static, name: &Path) -> io::Result<Source> {
     let (packing, head) = read_packing(&mut reader)?;
-    unpacked(packing, head, reader)
+    unpacked(packing, head, reader, name)
 }
 
 /// Reads the first bytes of `reader` in full, and how they say it is
@@ -369,16 +369,17 @@ fn read_packing(reader: &mut impl Read) -> io::Result<(Packing, Vec<u8>)> {
 }
 
 /// The stream of `head` (the bytes already read) then the rest of
-/// `reader`, decoded as `packing` says.
+/// `reader` (the input `name`), decoded as `packing` says.
 fn unpacked(
     packing: Packing,
     head: Vec<u8>,
     reader: impl Read + Send + 'static,
+    name: &Path,
 ) -> io::Result<Source> {
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
     let (mut decoded, what): (Box<dyn Read + Send>, &str) = match packing {
         Packing::Gzip => (
-            Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            Box::new(GzipMembers::new(buffered, name)),
             "a gzip-compressed tar archive",
         ),
         Packing::Zstd => (
@@ -399,6 +400,117 @@ fn unpacked(
         Ok(()) => decoded,
     };
     Ok(Source::from_reader(io::Cursor::new(head).chain(rest)))
+}
+
+/// The members of a gzip file one after the other, as `gzip -d` reads
+/// them: after the last, zero bytes (padding) are ignored, and other bytes
+/// too, with a warning, where flate2's `MultiGzDecoder` fails on them as
+/// on a file cut short ("invalid gzip header").
+struct GzipMembers<R> {
+    decoder: Option<flate2::bufread::GzDecoder<Rewind<R>>>,
+    name: PathBuf,
+}
+
+impl<R: BufRead> GzipMembers<R> {
+    fn new(reader: R, name: &Path) -> GzipMembers<R> {
+        let reader = Rewind {
+            taken: Vec::new(),
+            inner: reader,
+        };
+        GzipMembers {
+            decoder: Some(flate2::bufread::GzDecoder::new(reader)),
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzipMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(decoder) = &mut self.decoder else {
+                return Ok(0);
+            };
+            let n = decoder.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // A member ended: another one, or the end of the gzip data.
+            let Some(mut rest) = self.decoder.take().map(|d| d.into_inner()) else {
+                return Ok(0);
+            };
+            let mut next = [0u8; 2];
+            let (filled, read) = read_head(&mut rest, &mut next);
+            read?;
+            if next[..filled] == *GZIP_MAGIC {
+                rest.taken = next.to_vec();
+                self.decoder = Some(flate2::bufread::GzDecoder::new(rest));
+                continue;
+            }
+            let mut zeros = next[..filled].iter().all(|&b| b == 0);
+            let mut bytes = filled as u64;
+            loop {
+                let chunk = rest.fill_buf()?;
+                if chunk.is_empty() {
+                    break;
+                }
+                zeros &= chunk.iter().all(|&b| b == 0);
+                bytes += chunk.len() as u64;
+                let len = chunk.len();
+                rest.consume(len);
+            }
+            if !zeros {
+                say!(
+                    "ctreport: {}: warning: {} after the end of the gzip data {} not gzip and \
+                     ignored, as gzip ignores them; every line of the gzip data was read",
+                    self.name.display(),
+                    match bytes {
+                        1 => "1 byte".to_owned(),
+                        n => format!("{} bytes", crate::report::thousands(n)),
+                    },
+                    if bytes == 1 { "is" } else { "are" }
+                );
+            }
+            return Ok(0);
+        }
+    }
+}
+
+/// A `BufRead` that gives back the bytes `taken` from it first: the two
+/// read to tell a next gzip member from the end.
+struct Rewind<R> {
+    taken: Vec<u8>,
+    inner: R,
+}
+
+impl<R: BufRead> Read for Rewind<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(buf.len());
+            buf[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Rewind<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.taken.is_empty() {
+            self.inner.fill_buf()
+        } else {
+            Ok(&self.taken)
+        }
+    }
+
+    fn consume(&mut self, amount: usize) {
+        if self.taken.is_empty() {
+            self.inner.consume(amount);
+        } else {
+            self.taken.drain(..amount.min(self.taken.len()));
+        }
+    }
 }
 
 /// A reader that fails with its error once, then ends.
@@ -482,6 +594,43 @@ mod tests {
         assert_eq!(shell_word("dump-1.txt"), "dump-1.txt");
     }
 
+    /// A gzip file is read as `gzip -d` reads it: member after member,
+    /// then padding (zeros) or other bytes after the last member ignored,
+    /// where they were an error ("invalid gzip header") that called the
+    /// complete data cut short. A member cut short is still an error.
+    #[test]
+    fn gzip_members_then_trailing_bytes() {
+        let gzip = |text: &[u8]| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(text).unwrap();
+            encoder.finish().unwrap()
+        };
+        let read = |bytes: Vec<u8>| {
+            let Source::Stream(mut stream) =
+                decompressing(ByteByByte(io::Cursor::new(bytes)), Path::new("t")).unwrap()
+            else {
+                panic!("a stream")
+            };
+            let mut text = Vec::new();
+            stream.0.read_to_end(&mut text).map(|_| text)
+        };
+        let (one, two) = (gzip(b"one\n"), gzip(b"two\n"));
+        let cases: [(&[&[u8]], &[u8]); 5] = [
+            (&[&one], b"one\n"),
+            (&[&one, &two], b"one\ntwo\n"),
+            (&[&one, &[0; 100]], b"one\n"),
+            (&[&one, &two, b"junk\n"], b"one\ntwo\n"),
+            (&[&one, b"\x1f"], b"one\n"),
+        ];
+        for (parts, text) in cases {
+            assert_eq!(read(parts.concat()).unwrap(), text, "{parts:?}");
+        }
+        // The second member cut short (its header and part of its data).
+        let cut = [&one[..], &two[..two.len() - 9]].concat();
+        assert!(read(cut).is_err());
+    }
+
     /// A pipe at its slowest: one byte per `read`.
     struct ByteByByte(io::Cursor<Vec<u8>>);
 
@@ -509,12 +658,13 @@ mod tests {
         let gz = gz.finish().unwrap();
         let zst = zstd::encode_all(&text[..], 1).unwrap();
         for (name, bytes) in [("gzip", gz), ("zstd", zst), ("plain", text.clone())] {
-            let source = decompressing(ByteByByte(io::Cursor::new(bytes))).unwrap();
+            let source = decompressing(ByteByByte(io::Cursor::new(bytes)), Path::new("t")).unwrap();
             assert_eq!(read_all(source), text, "{name}");
         }
         // Shorter than any magic, and empty: read as they are.
         for bytes in [&b"\x1f"[..], b"\x28\xb5", b"", b"BZh"] {
-            let source = decompressing(ByteByByte(io::Cursor::new(bytes.to_vec()))).unwrap();
+            let source =
+                decompressing(ByteByByte(io::Cursor::new(bytes.to_vec())), Path::new("t")).unwrap();
             assert_eq!(read_all(source), bytes);
         }
     }
@@ -535,14 +685,16 @@ mod tests {
             (b"\x7fELF\x02\x01\x01", "an executable (ELF), not a capture"),
         ] {
             let input = [packed, &text[..]].concat();
-            let Err(error) = decompressing(ByteByByte(io::Cursor::new(input))) else {
+            let Err(error) = decompressing(ByteByByte(io::Cursor::new(input)), Path::new("t"))
+            else {
                 panic!("{named} was read");
             };
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
             assert!(error.to_string().starts_with(named), "{error}");
         }
         // `BZh` without its digit is text.
-        let source = decompressing(io::Cursor::new(b"BZh is a word\n".to_vec())).unwrap();
+        let source =
+            decompressing(io::Cursor::new(b"BZh is a word\n".to_vec()), Path::new("t")).unwrap();
         assert_eq!(read_all(source), b"BZh is a word\n");
     }
 
@@ -556,7 +708,9 @@ mod tests {
         gz.write_all(&text).unwrap();
         let mut gz = gz.finish().unwrap();
         gz.truncate(gz.len() - 6); // the trailer's checksum and size
-        let Source::Stream(mut stream) = decompressing(io::Cursor::new(gz)).unwrap() else {
+        let Source::Stream(mut stream) =
+            decompressing(io::Cursor::new(gz), Path::new("t")).unwrap()
+        else {
             panic!("a reader streams");
         };
         let mut out = Vec::new();
@@ -599,7 +753,8 @@ mod tests {
             (gz, "a gzip-compressed tar archive"),
             (zst, "a zstd-compressed tar archive"),
         ] {
-            let Err(error) = decompressing(ByteByByte(io::Cursor::new(bytes))) else {
+            let Err(error) = decompressing(ByteByByte(io::Cursor::new(bytes)), Path::new("t"))
+            else {
                 panic!("{named} was read");
             };
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
@@ -608,11 +763,11 @@ mod tests {
         }
         let mut off = tar.clone();
         off[0] ^= 1;
-        let source = decompressing(io::Cursor::new(off.clone())).unwrap();
+        let source = decompressing(io::Cursor::new(off.clone()), Path::new("t")).unwrap();
         assert_eq!(read_all(source), off);
         let mut dump = text.clone();
         dump[257..262].copy_from_slice(b"ustar");
-        let source = decompressing(io::Cursor::new(dump.clone())).unwrap();
+        let source = decompressing(io::Cursor::new(dump.clone()), Path::new("t")).unwrap();
         assert_eq!(read_all(source), dump);
     }
 }
