@@ -852,6 +852,22 @@ impl<'a> Builder<'a> {
             Key::Helper => self.text(token, value, Field::Helper, |f| &mut f.helper)?,
             Key::Labels => self.text(token, value, Field::Labels, |f| &mut f.labels)?,
             Key::Progname => self.text(token, value, Field::Progname, |f| &mut f.progname)?,
+            // The kernel and conntrack-tools print keys in lower case: an
+            // unknown one in capitals is damage, such as a state glued to
+            // the next key (`ESTABLISHEDzone-orig=1`), which would leave
+            // the entry without its state.
+            _ if !name.iter().all(|&b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+            }) =>
+            {
+                let kind = match protocol_state(self.flow.protocol, name) {
+                    Some((_, protocol)) if self.flow.state.is_none() && self.tuples_seen == 0 => {
+                        ErrorKind::UnknownState { protocol }
+                    }
+                    _ => ErrorKind::UnexpectedToken,
+                };
+                return Err(self.error(token, kind));
+            }
             _ => self.flow.extra.push((name, value)),
         }
         Ok(())

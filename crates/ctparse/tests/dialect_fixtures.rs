@@ -246,6 +246,7 @@ fn malformed_fixture_errors_at_the_expected_line_and_column() {
             &ErrorKind::DuplicateFlag,
             &ErrorKind::NotText,
             &ErrorKind::MissingValue,
+            &ErrorKind::UnknownState { protocol: "TCP" },
         ]
     );
 }

@@ -636,11 +636,11 @@ fn check_lists_every_malformed_line_and_exits_1() {
     let out = ctreport(&["check", &mixed]);
     assert_eq!(out.status.code(), Some(1));
     let listed = text(&out.stdout);
-    assert_eq!(listed.lines().count(), 11);
+    assert_eq!(listed.lines().count(), 12);
     assert!(listed.starts_with(&format!("{mixed}:4:12: ")), "{listed}");
     assert_eq!(
         text(&out.stderr),
-        "ctreport: 14 lines: 3 flows, 0 skipped, 11 malformed\n"
+        "ctreport: 15 lines: 3 flows, 0 skipped, 12 malformed\n"
     );
 
     let clean = ctreport(&["check", EXAMPLE]);
@@ -671,7 +671,7 @@ fn check_lists_malformed_lines_as_csv_and_json() {
             (path.to_owned(), line, column, message.to_owned())
         })
         .collect();
-    assert_eq!(expected.len(), 11);
+    assert_eq!(expected.len(), 12);
 
     let csv_out = ctreport(&["check", "--format", "csv", path]);
     assert_eq!(csv_out.status.code(), Some(1));
@@ -933,7 +933,7 @@ fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
     // sections that look like an empty table.
     let file = "fixtures/dialects/malformed.txt";
     let said = format!(
-        "ctreport: {file}: error: no conntrack entry read (11 malformed lines of 11); is it a \
+        "ctreport: {file}: error: no conntrack entry read (12 malformed lines of 12); is it a \
          capture of /proc/net/nf_conntrack or `conntrack -L`?"
     );
     for args in [
@@ -956,7 +956,7 @@ fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
     let doctor = text(&ctreport(&["doctor", file]).stdout);
     assert!(
         doctor.starts_with(&format!(
-            "Findings\n  - {file} gave no conntrack entry, only 11 malformed lines:"
+            "Findings\n  - {file} gave no conntrack entry, only 12 malformed lines:"
         )),
         "{doctor}"
     );
@@ -1005,11 +1005,11 @@ fn malformed_lines_are_reported_and_counted_not_fatal() {
                 "ctreport: {mixed}:3:12: L4 protocol name does not match number 17 (which prints as udp) \"tcp\""
             ),
             format!("ctreport: {mixed}:4:42: invalid IPv4 address in dst \"dst=198.51.100.300\""),
-            "ctreport: 9 more malformed lines not shown (--max-errors 2)".to_owned(),
+            "ctreport: 10 more malformed lines not shown (--max-errors 2)".to_owned(),
         ]
     );
     let json = text(&out.stdout);
-    assert!(json.contains("\"errors\": 11"), "{json}");
+    assert!(json.contains("\"errors\": 12"), "{json}");
     assert!(json.contains("\"flows\": 2"), "{json}");
 
     let strict = ctreport(&["summary", "--strict", &mixed]);

@@ -24,12 +24,13 @@ pub fn run(args: &CheckArgs) -> Result<Exit, Fatal> {
     let count = |field: fn(&crate::analysis::InputTotals) -> u64| {
         streamed.inputs.iter().map(field).sum::<u64>()
     };
-    let lines = count(|i| i.lines);
+    let (lines, flows) = (count(|i| i.lines), count(|i| i.flows));
     say!(
-        "ctreport: {} line{}: {} flows, {} skipped, {} malformed",
+        "ctreport: {} line{}: {} flow{}, {} skipped, {} malformed",
         thousands(lines),
         if lines == 1 { "" } else { "s" },
-        thousands(count(|i| i.flows)),
+        thousands(flows),
+        if flows == 1 { "" } else { "s" },
         thousands(count(|i| i.skipped)),
         thousands(streamed.errors)
     );
