@@ -39,9 +39,22 @@ impl Sysctl {
     pub fn parse(text: &[u8]) -> (Sysctl, Vec<InputError>) {
         let mut sysctl = Sysctl::default();
         let mut errors = Vec::new();
+        // Where each setting was read: a second value contradicts it.
+        let mut read_at: BTreeMap<String, u64> = BTreeMap::new();
         for (number, line) in Lines::new(text) {
             match parse_line(line) {
                 Ok(Some((name, value))) => {
+                    if let Some(earlier) = sysctl.values.get(&name).filter(|&&v| v != value) {
+                        errors.push(InputError::new(
+                            number,
+                            1,
+                            format!(
+                                "{name} is {value} here but {earlier} at line {}: two captures in one file? The last value is used",
+                                read_at[&name]
+                            ),
+                        ));
+                    }
+                    read_at.insert(name.clone(), number);
                     sysctl.values.insert(name, value);
                 }
                 Ok(None) => {}
@@ -153,6 +166,29 @@ mod tests {
         assert_eq!(sysctl.get("nf_conntrack_buckets"), Some(65536));
         assert_eq!(sysctl.get("nf_conntrack_tcp_timeout_time_wait"), Some(30));
         assert_eq!(sysctl.len(), 3);
+    }
+
+    /// A setting read twice with different values (two captures in one
+    /// file, from before and after a change) is named at its second line;
+    /// the same value twice (the legacy alias beside the key) is not.
+    #[test]
+    fn a_setting_with_two_values_is_reported() {
+        let text = b"net.netfilter.nf_conntrack_max = 1000\n\
+            net.nf_conntrack_max = 1000\n\
+            net.netfilter.nf_conntrack_buckets = 256\n\
+            /proc/sys/net/netfilter/nf_conntrack_max:2000\n";
+        let (sysctl, errors) = Sysctl::parse(text);
+        assert_eq!(
+            errors,
+            vec![InputError::new(
+                4,
+                1,
+                "nf_conntrack_max is 2000 here but 1000 at line 2: two captures in one file? \
+                 The last value is used"
+                    .to_owned()
+            )]
+        );
+        assert_eq!(sysctl.get("nf_conntrack_max"), Some(2000));
     }
 
     #[test]
