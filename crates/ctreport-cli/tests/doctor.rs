@@ -195,6 +195,20 @@ fn every_sysctl_form_reads_the_same() {
         ]);
         fills.push(v["fill"].clone());
     }
+    // Compressed as a dump may be, and refused as a dump would be.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(forms[0].as_bytes()).unwrap();
+    let packed = dir.join("sysctl.txt.gz");
+    std::fs::write(&packed, gz.finish().unwrap()).unwrap();
+    let packed = packed.to_str().unwrap();
+    let v = json(&["doctor", "--format", "json", "--sysctl", packed, EXAMPLE]);
+    fills.push(v["fill"].clone());
+    let elf = ctreport(&["doctor", "--sysctl", "/proc/self/exe", EXAMPLE]);
+    assert_eq!(elf.status.code(), Some(2));
+    assert_eq!(
+        text(&elf.stderr),
+        "ctreport: /proc/self/exe: an executable (ELF), not a capture\n"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(fills[0]["max"], 1600);
     assert_eq!(fills[0]["buckets"], 400);

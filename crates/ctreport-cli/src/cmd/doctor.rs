@@ -74,18 +74,23 @@ fn read_side<T>(
     parse: fn(&[u8]) -> (T, Vec<InputError>),
     expect: &Expect<T>,
 ) -> Result<Side<T>, Fatal> {
-    let stdin = path == Path::new("-");
+    // Opened as a dump is: compressed side inputs are read, archives and
+    // executables refused, standard input named `<stdin>`.
+    let opened = input::open(path).map_err(Fatal::Input)?;
+    let path = opened.name.as_path();
     // At most one byte over the limit: enough to tell it was passed.
     let limit = SIDE_INPUT_MAX + 1;
     let mut bytes = Vec::new();
-    let read = if stdin {
-        io::stdin().take(limit).read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(path).and_then(|file| file.take(limit).read_to_end(&mut bytes))
-    };
-    // Named as the dump is when it comes from standard input.
-    let path = if stdin { Path::new("<stdin>") } else { path };
-    read.map_err(|e| Fatal::Input(format!("{}: {}", path.display(), input::describe(&e))))?;
+    match opened.source {
+        ctparse::Source::Mapped(map) => {
+            bytes.extend_from_slice(&map[..map.len().min(limit as usize)])
+        }
+        ctparse::Source::Stream(stream) => {
+            stream.0.take(limit).read_to_end(&mut bytes).map_err(|e| {
+                Fatal::Input(format!("{}: {}", path.display(), input::describe(&e)))
+            })?;
+        }
+    }
     if bytes.len() as u64 > SIDE_INPUT_MAX {
         return Err(Fatal::Input(format!(
             "{} {} is larger than {} MiB, far more than such a listing takes (the wrong file?)",
