@@ -293,11 +293,9 @@ enum Packing {
 /// its block-size digit after it).
 fn packing(head: &[u8]) -> io::Result<Packing> {
     refuse_tar(head, "a tar archive")?;
-    if head.starts_with(GZIP_MAGIC) {
-        return Ok(Packing::Gzip);
-    }
-    if head.starts_with(ZSTD_MAGIC) {
-        return Ok(Packing::Zstd);
+    let packing = packing_of(head);
+    if packing != Packing::Plain {
+        return Ok(packing);
     }
     let Some(&(magic, what, unpack)) = UNREAD.iter().find(|(magic, ..)| head.starts_with(magic))
     else {
@@ -376,6 +374,21 @@ fn unpacked(
     reader: impl Read + Send + 'static,
     name: &Path,
 ) -> io::Result<Source> {
+    unpacked_within(packing, head, reader, name, NESTED_PACKINGS)
+}
+
+/// How many packings inside each other are unpacked (`dump.gz` gzipped
+/// again by an upload): a few, not a gzip quine's endless layers.
+const NESTED_PACKINGS: usize = 3;
+
+/// [`unpacked`], unpacking what comes out again while `depth` allows.
+fn unpacked_within(
+    packing: Packing,
+    head: Vec<u8>,
+    reader: impl Read + Send + 'static,
+    name: &Path,
+    depth: usize,
+) -> io::Result<Source> {
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
     let (mut decoded, what): (Box<dyn Read + Send>, &str) = match packing {
         Packing::Gzip => (
@@ -399,7 +412,28 @@ fn unpacked(
         Err(error) => Box::new(Failed(Some(error))),
         Ok(()) => decoded,
     };
-    Ok(Source::from_reader(io::Cursor::new(head).chain(rest)))
+    // Compressed twice: unpacked once more.
+    let inner = match packing_of(&head) {
+        Packing::Plain => Packing::Plain,
+        _ if depth <= 1 => Packing::Plain,
+        nested => nested,
+    };
+    let decoded = io::Cursor::new(head).chain(rest);
+    match inner {
+        Packing::Plain => Ok(Source::from_reader(decoded)),
+        nested => unpacked_within(nested, Vec::new(), decoded, name, depth - 1),
+    }
+}
+
+/// The gzip or zstd packing `head` starts with; plain otherwise.
+fn packing_of(head: &[u8]) -> Packing {
+    if head.starts_with(GZIP_MAGIC) {
+        Packing::Gzip
+    } else if head.starts_with(ZSTD_MAGIC) {
+        Packing::Zstd
+    } else {
+        Packing::Plain
+    }
 }
 
 /// The members of a gzip file one after the other, as `gzip -d` reads
@@ -629,6 +663,30 @@ mod tests {
         // The second member cut short (its header and part of its data).
         let cut = [&one[..], &two[..two.len() - 9]].concat();
         assert!(read(cut).is_err());
+    }
+
+    /// A dump compressed twice (gzip of a `.gz`, zstd of a `.gz`) is
+    /// unpacked twice, where the compressed bytes were read as lines.
+    #[test]
+    fn packings_inside_packings_are_unpacked() {
+        let text = b"ipv4     2 udp      17 30 src=192.0.2.1\n".repeat(50);
+        let gzip = |bytes: &[u8]| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(bytes).unwrap();
+            encoder.finish().unwrap()
+        };
+        let once = gzip(&text);
+        for packed in [gzip(&once), zstd::encode_all(&once[..], 1).unwrap()] {
+            let Source::Stream(mut stream) =
+                decompressing(ByteByByte(io::Cursor::new(packed)), Path::new("t")).unwrap()
+            else {
+                panic!("a stream")
+            };
+            let mut out = Vec::new();
+            stream.0.read_to_end(&mut out).unwrap();
+            assert_eq!(out, text);
+        }
     }
 
     /// A pipe at its slowest: one byte per `read`.
