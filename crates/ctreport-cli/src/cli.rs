@@ -442,7 +442,8 @@ impl FilterArgs {
 }
 
 fn parse_family(text: &str) -> Result<Family, String> {
-    match text {
+    // In any case, as -p takes protocol names.
+    match text.to_ascii_lowercase().as_str() {
         "ipv4" | "4" => Ok(Family::Ipv4),
         "ipv6" | "6" => Ok(Family::Ipv6),
         _ => Err("expected ipv4 or ipv6".to_owned()),
@@ -450,8 +451,13 @@ fn parse_family(text: &str) -> Result<Family, String> {
 }
 
 fn parse_protocol(text: &str) -> Result<Protocol, String> {
-    if let Some(protocol) = Protocol::from_name(text.to_ascii_lowercase().as_bytes()) {
+    let name = text.to_ascii_lowercase();
+    if let Some(protocol) = Protocol::from_name(name.as_bytes()) {
         return Ok(protocol);
+    }
+    // /etc/protocols' names for ICMPv6.
+    if matches!(name.as_str(), "ipv6-icmp" | "icmp6") {
+        return Ok(Protocol::ICMPV6);
     }
     text.parse::<u8>().map(Protocol).map_err(|_| {
         "expected a protocol name (tcp, udp, udplite, icmp, icmpv6, sctp, dccp, gre) or number \
@@ -568,5 +574,17 @@ mod tests {
         );
         assert_eq!(filter.nat, Some(Nat::Dst));
         assert_eq!(args.input.files, vec![PathBuf::from("dump.txt")]);
+    }
+
+    /// Family and protocol names in any case, and /etc/protocols' names
+    /// for ICMPv6.
+    #[test]
+    fn names_in_any_case_and_the_icmpv6_aliases() {
+        assert_eq!(parse_family("IPv6"), Ok(Family::Ipv6));
+        assert_eq!(parse_family("IPV4"), Ok(Family::Ipv4));
+        assert_eq!(parse_protocol("TCP"), Ok(Protocol::TCP));
+        assert_eq!(parse_protocol("ipv6-icmp"), Ok(Protocol::ICMPV6));
+        assert_eq!(parse_protocol("ICMP6"), Ok(Protocol::ICMPV6));
+        assert!(parse_family("ipv5").is_err());
     }
 }

@@ -1177,6 +1177,13 @@ fn several_files_merge_and_keep_per_file_totals() {
             "{command}"
         );
     }
+    // diff of one file with itself says why nothing changed.
+    let out = ctreport(&["diff", EXAMPLE, again]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        format!("ctreport: warning: {EXAMPLE} and {again} are the same file: no change can show\n")
+    );
 }
 
 /// `flows` formats pieces of the input on several threads: the rows come

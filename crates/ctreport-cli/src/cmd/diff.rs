@@ -53,6 +53,17 @@ pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
                 .to_owned(),
         ));
     }
+    // The same file twice (a slip of tab completion) has no change to show.
+    let same = |path: &std::path::Path| std::fs::canonicalize(path).ok();
+    if args.before.as_os_str() != "-"
+        && same(&args.before).is_some_and(|b| Some(b) == same(&args.after))
+    {
+        say!(
+            "ctreport: warning: {} and {} are the same file: no change can show",
+            args.before.display(),
+            args.after.display()
+        );
+    }
     let mut analyses = Vec::new();
     for file in [&args.before, &args.after] {
         let analysis = analysis::run(Pass {

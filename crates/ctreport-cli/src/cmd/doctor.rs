@@ -103,8 +103,9 @@ fn read_side<T>(
     if !(expect.usable)(&value) {
         let first = errors.first().map_or(String::new(), |e| {
             format!(
-                "; {} malformed lines, the first: {}",
+                "; {} malformed line{}, the first: {}",
                 errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
                 e.display_in(path)
             )
         });
