@@ -283,6 +283,7 @@ pub enum FlowFormat {
 
 /// Where the dump comes from.
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct InputArgs {
     /// Dump files (several are merged; per-file totals are kept). `-` or
     /// nothing reads stdin. gzip and zstd are detected by their magic bytes.
@@ -296,8 +297,10 @@ pub struct InputArgs {
     pub quiet: bool,
 }
 
-/// Output options of reports.
+/// Output options of reports. Negative numbers are values (and refused
+/// as such), where clap's own error advised `-- -1`, which makes a file.
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct OutputArgs {
     /// Rows per ranked section (0: all).
     #[arg(short = 'n', long = "top", default_value_t = 10, value_name = "N")]
@@ -329,7 +332,10 @@ pub enum Format {
 
 /// Selection options, named like `conntrack -L`'s.
 #[derive(Debug, Args, Default)]
-#[command(next_help_heading = "Filters (as conntrack -L)")]
+#[command(
+    next_help_heading = "Filters (as conntrack -L)",
+    allow_negative_numbers = true
+)]
 pub struct FilterArgs {
     /// Layer-3 family.
     #[arg(short = 'f', long, value_parser = parse_family, value_name = "ipv4|ipv6")]

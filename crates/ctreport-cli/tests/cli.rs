@@ -1064,6 +1064,23 @@ fn usage_errors_exit_2_with_clap_message() {
         "{}",
         text(&out.stderr)
     );
+    // A negative number is a bad value, not an unknown option with the
+    // tip to write `-- -1` (which makes it a file).
+    for args in [
+        &["top-ips", "-n", "-1"][..],
+        &["check", "--threads", "-1"],
+        &["flows", "--sport", "-1"],
+        &["diff", "-n", "-1", EXAMPLE],
+    ] {
+        let out = ctreport(&[args, &[EXAMPLE]].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("error: invalid value '-1' for '-"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("tip"), "{args:?}: {stderr}");
+    }
     let bad_state = ctreport(&["summary", "--state", "SYN_SNT", EXAMPLE]);
     assert_eq!(bad_state.status.code(), Some(2));
     // The message lists the names it knows.
