@@ -10,7 +10,8 @@ use ctparse::{Family, Protocol};
 
 /// What fills your Linux conntrack table, from a dump, in one pass.
 ///
-/// Reads `/proc/net/nf_conntrack`, `conntrack -L` (any -o options) and
+/// Reads `/proc/net/nf_conntrack`, `conntrack -L` (-o extended, id,
+/// ktimestamp, labels...; not -o xml) and
 /// `conntrack -E` output, plain or gzip/zstd compressed, from files or
 /// stdin, and reports protocols, TCP states, top talkers and NAT pairs.
 #[derive(Debug, Parser)]
@@ -31,9 +32,11 @@ pub struct Cli {
 const EXIT_STATUS: &str = "Exit status:
   0  the report was produced (also when stdout closes early, as with | head)
   1  `check` found malformed lines, or --strict and a line was malformed
-  2  an input could not be opened or read to its end (the report is of what
-     was read), or gave no entry but malformed lines (the wrong file, a
-     failed capture); or a usage error";
+  2  an input could not be opened (nothing is reported), was refused (a
+     packing ctreport does not read; conntrack -E events for doctor and
+     diff), changed while it was read, or could not be read to its end (the
+     report is of what was read); an input gave no entry but malformed
+     lines (the wrong file, a failed capture); or a usage error";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
