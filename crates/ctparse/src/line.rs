@@ -408,8 +408,15 @@ struct Tokens<'a> {
 }
 
 impl<'a> Tokens<'a> {
+    /// The tokens of `line`; a UTF-8 byte-order mark before them (a file
+    /// saved by a Windows editor) is not one. Columns still count it.
     fn new(line: &'a [u8]) -> Tokens<'a> {
-        Tokens { line, pos: 0 }
+        let pos = if line.starts_with(b"\xef\xbb\xbf") {
+            3
+        } else {
+            0
+        };
+        Tokens { line, pos }
     }
 }
 
@@ -1164,6 +1171,27 @@ mod tests {
             assert!(!keys.contains(&key), "{}", String::from_utf8_lossy(name));
             keys.push(key);
         }
+    }
+
+    /// A UTF-8 byte-order mark before a line (the first line of a file
+    /// saved by a Windows editor) is not read as part of its first word;
+    /// error columns still count its three bytes.
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_line() {
+        let line = "ipv4     2 tcp      6 100 ESTABLISHED src=192.0.2.1 dst=192.0.2.2 sport=1 \
+                    dport=2 src=192.0.2.2 dst=192.0.2.1 sport=2 dport=1 [ASSURED] use=1";
+        let marked = format!("\u{feff}{line}");
+        let (Ok(super::Line::Flow(plain)), Ok(super::Line::Flow(mut flow))) =
+            (parse_line(line.as_bytes()), parse_line(marked.as_bytes()))
+        else {
+            panic!("both lines are entries");
+        };
+        assert_eq!(flow.raw, marked.as_bytes());
+        flow.raw = plain.raw;
+        assert_eq!(flow, plain);
+        let bad = format!("\u{feff}{}", line.replace("sport=1 ", "sport=x "));
+        let error = parse_line(bad.as_bytes()).unwrap_err();
+        assert_eq!(error.column, bad.find("sport=x").unwrap() + 1);
     }
 
     /// A word without `=` among the fields says what it most likely is.
