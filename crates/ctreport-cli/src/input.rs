@@ -156,6 +156,8 @@ enum Refusal {
     },
     /// A tar archive, plain or compressed (`what`), and its first file.
     Tar { what: &'static str, member: String },
+    /// UTF-16 text (with its byte-order mark), as PowerShell's `>` writes.
+    Utf16,
 }
 
 impl std::fmt::Display for Refusal {
@@ -168,6 +170,10 @@ impl std::fmt::Display for Refusal {
             Refusal::Tar { what, member } => {
                 write!(f, "{what} (first file: {member}); ctreport reads one dump")
             }
+            Refusal::Utf16 => write!(
+                f,
+                "UTF-16 text (as Windows PowerShell's > writes it); ctreport reads UTF-8"
+            ),
         }
     }
 }
@@ -191,6 +197,10 @@ impl Refusal {
                 hint.file, hint.rerun
             ),
             Refusal::Packed { unpack: None, .. } => self.to_string(),
+            Refusal::Utf16 => format!(
+                "{self}: convert it first, e.g. `iconv -f UTF-16 -t UTF-8 {} | {}`",
+                hint.file, hint.rerun
+            ),
             Refusal::Tar { .. } => format!(
                 "{self}: list the files with `tar -tf {file}` and read the dump's with \
                  `tar -xOf {file} PATH | {rerun}`",
@@ -293,6 +303,9 @@ enum Packing {
 /// its block-size digit after it).
 fn packing(head: &[u8]) -> io::Result<Packing> {
     refuse_tar(head, "a tar archive")?;
+    if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
+        return Err(Refusal::Utf16.into_error());
+    }
     let packing = packing_of(head);
     if packing != Packing::Plain {
         return Ok(packing);
@@ -741,6 +754,14 @@ mod tests {
             (b"PK\x03\x04\x14\x00", "a zip archive; "),
             (b"7z\xbc\xaf\x27\x1c\x00", "a 7-Zip archive; "),
             (b"\x7fELF\x02\x01\x01", "an executable (ELF), not a capture"),
+            (
+                b"\xff\xfeu\x00",
+                "UTF-16 text (as Windows PowerShell's > writes it)",
+            ),
+            (
+                b"\xfe\xff\x00u",
+                "UTF-16 text (as Windows PowerShell's > writes it)",
+            ),
         ] {
             let input = [packed, &text[..]].concat();
             let Err(error) = decompressing(ByteByByte(io::Cursor::new(input)), Path::new("t"))
