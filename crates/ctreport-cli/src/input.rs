@@ -595,7 +595,13 @@ pub fn progress_bar(input: &Input, quiet: bool) -> Option<ProgressBar> {
             ),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
             ProgressStyle::with_template("{msg} {spinner} {bytes} {bytes_per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                // indicatif's default frames are braille (UTF-8).
+                .tick_chars(if utf8_locale() {
+                    "⠁⠂⠄⡀⢀⠠⠐⠈ "
+                } else {
+                    "|/-\\ "
+                }),
         ),
     };
     // The file name only: a long path would wrap the bar on a narrow terminal.
@@ -605,6 +611,23 @@ pub fn progress_bar(input: &Input, quiet: bool) -> Option<ProgressBar> {
     );
     bar.set_message(name);
     Some(bar)
+}
+
+/// Whether the terminal's locale takes UTF-8, as the first of `LC_ALL`,
+/// `LC_CTYPE` and `LANG` that is set says (`C` and `POSIX` do not).
+fn utf8_locale() -> bool {
+    utf8_locale_in(|name| std::env::var(name).ok())
+}
+
+/// [`utf8_locale`] with the environment read by `var`.
+fn utf8_locale_in(var: impl Fn(&str) -> Option<String>) -> bool {
+    ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|name| var(name).filter(|v| !v.is_empty()))
+        .is_some_and(|locale| {
+            let locale = locale.to_ascii_lowercase();
+            locale.contains("utf-8") || locale.contains("utf8")
+        })
 }
 
 /// The analyzer's progress callback for `bar`.
@@ -700,6 +723,24 @@ mod tests {
             stream.0.read_to_end(&mut out).unwrap();
             assert_eq!(out, text);
         }
+    }
+
+    /// The spinner's frames are braille only where the locale takes
+    /// UTF-8: `LC_ALL=C` wins over a UTF-8 `LANG`, an empty one does not.
+    #[test]
+    fn the_locale_decides_the_spinner() {
+        let env = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            utf8_locale_in(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        };
+        assert!(env(&[("LANG", "en_US.UTF-8")]));
+        assert!(env(&[("LC_ALL", ""), ("LANG", "de_DE.utf8")]));
+        assert!(!env(&[("LC_ALL", "C"), ("LANG", "en_US.UTF-8")]));
+        assert!(!env(&[("LC_CTYPE", "POSIX")]));
+        assert!(!env(&[]));
     }
 
     /// A pipe at its slowest: one byte per `read`.
