@@ -66,6 +66,74 @@ impl Filter {
         *self == Filter::default()
     }
 
+    /// Why no flow can match, when the conditions contradict each other:
+    /// an address prefix of the other family, prefixes of both families,
+    /// a mark value with bits outside its mask, ports on a protocol
+    /// without them. `None` when some flow could match.
+    ///
+    /// ```
+    /// use ctanalyze::Filter;
+    /// use ctparse::Family;
+    /// let filter = Filter {
+    ///     family: Some(Family::Ipv6),
+    ///     src: Some("198.18.0.0/16".parse()?),
+    ///     ..Filter::default()
+    /// };
+    /// assert_eq!(
+    ///     filter.never_matches().as_deref(),
+    ///     Some("the family is ipv6, but the original source prefix 198.18.0.0/16 is ipv4")
+    /// );
+    /// # Ok::<(), ctanalyze::FilterError>(())
+    /// ```
+    pub fn never_matches(&self) -> Option<String> {
+        let prefixes = [
+            ("original source", self.src),
+            ("original destination", self.dst),
+            ("reply source", self.reply_src),
+            ("reply destination", self.reply_dst),
+        ];
+        let family_of = |cidr: &Cidr| Family::of(&cidr.addr);
+        let mut given = prefixes
+            .iter()
+            .filter_map(|(name, cidr)| cidr.map(|c| (name, c)));
+        if let Some(family) = self.family
+            && let Some((name, cidr)) = given.clone().find(|(_, c)| family_of(c) != family)
+        {
+            return Some(format!(
+                "the family is {}, but the {name} prefix {cidr} is {}",
+                family.name(),
+                family_of(&cidr).name()
+            ));
+        }
+        if let Some((first, a)) = given.next()
+            && let Some((second, b)) = given.find(|(_, c)| family_of(c) != family_of(&a))
+        {
+            return Some(format!(
+                "the {first} prefix {a} is {}, the {second} prefix {b} {}",
+                family_of(&a).name(),
+                family_of(&b).name()
+            ));
+        }
+        if let Some(mark) = self.mark
+            && mark.value & !mark.mask != 0
+        {
+            return Some(format!(
+                "the mark value {:#x} has bits outside its mask {:#x}",
+                mark.value, mark.mask
+            ));
+        }
+        if let Some(protocol) = self.protocol
+            && (self.sport.is_some() || self.dport.is_some())
+            && protocol.tuple_kind() != ctparse::TupleKind::Ports
+        {
+            return Some(match protocol.name() {
+                "unknown" => format!("protocol {} has no ports", protocol.number()),
+                name => format!("protocol {name} has no ports"),
+            });
+        }
+        None
+    }
+
     /// Whether `flow` passes.
     pub fn matches(&self, flow: &Flow<'_>) -> bool {
         self.family.is_none_or(|f| f == flow.family)
@@ -358,6 +426,73 @@ impl Nat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Contradicting conditions are named; conditions some flow could
+    /// meet are not. Each named filter indeed matches none of the flows
+    /// of a small table with both families, marks and ports.
+    #[test]
+    fn contradictions_are_named() {
+        let cidr = |text: &str| Some(text.parse::<Cidr>().unwrap());
+        let never = [
+            Filter {
+                family: Some(Family::Ipv6),
+                src: cidr("192.0.2.0/24"),
+                ..Filter::default()
+            },
+            Filter {
+                src: cidr("192.0.2.0/24"),
+                reply_dst: cidr("2001:db8::/32"),
+                ..Filter::default()
+            },
+            Filter {
+                mark: Some(MarkMatch { value: 1, mask: 0 }),
+                ..Filter::default()
+            },
+            Filter {
+                protocol: Some(Protocol::ICMP),
+                dport: Some(80),
+                ..Filter::default()
+            },
+        ];
+        let can = [
+            Filter::default(),
+            Filter {
+                family: Some(Family::Ipv4),
+                src: cidr("192.0.2.0/24"),
+                dst: cidr("198.51.100.1"),
+                ..Filter::default()
+            },
+            Filter {
+                mark: Some(MarkMatch {
+                    value: 0x10,
+                    mask: 0xf0,
+                }),
+                ..Filter::default()
+            },
+            Filter {
+                protocol: Some(Protocol::UDP),
+                dport: Some(53),
+                ..Filter::default()
+            },
+        ];
+        let table = "ipv4     2 tcp      6 100 ESTABLISHED src=192.0.2.1 dst=198.51.100.1 sport=9 dport=80 src=198.51.100.1 dst=192.0.2.1 sport=80 dport=9 [ASSURED] mark=16 use=1
+ipv4     2 udp      17 20 src=192.0.2.2 dst=198.51.100.1 sport=9 dport=53 src=198.51.100.1 dst=192.0.2.2 sport=53 dport=9 mark=0 use=1
+ipv6     10 icmpv6   58 20 src=2001:db8::1 dst=2001:db8::2 type=128 code=0 id=1 src=2001:db8::2 dst=2001:db8::1 type=129 code=0 id=1 mark=1 use=1
+ipv4     2 icmp     1 20 src=192.0.2.3 dst=198.51.100.1 type=8 code=0 id=1 src=198.51.100.1 dst=192.0.2.3 type=0 code=0 id=1 mark=1 use=1
+";
+        let flows: Vec<Flow<'_>> = ctparse::Parser::new(table.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(flows.len(), 4);
+        for filter in &never {
+            assert!(filter.never_matches().is_some(), "{filter:?}");
+            assert!(!flows.iter().any(|f| filter.matches(f)), "{filter:?}");
+        }
+        for filter in &can {
+            assert_eq!(filter.never_matches(), None, "{filter:?}");
+            assert!(flows.iter().any(|f| filter.matches(f)), "{filter:?}");
+        }
+    }
 
     /// A state of another protocol, or the reports' `(none)` row, is
     /// refused with what would select it.

@@ -446,6 +446,9 @@ impl FilterArgs {
                 .select_state(name)
                 .map_err(|e| format!("--state: {e}"))?;
         }
+        if let Some(why) = filter.never_matches() {
+            say!("ctreport: warning: the filters can match no flow: {why}");
+        }
         Ok(filter)
     }
 }

@@ -142,6 +142,14 @@ fn filters_narrow_the_report() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     golden("summary-tcp-time-wait.json", &text(&out.stdout));
+    // Filters that contradict each other are said to, before the empty report.
+    let out = ctreport(&["protocols", "-f", "ipv6", "-s", "198.18.0.0/16", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        "ctreport: warning: the filters can match no flow: the family is ipv6, but the \
+         original source prefix 198.18.0.0/16 is ipv4\n"
+    );
 }
 
 /// `states` filtered to a protocol shows that protocol's states only
