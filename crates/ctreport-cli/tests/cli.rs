@@ -1716,9 +1716,10 @@ fn an_overlong_line_is_one_malformed_line_from_a_pipe_or_a_file() {
 }
 
 /// A file that another process empties while `flows` reads it in place
-/// (from its memory map): ctreport says so and exits 2, instead of dying
-/// of `SIGBUS` ("Bus error") with nothing said. `flows` writes as it reads,
-/// so the blocked pipe holds it part way until the file is cut.
+/// (from its memory map): ctreport says so, once whichever of its threads
+/// fault, and exits 2, instead of dying of `SIGBUS` ("Bus error") with
+/// nothing said. `flows` writes as it reads, so the blocked pipe holds it
+/// part way until the file is cut.
 #[cfg(unix)]
 #[test]
 fn a_file_emptied_while_read_in_place_is_named() {
@@ -1728,41 +1729,81 @@ fn a_file_emptied_while_read_in_place_is_named() {
     let dir = std::env::temp_dir().join(format!("ctreport-emptied-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("dump.txt");
-    // 12 MB: three times what `flows` formats before it writes.
-    std::fs::write(&path, example.repeat(32)).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctreport"))
-        .args(["flows", "--threads", "1"])
-        .arg(&path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert!(!first.is_empty());
-    std::fs::File::create(&path).unwrap();
-    std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(
-        (status.code(), status.signal()),
-        (Some(2), None),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!(
+    for threads in ["1", "4"] {
+        // 12 MB: three times what `flows` formats before it writes.
+        std::fs::write(&path, example.repeat(32)).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctreport"))
+            .args(["flows", "--threads", threads])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(!first.is_empty());
+        std::fs::File::create(&path).unwrap();
+        std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(
+            (status.code(), status.signal()),
+            (Some(2), None),
+            "{threads} threads: {stderr}"
+        );
+        let message = format!(
             "ctreport: {}: the file shrank while it was read (another process truncated or rewrote it)",
             path.display()
-        )),
-        "{stderr}"
-    );
+        );
+        assert_eq!(
+            stderr.matches(&message).count(),
+            1,
+            "{threads} threads: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `SIGBUS` sent to ctreport (`kill -BUS`), not raised by a fault in a
+/// mapped file, has its default action: the process ends by it, where the
+/// handler for shrunk files would swallow it and switch itself off.
+#[cfg(unix)]
+#[test]
+fn a_sigbus_sent_by_kill_ends_the_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = std::env::temp_dir().join(format!("ctreport-kill-bus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(["summary", "--quiet"])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Returns once ctreport opened the FIFO: after it installed its handler.
+    let writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-BUS", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // The signal is pending before the end of input reaches the read.
+    drop(writer);
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(7), "{status:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
