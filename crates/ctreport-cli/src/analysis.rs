@@ -251,6 +251,20 @@ pub fn warn_repeated_inputs(names: &[PathBuf]) -> Result<(), Fatal> {
                 .to_owned(),
         ));
     }
+    // A pipe or device named twice (`/dev/stdin -`, a FIFO): the second
+    // read would wait for a writer that is gone, or find nothing.
+    let mut streams = Vec::new();
+    for name in names {
+        if let Some(identity) = input::read_once_identity(name) {
+            if streams.contains(&identity) {
+                return Err(Fatal::Usage(format!(
+                    "{} is a pipe or device given before (as another name, perhaps): what is read from it is gone; give it once",
+                    name.display()
+                )));
+            }
+            streams.push(identity);
+        }
+    }
     let mut seen: Vec<PathBuf> = Vec::new();
     for name in names.iter().filter(|name| name.as_os_str() != "-") {
         let same = std::fs::canonicalize(name).unwrap_or_else(|_| name.clone());

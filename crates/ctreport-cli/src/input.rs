@@ -63,22 +63,43 @@ pub fn preflight(path: &Path) -> Result<(), String> {
     if path == Path::new("-") || read_once(path) {
         return Ok(());
     }
-    open(path).map(drop)
+    // What `open` checks before it maps or decodes anything.
+    let fail = |e: io::Error| {
+        let why = refused(&e, path).unwrap_or_else(|| describe(&e));
+        format!("{}: {why}", path.display())
+    };
+    let mut file = File::open(path).map_err(fail)?;
+    if file.metadata().map_err(fail)?.is_dir() {
+        return Err(format!("{}: is a directory", path.display()));
+    }
+    read_packing(&mut file).map_err(fail)?;
+    Ok(())
 }
 
 /// A pipe, socket or character device: what is read from it is gone.
-#[cfg(unix)]
 fn read_once(path: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::metadata(path).is_ok_and(|meta| {
-        let kind = meta.file_type();
-        kind.is_fifo() || kind.is_char_device() || kind.is_socket()
-    })
+    read_once_identity(path).is_some()
+}
+
+/// The device and inode of `path` (`-`: standard input) when it is a
+/// pipe, socket or character device: two names of one such input have
+/// the same.
+#[cfg(unix)]
+pub fn read_once_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let path = if path == Path::new("-") {
+        Path::new("/dev/stdin")
+    } else {
+        path
+    };
+    let meta = std::fs::metadata(path).ok()?;
+    let kind = meta.file_type();
+    (kind.is_fifo() || kind.is_char_device() || kind.is_socket()).then(|| (meta.dev(), meta.ino()))
 }
 
 #[cfg(not(unix))]
-fn read_once(_: &Path) -> bool {
-    false
+pub fn read_once_identity(_: &Path) -> Option<(u64, u64)> {
+    None
 }
 
 /// Opens `path` (`-` is stdin). The error is one line naming the file.
@@ -428,7 +449,13 @@ fn unpacked_within(
     // Compressed twice: unpacked once more.
     let inner = match packing_of(&head) {
         Packing::Plain => Packing::Plain,
-        _ if depth <= 1 => Packing::Plain,
+        _ if depth <= 1 => {
+            return Err(Refusal::Packed {
+                what: "compressed more than 3 times, one packing inside the other",
+                unpack: None,
+            }
+            .into_error());
+        }
         nested => nested,
     };
     let decoded = io::Cursor::new(head).chain(rest);
@@ -713,7 +740,12 @@ mod tests {
             encoder.finish().unwrap()
         };
         let once = gzip(&text);
-        for packed in [gzip(&once), zstd::encode_all(&once[..], 1).unwrap()] {
+        let thrice = gzip(&gzip(&once));
+        for packed in [
+            gzip(&once),
+            zstd::encode_all(&once[..], 1).unwrap(),
+            thrice.clone(),
+        ] {
             let Source::Stream(mut stream) =
                 decompressing(ByteByByte(io::Cursor::new(packed)), Path::new("t")).unwrap()
             else {
@@ -723,6 +755,16 @@ mod tests {
             stream.0.read_to_end(&mut out).unwrap();
             assert_eq!(out, text);
         }
+        // A fourth layer is refused (a gzip quine would go on forever).
+        let Err(error) = decompressing(io::Cursor::new(gzip(&thrice)), Path::new("t")) else {
+            panic!("four layers were read");
+        };
+        assert!(
+            error
+                .to_string()
+                .starts_with("compressed more than 3 times"),
+            "{error}"
+        );
     }
 
     /// The spinner's frames are braille only where the locale takes

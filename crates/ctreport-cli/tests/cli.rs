@@ -1202,6 +1202,36 @@ fn several_files_merge_and_keep_per_file_totals() {
             "{command}"
         );
     }
+    // Nor one pipe under two names, or a FIFO twice (the second open
+    // waited for a writer that was gone: the run hung).
+    let out = ctreport_stdin(&["check", "/dev/stdin", "-"], &example);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("- is a pipe or device given before"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = std::env::temp_dir().join(format!("ctreport-fifo-twice-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let fifo = fifo.to_str().unwrap();
+    for command in ["summary", "flows"] {
+        let out = ctreport(&[command, fifo, fifo]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(
+            text(&out.stderr).contains(&format!("{fifo} is a pipe or device given before")),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
     // diff of one file with itself says why nothing changed.
     let out = ctreport(&["diff", EXAMPLE, again]);
     assert_eq!(out.status.code(), Some(0));
@@ -1876,6 +1906,50 @@ fn more_inputs_than_open_descriptors_are_all_read() {
         } else {
             // A header and a row per entry.
             assert_eq!(text(&out.stdout).lines().count(), 101);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Bytes after the last gzip member: zeros (padding) are ignored
+/// silently, other bytes with one warning, whatever the command (`check`
+/// also looks at each input before it reads the first), and every entry
+/// is counted.
+#[test]
+fn bytes_after_gzip_data_are_ignored_as_gzip_does() {
+    use std::io::Write;
+    let entry = std::fs::read_to_string(root().join(EXAMPLE))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(format!("{entry}\n").as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let dir = std::env::temp_dir().join(format!("ctreport-gz-tail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (tail, warned) in [(&[0u8; 64][..], false), (b"junk\n", true)] {
+        let path = dir.join("dump.gz");
+        std::fs::write(&path, [&gz[..], tail].concat()).unwrap();
+        let path = path.to_str().unwrap();
+        for command in ["check", "summary"] {
+            let out = ctreport(&[command, "--format", "json", path]);
+            assert_eq!(out.status.code(), Some(0), "{command}");
+            let stderr = text(&out.stderr);
+            let warning = format!(
+                "ctreport: {path}: warning: {} after the end of the gzip data",
+                if warned { "5 bytes" } else { "64 bytes" }
+            );
+            assert_eq!(
+                stderr.matches(&warning).count(),
+                usize::from(warned),
+                "{stderr}"
+            );
+            if command == "summary" {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(v["totals"]["flows"], 1);
+            }
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
