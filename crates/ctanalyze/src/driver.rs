@@ -325,7 +325,10 @@ impl Analyzer {
     /// Where a read comes back short (another process truncated the file)
     /// or fails, the pass stops with that error: what was read may mix
     /// two versions of the file, and the map's vanished pages would fault
-    /// (`SIGBUS`) if the rest were taken from there.
+    /// (`SIGBUS`) if the rest were taken from there. A file written to
+    /// during the pass without shrinking gives [`ctparse::Changed`]. The
+    /// error's partial summary is then of the chunks read, not a prefix of
+    /// the file, and its error lines are not resolved.
     ///
     /// The loop is [`ChunkReader`]'s (whole lines, a cut line carried to
     /// the next piece) written again on purpose: `ChunkReader` zero-fills
@@ -392,17 +395,22 @@ impl Analyzer {
                 }
             });
         });
-        if let Some(error) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            self.finish(&mut summary);
-            return Err(ReadError {
+        let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+        if failed.is_none() {
+            resolve_error_lines(&mut summary, bytes);
+            // Written to since it was opened (to the same size or larger,
+            // which no read comes back short for): a mix of versions.
+            failed = file.unchanged().err();
+        }
+        self.finish(&mut summary);
+        match failed {
+            None => Ok(summary),
+            Some(error) => Err(ReadError {
                 error,
                 cut: 0,
                 partial: Box::new(summary),
-            });
+            }),
         }
-        resolve_error_lines(&mut summary, bytes);
-        self.finish(&mut summary);
-        Ok(summary)
     }
 
     /// Streams `reader` in whole-line chunks: memory stays bounded by

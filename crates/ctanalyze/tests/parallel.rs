@@ -158,6 +158,61 @@ fn a_file_that_shrinks_while_read_is_an_error() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A mapped file written to while it is read, without shrinking (a same
+/// size rewrite, an append), gives an error too: no read comes back
+/// short, but the size or modification time has changed since it was
+/// opened.
+#[test]
+fn a_file_written_to_while_read_is_an_error() {
+    use std::io::{Seek, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let bytes = generated(19, 6_000, 0, Dialect::Proc);
+    let dir = std::env::temp_dir().join(format!("ctanalyze-written-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.txt");
+    for append in [false, true] {
+        std::fs::write(&path, &bytes).unwrap();
+        // Past the filesystem's timestamp tick, so that a write changes it.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let source = ctparse::Source::open(&path).unwrap();
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let (to_write, at) = (done.clone(), path.clone());
+        let analyzer =
+            Analyzer::new()
+                .threads(1)
+                .chunk_size(64 << 10)
+                .progress(std::sync::Arc::new(move |_| {
+                    if !to_write.swap(true, Ordering::SeqCst) {
+                        let mut file = std::fs::OpenOptions::new().write(true).open(&at).unwrap();
+                        if append {
+                            file.seek(std::io::SeekFrom::End(0)).unwrap();
+                        }
+                        // The first line again: the same bytes, the same size.
+                        let line = bytes_line(&at);
+                        file.write_all(&line).unwrap();
+                    }
+                }));
+        let error = analyzer.analyze_source(0, source).unwrap_err();
+        assert!(done.load(Ordering::SeqCst));
+        assert!(
+            error
+                .error()
+                .get_ref()
+                .is_some_and(|e| e.is::<ctparse::Changed>()),
+            "append {append}: {}",
+            error.error()
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The first line of the file at `path`, with its line end.
+fn bytes_line(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let end = bytes.iter().position(|&b| b == b'\n').unwrap();
+    bytes[..=end].to_vec()
+}
+
 /// Lines longer than `ctparse::MAX_LINE` (3 MiB of NULs, longer than a
 /// stream's chunk, and one of a valid entry made too long by its security
 /// context) are malformed on every path, the streamed one keeping only

@@ -68,7 +68,7 @@ pub use guard::exit_when_mapped_file_shrinks;
 pub use iter::{ParseStats, Parser};
 pub use line::{Line, SkipReason, parse_line};
 pub use render::{Dialect, render};
-pub use source::{ChunkReader, LineChunks, MappedFile, Source, Stream, line_chunks};
+pub use source::{Changed, ChunkReader, LineChunks, MappedFile, Source, Stream, line_chunks};
 pub use state::{DccpState, SctpState, State, TcpState};
 
 /// The longest line read, in bytes, without its line end: a longer one is

@@ -55,6 +55,7 @@ impl Source {
             Ok(Source::Mapped(MappedFile {
                 _watch: watch,
                 map,
+                opened: Version::of(&meta),
                 file,
             }))
         } else {
@@ -86,6 +87,8 @@ pub struct MappedFile {
     /// Dropped first: the watch ends before the unmapping.
     _watch: crate::guard::Watch,
     map: Mmap,
+    /// The file's size and modification time when it was opened.
+    opened: Version,
     file: File,
 }
 
@@ -98,6 +101,21 @@ impl std::ops::Deref for MappedFile {
 }
 
 impl MappedFile {
+    /// An error ([`Changed`]) when the file's size or modification time
+    /// is not what it was when it was opened: another process wrote to it
+    /// (or truncated it) since, so what was read from it may mix two
+    /// versions. Checked after a pass, it catches the rewrites a short read
+    /// does not (to the same size or larger); a rewrite that also sets the
+    /// time back (`cp -p`) goes unseen.
+    pub fn unchanged(&self) -> io::Result<()> {
+        let now = Version::of(&self.file.metadata()?);
+        if now == self.opened {
+            Ok(())
+        } else {
+            Err(io::Error::other(Changed))
+        }
+    }
+
     /// Reads the bytes at `offset` into `buf`, as many as fit and are
     /// there (fewer only at the end of the file); the same bytes as the
     /// map's at that offset.
@@ -132,6 +150,35 @@ impl MappedFile {
         Ok(filled)
     }
 }
+
+/// A file's size and modification time: what a write changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Version {
+    fn of(meta: &std::fs::Metadata) -> Version {
+        Version {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+/// The error of [`MappedFile::unchanged`]: the file was written to while
+/// it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changed;
+
+impl std::fmt::Display for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the file changed while it was read: another process wrote to it")
+    }
+}
+
+impl std::error::Error for Changed {}
 
 /// One positional read (`pread`).
 #[cfg(unix)]

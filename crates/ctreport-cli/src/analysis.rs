@@ -205,10 +205,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             // A file read in place that shrank or failed: what was read
             // is not a prefix of one version of it.
             Err(e) if mapped => {
-                return Err(Fatal::Input(match e.error().kind() {
-                    std::io::ErrorKind::UnexpectedEof => input::shrunk(&opened.name),
-                    _ => format!("{}: {}", opened.name.display(), input::describe(e.error())),
-                }));
+                return Err(Fatal::Input(input::mapped_failed(&opened.name, e.error())));
             }
             Err(e) => {
                 let cut = e.cut();

@@ -248,6 +248,25 @@ pub fn shrunk(path: &Path) -> String {
     )
 }
 
+/// What a file read in place that failed part way says: it shrank, it
+/// was written to ([`ctparse::Changed`]), or the error.
+pub fn mapped_failed(path: &Path, error: &io::Error) -> String {
+    if error.kind() == io::ErrorKind::UnexpectedEof {
+        return shrunk(path);
+    }
+    if error
+        .get_ref()
+        .is_some_and(|e| e.downcast_ref::<ctparse::Changed>().is_some())
+    {
+        return format!(
+            "{}: the file changed while it was read (another process wrote to it); stopped, as what was read may mix two versions of it. Run again once the writer is done, or on a copy made then (`cp {file} {file}.copy`)",
+            path.display(),
+            file = shell_word(&path.to_string_lossy()),
+        );
+    }
+    format!("{}: {}", path.display(), describe(error))
+}
+
 /// [`shrunk`] as a line of stderr, for the signal handler that stops a
 /// read of a mapped file's vanished pages
 /// ([`ctparse::exit_when_mapped_file_shrinks`]).

@@ -409,6 +409,9 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
             Source::Mapped(map) => {
                 pieces.write(&map)?;
                 tail.add(&map);
+                // Written to while read: the lines listed may mix versions.
+                map.unchanged()
+                    .map_err(|e| Fatal::Input(input::mapped_failed(&path, &e)))?;
             }
             Source::Stream(stream) => {
                 let mut reader = ChunkReader::new(stream.0, 1 << 20);
