@@ -859,18 +859,26 @@ impl<'a> Builder<'a> {
             Key::Helper => self.text(token, value, Field::Helper, |f| &mut f.helper)?,
             Key::Labels => self.text(token, value, Field::Labels, |f| &mut f.labels)?,
             Key::Progname => self.text(token, value, Field::Progname, |f| &mut f.progname)?,
-            // The kernel and conntrack-tools print keys in lower case: an
-            // unknown one in capitals is damage, such as a state glued to
-            // the next key (`ESTABLISHEDzone-orig=1`), which would leave
-            // the entry without its state.
+            // The kernel and conntrack-tools print keys in lower-case
+            // letters, digits, `-` and `_`: any other unknown key is
+            // damage, such as a state glued to the next key
+            // (`ESTABLISHEDzone-orig=1`), which would leave the entry
+            // without its state. Named an unknown state where one of the
+            // protocol's states starts it, before the tuples.
             _ if !name.iter().all(|&b| {
                 b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
             }) =>
             {
+                let glued = self.flow.state.is_none()
+                    && self.tuples_seen == 0
+                    && (1..token.bytes.len()).any(|end| {
+                        matches!(
+                            protocol_state(self.flow.protocol, &token.bytes[..end]),
+                            Some((Some(_), _))
+                        )
+                    });
                 let kind = match protocol_state(self.flow.protocol, name) {
-                    Some((_, protocol)) if self.flow.state.is_none() && self.tuples_seen == 0 => {
-                        ErrorKind::UnknownState { protocol }
-                    }
+                    Some((_, protocol)) if glued => ErrorKind::UnknownState { protocol },
                     _ => ErrorKind::UnexpectedToken,
                 };
                 return Err(self.error(token, kind));
@@ -1189,6 +1197,24 @@ mod tests {
         assert_eq!(flow.raw, marked.as_bytes());
         flow.raw = plain.raw;
         assert_eq!(flow, plain);
+        // A key out of the printers' alphabet is malformed; an unknown
+        // state where a state starts it, before the tuples.
+        for (token, state) in [
+            ("ESTABLISHEDzone-orig=1", true),
+            ("ESTAB=LISHED", false),
+            ("FOO=1", false),
+            ("foo.bar=1", false),
+        ] {
+            let damaged = line.replace("ESTABLISHED", token);
+            let error = parse_line(damaged.as_bytes()).unwrap_err();
+            assert_eq!(error.column, 27, "{token}");
+            assert_eq!(
+                matches!(error.kind, ErrorKind::UnknownState { protocol: "TCP" }),
+                state,
+                "{token}: {:?}",
+                error.kind
+            );
+        }
         let bad = format!("\u{feff}{}", line.replace("sport=1 ", "sport=x "));
         let error = parse_line(bad.as_bytes()).unwrap_err();
         assert_eq!(error.column, bad.find("sport=x").unwrap() + 1);
