@@ -8,7 +8,11 @@ pub(crate) struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
+    /// The lines of `text`, after a UTF-8 byte-order mark (a file saved by
+    /// a Windows editor: without this its first setting was lost). The
+    /// columns of the first line then count from after the mark.
     pub(crate) fn new(text: &'a [u8]) -> Lines<'a> {
+        let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
         Lines { text, number: 0 }
     }
 }
@@ -118,6 +122,8 @@ mod tests {
         let lines: Vec<_> = Lines::new(b"a\r\n\nb").collect();
         assert_eq!(lines, vec![(1, &b"a"[..]), (2, &b""[..]), (3, &b"b"[..])]);
         assert_eq!(Lines::new(b"").count(), 0);
+        let marked: Vec<_> = Lines::new(b"\xef\xbb\xbfa\r\nb").collect();
+        assert_eq!(marked, [(1, &b"a"[..]), (2, b"b")]);
     }
 
     #[test]
