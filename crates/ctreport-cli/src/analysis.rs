@@ -441,10 +441,16 @@ impl Analysis {
             )));
         }
         // Events pasted into a listing: table lines never hold the tags.
-        let (file, rerun) = input::with_stdin(path);
+        let stdin = path == std::path::Path::new("<stdin>");
+        let (file, rerun) = input::with_stdin(if stdin { "-".as_ref() } else { path });
+        let grep = "grep -v -e '\\[NEW\\]' -e '\\[UPDATE\\]' -e '\\[DESTROY\\]'";
+        let command = match input::unpack_command(path) {
+            Some(unpack) => format!("{unpack} {file} | {grep} | {rerun}"),
+            None => format!("{grep} {file} | {rerun}"),
+        };
         Err(Fatal::Input(format!(
             "{}: holds {count} among {} table entries: {what}; leave the events out with \
-             `grep -v -e '\\[NEW\\]' -e '\\[UPDATE\\]' -e '\\[DESTROY\\]' {file} | {rerun}`",
+             `{command}`",
             path.display(),
             crate::report::thousands(entries),
         )))

@@ -274,6 +274,19 @@ pub fn shrunk_line(path: &Path) -> String {
     format!("ctreport: {}\n", shrunk(path))
 }
 
+/// The command that writes the file at `path` unpacked to stdout, when it
+/// is gzip or zstd (`gzip -dc`); `None` for plain text or when it cannot
+/// be read again (standard input).
+pub fn unpack_command(path: &Path) -> Option<&'static str> {
+    let mut file = File::open(path).ok()?;
+    let (packing, _) = read_packing(&mut file).ok()?;
+    match packing {
+        Packing::Gzip => Some("gzip -dc"),
+        Packing::Zstd => Some("zstd -dc"),
+        Packing::Plain => None,
+    }
+}
+
 /// `path` as a shell word, and this run's command line reading it from
 /// standard input instead (`ctreport top-ips --prefix 24 -`).
 pub fn with_stdin(path: &Path) -> (String, String) {

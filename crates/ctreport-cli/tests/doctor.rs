@@ -585,6 +585,23 @@ fn doctor_and_diff_refuse_an_event_capture() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["totals"]["flows"], listed);
+    // Compressed, the command unpacks it first; from stdin, it names FILE.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&mixed).unwrap();
+    let packed = dir.join("mixed.txt.gz");
+    std::fs::write(&packed, gz.finish().unwrap()).unwrap();
+    let out = ctreport(&["doctor", packed.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains(&format!("`gzip -dc {} | grep -v -e", packed.display())),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ctreport_stdin(&["doctor", "-"], &mixed);
+    assert!(
+        text(&out.stderr).contains("-e '\\[DESTROY\\]' FILE | ctreport doctor -`"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
