@@ -29,6 +29,11 @@ type Stop = (io::Error, u64);
 /// shorter, valid one), and [`error`](ReadError::error) says why reading
 /// stopped. Converts into the [`io::Error`] for callers that only want the
 /// error.
+///
+/// Or a mapped file that shrank, failed or was written to while it was
+/// read ([`Analyzer::analyze_source`]): then `partial` is of the chunks
+/// read, which need not be a prefix of the file, its error samples keep
+/// chunk-relative lines, and `cut` is 0.
 #[derive(Debug)]
 pub struct ReadError {
     error: io::Error,

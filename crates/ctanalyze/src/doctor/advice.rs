@@ -155,7 +155,7 @@ pub fn raise_max(
 }
 
 /// Set `nf_conntrack_buckets` to the (new) limit when chains were too
-/// long (`chaintoolong`) and there are fewer buckets than that; or when
+/// long (`chaintoolong`) and that adds a quarter or more; or when
 /// the limit is at least [`CHAIN_RATIO`] times the buckets and the table
 /// is under pressure or the limit is being raised. A resize stalls the
 /// table, which a small gain (chains of 3 instead of 2) does not repay.
@@ -169,7 +169,9 @@ pub fn buckets(
     let too_long = stats.and_then(|s| s.get("chaintoolong")).unwrap_or(0);
     let raising = fill.max.is_some_and(|max| target_max > max);
     let crowded = target_max / buckets.max(1) >= CHAIN_RATIO && (pressure.is_high() || raising);
-    if buckets == 0 || buckets >= target_max || !(crowded || too_long > 0) {
+    // Chains were too long: worth a resize that adds a quarter or more.
+    let refused = too_long > 0 && target_max >= buckets.saturating_add(buckets / 4);
+    if buckets == 0 || buckets >= target_max || !(crowded || refused) {
         return None;
     }
     let chain = 2.0 * target_max as f64 / buckets as f64;
@@ -837,6 +839,11 @@ mod tests {
         assert!(buckets(&half, 262_144, Pressure::Full, None).is_some());
         let s = stats("cpu=0 chaintoolong=3\n");
         assert!(buckets(&near, 262_144, Pressure::Full, Some(&s)).is_some());
+        // Not for one bucket more, even then.
+        let one_short = fill(262_144, Some(262_144), Some(262_143));
+        assert_eq!(buckets(&one_short, 262_144, Pressure::Full, Some(&s)), None);
+        let fifth_short = fill(262_144, Some(262_144), Some(209_715));
+        assert!(buckets(&fifth_short, 262_144, Pressure::Full, Some(&s)).is_some());
         // Fewer buckets than the limit but no pressure, no raise, no long chains.
         let quiet = fill(10, Some(262_144), Some(65_536));
         assert_eq!(buckets(&quiet, 262_144, Pressure::Low, None), None);
