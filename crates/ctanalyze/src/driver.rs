@@ -345,6 +345,16 @@ impl Analyzer {
         let bytes: &[u8] = file;
         let chunks = self.chunks(bytes);
         let failed = Mutex::new(None);
+        // Each piece folded, by offset, and its lines: the line numbers of
+        // the malformed lines, resolved without reading the map again.
+        let pieces: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+        let fold_piece = |acc: &mut Summary, at: usize, piece: &[u8]| {
+            let before = acc.totals.lines;
+            self.fold_chunk(acc, input, at as u64, 1, piece);
+            let lines = acc.totals.lines - before;
+            let mut pieces = pieces.lock().unwrap_or_else(|e| e.into_inner());
+            pieces.push((at as u64, lines));
+        };
         let base = bytes.as_ptr() as usize;
         thread_local! {
             static PIECE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -381,18 +391,40 @@ impl Analyzer {
                     };
                     if end == 0 && held > LineFeed::KEPT {
                         // A line over the limit (gigabytes of NULs, say):
-                        // the map holds it, and the parser refuses it from
-                        // there, without it being gathered in the buffer.
-                        let from = start + held;
-                        let line_end = memchr::memchr(b'\n', &chunk[from..])
-                            .map_or(chunk.len(), |e| from + e + 1);
-                        let line = &chunk[start..line_end];
-                        self.fold_chunk(acc, input, (offset + start) as u64, 1, line);
+                        // its start is kept, for the parser to refuse, and
+                        // the rest read past up to its end, as a stream's.
+                        let mut line_end = chunk.len();
+                        while read < chunk.len() {
+                            let want = (chunk.len() - read).min(READ_PIECE);
+                            if buf.len() < LineFeed::KEPT + want {
+                                buf.resize(LineFeed::KEPT + want, 0);
+                            }
+                            let past = &mut buf[LineFeed::KEPT..LineFeed::KEPT + want];
+                            match file.read_at(past, (offset + read) as u64) {
+                                Ok(got) if got == want => {}
+                                outcome => {
+                                    let error =
+                                        outcome.err().unwrap_or_else(|| shrank(bytes.len()));
+                                    let mut failed =
+                                        failed.lock().unwrap_or_else(|e| e.into_inner());
+                                    failed.get_or_insert(error);
+                                    return;
+                                }
+                            }
+                            if let Some(at) = memchr::memchr(b'\n', past) {
+                                line_end = read + at + 1;
+                                break;
+                            }
+                            read += want;
+                        }
+                        fold_piece(acc, offset + start, &buf[..LineFeed::KEPT]);
+                        // Every byte counts, those read past too.
+                        acc.totals.bytes += (line_end - start - LineFeed::KEPT) as u64;
                         (start, read, held) = (line_end, line_end, 0);
                         continue;
                     }
                     if end > 0 {
-                        self.fold_chunk(acc, input, (offset + start) as u64, 1, &buf[..end]);
+                        fold_piece(acc, offset + start, &buf[..end]);
                         buf.copy_within(end..held, 0);
                         start += end;
                         held -= end;
@@ -402,7 +434,8 @@ impl Analyzer {
         });
         let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
         if failed.is_none() {
-            resolve_error_lines(&mut summary, bytes);
+            let mut pieces = pieces.into_inner().unwrap_or_else(|e| e.into_inner());
+            resolve_piece_lines(&mut summary, &mut pieces);
             // Written to since it was opened (to the same size or larger,
             // which no read comes back short for): a mix of versions.
             failed = file.unchanged().err();
@@ -694,6 +727,31 @@ fn shrank(size: usize) -> io::Error {
             "the file shrank while it was read (it had {size} bytes when opened): another process truncated or rewrote it"
         ),
     )
+}
+
+/// [`resolve_error_lines`] from the line count of every piece folded, by
+/// its offset (in any order): the file is not read again.
+fn resolve_piece_lines(summary: &mut Summary, pieces: &mut [(u64, u64)]) {
+    if summary.totals.error_samples.samples.is_empty() {
+        return;
+    }
+    pieces.sort_unstable();
+    // Lines before each piece.
+    let mut before = 0u64;
+    let starts: Vec<(u64, u64)> = pieces
+        .iter()
+        .map(|&(offset, lines)| {
+            let start = (offset, before);
+            before += lines;
+            start
+        })
+        .collect();
+    for sample in &mut summary.totals.error_samples.samples {
+        let at = starts.partition_point(|&(offset, _)| offset < sample.chunk_offset);
+        let lines_before = starts.get(at).map_or(before, |&(_, lines)| lines);
+        sample.error.line += lines_before;
+        sample.chunk_offset = 0;
+    }
 }
 
 /// Turns chunk-relative error lines into line numbers of the whole buffer:
