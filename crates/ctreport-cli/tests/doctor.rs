@@ -203,6 +203,28 @@ fn every_sysctl_form_reads_the_same() {
     let packed = packed.to_str().unwrap();
     let v = json(&["doctor", "--format", "json", "--sysctl", packed, EXAMPLE]);
     fills.push(v["fill"].clone());
+    // A setting with two values is a warning, not a malformed line:
+    // --strict passes, and the last value is used.
+    let twice = dir.join("twice.txt");
+    std::fs::write(
+        &twice,
+        "net.netfilter.nf_conntrack_max = 1000\nnet.netfilter.nf_conntrack_max = 1600\n",
+    )
+    .unwrap();
+    let twice = twice.to_str().unwrap();
+    let out = ctreport(&[
+        "doctor", "--strict", "--format", "json", "--sysctl", twice, EXAMPLE,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "ctreport: warning: {twice}:2:1: nf_conntrack_max is 1600 here but 1000 at line 1: \
+             two captures in one file? The last value is used\n"
+        )
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fill"]["max"], 1600);
     let elf = ctreport(&["doctor", "--sysctl", "/proc/self/exe", EXAMPLE]);
     assert_eq!(elf.status.code(), Some(2));
     assert_eq!(

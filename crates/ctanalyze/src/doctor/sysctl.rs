@@ -32,6 +32,7 @@ use super::text::{Lines, parse_decimal, trim};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sysctl {
     values: BTreeMap<String, u64>,
+    conflicts: Vec<InputError>,
 }
 
 impl Sysctl {
@@ -45,7 +46,7 @@ impl Sysctl {
             match parse_line(line) {
                 Ok(Some((name, value))) => {
                     if let Some(earlier) = sysctl.values.get(&name).filter(|&&v| v != value) {
-                        errors.push(InputError::new(
+                        sysctl.conflicts.push(InputError::new(
                             number,
                             1,
                             format!(
@@ -62,6 +63,13 @@ impl Sysctl {
             }
         }
         (sysctl, errors)
+    }
+
+    /// Settings read twice with different values (two captures in one
+    /// file?), at their second line: not malformed, but the last value is
+    /// the one used, which the reader should know.
+    pub fn conflicts(&self) -> &[InputError] {
+        &self.conflicts
     }
 
     /// The value of `name` (`nf_conntrack_max`), if the input had it.
@@ -178,8 +186,9 @@ mod tests {
             net.netfilter.nf_conntrack_buckets = 256\n\
             /proc/sys/net/netfilter/nf_conntrack_max:2000\n";
         let (sysctl, errors) = Sysctl::parse(text);
+        assert_eq!(errors, vec![]);
         assert_eq!(
-            errors,
+            sysctl.conflicts(),
             vec![InputError::new(
                 4,
                 1,

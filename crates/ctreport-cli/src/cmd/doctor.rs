@@ -179,6 +179,11 @@ pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
         .as_deref()
         .map(|p| read_side(p, Sysctl::parse, &SYSCTL))
         .transpose()?;
+    if let Some(side) = &sysctl {
+        for conflict in side.value.conflicts() {
+            say!("ctreport: warning: {}", conflict.display_in(&side.path));
+        }
+    }
     let stats = args
         .stats
         .as_deref()
