@@ -179,6 +179,13 @@ enum Refusal {
     Tar { what: &'static str, member: String },
     /// UTF-16 text (with its byte-order mark), as PowerShell's `>` writes.
     Utf16,
+    /// A packing of [`UNREAD`] inside gzip or zstd (`outer`, the command
+    /// that unpacks that: `gzip -dc`).
+    Inside {
+        what: &'static str,
+        unpack: Option<&'static str>,
+        outer: &'static str,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -194,6 +201,11 @@ impl std::fmt::Display for Refusal {
             Refusal::Utf16 => write!(
                 f,
                 "UTF-16 text (as Windows PowerShell's > writes it); ctreport reads UTF-8"
+            ),
+            Refusal::Inside { what, outer, .. } => write!(
+                f,
+                "{what}, inside {}; ctreport reads plain, gzip and zstd dumps",
+                outer.split(' ').next().unwrap_or(outer)
             ),
         }
     }
@@ -222,6 +234,15 @@ impl Refusal {
                 "{self}: convert it first, e.g. `iconv -f UTF-16 -t UTF-8 {} | {}`",
                 hint.file, hint.rerun
             ),
+            Refusal::Inside {
+                unpack: Some(unpack),
+                outer,
+                ..
+            } => format!(
+                "{self}: unpack both first, e.g. `{outer} {} | {unpack} | {}`",
+                hint.file, hint.rerun
+            ),
+            Refusal::Inside { unpack: None, .. } => self.to_string(),
             Refusal::Tar { .. } => format!(
                 "{self}: list the files with `tar -tf {file}` and read the dump's with \
                  `tar -xOf {file} PATH | {rerun}`",
@@ -363,14 +384,20 @@ fn packing(head: &[u8]) -> io::Result<Packing> {
     if packing != Packing::Plain {
         return Ok(packing);
     }
-    let Some(&(magic, what, unpack)) = UNREAD.iter().find(|(magic, ..)| head.starts_with(magic))
-    else {
-        return Ok(Packing::Plain);
-    };
-    if magic == b"BZh" && !head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
-        return Ok(Packing::Plain);
+    match unread(head) {
+        Some((what, unpack)) => Err(Refusal::Packed { what, unpack }.into_error()),
+        None => Ok(Packing::Plain),
     }
-    Err(Refusal::Packed { what, unpack }.into_error())
+}
+
+/// The packing of [`UNREAD`] that `head` starts with, and its unpacking
+/// command (bzip2's `BZh` only with its block-size digit after it).
+fn unread(head: &[u8]) -> Option<(&'static str, Option<&'static str>)> {
+    let &(magic, what, unpack) = UNREAD.iter().find(|(magic, ..)| head.starts_with(magic))?;
+    if magic == b"BZh" && !head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
+        return None;
+    }
+    Some((what, unpack))
 }
 
 /// An error when `head` is a tar header (`ustar` at 257 and a valid
@@ -474,6 +501,19 @@ fn unpacked_within(
     let (filled, read) = read_head(&mut decoded, &mut head);
     head.truncate(filled);
     refuse_tar(&head, what)?;
+    if let Some((what, unpack)) = unread(&head) {
+        let outer = if packing == Packing::Gzip {
+            "gzip -dc"
+        } else {
+            "zstd -dc"
+        };
+        return Err(Refusal::Inside {
+            what,
+            unpack,
+            outer,
+        }
+        .into_error());
+    }
     let rest: Box<dyn Read + Send> = match read {
         Err(error) => Box::new(Failed(Some(error))),
         Ok(()) => decoded,
@@ -787,6 +827,20 @@ mod tests {
             stream.0.read_to_end(&mut out).unwrap();
             assert_eq!(out, text);
         }
+        // A packing ctreport does not read, inside one it reads, is named
+        // with both unpacking commands.
+        let xz_inside = gzip(b"\xfd7zXZ\x00\x00\x04 and the rest");
+        let Err(error) = decompressing(io::Cursor::new(xz_inside), Path::new("t")) else {
+            panic!("xz inside gzip was read");
+        };
+        assert_eq!(
+            refused(&error, Path::new("d.gz")).unwrap(),
+            format!(
+                "xz-compressed, inside gzip; ctreport reads plain, gzip and zstd dumps: unpack \
+                 both first, e.g. `gzip -dc d.gz | xz -dc | {}`",
+                Hint::new(Path::new("d.gz")).rerun
+            )
+        );
         // A fourth layer is refused (a gzip quine would go on forever).
         let Err(error) = decompressing(io::Cursor::new(gzip(&thrice)), Path::new("t")) else {
             panic!("four layers were read");
