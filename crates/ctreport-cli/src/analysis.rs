@@ -239,17 +239,45 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
 }
 
 /// Says so when one file is given more than once: its entries would be
-/// counted once for each time. Standard input given twice is an error: it
-/// can be read only once.
+/// counted once for each time. A stream given twice is an error
+/// ([`refuse_repeated_streams`]).
 pub fn warn_repeated_inputs(names: &[PathBuf]) -> Result<(), Fatal> {
+    refuse_repeated_streams(names.iter().map(PathBuf::as_path))?;
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for name in names {
+        // Standard input redirected from a file is that file.
+        let path = if name.as_os_str() == "-" {
+            std::path::Path::new("/dev/stdin")
+        } else {
+            name
+        };
+        let same = std::fs::canonicalize(path).unwrap_or_else(|_| name.clone());
+        if seen.contains(&same) {
+            say!(
+                "ctreport: warning: {} is given more than once: its entries are counted each time",
+                name.display()
+            );
+        } else {
+            seen.push(same);
+        }
+    }
+    Ok(())
+}
+
+/// An error when standard input, or a pipe or device under any names
+/// (`/dev/stdin` and `-`, a FIFO twice), is among `names` more than once:
+/// what is read from it is gone, so the second read finds nothing, or
+/// waits forever for a writer that has left.
+pub fn refuse_repeated_streams<'a>(
+    names: impl IntoIterator<Item = &'a std::path::Path>,
+) -> Result<(), Fatal> {
+    let names: Vec<&std::path::Path> = names.into_iter().collect();
     if names.iter().filter(|name| name.as_os_str() == "-").count() > 1 {
         return Err(Fatal::Usage(
             "standard input (-) can be read only once: give it once, and the other inputs as files"
                 .to_owned(),
         ));
     }
-    // A pipe or device named twice (`/dev/stdin -`, a FIFO): the second
-    // read would wait for a writer that is gone, or find nothing.
     let mut streams = Vec::new();
     for name in names {
         if let Some(identity) = input::read_once_identity(name) {
@@ -260,18 +288,6 @@ pub fn warn_repeated_inputs(names: &[PathBuf]) -> Result<(), Fatal> {
                 )));
             }
             streams.push(identity);
-        }
-    }
-    let mut seen: Vec<PathBuf> = Vec::new();
-    for name in names.iter().filter(|name| name.as_os_str() != "-") {
-        let same = std::fs::canonicalize(name).unwrap_or_else(|_| name.clone());
-        if seen.contains(&same) {
-            say!(
-                "ctreport: warning: {} is given more than once: its entries are counted each time",
-                name.display()
-            );
-        } else {
-            seen.push(same);
         }
     }
     Ok(())

@@ -1222,8 +1222,14 @@ fn several_files_merge_and_keep_per_file_totals() {
             .success()
     );
     let fifo = fifo.to_str().unwrap();
-    for command in ["summary", "flows"] {
-        let out = ctreport(&[command, fifo, fifo]);
+    for args in [
+        &["summary", fifo, fifo][..],
+        &["flows", fifo, fifo],
+        &["diff", fifo, fifo],
+        &["doctor", "--sysctl", fifo, fifo],
+    ] {
+        let command = args[0];
+        let out = ctreport(args);
         assert_eq!(out.status.code(), Some(2), "{command}");
         assert!(
             text(&out.stderr).contains(&format!("{fifo} is a pipe or device given before")),
@@ -1232,6 +1238,18 @@ fn several_files_merge_and_keep_per_file_totals() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+    // Standard input redirected from a file, and that file by another
+    // name: counted twice, and said to be.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(["protocols", "/dev/stdin", "-"])
+        .stdin(std::fs::File::open(root().join(EXAMPLE)).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        "ctreport: warning: - is given more than once: its entries are counted each time\n"
+    );
     // diff of one file with itself says why nothing changed.
     let out = ctreport(&["diff", EXAMPLE, again]);
     assert_eq!(out.status.code(), Some(0));

@@ -47,12 +47,7 @@ const CSV_COLUMNS: &[&str] = &[
 pub fn run(args: &DiffArgs) -> Result<Exit, Fatal> {
     let filter = args.filter.to_filter().map_err(Fatal::Usage)?;
     let max_errors = args.output.max_errors;
-    if args.before.as_os_str() == "-" && args.after.as_os_str() == "-" {
-        return Err(Fatal::Usage(
-            "standard input (-) can be read only once: give at least one snapshot as a file"
-                .to_owned(),
-        ));
-    }
+    analysis::refuse_repeated_streams([args.before.as_path(), args.after.as_path()])?;
     // The same file twice (a slip of tab completion) has no change to show.
     let same = |path: &std::path::Path| std::fs::canonicalize(path).ok();
     if args.before.as_os_str() != "-"

@@ -164,16 +164,12 @@ const CSV_COLUMNS: &[&str] = &[
 
 pub fn run(args: &DoctorArgs) -> Result<Exit, Fatal> {
     let max_errors = args.output.max_errors;
-    let from_stdin = [Some(&args.dump), args.sysctl.as_ref(), args.stats.as_ref()]
-        .into_iter()
-        .flatten()
-        .filter(|p| p.as_os_str() == "-")
-        .count();
-    if from_stdin > 1 {
-        return Err(Fatal::Usage(
-            "standard input (-) can be read only once: give the other inputs as files".to_owned(),
-        ));
-    }
+    analysis::refuse_repeated_streams(
+        [Some(&args.dump), args.sysctl.as_ref(), args.stats.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path),
+    )?;
     let sysctl = args
         .sysctl
         .as_deref()
