@@ -63,7 +63,8 @@ pub fn preflight(path: &Path) -> Result<(), String> {
     if path == Path::new("-") || read_once(path) {
         return Ok(());
     }
-    // What `open` checks before it maps or decodes anything.
+    // What `open` checks, without mapping the file, nor warning about
+    // what the read that follows will warn about.
     let fail = |e: io::Error| {
         let why = refused(&e, path).unwrap_or_else(|| describe(&e));
         format!("{}: {why}", path.display())
@@ -72,7 +73,11 @@ pub fn preflight(path: &Path) -> Result<(), String> {
     if file.metadata().map_err(fail)?.is_dir() {
         return Err(format!("{}: is a directory", path.display()));
     }
-    read_packing(&mut file).map_err(fail)?;
+    let (packing, head) = read_packing(&mut file).map_err(fail)?;
+    if packing != Packing::Plain {
+        // What it unpacks to may be refused too (a tar archive, xz).
+        unpacked(packing, head, file, None).map_err(fail)?;
+    }
     Ok(())
 }
 
@@ -140,7 +145,7 @@ pub fn open(path: &Path) -> Result<Input, String> {
         });
     }
     // /proc files (size 0), pipes, devices, and compressed files stream.
-    let source = unpacked(packing, head, file, path).map_err(fail)?;
+    let source = unpacked(packing, head, file, Some(path)).map_err(fail)?;
     Ok(Input {
         name: path.to_owned(),
         source,
@@ -446,7 +451,7 @@ fn refuse_tar(head: &[u8], what: &'static str) -> io::Result<()> {
 /// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
 fn decompressing(mut reader: impl Read + Send + 'static, name: &Path) -> io::Result<Source> {
     let (packing, head) = read_packing(&mut reader)?;
-    unpacked(packing, head, reader, name)
+    unpacked(packing, head, reader, Some(name))
 }
 
 /// Reads the first bytes of `reader` in full, and how they say it is
@@ -465,7 +470,7 @@ fn unpacked(
     packing: Packing,
     head: Vec<u8>,
     reader: impl Read + Send + 'static,
-    name: &Path,
+    name: Option<&Path>,
 ) -> io::Result<Source> {
     unpacked_within(packing, head, reader, name, NESTED_PACKINGS)
 }
@@ -479,7 +484,7 @@ fn unpacked_within(
     packing: Packing,
     head: Vec<u8>,
     reader: impl Read + Send + 'static,
-    name: &Path,
+    name: Option<&Path>,
     depth: usize,
 ) -> io::Result<Source> {
     let buffered = BufReader::with_capacity(1 << 16, io::Cursor::new(head).chain(reader));
@@ -554,18 +559,20 @@ fn packing_of(head: &[u8]) -> Packing {
 /// on a file cut short ("invalid gzip header").
 struct GzipMembers<R> {
     decoder: Option<flate2::bufread::GzDecoder<Rewind<R>>>,
-    name: PathBuf,
+    /// The input, to name in the warning; none for a look that warns
+    /// about nothing (the read that follows does).
+    name: Option<PathBuf>,
 }
 
 impl<R: BufRead> GzipMembers<R> {
-    fn new(reader: R, name: &Path) -> GzipMembers<R> {
+    fn new(reader: R, name: Option<&Path>) -> GzipMembers<R> {
         let reader = Rewind {
             taken: Vec::new(),
             inner: reader,
         };
         GzipMembers {
             decoder: Some(flate2::bufread::GzDecoder::new(reader)),
-            name: name.to_owned(),
+            name: name.map(Path::to_owned),
         }
     }
 }
@@ -604,11 +611,11 @@ impl<R: BufRead> Read for GzipMembers<R> {
                 let len = chunk.len();
                 rest.consume(len);
             }
-            if !zeros {
+            if let Some(name) = self.name.as_ref().filter(|_| !zeros) {
                 say!(
                     "ctreport: {}: warning: {} after the end of the gzip data {} not gzip and \
                      ignored, as gzip ignores them; every line of the gzip data was read",
-                    self.name.display(),
+                    name.display(),
                     match bytes {
                         1 => "1 byte".to_owned(),
                         n => format!("{} bytes", crate::report::thousands(n)),

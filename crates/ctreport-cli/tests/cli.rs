@@ -885,6 +885,27 @@ fn check_lists_dense_malformed_lines_beyond_what_a_piece_keeps() {
     let out = ctreport(&["check", path, missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(text(&out.stdout), "");
+    // Nor does one refused for what it unpacks to (a tar archive in gzip).
+    let packed = dir.join("capture.tgz");
+    let tarred = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(&packed)
+        .arg("-C")
+        .arg(root().join("fixtures/example"))
+        .arg("nf_conntrack.txt")
+        .status()
+        .unwrap();
+    assert!(tarred.success());
+    for command in ["check", "flows"] {
+        let out = ctreport(&[command, path, packed.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert_eq!(text(&out.stdout), "", "{command}");
+        assert!(
+            text(&out.stderr).contains("a gzip-compressed tar archive"),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
