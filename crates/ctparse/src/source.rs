@@ -52,10 +52,11 @@ impl Source {
                 Err(_) => return Ok(Source::Stream(Stream(Box::new(file)))),
             };
             let watch = crate::guard::watch(&map, path);
+            let opened = Version::of(&meta, &map);
             Ok(Source::Mapped(MappedFile {
                 _watch: watch,
                 map,
-                opened: Version::of(&meta),
+                opened,
                 file,
             }))
         } else {
@@ -101,19 +102,40 @@ impl std::ops::Deref for MappedFile {
 }
 
 impl MappedFile {
-    /// An error ([`Changed`]) when the file's size or modification time
-    /// is not what it was when it was opened: another process wrote to it
-    /// (or truncated it) since, so what was read from it may mix two
-    /// versions. Checked after a pass, it catches the rewrites a short read
-    /// does not (to the same size or larger); a rewrite that also sets the
-    /// time back (`cp -p`) goes unseen.
+    /// An error ([`Changed`]) when another process wrote to the file
+    /// since it was opened, other than to append to it: what was read
+    /// from it may mix two versions. Checked after a pass, it catches the
+    /// rewrites a short read does not (to the same size or larger).
+    ///
+    /// The file is unchanged when its size and modification time are as
+    /// they were; else when it is no shorter and its first and last 4 KiB
+    /// of then are still there (an append, as a growing `conntrack -E`
+    /// log gets). A rewrite that keeps both samples, or
+    /// that sets the time back (`cp -p`), goes unseen.
     pub fn unchanged(&self) -> io::Result<()> {
-        let now = Version::of(&self.file.metadata()?);
-        if now == self.opened {
+        let meta = self.file.metadata()?;
+        if meta.len() == self.opened.len && meta.modified().ok() == self.opened.modified {
+            return Ok(());
+        }
+        let len = self.opened.len;
+        let kept = meta.len() >= len
+            && self.sample_at(0)? == self.opened.head
+            && self.sample_at(len.saturating_sub(SAMPLE as u64))? == self.opened.tail;
+        if kept {
             Ok(())
         } else {
             Err(io::Error::other(Changed))
         }
+    }
+
+    /// The file's bytes from `offset`, up to `SAMPLE` of them and the size
+    /// it was opened with.
+    fn sample_at(&self, offset: u64) -> io::Result<Vec<u8>> {
+        let end = self.opened.len.min(offset + SAMPLE as u64);
+        let mut sample = vec![0; usize::try_from(end - offset).unwrap_or(0)];
+        let read = self.read_at(&mut sample, offset)?;
+        sample.truncate(read);
+        Ok(sample)
     }
 
     /// Reads the bytes at `offset` into `buf`, as many as fit and are
@@ -151,18 +173,27 @@ impl MappedFile {
     }
 }
 
-/// A file's size and modification time: what a write changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The bytes kept of each end of a mapped file, to tell an append from a
+/// rewrite ([`MappedFile::unchanged`]).
+const SAMPLE: usize = 4096;
+
+/// A file as it was opened: its size and modification time, and its first
+/// and last [`SAMPLE`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Version {
     len: u64,
     modified: Option<std::time::SystemTime>,
+    head: Vec<u8>,
+    tail: Vec<u8>,
 }
 
 impl Version {
-    fn of(meta: &std::fs::Metadata) -> Version {
+    fn of(meta: &std::fs::Metadata, bytes: &[u8]) -> Version {
         Version {
-            len: meta.len(),
+            len: bytes.len() as u64,
             modified: meta.modified().ok(),
+            head: bytes[..bytes.len().min(SAMPLE)].to_vec(),
+            tail: bytes[bytes.len().saturating_sub(SAMPLE)..].to_vec(),
         }
     }
 }
