@@ -297,7 +297,13 @@ pub fn mapped_failed(path: &Path, error: &io::Error) -> String {
 /// read of a mapped file's vanished pages
 /// ([`ctparse::exit_when_mapped_file_shrinks`]).
 pub fn shrunk_line(path: &Path) -> String {
-    format!("ctreport: {}\n", shrunk(path))
+    // On a terminal, over the progress bar's line rather than after it.
+    let clear = if io::stderr().is_terminal() {
+        "\r\x1b[2K"
+    } else {
+        ""
+    };
+    format!("{clear}ctreport: {}\n", shrunk(path))
 }
 
 /// The command that writes the file at `path` unpacked to stdout, when it
