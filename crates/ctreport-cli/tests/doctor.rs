@@ -229,7 +229,7 @@ fn every_sysctl_form_reads_the_same() {
     assert_eq!(elf.status.code(), Some(2));
     assert_eq!(
         text(&elf.stderr),
-        "ctreport: /proc/self/exe: an executable (ELF), not a capture\n"
+        "ctreport: --sysctl /proc/self/exe: an executable (ELF), not a capture\n"
     );
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(fills[0]["max"], 1600);
@@ -358,7 +358,7 @@ fn usage_and_unreadable_inputs_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         text(&out.stderr),
-        "ctreport: no/such/sysctl.txt: No such file or directory\n"
+        "ctreport: --sysctl no/such/sysctl.txt: No such file or directory\n"
     );
     let out = ctreport(&["doctor", "--what-if", "tcp_timeout_syn_sent2=1", EXAMPLE]);
     assert_eq!(out.status.code(), Some(2));
