@@ -379,7 +379,14 @@ pub struct FilterArgs {
     #[arg(long = "dport", visible_alias = "orig-port-dst", value_name = "PORT")]
     pub dport: Option<u16>,
     /// Mark, optionally masked: matches when (mark & MASK) == VALUE.
-    #[arg(short = 'm', long, value_name = "VALUE[/MASK]")]
+    // A leading `-` is the value's, refused by its parser (`-1/3`), not
+    // clap's tip to write `-- -1/3`, which makes it a file.
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "VALUE[/MASK]",
+        allow_hyphen_values = true
+    )]
     pub mark: Option<MarkMatch>,
     /// Conntrack zone (entries without zone= are zone 0).
     #[arg(short = 'w', long, value_name = "ZONE")]

@@ -1100,12 +1100,13 @@ fn usage_errors_exit_2_with_clap_message() {
         &["check", "--threads", "-1"],
         &["flows", "--sport", "-1"],
         &["diff", "-n", "-1", EXAMPLE],
+        &["summary", "-m", "-1/3"],
     ] {
         let out = ctreport(&[args, &[EXAMPLE]].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = text(&out.stderr);
         assert!(
-            stderr.starts_with("error: invalid value '-1' for '-"),
+            stderr.starts_with("error: invalid value '-1"),
             "{args:?}: {stderr}"
         );
         assert!(!stderr.contains("tip"), "{args:?}: {stderr}");
