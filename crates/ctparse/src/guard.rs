@@ -161,11 +161,16 @@ fn install() -> io::Result<()> {
         // handler runs (a stack overflow arrives as SIGBUS on some systems).
         action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         libc::sigemptyset(&mut action.sa_mask);
+        // The action before ours is kept first, so that the handler
+        // always finds it.
         let mut previous: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(libc::SIGBUS, &action, &mut previous) != 0 {
+        if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) != 0 {
             return Err(io::Error::last_os_error());
         }
         let _ = PREVIOUS.set(previous);
+        if libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(())
 }
