@@ -38,6 +38,8 @@ pub struct InputTotals {
     /// were shown: a check on `flows`.
     pub trailers: u64,
     pub shown: u64,
+    /// The command that unpacks the input, when it was compressed.
+    pub unpack: Option<&'static str>,
 }
 
 impl InputTotals {
@@ -232,6 +234,7 @@ pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
             read_error,
             trailers: t.trailers,
             shown: t.shown,
+            unpack: opened.unpack,
         });
         summary.merge(part);
     }
@@ -460,7 +463,7 @@ impl Analysis {
         let stdin = path == std::path::Path::new("<stdin>");
         let (file, rerun) = input::with_stdin(if stdin { "-".as_ref() } else { path });
         let grep = "grep -v -e '\\[NEW\\]' -e '\\[UPDATE\\]' -e '\\[DESTROY\\]'";
-        let command = match input::unpack_command(path) {
+        let command = match self.inputs[0].unpack {
             Some(unpack) => format!("{unpack} {file} | {grep} | {rerun}"),
             None => format!("{grep} {file} | {rerun}"),
         };

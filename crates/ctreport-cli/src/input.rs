@@ -46,6 +46,9 @@ pub struct Input {
     pub source: Source,
     /// The size in bytes when known in advance (mapped files).
     pub size: Option<u64>,
+    /// The command that unpacks it to stdout, when it is compressed
+    /// (`gzip -dc`), for the advice that names its lines.
+    pub unpack: Option<&'static str>,
 }
 
 /// The inputs named on the command line (`-` or none: stdin), in order.
@@ -118,12 +121,16 @@ pub fn open(path: &Path) -> Result<Input, String> {
                  (conntrack -L | ctreport summary)"
             );
         }
-        let source = decompressing(io::stdin(), Path::new("<stdin>"))
+        let mut stdin = io::stdin();
+        let (packing, head) = read_packing(&mut stdin)
+            .map_err(|e| format!("<stdin>: {}", refused(&e, path).unwrap_or(e.to_string())))?;
+        let source = unpacked(packing, head, stdin, Some(Path::new("<stdin>")))
             .map_err(|e| format!("<stdin>: {}", refused(&e, path).unwrap_or(e.to_string())))?;
         return Ok(Input {
             name: PathBuf::from("<stdin>"),
             source,
             size: None,
+            unpack: packing.command(),
         });
     }
     let fail = |e: io::Error| {
@@ -142,6 +149,7 @@ pub fn open(path: &Path) -> Result<Input, String> {
             name: path.to_owned(),
             source,
             size: Some(meta.len()),
+            unpack: None,
         });
     }
     // /proc files (size 0), pipes, devices, and compressed files stream.
@@ -150,6 +158,7 @@ pub fn open(path: &Path) -> Result<Input, String> {
         name: path.to_owned(),
         source,
         size: None,
+        unpack: packing.command(),
     })
 }
 
@@ -306,19 +315,6 @@ pub fn shrunk_line(path: &Path) -> String {
     format!("{clear}ctreport: {}\n", shrunk(path))
 }
 
-/// The command that writes the file at `path` unpacked to stdout, when it
-/// is gzip or zstd (`gzip -dc`); `None` for plain text or when it cannot
-/// be read again (standard input).
-pub fn unpack_command(path: &Path) -> Option<&'static str> {
-    let mut file = File::open(path).ok()?;
-    let (packing, _) = read_packing(&mut file).ok()?;
-    match packing {
-        Packing::Gzip => Some("gzip -dc"),
-        Packing::Zstd => Some("zstd -dc"),
-        Packing::Plain => None,
-    }
-}
-
 /// `path` as a shell word, and this run's command line reading it from
 /// standard input instead (`ctreport top-ips --prefix 24 -`).
 pub fn with_stdin(path: &Path) -> (String, String) {
@@ -381,6 +377,17 @@ enum Packing {
     Plain,
     Gzip,
     Zstd,
+}
+
+impl Packing {
+    /// The command that unpacks it to stdout (`gzip -dc`); none for plain.
+    fn command(self) -> Option<&'static str> {
+        match self {
+            Packing::Gzip => Some("gzip -dc"),
+            Packing::Zstd => Some("zstd -dc"),
+            Packing::Plain => None,
+        }
+    }
 }
 
 /// How `head` (an input's first bytes) is packed; an error naming the
@@ -454,7 +461,9 @@ fn refuse_tar(head: &[u8], what: &'static str) -> io::Result<()> {
     Err(Refusal::Tar { what, member }.into_error())
 }
 
-/// Wraps a stream in a decoder when it starts with a gzip or zstd magic.
+/// Wraps a stream in a decoder when it starts with a gzip or zstd magic,
+/// as [`open`] does standard input.
+#[cfg(test)]
 fn decompressing(mut reader: impl Read + Send + 'static, name: &Path) -> io::Result<Source> {
     let (packing, head) = read_packing(&mut reader)?;
     unpacked(packing, head, reader, Some(name))
@@ -513,15 +522,10 @@ fn unpacked_within(
     head.truncate(filled);
     refuse_tar(&head, what)?;
     if let Some((what, unpack)) = unread(&head) {
-        let outer = if packing == Packing::Gzip {
-            "gzip -dc"
-        } else {
-            "zstd -dc"
-        };
         return Err(Refusal::Inside {
             what,
             unpack,
-            outer,
+            outer: packing.command().unwrap_or("cat"),
         }
         .into_error());
     }

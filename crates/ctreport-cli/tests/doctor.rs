@@ -624,6 +624,14 @@ fn doctor_and_diff_refuse_an_event_capture() {
         "{}",
         text(&out.stderr)
     );
+    // Compressed on stdin, the command unpacks FILE first.
+    let packed = std::fs::read(dir.join("mixed.txt.gz")).unwrap();
+    let out = ctreport_stdin(&["doctor", "-"], &packed);
+    assert!(
+        text(&out.stderr).contains("`gzip -dc FILE | grep -v -e"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

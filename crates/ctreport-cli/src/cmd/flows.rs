@@ -393,6 +393,7 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
         let opened = input::open(name).map_err(Fatal::Input)?;
         let bar = input::progress_bar(&opened, quiet);
         let path = opened.name.clone();
+        let unpack = opened.unpack;
         // This input's line counts; the next line is `counted.lines + 1`.
         let mut counted = Totals::default();
         let mut read_error = None;
@@ -464,6 +465,7 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
             read_error,
             trailers: counted.trailers,
             shown: counted.shown,
+            unpack,
         };
         out.flush()?;
         analysis::warn_about_input(&totals, &mut io::stderr().lock());
