@@ -112,14 +112,26 @@ pub fn read_once_identity(_: &Path) -> Option<(u64, u64)> {
 
 /// Opens `path` (`-` is stdin). The error is one line naming the file.
 pub fn open(path: &Path) -> Result<Input, String> {
+    open_as(path, None)
+}
+
+/// [`open`] for a side input: `option` (`--sysctl`) names what a
+/// terminal on standard input is waiting for.
+pub fn open_as(path: &Path, option: Option<&str>) -> Result<Input, String> {
     if path == Path::new("-") {
         if io::stdin().is_terminal() {
             // Nothing was given: say why the run waits.
-            say!(
-                "ctreport: reading a dump from standard input, a terminal; paste it and end with \
-                 Ctrl-D, or give a file (ctreport summary /proc/net/nf_conntrack) or a pipe \
-                 (conntrack -L | ctreport summary)"
-            );
+            match option {
+                Some(option) => say!(
+                    "ctreport: reading the {option} input from standard input, a terminal; paste \
+                     it and end with Ctrl-D, or give it as a file"
+                ),
+                None => say!(
+                    "ctreport: reading a dump from standard input, a terminal; paste it and end \
+                     with Ctrl-D, or give a file (ctreport summary /proc/net/nf_conntrack) or a \
+                     pipe (conntrack -L | ctreport summary)"
+                ),
+            }
         }
         let mut stdin = io::stdin();
         let (packing, head) = read_packing(&mut stdin)

@@ -76,7 +76,8 @@ fn read_side<T>(
 ) -> Result<Side<T>, Fatal> {
     // Opened as a dump is: compressed side inputs are read, archives and
     // executables refused, standard input named `<stdin>`.
-    let opened = input::open(path).map_err(|e| Fatal::Input(format!("{} {e}", expect.option)))?;
+    let opened = input::open_as(path, Some(expect.option))
+        .map_err(|e| Fatal::Input(format!("{} {e}", expect.option)))?;
     let path = opened.name.as_path();
     // At most one byte over the limit: enough to tell it was passed.
     let limit = SIDE_INPUT_MAX + 1;
