@@ -52,7 +52,7 @@ impl Source {
                 Err(_) => return Ok(Source::Stream(Stream(Box::new(file)))),
             };
             let watch = crate::guard::watch(&map, path);
-            let opened = Version::of(&meta, &map);
+            let opened = Version::of(&map);
             Ok(Source::Mapped(MappedFile {
                 _watch: watch,
                 map,
@@ -107,16 +107,13 @@ impl MappedFile {
     /// from it may mix two versions. Checked after a pass, it catches the
     /// rewrites a short read does not (to the same size or larger).
     ///
-    /// The file is unchanged when its size and modification time are as
-    /// they were; else when it is no shorter and its first and last 4 KiB
-    /// of then are still there (an append, as a growing `conntrack -E`
-    /// log gets). A rewrite that keeps both samples, or
-    /// that sets the time back (`cp -p`), goes unseen.
+    /// The file is unchanged when it is no shorter and its first and last
+    /// 4 KiB of then are still there: as it was, or appended to (as a
+    /// growing `conntrack -E` log is). Read again rather than judged by
+    /// the modification time, which a filesystem may keep to the second
+    /// and `cp -p` sets back. A rewrite that keeps both ends goes unseen.
     pub fn unchanged(&self) -> io::Result<()> {
         let meta = self.file.metadata()?;
-        if meta.len() == self.opened.len && meta.modified().ok() == self.opened.modified {
-            return Ok(());
-        }
         let len = self.opened.len;
         let kept = meta.len() >= len
             && self.sample_at(0)? == self.opened.head
@@ -177,21 +174,19 @@ impl MappedFile {
 /// rewrite ([`MappedFile::unchanged`]).
 const SAMPLE: usize = 4096;
 
-/// A file as it was opened: its size and modification time, and its first
-/// and last [`SAMPLE`] bytes.
+/// A file as it was opened: its size, and its first and last [`SAMPLE`]
+/// bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Version {
     len: u64,
-    modified: Option<std::time::SystemTime>,
     head: Vec<u8>,
     tail: Vec<u8>,
 }
 
 impl Version {
-    fn of(meta: &std::fs::Metadata, bytes: &[u8]) -> Version {
+    fn of(bytes: &[u8]) -> Version {
         Version {
             len: bytes.len() as u64,
-            modified: meta.modified().ok(),
             head: bytes[..bytes.len().min(SAMPLE)].to_vec(),
             tail: bytes[bytes.len().saturating_sub(SAMPLE)..].to_vec(),
         }
