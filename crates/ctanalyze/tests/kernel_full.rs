@@ -97,11 +97,7 @@ fn a_full_table_is_diagnosed() {
         "{ids:?}"
     );
     // Raising the limit is no cure: it points at the source that fills it.
-    let source = d
-        .recommendations
-        .iter()
-        .find(|r| r.id == "dominant-source")
-        .unwrap();
+    let source = d.recommendation("dominant-source").unwrap();
     assert!(
         d.recommendations[0]
             .rationale

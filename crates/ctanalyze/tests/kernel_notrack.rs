@@ -129,15 +129,9 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         .max(Some(20))
         .diagnose(&summary, &breakdown, None, None);
     let notrack = d
-        .recommendations
-        .iter()
-        .find(|r| r.id == "notrack")
+        .recommendation("notrack")
         .expect("a NOTRACK recommendation");
-    let persist = d
-        .recommendations
-        .iter()
-        .find(|r| r.id == "persist")
-        .expect("the rules are saved");
+    let persist = d.recommendation("persist").expect("the rules are saved");
 
     let ns = Namespaces::new();
     // Conntrack runs in a namespace once a rule there uses it.

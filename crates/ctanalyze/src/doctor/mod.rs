@@ -397,6 +397,14 @@ pub struct Diagnosis {
     pub not_assessed: Vec<String>,
 }
 
+impl Diagnosis {
+    /// The recommendation with the stable identifier `id` (`notrack`,
+    /// `raise-max`), if the diagnosis makes it.
+    pub fn recommendation(&self, id: &str) -> Option<&Recommendation> {
+        self.recommendations.iter().find(|r| r.id == id)
+    }
+}
+
 /// Runs the post-mortem. The knobs are set with builder methods.
 #[derive(Debug, Clone)]
 pub struct Doctor {
@@ -1557,11 +1565,7 @@ mod tests {
         let d = Doctor::new()
             .max(Some(100))
             .diagnose(&summary, &breakdown, None, None);
-        let notrack = d
-            .recommendations
-            .iter()
-            .find(|r| r.id == "notrack")
-            .unwrap();
+        let notrack = d.recommendation("notrack").unwrap();
         assert!(
             notrack
                 .commands
@@ -1635,7 +1639,7 @@ mod tests {
             Some(&stats),
         );
         assert_eq!(full.pressure, Pressure::Full);
-        assert!(full.recommendations.iter().any(|r| r.id == "notrack"));
+        assert!(full.recommendation("notrack").is_some());
     }
 
     #[test]
@@ -1677,20 +1681,14 @@ mod tests {
         // holds 60.6% of it.
         let raise = &d.recommendations[0].rationale;
         let cause = d
-            .recommendations
-            .iter()
-            .find(|r| r.id == "dominant-network")
+            .recommendation("dominant-network")
             .expect("the example's top /24 is named");
         assert!(
             raise.contains(&format!("not a cure: see \"{}\" below", cause.title)),
             "{raise}"
         );
         // The pair 198.18.1.1 -> 198.51.100.2 starts in that network.
-        let notrack = d
-            .recommendations
-            .iter()
-            .find(|r| r.id == "notrack")
-            .unwrap();
+        let notrack = d.recommendation("notrack").unwrap();
         assert!(
             notrack
                 .rationale
