@@ -68,20 +68,50 @@ pub fn preflight(path: &Path) -> Result<(), String> {
     }
     // What `open` checks, without mapping the file, nor warning about
     // what the read that follows will warn about.
-    let fail = |e: io::Error| {
-        let why = refused(&e, path).unwrap_or_else(|| describe(&e));
-        format!("{}: {why}", path.display())
-    };
-    let mut file = File::open(path).map_err(fail)?;
-    if file.metadata().map_err(fail)?.is_dir() {
-        return Err(format!("{}: is a directory", path.display()));
-    }
-    let (packing, head) = read_packing(&mut file).map_err(fail)?;
-    if packing != Packing::Plain {
+    let first = first_bytes(path)?;
+    if first.packing != Packing::Plain {
         // What it unpacks to may be refused too (a tar archive, xz).
-        unpacked(packing, head, file, None).map_err(fail)?;
+        unpacked(first.packing, first.head, first.file, None).map_err(failed(path))?;
     }
     Ok(())
+}
+
+/// A file opened, and its first bytes read: what [`open`] and
+/// [`preflight`] both check before they read on.
+struct FirstBytes {
+    file: File,
+    meta: std::fs::Metadata,
+    packing: Packing,
+    head: Vec<u8>,
+}
+
+/// Opens the file `path` (not a directory) and reads how it is packed.
+fn first_bytes(path: &Path) -> Result<FirstBytes, String> {
+    let mut file = File::open(path).map_err(failed(path))?;
+    let meta = file.metadata().map_err(failed(path))?;
+    if meta.is_dir() {
+        return Err(format!("{}: is a directory", path.display()));
+    }
+    let (packing, head) = read_packing(&mut file).map_err(failed(path))?;
+    Ok(FirstBytes {
+        file,
+        meta,
+        packing,
+        head,
+    })
+}
+
+/// The one-line message of an error opening or reading `path` (`-`:
+/// stdin, then named `<stdin>`): a refusal's advice, or the error.
+fn failed(path: &Path) -> impl Fn(io::Error) -> String + '_ {
+    move |e| {
+        let stdin = path == Path::new("-");
+        // Standard input's errors keep their `(os error N)`, as before.
+        let why =
+            refused(&e, path).unwrap_or_else(|| if stdin { e.to_string() } else { describe(&e) });
+        let name = if stdin { Path::new("<stdin>") } else { path };
+        format!("{}: {why}", name.display())
+    }
 }
 
 /// A pipe, socket or character device: what is read from it is gone.
@@ -134,10 +164,9 @@ pub fn open_as(path: &Path, option: Option<&str>) -> Result<Input, String> {
             }
         }
         let mut stdin = io::stdin();
-        let (packing, head) = read_packing(&mut stdin)
-            .map_err(|e| format!("<stdin>: {}", refused(&e, path).unwrap_or(e.to_string())))?;
-        let source = unpacked(packing, head, stdin, Some(Path::new("<stdin>")))
-            .map_err(|e| format!("<stdin>: {}", refused(&e, path).unwrap_or(e.to_string())))?;
+        let (packing, head) = read_packing(&mut stdin).map_err(failed(path))?;
+        let source =
+            unpacked(packing, head, stdin, Some(Path::new("<stdin>"))).map_err(failed(path))?;
         return Ok(Input {
             name: PathBuf::from("<stdin>"),
             source,
@@ -145,18 +174,14 @@ pub fn open_as(path: &Path, option: Option<&str>) -> Result<Input, String> {
             unpack: packing.command(),
         });
     }
-    let fail = |e: io::Error| {
-        let why = refused(&e, path).unwrap_or_else(|| describe(&e));
-        format!("{}: {why}", path.display())
-    };
-    let mut file = File::open(path).map_err(fail)?;
-    let meta = file.metadata().map_err(fail)?;
-    if meta.is_dir() {
-        return Err(format!("{}: is a directory", path.display()));
-    }
-    let (packing, head) = read_packing(&mut file).map_err(fail)?;
+    let FirstBytes {
+        file,
+        meta,
+        packing,
+        head,
+    } = first_bytes(path)?;
     if meta.is_file() && meta.len() > 0 && packing == Packing::Plain {
-        let source = Source::open(path).map_err(fail)?;
+        let source = Source::open(path).map_err(failed(path))?;
         return Ok(Input {
             name: path.to_owned(),
             source,
@@ -165,7 +190,7 @@ pub fn open_as(path: &Path, option: Option<&str>) -> Result<Input, String> {
         });
     }
     // /proc files (size 0), pipes, devices, and compressed files stream.
-    let source = unpacked(packing, head, file, Some(path)).map_err(fail)?;
+    let source = unpacked(packing, head, file, Some(path)).map_err(failed(path))?;
     Ok(Input {
         name: path.to_owned(),
         source,
