@@ -355,6 +355,22 @@ impl Analyzer {
             let mut pieces = pieces.lock().unwrap_or_else(|e| e.into_inner());
             pieces.push((at as u64, lines));
         };
+        // `want` bytes of the file from `at` into `buf` from `from`; `None`
+        // (the error kept) where the read fails or comes back short.
+        let read_into = |buf: &mut Vec<u8>, from: usize, want: usize, at: usize| {
+            if buf.len() < from + want {
+                buf.resize(from + want, 0);
+            }
+            match file.read_at(&mut buf[from..from + want], at as u64) {
+                Ok(got) if got == want => Some(()),
+                outcome => {
+                    let error = outcome.err().unwrap_or_else(|| shrank(bytes.len()));
+                    let mut failed = failed.lock().unwrap_or_else(|e| e.into_inner());
+                    failed.get_or_insert(error);
+                    None
+                }
+            }
+        };
         let base = bytes.as_ptr() as usize;
         thread_local! {
             static PIECE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -368,21 +384,11 @@ impl Analyzer {
                 let (mut read, mut start, mut held) = (0, 0, 0);
                 while read < chunk.len() {
                     let want = (chunk.len() - read).min(READ_PIECE);
-                    if buf.len() < held + want {
-                        buf.resize(held + want, 0);
-                    }
-                    let at = (offset + read) as u64;
-                    let got = match file.read_at(&mut buf[held..held + want], at) {
-                        Ok(got) if got == want => got,
-                        outcome => {
-                            let error = outcome.err().unwrap_or_else(|| shrank(bytes.len()));
-                            let mut failed = failed.lock().unwrap_or_else(|e| e.into_inner());
-                            failed.get_or_insert(error);
-                            return;
-                        }
+                    let Some(()) = read_into(buf, held, want, offset + read) else {
+                        return;
                     };
-                    read += got;
-                    held += got;
+                    read += want;
+                    held += want;
                     // Whole lines (all of them at the chunk's end).
                     let end = if read == chunk.len() {
                         held
@@ -396,21 +402,11 @@ impl Analyzer {
                         let mut line_end = chunk.len();
                         while read < chunk.len() {
                             let want = (chunk.len() - read).min(READ_PIECE);
-                            if buf.len() < LineFeed::KEPT + want {
-                                buf.resize(LineFeed::KEPT + want, 0);
-                            }
-                            let past = &mut buf[LineFeed::KEPT..LineFeed::KEPT + want];
-                            match file.read_at(past, (offset + read) as u64) {
-                                Ok(got) if got == want => {}
-                                outcome => {
-                                    let error =
-                                        outcome.err().unwrap_or_else(|| shrank(bytes.len()));
-                                    let mut failed =
-                                        failed.lock().unwrap_or_else(|e| e.into_inner());
-                                    failed.get_or_insert(error);
-                                    return;
-                                }
-                            }
+                            let Some(()) = read_into(buf, LineFeed::KEPT, want, offset + read)
+                            else {
+                                return;
+                            };
+                            let past = &buf[LineFeed::KEPT..LineFeed::KEPT + want];
                             if let Some(at) = memchr::memchr(b'\n', past) {
                                 line_end = read + at + 1;
                                 break;

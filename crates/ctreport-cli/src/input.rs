@@ -313,8 +313,17 @@ fn refused(error: &io::Error, path: &Path) -> Option<String> {
 /// What `ctreport` says when a mapped input shrinks while it is read:
 /// `path: ...`, without the `ctreport: ` before it.
 pub fn shrunk(path: &Path) -> String {
+    stopped(
+        path,
+        "shrank while it was read (another process truncated or rewrote it)",
+    )
+}
+
+/// `path: the file WHAT; stopped, ...`: a file read in place that another
+/// process truncated or wrote to, and what to do.
+fn stopped(path: &Path, what: &str) -> String {
     format!(
-        "{}: the file shrank while it was read (another process truncated or rewrote it); stopped, as what was read may mix two versions of it. Run again once the writer is done, or on a copy made then (`cp {file} {file}.copy`)",
+        "{}: the file {what}; stopped, as what was read may mix two versions of it. Run again once the writer is done, or on a copy made then (`cp {file} {file}.copy`)",
         path.display(),
         file = shell_word(&path.to_string_lossy()),
     )
@@ -330,10 +339,9 @@ pub fn mapped_failed(path: &Path, error: &io::Error) -> String {
         .get_ref()
         .is_some_and(|e| e.downcast_ref::<ctparse::Changed>().is_some())
     {
-        return format!(
-            "{}: the file changed while it was read (another process wrote to it); stopped, as what was read may mix two versions of it. Run again once the writer is done, or on a copy made then (`cp {file} {file}.copy`)",
-            path.display(),
-            file = shell_word(&path.to_string_lossy()),
+        return stopped(
+            path,
+            "changed while it was read (another process wrote to it)",
         );
     }
     format!("{}: {}", path.display(), describe(error))
