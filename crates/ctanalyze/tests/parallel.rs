@@ -117,32 +117,49 @@ fn a_file_read_in_pieces_equals_the_sequential_pass() {
     }
 }
 
+/// `bytes` as a file, analyzed from its map on one thread in chunks of
+/// 64 KiB, with `change` made to the file (at its path) once, after the
+/// first chunk: as another process would while the pass runs.
+fn analyzed_while_changed(
+    name: &str,
+    bytes: &[u8],
+    change: impl Fn(&Path) + Send + Sync + 'static,
+) -> Result<Summary, ctanalyze::ReadError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = std::env::temp_dir().join(format!("ctanalyze-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.txt");
+    std::fs::write(&path, bytes).unwrap();
+    let source = ctparse::Source::open(&path).unwrap();
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let (to_change, at) = (done.clone(), path.clone());
+    let analyzer = Analyzer::new()
+        .threads(1)
+        .chunk_size(64 << 10)
+        .max_errors(20)
+        .progress(std::sync::Arc::new(move |_| {
+            if !to_change.swap(true, Ordering::SeqCst) {
+                change(&at);
+            }
+        }));
+    let result = analyzer.analyze_source(0, source);
+    assert!(done.load(Ordering::SeqCst));
+    std::fs::remove_dir_all(&dir).unwrap();
+    result
+}
+
 /// A mapped file that another process truncates while it is read gives
 /// an error saying so, not a summary of a mix of its versions, nor the
 /// `SIGBUS` of reading the vanished pages from the map.
 #[test]
 fn a_file_that_shrinks_while_read_is_an_error() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let bytes = generated(17, 6_000, 0, Dialect::Proc);
     assert!(bytes.len() > 8 * (64 << 10), "{}", bytes.len());
-    let dir = std::env::temp_dir().join(format!("ctanalyze-shrinks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("dump.txt");
-    std::fs::write(&path, &bytes).unwrap();
-    let source = ctparse::Source::open(&path).unwrap();
-    // After the first chunk, the file is emptied, as `> dump.txt` does.
-    let cut = std::sync::Arc::new(AtomicBool::new(false));
-    let (to_cut, at) = (cut.clone(), path.clone());
-    let analyzer = Analyzer::new()
-        .threads(1)
-        .chunk_size(64 << 10)
-        .progress(std::sync::Arc::new(move |_| {
-            if !to_cut.swap(true, Ordering::SeqCst) {
-                std::fs::File::create(&at).unwrap();
-            }
-        }));
-    let error = analyzer.analyze_source(0, source).unwrap_err();
-    assert!(cut.load(Ordering::SeqCst));
+    // Emptied, as `> dump.txt` does.
+    let error = analyzed_while_changed("shrinks", &bytes, |path| {
+        std::fs::File::create(path).unwrap();
+    })
+    .unwrap_err();
     assert_eq!(error.error().kind(), std::io::ErrorKind::UnexpectedEof);
     assert!(
         error.error().to_string().contains(&format!(
@@ -155,72 +172,43 @@ fn a_file_that_shrinks_while_read_is_an_error() {
     // Only the chunk read before the cut (64 KiB to its line end) counts.
     let read = error.partial().totals.bytes;
     assert!((64 << 10..(64 << 10) + 1024).contains(&read), "{read}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A mapped file rewritten while it is read, without shrinking, gives an
 /// error too: no read comes back short, but its first bytes are not
 /// those of when it was opened. An append (a `conntrack -E` log still
 /// growing) is no error: the bytes read are those of then, and only they
-/// are counted.
+/// are counted. Both are made at once after the file is written: within
+/// the filesystem's timestamp tick, so the time cannot tell; the bytes do.
 #[test]
 fn a_file_rewritten_while_read_is_an_error_and_an_append_is_not() {
-    use std::io::{Seek, Write};
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::io::Write;
     let bytes = generated(19, 6_000, 0, Dialect::Proc);
     let reference = naive(&bytes, &Filter::default(), 20);
-    let dir = std::env::temp_dir().join(format!("ctanalyze-written-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("dump.txt");
-    for append in [false, true] {
-        // Rewritten at once: within the filesystem's timestamp tick, so
-        // the time cannot tell; the bytes do.
-        std::fs::write(&path, &bytes).unwrap();
-        let source = ctparse::Source::open(&path).unwrap();
-        let done = std::sync::Arc::new(AtomicBool::new(false));
-        let (to_write, at) = (done.clone(), path.clone());
-        let analyzer = Analyzer::new()
-            .threads(1)
-            .chunk_size(64 << 10)
-            .max_errors(20)
-            .progress(std::sync::Arc::new(move |_| {
-                if !to_write.swap(true, Ordering::SeqCst) {
-                    let mut file = std::fs::OpenOptions::new().write(true).open(&at).unwrap();
-                    if append {
-                        file.seek(std::io::SeekFrom::End(0)).unwrap();
-                        file.write_all(&bytes_line(&at)).unwrap();
-                    } else {
-                        // The same size: the first family name in capitals.
-                        file.write_all(b"IPV4").unwrap();
-                    }
-                }
-            }));
-        let result = analyzer.analyze_source(0, source);
-        assert!(done.load(Ordering::SeqCst));
-        if append {
-            let summary = result.unwrap();
-            assert_eq!(summary.totals.flows, reference.totals.flows);
-            assert_eq!(summary.totals.lines, reference.totals.lines);
-        } else {
-            let error = result.unwrap_err();
-            assert!(
-                error
-                    .error()
-                    .get_ref()
-                    .is_some_and(|e| e.is::<ctparse::Changed>()),
-                "{}",
-                error.error()
-            );
-        }
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// The first line of the file at `path`, with its line end.
-fn bytes_line(path: &Path) -> Vec<u8> {
-    let bytes = std::fs::read(path).unwrap();
+    // The same size: the first family name in capitals.
+    let error = analyzed_while_changed("rewritten", &bytes, |path| {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.write_all(b"IPV4").unwrap();
+    })
+    .unwrap_err();
+    assert!(
+        error
+            .error()
+            .get_ref()
+            .is_some_and(|e| e.is::<ctparse::Changed>()),
+        "{}",
+        error.error()
+    );
+    // The first line again, at the end.
     let end = bytes.iter().position(|&b| b == b'\n').unwrap();
-    bytes[..=end].to_vec()
+    let first = bytes[..=end].to_vec();
+    let summary = analyzed_while_changed("appended", &bytes, move |path| {
+        let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        file.write_all(&first).unwrap();
+    })
+    .unwrap();
+    assert_eq!(summary.totals.flows, reference.totals.flows);
+    assert_eq!(summary.totals.lines, reference.totals.lines);
 }
 
 /// Lines longer than `ctparse::MAX_LINE` (3 MiB of NULs, longer than a
