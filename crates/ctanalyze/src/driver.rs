@@ -272,11 +272,11 @@ impl Analyzer {
     pub fn analyze_input_bytes(&self, input: usize, bytes: &[u8]) -> Summary {
         let chunks = self.chunks(bytes);
         let base = bytes.as_ptr() as usize;
+        let pieces = PieceLines::default();
         let mut summary = self.fold_all(&chunks, |acc, chunk| {
-            let offset = (chunk.as_ptr() as usize - base) as u64;
-            self.fold_chunk(acc, input, offset, 1, chunk);
+            pieces.fold(self, acc, input, chunk.as_ptr() as usize - base, chunk);
         });
-        resolve_error_lines(&mut summary, bytes);
+        pieces.resolve(&mut summary);
         self.finish(&mut summary);
         summary
     }
@@ -345,15 +345,10 @@ impl Analyzer {
         let bytes: &[u8] = file;
         let chunks = self.chunks(bytes);
         let failed = Mutex::new(None);
-        // Each piece folded, by offset, and its lines: the line numbers of
-        // the malformed lines, resolved without reading the map again.
-        let pieces: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+        // The malformed lines' numbers, without reading the map again.
+        let pieces = PieceLines::default();
         let fold_piece = |acc: &mut Summary, at: usize, piece: &[u8]| {
-            let before = acc.totals.lines;
-            self.fold_chunk(acc, input, at as u64, 1, piece);
-            let lines = acc.totals.lines - before;
-            let mut pieces = pieces.lock().unwrap_or_else(|e| e.into_inner());
-            pieces.push((at as u64, lines));
+            pieces.fold(self, acc, input, at, piece);
         };
         // `want` bytes of the file from `at` into `buf` from `from`; `None`
         // (the error kept) where the read fails or comes back short.
@@ -430,8 +425,7 @@ impl Analyzer {
         });
         let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
         if failed.is_none() {
-            let mut pieces = pieces.into_inner().unwrap_or_else(|e| e.into_inner());
-            resolve_piece_lines(&mut summary, &mut pieces);
+            pieces.resolve(&mut summary);
             // Written to since it was opened (to the same size or larger,
             // which no read comes back short for): a mix of versions.
             failed = file.unchanged().err();
@@ -725,46 +719,54 @@ fn shrank(size: usize) -> io::Error {
     )
 }
 
-/// [`resolve_error_lines`] from the line count of every piece folded, by
-/// its offset (in any order): the file is not read again.
-fn resolve_piece_lines(summary: &mut Summary, pieces: &mut [(u64, u64)]) {
-    if summary.totals.error_samples.samples.is_empty() {
-        return;
-    }
-    pieces.sort_unstable();
-    // Lines before each piece.
-    let mut before = 0u64;
-    let starts: Vec<(u64, u64)> = pieces
-        .iter()
-        .map(|&(offset, lines)| {
-            let start = (offset, before);
-            before += lines;
-            start
-        })
-        .collect();
-    for sample in &mut summary.totals.error_samples.samples {
-        let at = starts.partition_point(|&(offset, _)| offset < sample.chunk_offset);
-        let lines_before = starts.get(at).map_or(before, |&(_, lines)| lines);
-        sample.error.line += lines_before;
-        sample.chunk_offset = 0;
-    }
-}
+/// The lines of every piece of an input folded, by its offset: what the
+/// malformed lines' chunk-relative numbers are resolved from, without
+/// counting the input's line ends again.
+#[derive(Debug, Default)]
+struct PieceLines(Mutex<Vec<(u64, u64)>>);
 
-/// Turns chunk-relative error lines into line numbers of the whole buffer:
-/// counts newlines once, up to the last chunk that holds a kept error.
-fn resolve_error_lines(summary: &mut Summary, bytes: &[u8]) {
-    let mut counted_to = 0usize;
-    let mut lines_before = 0u64;
-    for sample in &mut summary.totals.error_samples.samples {
-        let offset = usize::try_from(sample.chunk_offset)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        if offset > counted_to {
-            lines_before += memchr_count(&bytes[counted_to..offset]);
-            counted_to = offset;
+impl PieceLines {
+    /// Folds `piece`, at `offset` in the input, into `acc`, and keeps its
+    /// line count.
+    fn fold(
+        &self,
+        analyzer: &Analyzer,
+        acc: &mut Summary,
+        input: usize,
+        offset: usize,
+        piece: &[u8],
+    ) {
+        let before = acc.totals.lines;
+        analyzer.fold_chunk(acc, input, offset as u64, 1, piece);
+        let lines = acc.totals.lines - before;
+        let mut pieces = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        pieces.push((offset as u64, lines));
+    }
+
+    /// Turns the chunk-relative error lines of `summary` into line numbers
+    /// of the whole input.
+    fn resolve(self, summary: &mut Summary) {
+        if summary.totals.error_samples.samples.is_empty() {
+            return;
         }
-        sample.error.line += lines_before;
-        sample.chunk_offset = 0;
+        let mut pieces = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        pieces.sort_unstable();
+        // Lines before each piece.
+        let mut before = 0u64;
+        let starts: Vec<(u64, u64)> = pieces
+            .iter()
+            .map(|&(offset, lines)| {
+                let start = (offset, before);
+                before += lines;
+                start
+            })
+            .collect();
+        for sample in &mut summary.totals.error_samples.samples {
+            let at = starts.partition_point(|&(offset, _)| offset < sample.chunk_offset);
+            let lines_before = starts.get(at).map_or(before, |&(_, lines)| lines);
+            sample.error.line += lines_before;
+            sample.chunk_offset = 0;
+        }
     }
 }
 
