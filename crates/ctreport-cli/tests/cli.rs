@@ -394,8 +394,7 @@ fn event_captures_are_counted_as_events() {
 fn an_input_ending_in_an_entry_without_a_line_end_is_flagged() {
     let whole = "ipv4     2 tcp      6 431995 ESTABLISHED src=198.18.1.1 dst=198.51.100.2 sport=1880 dport=9400 src=198.51.100.2 dst=198.18.1.1 sport=9400 dport=1880 [ASSURED] mark=0 use=2\n";
     let cut = format!("{whole}{}", &whole[..whole.find("dport=1880").unwrap() + 8]);
-    let dir = std::env::temp_dir().join(format!("ctreport-cut-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cut");
     let file = dir.join("cut.txt");
     std::fs::write(&file, &cut).unwrap();
     let file = file.to_str().unwrap();
@@ -430,7 +429,6 @@ fn an_input_ending_in_an_entry_without_a_line_end_is_flagged() {
         text(&ctreport_stdin(&["protocols"], trailer.as_bytes()).stderr),
         ""
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -469,7 +467,7 @@ fn flows_as_csv_and_ndjson() {
 
 /// A file of `entries` good lines of the example, then every line of
 /// `fixtures/dialects/malformed.txt`, in a directory of its own.
-fn mixed_file(name: &str, entries: usize) -> (std::path::PathBuf, String) {
+fn mixed_file(name: &str, entries: usize) -> (Scratch, String) {
     let mut bytes: Vec<u8> = std::fs::read_to_string(root().join(EXAMPLE))
         .unwrap()
         .lines()
@@ -478,8 +476,7 @@ fn mixed_file(name: &str, entries: usize) -> (std::path::PathBuf, String) {
         .collect();
     // Not all of it is UTF-8.
     bytes.extend(std::fs::read(root().join("fixtures/dialects/malformed.txt")).unwrap());
-    let dir = std::env::temp_dir().join(format!("ctreport-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new(name);
     let file = dir.join("mixed.txt");
     std::fs::write(&file, bytes).unwrap();
     let path = file.to_str().unwrap().to_owned();
@@ -510,8 +507,7 @@ fn csv_headers_do_not_depend_on_the_dump() {
         }
     }
     // A gzip capture cut short: the INCOMPLETE section.
-    let dir = std::env::temp_dir().join(format!("ctreport-csv-header-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("csv-header");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&std::fs::read(root().join(EXAMPLE)).unwrap())
         .unwrap();
@@ -579,7 +575,6 @@ fn csv_headers_do_not_depend_on_the_dump() {
             "{command} {extra:?}: never filled: {empty:?}"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `--state '(none)'` selects what the states report counts as `(none)`:
@@ -640,7 +635,7 @@ fn offload_counts_agree_across_commands() {
 
 #[test]
 fn check_lists_every_malformed_line_and_exits_1() {
-    let (dir, mixed) = mixed_file("check", 3);
+    let (_dir, mixed) = mixed_file("check", 3);
     let out = ctreport(&["check", &mixed]);
     assert_eq!(out.status.code(), Some(1));
     let listed = text(&out.stdout);
@@ -654,7 +649,6 @@ fn check_lists_every_malformed_line_and_exits_1() {
     let clean = ctreport(&["check", EXAMPLE]);
     assert_eq!(clean.status.code(), Some(0));
     assert_eq!(text(&clean.stdout), "");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `check --format csv` and `--format json` list the same lines as the
@@ -717,7 +711,6 @@ fn check_lists_malformed_lines_as_csv_and_json() {
     let clean = ctreport(&["check", "--format", "json", EXAMPLE]);
     assert_eq!(clean.status.code(), Some(0));
     assert_eq!(text(&clean.stdout), "");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Malformed lines scattered through a file of several windows of pieces
@@ -755,8 +748,7 @@ fn check_lists_malformed_lines_in_order_across_pieces() {
         }
     }
     assert!(bytes.len() > 5 << 20, "more than a window of pieces");
-    let dir = std::env::temp_dir().join(format!("ctreport-check-order-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("check-order");
     let file = dir.join("scattered.txt");
     std::fs::write(&file, &bytes).unwrap();
     let path = file.to_str().unwrap();
@@ -786,7 +778,6 @@ fn check_lists_malformed_lines_in_order_across_pieces() {
         );
         assert_eq!(text(&out.stderr), summary);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A run of short malformed lines, more than a piece keeps in memory
@@ -816,8 +807,7 @@ fn check_lists_dense_malformed_lines_beyond_what_a_piece_keeps() {
         bytes.push(b'\n');
         line += 1;
     }
-    let dir = std::env::temp_dir().join(format!("ctreport-check-dense-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("check-dense");
     let file = dir.join("dense.txt");
     std::fs::write(&file, &bytes).unwrap();
     let path = file.to_str().unwrap();
@@ -906,7 +896,6 @@ fn check_lists_dense_malformed_lines_beyond_what_a_piece_keeps() {
             text(&out.stderr)
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `flows` writes CSV without quoting (no field can need it): every row
@@ -1022,7 +1011,7 @@ fn an_input_with_no_entry_but_malformed_lines_fails_every_command() {
 
 #[test]
 fn malformed_lines_are_reported_and_counted_not_fatal() {
-    let (dir, mixed) = mixed_file("malformed", 2);
+    let (_dir, mixed) = mixed_file("malformed", 2);
     let out = ctreport(&["summary", "--max-errors", "2", "--format", "json", &mixed]);
     assert_eq!(out.status.code(), Some(0));
     let stderr = text(&out.stderr);
@@ -1043,7 +1032,6 @@ fn malformed_lines_are_reported_and_counted_not_fatal() {
 
     let strict = ctreport(&["summary", "--strict", &mixed]);
     assert_eq!(strict.status.code(), Some(1));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -1062,8 +1050,7 @@ fn unreadable_inputs_exit_2_naming_the_file() {
 
     // A capture packed in a format ctreport does not read is named, with
     // the command that unpacks it, before anything is printed.
-    let dir = std::env::temp_dir().join(format!("ctreport-packed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("packed");
     let xz = dir.join("dump.txt.xz");
     let example = std::fs::read(root().join(EXAMPLE)).unwrap();
     std::fs::write(&xz, [&b"\xfd7zXZ\x00"[..], &example].concat()).unwrap();
@@ -1081,7 +1068,6 @@ fn unreadable_inputs_exit_2_naming_the_file() {
             "{command}"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -1170,8 +1156,7 @@ fn stdin_plain_gzip_and_zstd_give_the_same_report() {
         assert_eq!(text(&out.stdout), expected, "{what}");
     }
 
-    let dir = std::env::temp_dir().join(format!("ctreport-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cli-test");
     let gz_path = dir.join("dump.txt.gz");
     std::fs::write(&gz_path, &gzipped).unwrap();
     let out = ctreport(&["summary", "--format", "json", gz_path.to_str().unwrap()]);
@@ -1179,7 +1164,6 @@ fn stdin_plain_gzip_and_zstd_give_the_same_report() {
         text(&out.stdout),
         expected.replace("<stdin>", gz_path.to_str().unwrap())
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -1233,8 +1217,7 @@ fn several_files_merge_and_keep_per_file_totals() {
         "{}",
         text(&out.stderr)
     );
-    let dir = std::env::temp_dir().join(format!("ctreport-fifo-twice-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("fifo-twice");
     let fifo = dir.join("fifo");
     assert!(
         std::process::Command::new("mkfifo")
@@ -1259,7 +1242,6 @@ fn several_files_merge_and_keep_per_file_totals() {
             text(&out.stderr)
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     // Standard input redirected from a file, and that file by another
     // name: counted twice, and said to be.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ctreport"))
@@ -1298,8 +1280,7 @@ fn flows_on_several_threads_keep_the_input_order() {
     )
     .unwrap();
     assert!(dump.len() > 5 << 20, "{} bytes: too few pieces", dump.len());
-    let dir = std::env::temp_dir().join(format!("ctreport-flows-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("flows");
     let path = dir.join("dump.txt");
     std::fs::write(&path, &dump).unwrap();
     let path = path.to_str().unwrap();
@@ -1357,7 +1338,6 @@ fn flows_on_several_threads_keep_the_input_order() {
     assert_eq!(csv.lines().count(), flows.len() + 1);
     assert_eq!(csv_stderr, stderr);
     assert_eq!(run("csv", "1"), (csv, csv_stderr));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -1458,8 +1438,7 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
     let line = prefix.iter().filter(|&&b| b == b'\n').count() + 1;
     let column = prefix.len() - prefix.iter().rposition(|&b| b == b'\n').unwrap();
 
-    let dir = std::env::temp_dir().join(format!("ctreport-cut-gz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cut-gz");
     let cut_path = dir.join("dump.txt.gz");
     std::fs::write(&cut_path, cut).unwrap();
     // The cut line is not counted: the report is the one of the whole
@@ -1584,7 +1563,6 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
             .unwrap();
     assert_eq!(v["inputs"][1]["flows"], whole["inputs"][0]["flows"]);
     assert!(v["inputs"][1].get("read_error").is_none());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `1,585` for 1585, as the reports print counts.
@@ -1763,7 +1741,8 @@ fn an_overlong_line_is_one_malformed_line_from_a_pipe_or_a_file() {
     dump.extend(std::iter::repeat_n(b'x', 3 << 20));
     dump.push(b'\n');
     dump.extend_from_slice(entry.as_bytes());
-    let path = std::env::temp_dir().join(format!("ctreport-overlong-{}.txt", std::process::id()));
+    let dir = Scratch::new("overlong");
+    let path = dir.join("overlong.txt");
     std::fs::write(&path, &dump).unwrap();
     let file = path.to_str().unwrap();
     let starts = format!(
@@ -1782,7 +1761,6 @@ fn an_overlong_line_is_one_malformed_line_from_a_pipe_or_a_file() {
         assert_eq!(v["totals"]["errors"], 1);
         assert_eq!(v["inputs"][0]["bytes"], dump.len());
     }
-    std::fs::remove_file(&path).unwrap();
 }
 
 /// A file that another process empties while `flows` reads it in place
@@ -1796,8 +1774,7 @@ fn a_file_emptied_while_read_in_place_is_named() {
     use std::io::{BufRead, Read};
     use std::os::unix::process::ExitStatusExt;
     let example = std::fs::read(root().join(EXAMPLE)).unwrap();
-    let dir = std::env::temp_dir().join(format!("ctreport-emptied-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("emptied");
     let path = dir.join("dump.txt");
     for threads in ["1", "4"] {
         // 12 MB: three times what `flows` formats before it writes.
@@ -1838,7 +1815,6 @@ fn a_file_emptied_while_read_in_place_is_named() {
             "{threads} threads: {stderr}"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A `SIGBUS` sent to ctreport (`kill -BUS`), not raised by a fault in a
@@ -1848,8 +1824,7 @@ fn a_file_emptied_while_read_in_place_is_named() {
 #[test]
 fn a_sigbus_sent_by_kill_ends_the_process() {
     use std::os::unix::process::ExitStatusExt;
-    let dir = std::env::temp_dir().join(format!("ctreport-kill-bus-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("kill-bus");
     let fifo = dir.join("fifo");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -1874,7 +1849,6 @@ fn a_sigbus_sent_by_kill_ends_the_process() {
     drop(writer);
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(7), "{status:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The NAT filters combine as conntrack -L's do (its `filter_nat()`):
@@ -1918,8 +1892,7 @@ fn nat_filters_combine_as_conntrack_does() {
 #[test]
 fn more_inputs_than_open_descriptors_are_all_read() {
     let example = std::fs::read_to_string(root().join(EXAMPLE)).unwrap();
-    let dir = std::env::temp_dir().join(format!("ctreport-many-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("many");
     let files: Vec<String> = example
         .lines()
         .take(100)
@@ -1948,7 +1921,6 @@ fn more_inputs_than_open_descriptors_are_all_read() {
             assert_eq!(text(&out.stdout).lines().count(), 101);
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Bytes after the last gzip member: zeros (padding) are ignored
@@ -1967,8 +1939,7 @@ fn bytes_after_gzip_data_are_ignored_as_gzip_does() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(format!("{entry}\n").as_bytes()).unwrap();
     let gz = gz.finish().unwrap();
-    let dir = std::env::temp_dir().join(format!("ctreport-gz-tail-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("gz-tail");
     for (tail, warned) in [(&[0u8; 64][..], false), (b"junk\n", true)] {
         let path = dir.join("dump.gz");
         std::fs::write(&path, [&gz[..], tail].concat()).unwrap();
@@ -1992,5 +1963,4 @@ fn bytes_after_gzip_data_are_ignored_as_gzip_does() {
             }
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -174,8 +174,7 @@ fn both_statistics_forms_give_the_same_counters() {
 
 #[test]
 fn every_sysctl_form_reads_the_same() {
-    let dir = std::env::temp_dir().join(format!("ctreport-doctor-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("doctor");
     let forms = [
         "net.netfilter.nf_conntrack_max = 1600\nnet.netfilter.nf_conntrack_buckets = 400\n",
         "net.netfilter.nf_conntrack_max=1600\r\nnet.netfilter.nf_conntrack_buckets=400\r\n",
@@ -231,7 +230,6 @@ fn every_sysctl_form_reads_the_same() {
         text(&elf.stderr),
         "ctreport: --sysctl /proc/self/exe: an executable (ELF), not a capture\n"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(fills[0]["max"], 1600);
     assert_eq!(fills[0]["buckets"], 400);
     assert!(fills.iter().all(|f| *f == fills[0]));
@@ -267,8 +265,7 @@ fn doctor_reads_stdin_and_compressed_dumps_the_same() {
 
 #[test]
 fn side_input_errors_are_reported_not_fatal_and_strict_fails() {
-    let dir = std::env::temp_dir().join(format!("ctreport-doctor-err-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("doctor-err");
     let sysctl = dir.join("sysctl.txt");
     std::fs::write(
         &sysctl,
@@ -301,7 +298,6 @@ fn side_input_errors_are_reported_not_fatal_and_strict_fails() {
     let mut strict = argv.to_vec();
     strict.insert(1, "--strict");
     assert_eq!(ctreport(&strict).status.code(), Some(1));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A side input that holds nothing usable (empty, or the other side
@@ -310,8 +306,7 @@ fn side_input_errors_are_reported_not_fatal_and_strict_fails() {
 /// the file had been read.
 #[test]
 fn side_inputs_that_hold_nothing_usable_exit_2() {
-    let dir = std::env::temp_dir().join(format!("ctreport-doctor-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("doctor-empty");
     let empty = dir.join("empty.txt");
     std::fs::write(&empty, "").unwrap();
     let empty = empty.to_str().unwrap();
@@ -349,7 +344,6 @@ fn side_inputs_that_hold_nothing_usable_exit_2() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(out.stdout.is_empty());
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -580,8 +574,7 @@ fn doctor_and_diff_refuse_an_event_capture() {
     let event = std::fs::read_to_string(root().join(events)).unwrap();
     mixed.extend_from_slice(event.lines().next().unwrap().as_bytes());
     mixed.push(b'\n');
-    let dir = std::env::temp_dir().join(format!("ctreport-mixed-events-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("mixed-events");
     let path = dir.join("mixed.txt");
     std::fs::write(&path, &mixed).unwrap();
     let out = ctreport(&["doctor", path.to_str().unwrap()]);
@@ -632,7 +625,6 @@ fn doctor_and_diff_refuse_an_event_capture() {
         "{}",
         text(&out.stderr)
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -834,8 +826,7 @@ fn the_line_a_read_error_cuts_is_not_in_the_diagnosis() {
     };
     let mut input = gzip(format!("{whole}{}", &last[..cut_at]).as_bytes());
     input.extend_from_slice(&gzip(text.as_bytes())[..20]);
-    let dir = std::env::temp_dir().join(format!("ctreport-cut-doctor-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cut-doctor");
     let (cut_path, whole_path) = (dir.join("cut.txt.gz"), dir.join("whole.txt"));
     std::fs::write(&cut_path, &input).unwrap();
     std::fs::write(&whole_path, &whole).unwrap();
@@ -849,5 +840,4 @@ fn the_line_a_read_error_cuts_is_not_in_the_diagnosis() {
     for key in ["composition", "timeouts", "notrack", "fill"] {
         assert_eq!(cut[key], expected[key], "{key}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

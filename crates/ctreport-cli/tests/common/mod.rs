@@ -1,5 +1,5 @@
 //! Helpers shared by the CLI test binaries: running the real `ctreport`
-//! from the repository root, and golden files.
+//! from the repository root, scratch directories, and golden files.
 //!
 //! Regenerate golden files after an intended output change with
 //! `UPDATE_GOLDEN=1 cargo test -p ctreport-cli`, and review the diff.
@@ -88,4 +88,40 @@ pub fn golden(name: &str, actual: &str) {
         )
     });
     assert_eq!(actual, expected, "output differs from {}", path.display());
+}
+
+/// A directory of one test's own (`ctreport-NAME-PID` in the temporary
+/// directory), emptied when made and removed when dropped, also when the
+/// test fails. It derefs to its path.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Makes the directory for the test called `name`.
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("ctreport-{name}-{}", std::process::id()));
+        // Left over by a killed run of the same pid: start empty.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
