@@ -36,6 +36,10 @@ pub enum Line<'a> {
 pub enum SkipReason {
     /// Empty or only white space.
     Blank,
+    /// A comment: the first word starts with `#` (a note someone added
+    /// to a saved capture, such as the host's name). Neither the kernel
+    /// nor conntrack-tools print one.
+    Comment,
     /// A message conntrack-tools prints around a listing that reports
     /// what was done, such as its trailer `conntrack v1.4.7
     /// (conntrack-tools): 12 flow entries have been shown.`, or a notice
@@ -87,6 +91,9 @@ pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseE
     let Some(first) = tokens.clone().next() else {
         return Ok(Line::Skipped(SkipReason::Blank));
     };
+    if first.bytes.starts_with(b"#") {
+        return Ok(Line::Skipped(SkipReason::Comment));
+    }
     let text = &line[first.start..];
     if TOOL_MESSAGES.iter().any(|prefix| text.starts_with(prefix)) {
         if let Some(failure) = tool_failure(text) {

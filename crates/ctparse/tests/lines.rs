@@ -290,6 +290,28 @@ fn crlf_trailing_spaces_and_tool_messages() {
     );
 }
 
+/// A line whose first word starts with `#` is a note added to a saved
+/// capture: skipped and counted, not an error. A `#` anywhere else is no
+/// comment: the entry it ends is malformed, not shortened.
+#[test]
+fn comment_lines_are_skipped_and_counted() {
+    let entry = "udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1";
+    let dump =
+        format!("# web-1, 2026-12-07 03:12 UTC\n  #indented\n{entry}\n#\n{entry} # a note\n");
+    let mut parser = ctparse::Parser::new(dump.as_bytes());
+    let lines: Vec<_> = parser.by_ref().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].is_ok());
+    let error = lines[1].as_ref().unwrap_err();
+    assert_eq!((error.line, error.column), (5, entry.len() + 2));
+    let stats = parser.stats();
+    assert_eq!(
+        (stats.lines, stats.flows, stats.skipped, stats.errors),
+        (5, 1, 3, 1)
+    );
+    assert_eq!(parse_line(b"#\r"), Ok(Line::Skipped(SkipReason::Comment)));
+}
+
 /// The trailer's count is kept, summed over a buffer, to check the
 /// listing against (a capture that lost lines holds fewer).
 #[test]
