@@ -154,7 +154,8 @@ fn filters_narrow_the_report() {
 
 /// `states` filtered to a protocol shows that protocol's states only
 /// (empty is an answer), CSV's one section is that one, and a protocol
-/// that has no state is a usage error rather than an empty table.
+/// that has no state is a usage error rather than an empty table (and
+/// `top-ports` of one without ports).
 #[test]
 fn states_follow_the_protocol_filter() {
     const PROTOCOLS: &str = "fixtures/dialects/proc-protocols.txt";
@@ -260,6 +261,29 @@ fn states_follow_the_protocol_filter() {
             "{}",
             text(&out.stderr)
         );
+    }
+    // Ports likewise: `top-ports` of a protocol without them is refused,
+    // not answered with an empty table.
+    for (protocol, name) in [
+        ("icmp", "icmp"),
+        ("icmpv6", "icmpv6"),
+        ("gre", "gre"),
+        ("99", "99"),
+    ] {
+        let out = ctreport(&["top-ports", "-p", protocol, PROTOCOLS]);
+        assert_eq!(out.status.code(), Some(2), "-p {protocol}");
+        assert_eq!(text(&out.stdout), "");
+        assert!(
+            text(&out.stderr).contains(&format!("top-ports: protocol {name} has no ports")),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    for protocol in ["udplite", "sctp", "dccp"] {
+        let report = json(&["top-ports", "-p", protocol, "--format", "json", PROTOCOLS]);
+        let rows = report["top_ports"].as_array().unwrap();
+        assert!(!rows.is_empty(), "-p {protocol}");
+        assert!(rows.iter().all(|r| r["protocol"] == protocol), "{rows:?}");
     }
     // `summary` keeps its other sections and shows no state table there.
     let report = json(&["summary", "-p", "udp", "--format", "json", PROTOCOLS]);

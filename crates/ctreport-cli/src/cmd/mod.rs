@@ -77,6 +77,31 @@ pub fn fill_networks(
     report.distinct.insert(key, networks.len() as u64);
 }
 
+/// A usage error when the report's rows are of something (a state,
+/// ports) that the flows of the `-p` protocol never have: an empty table
+/// would read as "none of them", not "not a question for this protocol".
+/// `what` is "state" or "ports"; `which` says which protocols have it.
+pub fn refuse_protocol(
+    command: &str,
+    protocol: Option<Protocol>,
+    has: impl Fn(Protocol) -> bool,
+    what: &str,
+    which: &str,
+) -> Result<(), Fatal> {
+    let Some(without) = protocol.filter(|&p| !has(p)) else {
+        return Ok(());
+    };
+    // The name as `-p` takes it, the number where there is none.
+    let name = match without.name() {
+        "unknown" => without.number().to_string(),
+        name => name.to_owned(),
+    };
+    Err(Fatal::Usage(format!(
+        "{command}: protocol {name} has no {what}: {which} \
+         (`ctreport protocols -p {name}` counts its flows)"
+    )))
+}
+
 /// The protocol-state sections: TCP's unless the flows are filtered to
 /// another protocol, SCTP's and DCCP's when they have entries or are the
 /// protocol filtered to (then empty is an answer).

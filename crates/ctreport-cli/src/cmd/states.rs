@@ -9,17 +9,13 @@ use crate::render::CsvShape;
 
 pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     let protocol = args.filter.protocol;
-    if let Some(stateless) = protocol.filter(|p| !p.has_states()) {
-        // The name as `-p` takes it, the number where there is none.
-        let name = match stateless.name() {
-            "unknown" => stateless.number().to_string(),
-            name => name.to_owned(),
-        };
-        return Err(Fatal::Usage(format!(
-            "states: protocol {name} has no state: only TCP, SCTP and DCCP entries print one \
-             (`ctreport protocols -p {name}` counts its flows)"
-        )));
-    }
+    super::refuse_protocol(
+        "states",
+        protocol,
+        Protocol::has_states,
+        "state",
+        "only TCP, SCTP and DCCP entries print one",
+    )?;
     // CSV holds the state sections shown: the filtered protocol's as a
     // plain table; without a filter, every one present with the `section`
     // column (also when TCP's is the only one: the columns stay the same
