@@ -1589,19 +1589,6 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
     assert!(v["inputs"][1].get("read_error").is_none());
 }
 
-/// `1,585` for 1585, as the reports print counts.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[test]
 fn a_listing_shorter_than_its_trailer_says_is_flagged() {
     let whole =

@@ -103,6 +103,70 @@ fn doctor_with_given_limits_gives_the_capacity_advice() {
     );
 }
 
+/// Malformed lines are in the findings of every format, not only on
+/// stderr: every figure is of the entries read. A verdict of "not under
+/// pressure" that the malformed lines, were they entries, would overturn
+/// is not given as settled.
+#[test]
+fn malformed_lines_are_a_finding_in_every_format() {
+    let example = std::fs::read_to_string(root().join(EXAMPLE)).unwrap();
+    // Every other line's fields cut short: malformed.
+    let mut malformed = 0;
+    let damaged: String = example
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i % 2 == 1 {
+                malformed += 1;
+                format!("{}\n", &line[..line.len() / 3])
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    let lines = example.lines().count();
+    let read = lines - malformed;
+    let dir = Scratch::new("doctor-malformed");
+    let dump = dir.join("damaged.txt");
+    std::fs::write(&dump, damaged).unwrap();
+    let dump = dump.to_str().unwrap();
+    // A limit the entries read fill to under 75 % (not under pressure),
+    // and all the lines to over it.
+    let max = (lines * 100 / 80).to_string();
+    assert!(read * 100 < 75 * (lines * 100 / 80));
+    let run = |format: &str, max: &str| {
+        let out = ctreport(&["doctor", "--format", format, "--max", max, dump]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        // As one line: the table format wraps prose.
+        text(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let finding = format!(
+        "{} of the dump's {} lines",
+        thousands(malformed as u64),
+        thousands(lines as u64)
+    );
+    for (format, _) in FORMATS {
+        let out = run(format, &max);
+        assert!(out.contains(&finding), "{format}: {out}");
+        assert!(
+            out.contains("counted as entries the dump would fill"),
+            "{format}: {out}"
+        );
+        assert!(!out.contains("not under pressure:"), "{format}: {out}");
+    }
+    // A limit so high that the malformed lines change nothing: the
+    // verdict stands, the finding stays.
+    let out = run("markdown", "1000000");
+    assert!(out.contains(&finding), "{out}");
+    assert!(out.contains("The table is not under pressure"), "{out}");
+    // The intact example has no such finding.
+    let out = ok(&["doctor", "--max", &max, EXAMPLE]);
+    assert!(!out.contains("malformed"), "{out}");
+}
+
 #[test]
 fn doctor_on_the_table_full_capture() {
     let report = ok(&[

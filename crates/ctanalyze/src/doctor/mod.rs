@@ -752,6 +752,17 @@ fn findings(
             group(events)
         ));
     }
+    // Malformed lines may be entries: every figure after is of those read.
+    let totals = &summary.totals;
+    if totals.errors > 0 && totals.flows > 0 {
+        out.push(format!(
+            "{} of the dump's {} lines ({}) are malformed and not counted: every figure below is of the {} read, and the table may hold more. Each malformed line is reported with its line and column; read the first ones before acting on the figures.",
+            group(totals.errors),
+            group(totals.lines),
+            share(totals.errors, totals.lines),
+            entries(totals.flows)
+        ));
+    }
     match (fill.max, fill.fill_percent) {
         (Some(max), Some(p)) => out.push(format!(
             "The dump holds {}: {} of nf_conntrack_max ({}){}.",
@@ -783,9 +794,17 @@ fn findings(
         advice::pressure(fill.peak_percent(), None) != advice::pressure(fill.fill_percent, None);
     if let Some(p) = fill.peak_percent().filter(|_| peak > total && changes) {
         out.push(format!(
-            "{what} {}, {} of the limit: how full the table is is judged from that, the larger figure. If the dump and the other inputs differ this much, check that they come from the same host and network namespace, captured close together.",
+            "{what} {}, {} of the limit: how full the table is is judged from that, the larger figure. {}",
             entries(peak),
-            pct(p)
+            pct(p),
+            if summary.totals.errors > 0 {
+                format!(
+                    "The dump's {} malformed lines may account for the difference (entries it could not count); if not, check that the inputs come from the same host and network namespace, captured close together.",
+                    group(summary.totals.errors)
+                )
+            } else {
+                "If the dump and the other inputs differ this much, check that they come from the same host and network namespace, captured close together.".to_owned()
+            }
         ));
     }
     if let (Some(buckets), Some(now), Some(chain)) =
@@ -1027,7 +1046,20 @@ fn findings(
         }
     }
     if pressure == Pressure::Low && total > 0 {
-        out.push("The table is not under pressure: nf_conntrack_max need not change.".to_owned());
+        // Malformed lines that, were they entries, would make it full.
+        let with_malformed = fill
+            .max
+            .filter(|&max| max > 0)
+            .map(|max| percent(total.saturating_add(summary.totals.errors), max))
+            .filter(|&p| advice::pressure(Some(p), None) != Pressure::Low);
+        out.push(match with_malformed {
+            Some(p) => format!(
+                "The entries read do not put the table under pressure, but with its {} malformed lines counted as entries the dump would fill {} of nf_conntrack_max: whether the limit needs to change is not settled until they are read.",
+                group(summary.totals.errors),
+                pct(p)
+            ),
+            None => "The table is not under pressure: nf_conntrack_max need not change.".to_owned(),
+        });
     }
     if pressure == Pressure::Past {
         out.push(format!(

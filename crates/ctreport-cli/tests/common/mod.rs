@@ -65,6 +65,19 @@ pub fn json(argv: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ok(argv)).unwrap()
 }
 
+/// `1,585` for 1585, as the reports print counts.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Output as text (it must be UTF-8).
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
