@@ -14,10 +14,17 @@ fuzz_target!(|data: &[u8]| {
     let (expected, _) = general_line_by_line(data);
     let got: Vec<_> = ctparse::Parser::new(data).collect();
     assert_eq!(got, expected);
-    let mut lent = Vec::new();
-    ctparse::Parser::new(data).for_each_ref(|item| lent.push(item.cloned()));
-    assert_eq!(lent, expected);
-    for line in data.split(|&b| b == b'\n') {
+    // The internal form lends what it yields (compared in debug form), and
+    // mends an entry conntrack's stderr was spliced into, which the
+    // iterator yields as two errors.
+    let lines = data.split(|&b| b == b'\n');
+    if !lines.clone().any(ctparse::continues_on_next_line) {
+        let mut lent = Vec::new();
+        ctparse::Parser::new(data).for_each_ref(|item| lent.push(format!("{:?}", item.cloned())));
+        let expected: Vec<String> = expected.iter().map(|item| format!("{item:?}")).collect();
+        assert_eq!(lent, expected);
+    }
+    for line in lines {
         if let Some(fast) = fast_path(line) {
             match general_parser(line) {
                 Ok(Line::Flow(general)) => assert_eq!(fast, general),

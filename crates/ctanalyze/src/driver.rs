@@ -384,11 +384,15 @@ impl Analyzer {
                     };
                     read += want;
                     held += want;
-                    // Whole lines (all of them at the chunk's end).
+                    // Whole lines (all of them at the chunk's end), the
+                    // parts of an entry conntrack's stderr was spliced
+                    // into kept together.
                     let end = if read == chunk.len() {
                         held
                     } else {
-                        memchr::memrchr(b'\n', &buf[..held]).map_or(0, |e| e + 1)
+                        let end = memchr::memrchr(b'\n', &buf[..held]).map_or(0, |e| e + 1);
+                        // (A piece of one such line is not cut before it.)
+                        ctparse::splice_safe_cut(&buf[..held], end).unwrap_or(end)
                     };
                     if end == 0 && held > LineFeed::KEPT {
                         // A line over the limit (gigabytes of NULs, say):

@@ -28,27 +28,40 @@ impl LineFeed {
 
     /// Hands `lines` the whole lines `bytes` completes, in order: the
     /// waiting line (what was kept of it) alone, then those `bytes` holds
-    /// whole, in place.
+    /// whole, in place. A line that [continues on the next
+    /// one](ctparse::continues_on_next_line) (conntrack's stderr spliced
+    /// into an entry) waits for it, and the two are handed together.
     pub(crate) fn push(&mut self, mut bytes: &[u8], mut lines: impl FnMut(&[u8])) {
         if !self.partial.is_empty() {
-            let Some(end) = memchr::memchr(b'\n', bytes) else {
-                self.keep(bytes);
-                return;
-            };
-            self.keep(&bytes[..end]);
-            self.partial.push(b'\n');
+            loop {
+                let Some(end) = memchr::memchr(b'\n', bytes) else {
+                    self.keep(bytes);
+                    return;
+                };
+                self.keep(&bytes[..end]);
+                self.partial.push(b'\n');
+                self.skipping = false;
+                self.skipped += std::mem::take(&mut self.dropping);
+                bytes = &bytes[end + 1..];
+                let one_line = memchr::memchr(b'\n', &self.partial) == Some(self.partial.len() - 1);
+                if !(one_line && ctparse::continues_on_next_line(&self.partial)) {
+                    break;
+                }
+            }
             lines(&self.partial);
             self.partial.clear();
-            self.skipping = false;
-            self.skipped += std::mem::take(&mut self.dropping);
-            bytes = &bytes[end + 1..];
         }
         let Some(last) = memchr::memrchr(b'\n', bytes) else {
             self.keep(bytes);
             return;
         };
-        let (complete, rest) = bytes.split_at(last + 1);
-        lines(complete);
+        // A spliced entry's start that is the piece's one whole line waits
+        // with what follows it.
+        let cut = ctparse::splice_safe_cut(bytes, last + 1).unwrap_or(0);
+        let (complete, rest) = bytes.split_at(cut);
+        if !complete.is_empty() {
+            lines(complete);
+        }
         self.keep(rest);
     }
 
@@ -69,9 +82,17 @@ impl LineFeed {
         }
     }
 
-    /// The unfinished last line (what was kept of it), without a line end.
+    /// The unfinished last line (what was kept of it), without a line
+    /// end; after a line that waits for the rest of its entry (see
+    /// [`push`](LineFeed::push)), when there is one.
     pub(crate) fn partial(&self) -> &[u8] {
         &self.partial
+    }
+
+    /// The whole lines held: a line waiting for the rest of its entry
+    /// (empty when none is).
+    pub(crate) fn whole(&self) -> &[u8] {
+        memchr::memrchr(b'\n', &self.partial).map_or(&[], |end| &self.partial[..=end])
     }
 
     /// Bytes dropped of overlong lines that have ended, and of the
@@ -161,8 +182,13 @@ impl SummaryFeed {
     }
 
     fn done(mut self, with_last: bool) -> Summary {
-        let last = std::mem::take(&mut self.lines.partial);
-        if with_last && !last.is_empty() {
+        // Cut short, the whole lines held are lines; only the cut one is not.
+        let last = if with_last {
+            std::mem::take(&mut self.lines.partial)
+        } else {
+            self.lines.whole().to_vec()
+        };
+        if !last.is_empty() {
             let (input, next_line) = (self.input, self.next_line);
             self.analyzer
                 .fold_chunk(&mut self.summary, input, 0, next_line, &last);
@@ -173,7 +199,9 @@ impl SummaryFeed {
     }
 
     /// The bytes of the line the pieces so far leave unfinished (at most
-    /// [`ctparse::MAX_LINE`] and two bytes of it).
+    /// [`ctparse::MAX_LINE`] and two bytes of it), after the line it
+    /// completes when that one waits for it (an entry conntrack's stderr
+    /// was spliced into, mended from the two).
     pub fn unfinished(&self) -> &[u8] {
         self.lines.partial()
     }

@@ -12,16 +12,14 @@ use proptest::prelude::*;
 fn naive(bytes: &[u8], filter: &Filter, max_errors: usize) -> Summary {
     let mut summary = Summary::with_error_limit(max_errors);
     let mut parser = Parser::new(bytes);
-    for result in parser.by_ref() {
-        match result {
-            Ok(flow) => summary.add_filtered(&flow, filter),
-            Err(error) => summary.totals.error_samples.add(ctanalyze::ErrorSample {
-                input: 0,
-                chunk_offset: 0,
-                error,
-            }),
-        }
-    }
+    parser.for_each_ref(|result| match result {
+        Ok(flow) => summary.add_filtered(flow, filter),
+        Err(error) => summary.totals.error_samples.add(ctanalyze::ErrorSample {
+            input: 0,
+            chunk_offset: 0,
+            error,
+        }),
+    });
     summary.totals.add_stats(parser.stats());
     summary.totals.bytes = bytes.len() as u64;
     summary
@@ -31,11 +29,13 @@ fn naive(bytes: &[u8], filter: &Filter, max_errors: usize) -> Summary {
 /// [`naive`] (with the breakdown of the flows that pass the filter).
 fn check_all_paths(bytes: &[u8], filter: &Filter, chunk_size: usize) -> Result<(), TestCaseError> {
     let mut reference = naive(bytes, filter, 7);
-    for flow in Parser::new(bytes).flatten() {
-        if filter.matches(&flow) {
-            reference.breakdown.add(&flow);
+    Parser::new(bytes).for_each_ref(|result| {
+        if let Ok(flow) = result
+            && filter.matches(flow)
+        {
+            reference.breakdown.add(flow);
         }
-    }
+    });
     for threads in [1, 2, 7] {
         let analyzer = Analyzer::new()
             .threads(threads)
@@ -240,6 +240,72 @@ fn overlong_lines_count_alike_on_every_path() {
         feed.push(piece);
     }
     assert_eq!(feed.finish(), whole);
+}
+
+/// `conntrack -L 2>&1` splices its trailer into the entry that stdout's
+/// last block cuts. On every path (chunks of any size, a file's pieces of
+/// 256 KiB, a stream's chunks, pushes cut anywhere) the entry is mended
+/// from its two parts as one pass over the whole buffer mends it: also
+/// when the splice's line end falls just before a file piece's end, where
+/// a cut after whole lines would part them.
+#[test]
+fn a_spliced_entry_is_mended_on_every_path_wherever_the_input_is_cut() {
+    let listing = generated(3, 1_600, 0, Dialect::Conntrack);
+    let flows = Parser::new(&listing).count();
+    let trailer =
+        format!("conntrack v1.4.7 (conntrack-tools): {flows} flow entries have been shown.\n");
+    let piece = 256 << 10;
+    assert!(listing.len() > piece + 4096);
+    // The line across the first piece's end, and the one before it.
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            listing
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let across = starts.partition_point(|&s| s <= piece) - 1;
+    let mut cuts = Vec::new();
+    for line in [across - 1, across] {
+        let (start, end) = (starts[line], starts[line + 1] - 1);
+        // The splice's line end at the piece's end or just before it, and
+        // cuts anywhere in the entry.
+        let before_end = (piece - 1).saturating_sub(start + trailer.len());
+        for at in [
+            before_end,
+            before_end.saturating_sub(1),
+            1,
+            (end - start) / 2,
+            end - start - 1,
+        ] {
+            if (1..end - start).contains(&at) {
+                cuts.push(start + at);
+            }
+        }
+    }
+    let reference = naive(&listing, &Filter::default(), 7);
+    for cut in cuts {
+        let mut bytes = listing[..cut].to_vec();
+        bytes.extend_from_slice(trailer.as_bytes());
+        bytes.extend_from_slice(&listing[cut..]);
+        let mended = naive(&bytes, &Filter::default(), 7);
+        assert_eq!(mended.totals.errors, 0, "cut at {cut}");
+        assert_eq!(
+            (mended.totals.trailers, mended.totals.shown),
+            (1, flows as u64)
+        );
+        // The same flows as the listing without its trailer.
+        let mut without = mended.clone();
+        without.totals = reference.totals.clone();
+        assert_eq!(without, reference, "cut at {cut}");
+        for chunk_size in [1, 4099, 1 << 20] {
+            if let Err(e) = check_all_paths(&bytes, &Filter::default(), chunk_size) {
+                panic!("cut at {cut}, chunks of {chunk_size}: {e}");
+            }
+        }
+    }
 }
 
 fn generated(seed: u64, flows: u64, malformed_every: u64, dialect: Dialect) -> Vec<u8> {

@@ -307,6 +307,10 @@ pub enum ErrorKind {
     /// A conntrack-tools message spliced into the middle of an entry, as
     /// `conntrack -L 2>&1` produces when stderr interleaves with buffered
     /// stdout; the rest of the entry is on the next line.
+    /// [`Parser::for_each_ref`](crate::Parser::for_each_ref) mends such an
+    /// entry when the next line is in its buffer; this error is for the
+    /// rest (the iterator, a message that reports a failure, a rest that
+    /// does not complete the entry).
     SplicedToolMessage,
     /// A line of another conntrack output than a table listing, which
     /// ctreport recognises but does not read.

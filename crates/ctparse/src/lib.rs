@@ -66,7 +66,7 @@ pub use flow::{
 };
 pub use guard::exit_when_mapped_file_shrinks;
 pub use iter::{ParseStats, Parser};
-pub use line::{Line, SkipReason, parse_line};
+pub use line::{Line, SkipReason, continues_on_next_line, parse_line, splice_safe_cut};
 pub use render::{Dialect, render};
 pub use source::{Changed, ChunkReader, LineChunks, MappedFile, Source, Stream, line_chunks};
 pub use state::{DccpState, SctpState, State, TcpState};

@@ -133,9 +133,7 @@ pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseE
 /// rest of the entry on the next line. Name that cause instead of the
 /// symptom.
 fn spliced(line: &[u8], number: u64) -> Option<ParseError> {
-    let marker = memchr::memmem::find(line, TOOL_MARKER)?;
-    let start = memchr::memmem::rfind(&line[..marker], b"conntrack v")?;
-    (start > 0).then(|| {
+    splice_at(line).map(|(start, marker)| {
         ParseError::new(
             number,
             start + 1,
@@ -143,6 +141,59 @@ fn spliced(line: &[u8], number: u64) -> Option<ParseError> {
             &line[start..marker],
         )
     })
+}
+
+/// Where a conntrack-tools message starts inside `line`, after some other
+/// text (and where its `(conntrack-tools)` marker is), if one does.
+fn splice_at(line: &[u8]) -> Option<(usize, usize)> {
+    let marker = memchr::memmem::find(line, TOOL_MARKER)?;
+    let start = memchr::memmem::rfind(&line[..marker], b"conntrack v")?;
+    (start > 0).then_some((start, marker))
+}
+
+/// Whether `line` (with or without its line end) is the start of an entry
+/// that a conntrack-tools message was spliced into, as `conntrack -L
+/// 2>&1` leaves the entry that stdout's last block cut, with the rest of
+/// the entry on the next line. [`Parser::for_each_ref`](crate::Parser::for_each_ref)
+/// mends the two when both are in its buffer, so a reader that cuts input
+/// into pieces of whole lines should not cut after such a line. It costs
+/// a search of the line: for the lines a cut falls after, not every line.
+///
+/// ```
+/// let line = b"tcp      6 431740 ESTABLISHEconntrack v1.4.7 (conntrack-tools): 4061 flow entries have been shown.\n";
+/// assert!(ctparse::continues_on_next_line(line));
+/// assert!(!ctparse::continues_on_next_line(b"conntrack v1.4.7 (conntrack-tools): 4061 flow entries have been shown.\n"));
+/// ```
+pub fn continues_on_next_line(line: &[u8]) -> bool {
+    splice_at(line).is_some()
+}
+
+/// Where a reader that would cut `buf` at `end` (just after a line end,
+/// or at its end) should cut it so that the two parts of an entry
+/// conntrack's stderr was spliced into stay in one piece: at `end` when
+/// the last line of `buf[..end]` does not [continue on the next
+/// one](continues_on_next_line); before that line when it does and is not
+/// the first; `None` when it does and is the first (the cut belongs after
+/// the next line's end, which a reader may have to read first).
+///
+/// ```
+/// let buf = b"a\nudp 17 29 src=1conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown.\n92.0.2.1 ...\n";
+/// let end = buf.iter().rposition(|&b| b == b'\n').unwrap();
+/// let after_splice = buf[..end].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+/// assert_eq!(ctparse::splice_safe_cut(buf, after_splice), Some(2));
+/// assert_eq!(ctparse::splice_safe_cut(buf, 2), Some(2));
+/// assert_eq!(ctparse::splice_safe_cut(&buf[2..], after_splice - 2), None);
+/// ```
+pub fn splice_safe_cut(buf: &[u8], end: usize) -> Option<usize> {
+    let Some(last) = end.checked_sub(1) else {
+        return Some(end);
+    };
+    let start = memchr::memrchr(b'\n', &buf[..last]).map_or(0, |at| at + 1);
+    if !continues_on_next_line(&buf[start..end]) {
+        Some(end)
+    } else {
+        (start > 0).then_some(start)
+    }
 }
 
 /// The other conntrack output a line belongs to, told by its first two

@@ -394,7 +394,18 @@ impl<R: Read> ChunkReader<R> {
         let mut searched = 0;
         loop {
             if let Some(i) = memchr::memrchr(b'\n', &chunk[searched..]) {
-                let cut = searched + i + 1;
+                // Not inside an entry conntrack's stderr was spliced into:
+                // when that entry's start is the chunk's one line, its rest
+                // is read and joins it.
+                let end = searched + i + 1;
+                let Some(cut) = crate::splice_safe_cut(chunk, end) else {
+                    searched = end;
+                    if read_up_to(&mut self.reader, chunk, self.chunk_size.max(64 * 1024))? == 0 {
+                        self.eof = true;
+                        return Ok(true);
+                    }
+                    continue;
+                };
                 self.carry.extend_from_slice(&chunk[cut..]);
                 chunk.truncate(cut);
                 return Ok(true);
@@ -499,9 +510,14 @@ impl<'a> Iterator for LineChunks<'a> {
         let end = if self.rest.len() <= self.chunk_size {
             self.rest.len()
         } else {
-            // Cut after the first newline at or past the target size.
-            memchr::memchr(b'\n', &self.rest[self.chunk_size - 1..])
-                .map_or(self.rest.len(), |i| self.chunk_size + i)
+            // Cut after the first newline at or past the target size (but
+            // not inside an entry conntrack's stderr was spliced into).
+            let end = memchr::memchr(b'\n', &self.rest[self.chunk_size - 1..])
+                .map_or(self.rest.len(), |i| self.chunk_size + i);
+            crate::splice_safe_cut(self.rest, end).unwrap_or_else(|| {
+                // The chunk's one line: the next one joins it.
+                memchr::memchr(b'\n', &self.rest[end..]).map_or(self.rest.len(), |i| end + i + 1)
+            })
         };
         let (chunk, rest) = self.rest.split_at(end);
         self.rest = rest;

@@ -490,6 +490,68 @@ fn spliced_trailer_is_named_as_such() {
     assert_eq!(e.token, "conntrack v1.4.7");
 }
 
+/// `conntrack -L 2>&1` splices the trailer into the entry stdout's last
+/// block cut: `for_each_ref` mends the entry from its two parts, at any
+/// byte of it, and counts the trailer; where the parts do not make an
+/// entry, or the message is a failure, both lines stay errors.
+#[test]
+fn an_entry_with_a_spliced_trailer_is_mended() {
+    let entries = [
+        "tcp      6 431740 ESTABLISHED src=198.18.1.250 dst=198.51.100.2 sport=4234 dport=9400 packets=4 bytes=224 src=198.51.100.2 dst=198.18.1.250 sport=9400 dport=4234 packets=3 bytes=248 [ASSURED] mark=0 delta-time=259 use=1",
+        "udp      17 29 src=2001:db8::1 dst=2001:db8::2 sport=5353 dport=53 [UNREPLIED] src=2001:db8::2 dst=2001:db8::1 sport=53 dport=5353 mark=0 use=2",
+    ];
+    let trailer = "conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown.";
+    // What for_each_ref lends, in debug form, and its counts.
+    let lent = |dump: &str| {
+        let mut parser = ctparse::Parser::new(dump.as_bytes());
+        let mut items = Vec::new();
+        parser.for_each_ref(|item| items.push(format!("{:?}", item.map(|f| f.orig))));
+        (items, parser.stats())
+    };
+    for spliced in entries {
+        let whole = format!("{}\n{spliced}\n{}\n", entries[0], entries[1]);
+        let (expected, _) = lent(&whole);
+        // Cut after every byte but the first (a line that starts with the
+        // message is the message) and the last (then it follows the line).
+        for at in 1..spliced.len() {
+            let dump = format!(
+                "{}\n{}{trailer}\n{}\n{}\r\n",
+                entries[0],
+                &spliced[..at],
+                &spliced[at..],
+                entries[1]
+            );
+            let (items, stats) = lent(&dump);
+            assert_eq!(items, expected, "{dump}");
+            assert_eq!(
+                (stats.lines, stats.flows, stats.skipped, stats.errors),
+                (4, 3, 1, 0),
+                "{dump}"
+            );
+            assert_eq!((stats.trailers, stats.shown), (1, 3));
+        }
+    }
+    let errors = |dump: String| {
+        let (items, stats) = lent(&dump);
+        let errors = items.iter().filter(|i| i.starts_with("Err")).count();
+        assert_eq!(errors as u64, stats.errors, "{dump}");
+        (errors, stats.flows)
+    };
+    let (head, tail) = entries[0].split_at(40);
+    // The rest is not on the next line (another entry is): the cut entry
+    // is an error, the next one its own.
+    assert_eq!(errors(format!("{head}{trailer}\n{}\n", entries[1])), (1, 1));
+    // Nothing follows.
+    assert_eq!(errors(format!("{head}{trailer}\n")), (1, 0));
+    // The message is a failure, not a report: the capture failed.
+    assert_eq!(
+        errors(format!(
+            "{head}conntrack v1.4.7 (conntrack-tools): Operation failed: No such file or directory\n{tail}\n"
+        )),
+        (2, 0)
+    );
+}
+
 /// conntrack-tools' reports of what it did are skipped; its reports of a
 /// failure are errors that point at the failure's text.
 #[test]

@@ -1589,6 +1589,86 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
     assert!(v["inputs"][1].get("read_error").is_none());
 }
 
+/// `conntrack -L 2>&1`, as README's pipeline captures it: stdout goes out
+/// in 4 KiB blocks and the unbuffered stderr trailer lands before the
+/// last one, mostly inside an entry. Every command counts that entry (and
+/// the trailer's count is checked), from a pipe or a file, with no
+/// malformed line; `flows` lists it whole.
+#[test]
+fn a_trailer_spliced_into_an_entry_is_mended() {
+    let listing =
+        std::fs::read_to_string(root().join("fixtures/kernel/router/conntrack-L.txt")).unwrap();
+    let (stdout, trailer) = listing
+        .trim_end()
+        .rsplit_once('\n')
+        .map(|(entries, trailer)| (format!("{entries}\n"), format!("{trailer}\n")))
+        .unwrap();
+    assert!(trailer.contains("flow entries have been shown"));
+    let flushed = stdout.len() / 4096 * 4096;
+    assert!(
+        !stdout[..flushed].ends_with('\n'),
+        "the fixture's block boundary must fall inside an entry"
+    );
+    let captured = format!("{}{trailer}{}", &stdout[..flushed], &stdout[flushed..]);
+    let dir = Scratch::new("spliced");
+    let file = dir.join("conntrack-L-2to1.txt");
+    std::fs::write(&file, &captured).unwrap();
+    let file = file.to_str().unwrap();
+    let mut expected = json(&[
+        "summary",
+        "--format",
+        "json",
+        "-n",
+        "0",
+        "fixtures/kernel/router/conntrack-L.txt",
+    ]);
+    // All but the inputs (their paths) as the listing with its trailer
+    // last: the same lines, the same counts.
+    expected.as_object_mut().unwrap().remove("inputs");
+    for out in [
+        ctreport_stdin(
+            &["summary", "--format", "json", "-n", "0", "-"],
+            captured.as_bytes(),
+        ),
+        ctreport(&["summary", "--format", "json", "-n", "0", file]),
+        ctreport(&[
+            "summary",
+            "--format",
+            "json",
+            "-n",
+            "0",
+            "--threads",
+            "1",
+            file,
+        ]),
+    ] {
+        assert_eq!(
+            (out.status.code(), text(&out.stderr)),
+            (Some(0), String::new())
+        );
+        let mut got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got["totals"]["errors"], 0);
+        got.as_object_mut().unwrap().remove("inputs");
+        assert_eq!(got, expected);
+    }
+    // `flows` lists the mended entry: the same rows as the listing's.
+    let rows = |out: std::process::Output| {
+        assert_eq!(text(&out.stderr), "");
+        let mut rows: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(
+        rows(ctreport(&["flows", "--format", "csv", file])),
+        rows(ctreport(&[
+            "flows",
+            "--format",
+            "csv",
+            "fixtures/kernel/router/conntrack-L.txt"
+        ]))
+    );
+}
+
 #[test]
 fn a_listing_shorter_than_its_trailer_says_is_flagged() {
     let whole =

@@ -357,7 +357,9 @@ impl BreakdownFeed {
     /// The breakdown of the complete lines only, for a stream a read
     /// error cut: its unfinished last line lost its end, and is not a
     /// line (as the [`Analyzer`](crate::Analyzer) does not count it).
-    pub fn finish_cut(self) -> Breakdown {
+    pub fn finish_cut(mut self) -> Breakdown {
+        // Whole lines held for the rest of a spliced entry are lines.
+        self.breakdown.add_lines(self.lines.whole());
         self.breakdown
     }
 }

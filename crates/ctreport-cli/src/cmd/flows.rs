@@ -600,13 +600,17 @@ fn format_piece(
         Some(format) => {
             rows.reserve(bytes.len() + bytes.len() / 4);
             let mut sink = Sink::new(format, &mut rows);
-            for result in parser.by_ref() {
-                match result {
-                    Ok(flow) if pass.filter.matches(&flow) => sink.write(&flow)?,
-                    Ok(_) => {}
-                    Err(error) => keep_error(error),
+            // The parser's own loop, which also mends an entry conntrack's
+            // stderr was spliced into; after a failed write, only counts.
+            let mut written = Ok(());
+            parser.for_each_ref(|result| match result {
+                Ok(flow) if written.is_ok() && pass.filter.matches(flow) => {
+                    written = sink.write(flow);
                 }
-            }
+                Ok(_) => {}
+                Err(error) => keep_error(error),
+            });
+            written?;
             sink.flush()?;
         }
         // Nothing to write: the parser's own loop, without moving flows out.
