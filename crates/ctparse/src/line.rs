@@ -626,7 +626,22 @@ impl<'a> Builder<'a> {
         self.prefixes(tokens);
         self.protocol_columns(tokens)?;
         self.timeout_and_state(tokens)?;
-        for token in tokens {
+        for token in tokens.by_ref() {
+            if self.previous_key == Key::Portid
+                && let Some(name) = token.bytes.strip_prefix(b"progname=")
+            {
+                // conntrack prints the program's name last (`[USERSPACE]
+                // portid=N progname=COMM`), as the kernel keeps it: `comm`
+                // may hold spaces, `=` and brackets. The rest of the line.
+                let rest = &self.line[token.start + token.bytes.len() - name.len()..];
+                let end = rest
+                    .iter()
+                    .rposition(|b| !b.is_ascii_whitespace())
+                    .map_or(0, |last| last + 1);
+                self.previous_key = Key::Progname;
+                self.text(token, &rest[..end], Field::Progname, |f| &mut f.progname)?;
+                break;
+            }
             self.field(token)?;
         }
         self.finish()

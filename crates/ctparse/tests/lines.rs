@@ -490,6 +490,36 @@ fn spliced_trailer_is_named_as_such() {
     assert_eq!(e.token, "conntrack v1.4.7");
 }
 
+/// `progname=` is the program's `comm`, which may hold spaces, `=` and
+/// brackets: the rest of the line, never more fields or flags.
+#[test]
+fn a_program_name_runs_to_the_end_of_the_line() {
+    let event = "[DESTROY] tcp      6 3346 SYN_SENT src=198.18.1.12 dst=198.51.100.2 sport=4285 dport=9400 [UNREPLIED] src=198.51.100.2 dst=198.18.1.12 sport=9400 dport=4285 delta-time=253 [USERSPACE] portid=4208646146 progname=";
+    for name in [
+        "ct",
+        "my tool",
+        "ct mark=99",
+        "ct zone=5",
+        "ct [ASSURED]",
+        "a  b\tc",
+    ] {
+        for end in ["", "\r", "  "] {
+            let line = format!("{event}{name}{end}");
+            let f = flow(line.as_bytes());
+            assert_eq!(f.progname, Some(name.as_bytes()), "{line}");
+            assert_eq!((f.mark, f.zone), (None, None), "{line}");
+            assert!(
+                f.is_unreplied() && !f.status.contains(Status::ASSURED),
+                "{line}"
+            );
+            assert_eq!(f.portid, Some(4208646146));
+        }
+    }
+    // Only after `portid=`, where conntrack prints it.
+    let early = "[NEW] tcp      6 120 SYN_SENT progname=ct src=192.0.2.1 dst=198.51.100.2 sport=1 dport=2 [UNREPLIED] src=198.51.100.2 dst=192.0.2.1 sport=2 dport=1";
+    assert_eq!(flow(early.as_bytes()).progname, Some(&b"ct"[..]));
+}
+
 /// `conntrack -L 2>&1` splices the trailer into the entry stdout's last
 /// block cut: `for_each_ref` mends the entry from its two parts, at any
 /// byte of it, and counts the trailer; where the parts do not make an
