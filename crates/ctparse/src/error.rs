@@ -204,9 +204,13 @@ pub enum Foreign {
     /// `conntrack -S` (`cpu=0 found=0 ...`) or
     /// `/proc/net/stat/nf_conntrack` (a header of names, rows of hex).
     Statistics,
-    /// `/proc/net/nf_conntrack_expect` or `conntrack -L expect`
-    /// (`297 l3proto = 2 proto=6 ...`, `300 proto=6 ...`).
+    /// `/proc/net/nf_conntrack_expect`, `conntrack -L expect` or
+    /// `conntrack -E expect` (`297 l3proto = 2 proto=6 ...`, `300 proto=6
+    /// ...`, `[NEW] 300 proto=6 ...`).
     Expectations,
+    /// A line of one number: the entry count of `conntrack -C` or
+    /// `nf_conntrack_count`.
+    Count,
     /// The conntrack sysctls (`net.netfilter.nf_conntrack_max = 262144`,
     /// or `grep -r . /proc/sys/net/netfilter`'s
     /// `/proc/sys/net/netfilter/nf_conntrack_max:262144`).
@@ -219,7 +223,8 @@ impl fmt::Display for Foreign {
             Foreign::Xml => "`conntrack -o xml` output, which ctreport does not read (capture without -o xml)",
             Foreign::Save => "`conntrack -o save` output, which ctreport does not read (capture without -o save)",
             Foreign::Statistics => "conntrack statistics (`conntrack -S` or /proc/net/stat/nf_conntrack); `ctreport doctor --stats FILE` reads them",
-            Foreign::Expectations => "conntrack expectations (/proc/net/nf_conntrack_expect or `conntrack -L expect`), which ctreport does not read",
+            Foreign::Expectations => "conntrack expectations (/proc/net/nf_conntrack_expect, `conntrack -L expect` or `-E expect`), which ctreport does not read",
+            Foreign::Count => "a count of entries (`conntrack -C`, nf_conntrack_count), not a listing of them: capture `conntrack -L` or /proc/net/nf_conntrack",
             Foreign::Sysctl => "conntrack sysctls (`sysctl -a`); `ctreport doctor --sysctl FILE` reads them",
         })
     }

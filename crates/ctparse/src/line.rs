@@ -112,12 +112,20 @@ pub(crate) fn parse_general(line: &[u8], number: u64) -> Result<Line<'_>, ParseE
     if first.bytes == b"EXPECTING:" {
         return Ok(Line::Skipped(SkipReason::Expectation));
     }
-    if let Some(foreign) = foreign(first.bytes, tokens.clone().nth(1).map(|t| t.bytes)) {
+    // Named at its first word after an event's prefixes (`conntrack -E
+    // expect` prints them as `-E` does).
+    let mut words = tokens.clone().skip_while(|t| {
+        grammar::event_timestamp(t.bytes).is_some()
+            || matches!(t.bytes, b"[NEW]" | b"[UPDATE]" | b"[DESTROY]")
+    });
+    if let Some(word) = words.next()
+        && let Some(foreign) = foreign(word.bytes, words.next().map(|t| t.bytes))
+    {
         return Err(ParseError::new(
             number,
-            first.start + 1,
+            word.start + 1,
             ErrorKind::NotAnEntry(foreign),
-            first.bytes,
+            word.bytes,
         ));
     }
     let builder = Builder::new(line, number);
@@ -217,10 +225,12 @@ fn foreign(first: &[u8], second: Option<&[u8]>) -> Option<Foreign> {
     {
         return Some(Foreign::Statistics);
     }
-    if first.iter().all(u8::is_ascii_digit)
-        && (second == b"l3proto" || second.starts_with(b"proto="))
-    {
+    let number = first.iter().all(u8::is_ascii_digit);
+    if number && (second == b"l3proto" || second.starts_with(b"proto=")) {
         return Some(Foreign::Expectations);
+    }
+    if number && second.is_empty() {
+        return Some(Foreign::Count);
     }
     let setting = |word: &[u8]| {
         [

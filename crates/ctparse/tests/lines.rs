@@ -659,6 +659,8 @@ fn other_conntrack_outputs_are_named() {
         (b"00040000  00000000 00000000 00000000 00000000", Foreign::Statistics),
         (b"297 l3proto = 2 proto=6 src=192.0.2.1 dst=198.51.100.2 sport=0 dport=21 ftp", Foreign::Expectations),
         (b"300 proto=6 src=192.0.2.1 dst=198.51.100.2 sport=0 dport=37237 mask-src=255.255.255.255", Foreign::Expectations),
+        (b"4061", Foreign::Count),
+        (b"  4061 \r", Foreign::Count),
         (b"net.netfilter.nf_conntrack_max = 262144", Foreign::Sysctl),
         (b"nf_conntrack_tcp_timeout_time_wait = 120", Foreign::Sysctl),
         (b"net.nf_conntrack_max = 262144", Foreign::Sysctl),
@@ -667,9 +669,18 @@ fn other_conntrack_outputs_are_named() {
     ] {
         let e = error(line);
         assert_eq!(e.kind, ErrorKind::NotAnEntry(foreign), "{}", String::from_utf8_lossy(line));
-        assert_eq!(e.column, 1);
-        assert!(e.to_string().starts_with("1:1: not a table entry: "), "{e}");
+        let column = line.iter().position(|&b| b != b' ').unwrap() + 1;
+        assert_eq!(e.column, column);
+        assert!(e.to_string().starts_with(&format!("1:{column}: not a table entry: ")), "{e}");
     }
+    // Expectation events, named at their first word after the event's
+    // prefixes (as `conntrack -E expect -o timestamp` prints them).
+    let event = b"[1796647403.186861]\t    [NEW] 300 proto=6 src=192.0.2.2 dst=198.51.100.2 sport=0 dport=13282 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=192.0.2.2 master-dst=198.51.100.2 sport=40000 dport=21 class=0 helper=ftp";
+    let e = error(event);
+    assert_eq!(e.kind, ErrorKind::NotAnEntry(Foreign::Expectations));
+    assert_eq!((e.column, e.token.as_str()), (31, "300"));
+    // A number then more is not a count (it is a malformed entry).
+    assert_ne!(error(b"4061 entries").kind, ErrorKind::NotAnEntry(Foreign::Count));
 }
 
 /// A capture cut short (disk full, a killed `cat`) ends in a partial
