@@ -671,6 +671,16 @@ impl Summary {
         self.protocols.0[usize::from(protocol.number())]
     }
 
+    /// Matched flows neither `[ASSURED]` nor offloaded: those early drop
+    /// may evict when the table is full (an offloaded entry prints
+    /// `[OFFLOAD]` where an assured one prints `[ASSURED]`).
+    pub fn not_assured(&self) -> u64 {
+        self.totals
+            .matched
+            .saturating_sub(self.flags.assured)
+            .saturating_sub(self.flags.offload)
+    }
+
     /// Flows in `state`.
     pub fn state(&self, state: State) -> u64 {
         match state {

@@ -680,7 +680,10 @@ fn other_conntrack_outputs_are_named() {
     assert_eq!(e.kind, ErrorKind::NotAnEntry(Foreign::Expectations));
     assert_eq!((e.column, e.token.as_str()), (31, "300"));
     // A number then more is not a count (it is a malformed entry).
-    assert_ne!(error(b"4061 entries").kind, ErrorKind::NotAnEntry(Foreign::Count));
+    assert_ne!(
+        error(b"4061 entries").kind,
+        ErrorKind::NotAnEntry(Foreign::Count)
+    );
 }
 
 /// A capture cut short (disk full, a killed `cat`) ends in a partial

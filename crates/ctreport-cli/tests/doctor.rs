@@ -431,6 +431,30 @@ fn usage_and_unreadable_inputs_exit_2() {
     );
 }
 
+/// `diff` counts "not assured" as `doctor` does: what early drop may
+/// evict, offloaded entries (which print `[OFFLOAD]`, not `[ASSURED]`)
+/// apart in a row of their own.
+#[test]
+fn diff_and_doctor_agree_on_what_is_not_assured() {
+    const OFFLOAD: &str = "fixtures/dialects/proc-offload.txt";
+    let doctor = json(&["doctor", "--format", "json", OFFLOAD]);
+    let diff = json(&["diff", "--format", "json", OFFLOAD, EXAMPLE]);
+    let before = |name: &str| {
+        diff["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} row: {diff}"))["before"]
+            .clone()
+    };
+    let composition = &doctor["composition"];
+    assert!(composition["offloaded"].as_u64().unwrap() > 0);
+    assert_eq!(before("not assured"), composition["not_assured"]);
+    assert_eq!(before("offloaded"), composition["offloaded"]);
+    assert_eq!(before("assured"), composition["assured"]);
+}
+
 #[test]
 fn diff_between_two_captures_in_every_format() {
     for (format, extension) in FORMATS {

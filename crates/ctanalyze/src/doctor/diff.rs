@@ -187,11 +187,10 @@ pub fn diff_grouped(
         change("ipv4", b.families[0], a.families[0]),
         change("ipv6", b.families[1], a.families[1]),
         change("assured", b.flags.assured, a.flags.assured),
-        change(
-            "not assured",
-            b.totals.matched.saturating_sub(b.flags.assured),
-            a.totals.matched.saturating_sub(a.flags.assured),
-        ),
+        change("offloaded", b.flags.offload, a.flags.offload),
+        // As `doctor` counts them: what early drop may evict (an
+        // offloaded entry prints `[OFFLOAD]` instead of `[ASSURED]`).
+        change("not assured", b.not_assured(), a.not_assured()),
         change("unreplied", b.flags.unreplied, a.flags.unreplied),
         change("dnat", b.dnat.total(), a.dnat.total()),
         change("snat", b.snat.total(), a.snat.total()),

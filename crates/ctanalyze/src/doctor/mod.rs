@@ -661,15 +661,12 @@ fn composition(
             count,
         })
         .collect();
-    let matched = summary.totals.matched;
     Composition {
         protocols: summary.protocol_rows(),
         tcp_states: summary.tcp_state_rows(),
         assured: summary.flags.assured,
         offloaded: summary.flags.offload,
-        not_assured: matched
-            .saturating_sub(summary.flags.assured)
-            .saturating_sub(summary.flags.offload),
+        not_assured: summary.not_assured(),
         // Of the evictable ones: offloaded entries are not.
         unreplied: summary
             .flags
