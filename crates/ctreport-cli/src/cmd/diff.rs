@@ -34,6 +34,7 @@ const CSV_COLUMNS: &[&str] = &[
     "protocol",
     "state",
     "address",
+    "network",
     "new",
     "original",
     "translated",

@@ -19,14 +19,17 @@ pub fn run(args: &ReportArgs) -> Result<Exit, Fatal> {
     // CSV holds the state sections shown: the filtered protocol's as a
     // plain table; without a filter, every one present with the `section`
     // column (also when TCP's is the only one: the columns stay the same
-    // for every dump).
+    // for every dump), after the INCOMPLETE section of an input that could
+    // not be read to its end.
     let csv = match protocol {
         Some(Protocol::TCP) => CsvShape::One("tcp_states"),
         Some(Protocol::SCTP) => CsvShape::One("sctp_states"),
         Some(Protocol::DCCP) => CsvShape::One("dccp_states"),
         _ => CsvShape::Many {
-            keys: Some(&["tcp_states", "sctp_states", "dccp_states"]),
-            columns: &["state", "count", "percent"],
+            keys: Some(&["incomplete", "tcp_states", "sctp_states", "dccp_states"]),
+            columns: &[
+                "state", "count", "percent", "input", "line", "column", "error",
+            ],
         },
     };
     super::run_report(
