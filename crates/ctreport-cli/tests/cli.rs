@@ -392,6 +392,24 @@ fn event_captures_are_counted_as_events() {
         got.iter().map(|(_, n)| n).sum::<u64>(),
         v["totals"]["flows"].as_u64().unwrap()
     );
+    // A CSV without the events section says on stderr what its counts
+    // are; one with it, or of a listing, needs no note.
+    let note = "the CSV's counts are of events (NEW, UPDATE, DESTROY)";
+    for (command, input, noted) in [
+        ("top-ips", path, true),
+        ("states", path, true),
+        ("summary", path, false),
+        ("top-ips", EXAMPLE, false),
+    ] {
+        let out = ctreport(&[command, "--format", "csv", input]);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            text(&out.stderr).contains(note),
+            noted,
+            "{command} {input}: {}",
+            text(&out.stderr)
+        );
+    }
     // flows names each row's event as the summary does.
     let rows = ok(&["flows", "--format", "json", path]);
     let mut per_event: Vec<(String, u64)> = Vec::new();

@@ -18,7 +18,7 @@ use ctanalyze::{Aggregates, Networks, Prefixes, StateRow, Summary};
 use ctparse::Protocol;
 
 use crate::analysis::{self, Analysis, Pass};
-use crate::cli::{By, ReportArgs};
+use crate::cli::{By, Format, ReportArgs};
 use crate::exit::{Exit, Fatal};
 use crate::render::{self, CsvShape};
 use crate::report::Report;
@@ -43,6 +43,17 @@ pub fn run_report(
         aggregates,
     })?;
     analysis::print_errors(&analysis, args.output.max_errors);
+    // Tables, markdown and JSON say it in their `events` section; a CSV
+    // without that section cannot.
+    if args.output.format == Format::Csv
+        && !csv.holds("events")
+        && analysis.summary.events.iter().any(|&n| n > 0)
+    {
+        say!(
+            "ctreport: note: the input holds `conntrack -E` events: the CSV's counts are of \
+             events (NEW, UPDATE, DESTROY), not of table entries"
+        );
+    }
     let mut report = Report::new(command, &analysis, args.output.max_errors);
     fill(&mut report, &analysis.summary, args.output.top);
     report.count_distinct(&analysis.summary);

@@ -23,6 +23,16 @@ pub enum Shape<'a> {
     },
 }
 
+impl Shape<'_> {
+    /// Whether the CSV holds the section of `key` when the report has it.
+    pub fn holds(&self, key: &str) -> bool {
+        match *self {
+            Shape::One(own) => own == key,
+            Shape::Many { keys, .. } => keys.is_none_or(|keys| keys.contains(&key)),
+        }
+    }
+}
+
 /// Writes `sections` as `shape` says. A section column missing from a
 /// `Many` shape's `columns` is added after them rather than dropped (a
 /// test runs every subcommand on every fixture to keep that from
