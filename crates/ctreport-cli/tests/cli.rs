@@ -1557,6 +1557,21 @@ fn a_compressed_input_cut_short_is_reported_up_to_the_cut_and_fails() {
         thousands(line as u64 - 1),
         thousands(line as u64 - 1)
     )));
+    // In CSV and JSON, stdout lists the stop too: read alone, it must not
+    // pass for a clean input.
+    let stop = "cannot read on: incomplete deflate stream";
+    let csv_check = ctreport(&["check", "--format", "csv", cut_path]);
+    assert_eq!(csv_check.status.code(), Some(2));
+    assert_eq!(
+        text(&csv_check.stdout),
+        format!("path,line,column,message\n{cut_path},{line},{column},{stop}\n")
+    );
+    let json_check = ctreport(&["check", "--format", "json", cut_path]);
+    let record: serde_json::Value = serde_json::from_slice(&json_check.stdout).unwrap();
+    assert_eq!(
+        record,
+        serde_json::json!({"path": cut_path, "line": line, "column": column, "message": stop})
+    );
     let doctor = ctreport(&["doctor", cut_path]);
     assert_eq!(doctor.status.code(), Some(2));
     // The prose is wrapped to the terminal: compared word by word.

@@ -280,14 +280,21 @@ impl Errors {
 /// A malformed line as `check` lists it, with its line end: CSV and JSON
 /// hold the fields of the reports' errors ([`ErrorJson`]).
 fn listed(format: CheckFormat, path: &Path, error: &ParseError) -> Result<Vec<u8>, Fatal> {
+    match format {
+        CheckFormat::Text => Ok(format!("{}\n", error.display_in(path)).into_bytes()),
+        _ => record(format, &ErrorJson::new(path, error)),
+    }
+}
+
+/// An error as a CSV record or a JSON line (`check`'s machine formats).
+fn record(format: CheckFormat, error: &ErrorJson) -> Result<Vec<u8>, Fatal> {
     Ok(match format {
-        CheckFormat::Text => format!("{}\n", error.display_in(path)).into_bytes(),
-        CheckFormat::Csv => csv_line(|w| w.serialize(ErrorJson::new(path, error)))?,
         CheckFormat::Json => {
-            let mut line = serde_json::to_vec(&ErrorJson::new(path, error))?;
+            let mut line = serde_json::to_vec(error)?;
             line.push(b'\n');
             line
         }
+        _ => csv_line(|w| w.serialize(error))?,
     })
 }
 
@@ -428,6 +435,20 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
                                 column: reader.cut_len() + 1,
                                 message: input::describe(&e),
                             };
+                            // `check` in CSV or JSON lists it too: a consumer of
+                            // stdout alone must not take it for a clean input.
+                            if let ErrorsTo::Stdout(
+                                format @ (CheckFormat::Csv | CheckFormat::Json),
+                            ) = streaming.errors
+                            {
+                                let stop = ErrorJson {
+                                    path: path.display().to_string(),
+                                    line: stopped.line,
+                                    column: usize::try_from(stopped.column).unwrap_or(usize::MAX),
+                                    message: format!("cannot read on: {}", stopped.message),
+                                };
+                                pieces.out.write_all(&record(format, &stop)?)?;
+                            }
                             // What was read before is written: say where it stops.
                             pieces.out.flush()?;
                             say!(
