@@ -80,7 +80,20 @@ pub fn write_prose(out: &mut impl Write, prose: &Prose) -> Result<(), Fatal> {
     Ok(())
 }
 
-/// Pipes would end a cell early.
+/// Pipes would end a cell early, and a line break the row (a file name
+/// may hold one): shown as `\n` and `\r`.
 fn escape(text: &str) -> String {
     text.replace('|', "\\|")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_stays_in_its_row_and_column() {
+        assert_eq!(escape("a|b\nc\rd"), "a\\|b\\nc\\rd");
+    }
 }
