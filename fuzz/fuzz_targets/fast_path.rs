@@ -7,7 +7,7 @@
 #![no_main]
 
 use ctparse::Line;
-use ctparse::testing::{fast_path, general_line_by_line, general_parser};
+use ctparse::testing::{fast_path, general_line_by_line, general_parser, lent_by_pieces};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,6 +24,14 @@ fuzz_target!(|data: &[u8]| {
         let expected: Vec<String> = expected.iter().map(|item| format!("{item:?}")).collect();
         assert_eq!(lent, expected);
     }
+    // Cut into pieces of whole lines anywhere (as the analyzer's readers
+    // cut), then parsed piece by piece: the same items and counts as one
+    // pass, a mended entry included.
+    let whole = lent_by_pieces(&[data]);
+    for size in [1, 7, 200] {
+        let pieces: Vec<&[u8]> = ctparse::line_chunks(data, size).collect();
+        assert_eq!(lent_by_pieces(&pieces), whole, "pieces of {size}");
+    }
     for line in lines {
         if let Some(fast) = fast_path(line) {
             match general_parser(line) {
@@ -33,3 +41,4 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+

@@ -13,6 +13,10 @@ use crate::summary::Summary;
 #[derive(Debug, Default)]
 pub(crate) struct LineFeed {
     partial: Vec<u8>,
+    /// Where the unfinished line starts in `partial`: after the whole
+    /// lines that wait for it, the start of an entry conntrack's stderr
+    /// was spliced into (0 when none waits).
+    line_start: usize,
     /// Dropping the rest of an overlong line, up to its line end.
     skipping: bool,
     /// Bytes dropped of overlong lines that have ended.
@@ -25,6 +29,12 @@ impl LineFeed {
     /// One byte more than a line may hold, even after a final `\r` is
     /// taken off: the parser then refuses the line as too long.
     pub(crate) const KEPT: usize = ctparse::MAX_LINE + 2;
+
+    /// The most bytes of whole lines held for the line after them: a few
+    /// lines that [continue on the next](ctparse::continues_on_next_line)
+    /// in a row (each is at most `KEPT`), however many a hostile input
+    /// holds.
+    const HELD: usize = 4 * LineFeed::KEPT;
 
     /// Hands `lines` the whole lines `bytes` completes, in order: the
     /// waiting line (what was kept of it) alone, then those `bytes` holds
@@ -43,35 +53,49 @@ impl LineFeed {
                 self.skipping = false;
                 self.skipped += std::mem::take(&mut self.dropping);
                 bytes = &bytes[end + 1..];
-                let one_line = memchr::memchr(b'\n', &self.partial) == Some(self.partial.len() - 1);
-                if !(one_line && ctparse::continues_on_next_line(&self.partial)) {
+                // The line just completed waits in turn when it continues
+                // on the next one.
+                let completed = &self.partial[self.line_start..];
+                if !ctparse::continues_on_next_line(completed)
+                    || self.partial.len() > LineFeed::HELD
+                {
                     break;
                 }
+                self.line_start = self.partial.len();
             }
             lines(&self.partial);
             self.partial.clear();
+            self.line_start = 0;
         }
         let Some(last) = memchr::memrchr(b'\n', bytes) else {
             self.keep(bytes);
             return;
         };
-        // A spliced entry's start that is the piece's one whole line waits
-        // with what follows it.
+        // Not after the start of an entry conntrack's stderr was spliced
+        // into: it waits, with what follows it, for its rest.
         let cut = ctparse::splice_safe_cut(bytes, last + 1).unwrap_or(0);
         let (complete, rest) = bytes.split_at(cut);
         if !complete.is_empty() {
             lines(complete);
         }
-        self.keep(rest);
+        match memchr::memrchr(b'\n', rest) {
+            // The waiting line (no longer than a line may be), whole.
+            Some(end) => {
+                self.partial.extend_from_slice(&rest[..=end]);
+                self.line_start = self.partial.len();
+                self.keep(&rest[end + 1..]);
+            }
+            None => self.keep(rest),
+        }
     }
 
-    /// Adds `bytes` to the unfinished line, up to [`LineFeed::KEPT`]; the
-    /// rest is dropped.
+    /// Adds `bytes` to the unfinished line, up to [`LineFeed::KEPT`] bytes
+    /// of it; the rest is dropped.
     fn keep(&mut self, bytes: &[u8]) {
         let room = if self.skipping {
             0
         } else {
-            LineFeed::KEPT.saturating_sub(self.partial.len())
+            LineFeed::KEPT.saturating_sub(self.partial.len() - self.line_start)
         };
         let kept = bytes.len().min(room);
         self.partial.extend_from_slice(&bytes[..kept]);
@@ -210,6 +234,45 @@ impl SummaryFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pushed in pieces of any size, the lines handed over read as one
+    /// pass: a spliced entry waits for its rest (two in a row too), and an
+    /// overlong line after one is cut at its own limit, not at one shared
+    /// with the line before it.
+    #[test]
+    fn a_spliced_entry_waits_for_its_rest() {
+        use ctparse::testing::lent_by_pieces;
+        let entry = "udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1";
+        let trailer = "conntrack v1.4.7 (conntrack-tools): 9 flow entries have been shown.";
+        let (head, rest) = entry.split_at(50);
+        let long = "x".repeat(70_000);
+        for input in [
+            format!("{entry}\n{head}{trailer}\n{rest}\n{entry}\n"),
+            format!("{entry}\n{head}{trailer}\n{head}{trailer}\n{rest}\n{entry}\n"),
+            format!("{entry}\n{head}{trailer}\n{rest}{long}\n{entry}\n"),
+        ] {
+            let bytes = input.as_bytes();
+            let whole = lent_by_pieces(&[bytes]);
+            for size in [1, 7, 64, 200, 100_000] {
+                let mut feed = LineFeed::default();
+                let mut handed: Vec<Vec<u8>> = Vec::new();
+                for piece in bytes.chunks(size) {
+                    feed.push(piece, |lines| handed.push(lines.to_vec()));
+                }
+                assert!(feed.partial().is_empty(), "{size}");
+                let handed: Vec<&[u8]> = handed.iter().map(Vec::as_slice).collect();
+                let (items, counts) = lent_by_pieces(&handed);
+                let dropped = feed.skipped(false);
+                // The overlong line's end is dropped, not handed: the same
+                // error, the same counts.
+                assert_eq!(
+                    (items, counts),
+                    whole.clone(),
+                    "pieces of {size}: dropped {dropped}"
+                );
+            }
+        }
+    }
 
     /// Completing a waiting line does not gather the piece's other lines
     /// behind it: they are handed over in place, and the held line stays

@@ -192,6 +192,10 @@ impl<'a> Parser<'a> {
             None => (rest, rest.len()),
         };
         let next = next.strip_suffix(b"\r").unwrap_or(next);
+        if at + next.len() > crate::MAX_LINE {
+            // Too long to be an entry: no need to copy it to find out.
+            return false;
+        }
         let mut joined = Vec::with_capacity(at + next.len());
         joined.extend_from_slice(&line[..at]);
         joined.extend_from_slice(next);

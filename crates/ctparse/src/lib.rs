@@ -119,6 +119,29 @@ pub mod testing {
         (out, pieces.len() as u64)
     }
 
+    /// What [`Parser::for_each_ref`](crate::Parser::for_each_ref) lends
+    /// over consecutive `pieces` of one input, each parsed on its own as
+    /// the analyzer's readers do (in debug form, errors numbered in the
+    /// whole input), and the counts summed: `lines`, `flows`, `skipped`,
+    /// `errors`, `trailers`, `shown`. Cut by [`line_chunks`](crate::line_chunks)
+    /// of any size, the result must be that of the whole input as one piece.
+    pub fn lent_by_pieces(pieces: &[&[u8]]) -> (Vec<String>, [u64; 6]) {
+        let mut items = Vec::new();
+        let mut counts = [0u64; 6];
+        let mut first_line = 1;
+        for piece in pieces {
+            let mut parser = crate::Parser::starting_at_line(piece, first_line);
+            parser.for_each_ref(|item| items.push(format!("{:?}", item.cloned())));
+            let s = parser.stats();
+            let piece_counts = [s.lines, s.flows, s.skipped, s.errors, s.trailers, s.shown];
+            for (sum, n) in counts.iter_mut().zip(piece_counts) {
+                *sum += n;
+            }
+            first_line += s.lines;
+        }
+        (items, counts)
+    }
+
     /// True when `flow` has only the fields of the fast path's layout, so
     /// the fast path must read its line when the line is printed the
     /// canonical way (single spaces between fields, no tabs).

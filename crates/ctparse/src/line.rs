@@ -166,6 +166,8 @@ fn splice_at(line: &[u8]) -> Option<(usize, usize)> {
 /// mends the two when both are in its buffer, so a reader that cuts input
 /// into pieces of whole lines should not cut after such a line. It costs
 /// a search of the line: for the lines a cut falls after, not every line.
+/// A line longer than [`MAX_LINE`](crate::MAX_LINE) (and its line end) is
+/// an error whatever it holds, and never continues.
 ///
 /// ```
 /// let line = b"tcp      6 431740 ESTABLISHEconntrack v1.4.7 (conntrack-tools): 4061 flow entries have been shown.\n";
@@ -173,7 +175,7 @@ fn splice_at(line: &[u8]) -> Option<(usize, usize)> {
 /// assert!(!ctparse::continues_on_next_line(b"conntrack v1.4.7 (conntrack-tools): 4061 flow entries have been shown.\n"));
 /// ```
 pub fn continues_on_next_line(line: &[u8]) -> bool {
-    splice_at(line).is_some()
+    line.len() <= crate::MAX_LINE + 2 && splice_at(line).is_some()
 }
 
 /// Where a reader that would cut `buf` at `end` (just after a line end,

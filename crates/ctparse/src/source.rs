@@ -392,6 +392,10 @@ impl<R: Read> ChunkReader<R> {
         // Cut after the last complete line. Nothing before `searched` holds a
         // newline, so a line longer than a chunk is read on until it ends.
         let mut searched = 0;
+        // Where the unfinished line starts: 0, or after the start of an
+        // entry whose rest it is (see below). A line's length limit is its
+        // own.
+        let mut line_start = 0;
         loop {
             if let Some(i) = memchr::memrchr(b'\n', &chunk[searched..]) {
                 // Not inside an entry conntrack's stderr was spliced into:
@@ -399,7 +403,7 @@ impl<R: Read> ChunkReader<R> {
                 // is read and joins it.
                 let end = searched + i + 1;
                 let Some(cut) = crate::splice_safe_cut(chunk, end) else {
-                    searched = end;
+                    (searched, line_start) = (end, end);
                     if read_up_to(&mut self.reader, chunk, self.chunk_size.max(64 * 1024))? == 0 {
                         self.eof = true;
                         return Ok(true);
@@ -410,10 +414,10 @@ impl<R: Read> ChunkReader<R> {
                 chunk.truncate(cut);
                 return Ok(true);
             }
-            // No line end in the whole chunk: it is all one line so far.
-            if chunk.len() > KEPT_OF_LONG_LINE {
-                self.dropping += (chunk.len() - KEPT_OF_LONG_LINE) as u64;
-                chunk.truncate(KEPT_OF_LONG_LINE);
+            // No line end since `line_start`: it is all one line so far.
+            if chunk.len() - line_start > KEPT_OF_LONG_LINE {
+                self.dropping += (chunk.len() - line_start - KEPT_OF_LONG_LINE) as u64;
+                chunk.truncate(line_start + KEPT_OF_LONG_LINE);
                 searched = chunk.len();
                 if !self.skip_to_line_end(chunk)? {
                     return Ok(true);
@@ -450,6 +454,12 @@ impl<R: Read> ChunkReader<R> {
             }
         }
     }
+}
+
+/// The last line of `buf` (with its line end).
+fn last_line(buf: &[u8]) -> &[u8] {
+    let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+    &buf[memchr::memrchr(b'\n', body).map_or(0, |at| at + 1)..]
 }
 
 /// What a stream keeps of a line longer than [`MAX_LINE`](crate::MAX_LINE):
@@ -514,10 +524,18 @@ impl<'a> Iterator for LineChunks<'a> {
             // not inside an entry conntrack's stderr was spliced into).
             let end = memchr::memchr(b'\n', &self.rest[self.chunk_size - 1..])
                 .map_or(self.rest.len(), |i| self.chunk_size + i);
-            crate::splice_safe_cut(self.rest, end).unwrap_or_else(|| {
-                // The chunk's one line: the next one joins it.
-                memchr::memchr(b'\n', &self.rest[end..]).map_or(self.rest.len(), |i| end + i + 1)
-            })
+            let mut end = crate::splice_safe_cut(self.rest, end).unwrap_or(end);
+            // Never after the start of an entry conntrack's stderr was
+            // spliced into (the chunk's one line): its rest, the next
+            // line, joins it (and the one after when that one continues
+            // too, as one pass over the buffer would read them).
+            while end < self.rest.len()
+                && crate::continues_on_next_line(last_line(&self.rest[..end]))
+            {
+                end = memchr::memchr(b'\n', &self.rest[end..])
+                    .map_or(self.rest.len(), |i| end + i + 1);
+            }
+            end
         };
         let (chunk, rest) = self.rest.split_at(end);
         self.rest = rest;

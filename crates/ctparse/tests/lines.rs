@@ -582,6 +582,71 @@ fn an_entry_with_a_spliced_trailer_is_mended() {
     );
 }
 
+/// A reader that hands out at most 97 bytes a read, as a slow pipe does.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(97).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// Input cut into pieces of whole lines anywhere (as the analyzer's
+/// readers cut it) and parsed piece by piece reads as one pass: a spliced
+/// entry is never parted from its rest, also when two spliced lines come
+/// in a row, at the end, or before an overlong line.
+#[test]
+fn pieces_of_any_size_read_as_one_pass() {
+    use ctparse::testing::lent_by_pieces;
+    let entry = "udp      17 29 src=192.0.2.1 dst=198.51.100.53 sport=5353 dport=53 src=198.51.100.53 dst=192.0.2.1 sport=53 dport=5353 mark=0 use=1";
+    let trailer = "conntrack v1.4.7 (conntrack-tools): 9 flow entries have been shown.";
+    let (head, rest) = entry.split_at(50);
+    let spliced = format!("{head}{trailer}\n{rest}\n");
+    let long = "x".repeat(70_000);
+    let inputs = [
+        format!("{entry}\n{spliced}{entry}\n"),
+        // Two in a row: the first one's rest is the second spliced line.
+        format!("{entry}\n{head}{trailer}\n{spliced}{entry}\n"),
+        format!("{entry}\n{head}{trailer}\n{rest}"),
+        format!("{head}{trailer}\n"),
+        format!("{entry}\n{head}{trailer}\n{rest}{long}\n{entry}\n"),
+        format!("{head}{trailer}\r\n{rest}\r\n{entry}\n"),
+    ];
+    for input in &inputs {
+        let bytes = input.as_bytes();
+        let whole = lent_by_pieces(&[bytes]);
+        for size in [1, 2, 60, 150, 300, 4096] {
+            let pieces: Vec<&[u8]> = ctparse::line_chunks(bytes, size).collect();
+            assert_eq!(
+                lent_by_pieces(&pieces),
+                whole,
+                "pieces of {size}: {input:?}"
+            );
+            // A stream's chunks, read 97 bytes at a time.
+            let mut reader = ctparse::ChunkReader::new(Trickle(bytes), size);
+            let mut chunks = Vec::new();
+            let mut chunk = Vec::new();
+            while reader.next_chunk(&mut chunk).unwrap() {
+                chunks.push(chunk.clone());
+            }
+            let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+            assert_eq!(
+                lent_by_pieces(&chunks),
+                whole,
+                "chunks of {size}: {input:?}"
+            );
+        }
+    }
+    // The first is mended: three entries, the trailer counted.
+    assert_eq!(
+        lent_by_pieces(&[inputs[0].as_bytes()]).1,
+        [4, 3, 1, 0, 1, 9]
+    );
+}
+
 /// conntrack-tools' reports of what it did are skipped; its reports of a
 /// failure are errors that point at the failure's text.
 #[test]

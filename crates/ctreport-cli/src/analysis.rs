@@ -139,6 +139,10 @@ pub struct LastLine(Mutex<Tail>);
 struct Tail {
     bytes: Vec<u8>,
     too_long: bool,
+    /// The whole line before, with its line end, when the last line is
+    /// the rest of its entry ([`ctparse::continues_on_next_line`]); else
+    /// empty.
+    previous: Vec<u8>,
 }
 
 impl LastLine {
@@ -152,6 +156,21 @@ impl LastLine {
         let mut tail = self.tail();
         let rest = match bytes.iter().rposition(|&b| b == b'\n') {
             Some(at) => {
+                // The line that ends here, kept when the next continues it.
+                let previous = match bytes[..at].iter().rposition(|&b| b == b'\n') {
+                    Some(start) => &bytes[start + 1..=at],
+                    None if tail.too_long => &[][..],
+                    None => {
+                        tail.bytes.extend_from_slice(&bytes[..=at]);
+                        &tail.bytes
+                    }
+                };
+                let previous = if ctparse::continues_on_next_line(previous) {
+                    previous.to_vec()
+                } else {
+                    Vec::new()
+                };
+                tail.previous = previous;
                 tail.bytes.clear();
                 tail.too_long = false;
                 &bytes[at + 1..]
@@ -166,12 +185,19 @@ impl LastLine {
         }
     }
 
-    /// True when the input ended without a line end after an entry.
+    /// True when the input ended without a line end after an entry, or
+    /// after the rest of one that conntrack's stderr was spliced into (the
+    /// two are mended into one).
     pub fn is_entry(&self) -> bool {
         let tail = self.tail();
-        !tail.too_long
-            && !tail.bytes.is_empty()
-            && matches!(ctparse::parse_line(&tail.bytes), Ok(ctparse::Line::Flow(_)))
+        if tail.too_long || tail.bytes.is_empty() {
+            return false;
+        }
+        let lines = [&tail.previous[..], &tail.bytes].concat();
+        let mut entries = 0;
+        ctparse::Parser::new(&lines).for_each_ref(|item| entries += usize::from(item.is_ok()));
+        // The line before never parses alone (a message is spliced into it).
+        entries > 0
     }
 }
 

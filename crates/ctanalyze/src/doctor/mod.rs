@@ -731,6 +731,15 @@ fn largest_group(summary: &Summary, total: u64) -> Option<String> {
     Some(text)
 }
 
+/// Malformed lines that may be entries the dump could not count: all but
+/// conntrack-tools' own failure messages.
+fn lost_entries(summary: &Summary) -> u64 {
+    summary
+        .totals
+        .errors
+        .saturating_sub(summary.totals.failures)
+}
+
 fn findings(
     fill: &Fill,
     summary: &Summary,
@@ -794,10 +803,10 @@ fn findings(
             "{what} {}, {} of the limit: how full the table is is judged from that, the larger figure. {}",
             entries(peak),
             pct(p),
-            if summary.totals.errors > 0 {
+            if lost_entries(summary) >= peak - total {
                 format!(
                     "The dump's {} malformed lines may account for the difference (entries it could not count); if not, check that the inputs come from the same host and network namespace, captured close together.",
-                    group(summary.totals.errors)
+                    group(lost_entries(summary))
                 )
             } else {
                 "If the dump and the other inputs differ this much, check that they come from the same host and network namespace, captured close together.".to_owned()
@@ -1047,12 +1056,12 @@ fn findings(
         let with_malformed = fill
             .max
             .filter(|&max| max > 0)
-            .map(|max| percent(total.saturating_add(summary.totals.errors), max))
+            .map(|max| percent(total.saturating_add(lost_entries(summary)), max))
             .filter(|&p| advice::pressure(Some(p), None) != Pressure::Low);
         out.push(match with_malformed {
             Some(p) => format!(
                 "The entries read do not put the table under pressure, but with its {} malformed lines counted as entries the dump would fill {} of nf_conntrack_max: whether the limit needs to change is not settled until they are read.",
-                group(summary.totals.errors),
+                group(lost_entries(summary)),
                 pct(p)
             ),
             None => "The table is not under pressure: nf_conntrack_max need not change.".to_owned(),
