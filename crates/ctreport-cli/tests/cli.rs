@@ -1687,6 +1687,20 @@ fn a_trailer_spliced_into_an_entry_is_mended() {
         got.as_object_mut().unwrap().remove("inputs");
         assert_eq!(got, expected);
     }
+    // A capture that ends in the rest of the spliced entry, without its
+    // line end, is warned of as any capture that ends in an entry.
+    let rest_end = flushed + stdout[flushed..].find('\n').unwrap();
+    let ends_in_rest = format!(
+        "{}{trailer}{}",
+        &stdout[..flushed],
+        &stdout[flushed..rest_end]
+    );
+    let out = ctreport_stdin(&["protocols", "-"], ends_in_rest.as_bytes());
+    assert!(
+        text(&out.stderr).contains("warning: the input ends in this entry without a line end"),
+        "{}",
+        text(&out.stderr)
+    );
     // `flows` lists the mended entry: the same rows as the listing's.
     let rows = |out: std::process::Output| {
         assert_eq!(text(&out.stderr), "");

@@ -165,6 +165,23 @@ fn malformed_lines_are_a_finding_in_every_format() {
     // The intact example has no such finding.
     let out = ok(&["doctor", "--max", &max, EXAMPLE]);
     assert!(!out.contains("malformed"), "{out}");
+    // conntrack's own failure message is not an entry the dump could not
+    // count: at a limit that one more entry would take to 75 %, the
+    // verdict stands.
+    let mut failed = example.clone();
+    failed.push_str(
+        "conntrack v1.4.7 (conntrack-tools): Operation failed: Interrupted system call\n",
+    );
+    let file = dir.join("failed.txt");
+    std::fs::write(&file, failed).unwrap();
+    // (1,585 entries fill 74.98 % of it, 1,586 would fill 75.02 %.)
+    let limit = (lines * 4 / 3 + 1).to_string();
+    let out = ctreport(&["doctor", "--max", &limit, file.to_str().unwrap()]);
+    let flat = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(flat.contains("The table is not under pressure"), "{flat}");
 }
 
 #[test]
