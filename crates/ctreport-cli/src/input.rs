@@ -106,9 +106,7 @@ fn first_bytes(path: &Path) -> Result<FirstBytes, String> {
 fn failed(path: &Path) -> impl Fn(io::Error) -> String + '_ {
     move |e| {
         let stdin = path == Path::new("-");
-        // Standard input's errors keep their `(os error N)`, as before.
-        let why =
-            refused(&e, path).unwrap_or_else(|| if stdin { e.to_string() } else { describe(&e) });
+        let why = refused(&e, path).unwrap_or_else(|| describe(&e));
         let name = if stdin { Path::new("<stdin>") } else { path };
         format!("{}: {why}", name.display())
     }

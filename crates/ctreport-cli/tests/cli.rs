@@ -1092,6 +1092,16 @@ fn unreadable_inputs_exit_2_naming_the_file() {
     let dir = ctreport(&["summary", "fixtures"]);
     assert_eq!(dir.status.code(), Some(2));
     assert_eq!(text(&dir.stderr), "ctreport: fixtures: is a directory\n");
+    // Standard input redirected from a directory: the same one line, with
+    // no `(os error 21)` tail.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ctreport"))
+        .args(["summary", "-"])
+        .current_dir(root())
+        .stdin(std::fs::File::open(root().join("fixtures")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), "ctreport: <stdin>: Is a directory\n");
 
     // A capture packed in a format ctreport does not read is named, with
     // the command that unpacks it, before anything is printed.
