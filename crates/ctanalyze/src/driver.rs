@@ -227,6 +227,37 @@ impl Analyzer {
         chunks
     }
 
+    /// [`chunks`](Analyzer::chunks) of a mapped file, as `(offset, length)`,
+    /// found with positional reads instead of in the map: each cut goes
+    /// after the first line end at or past its target, and after the rest
+    /// of an entry conntrack's stderr was spliced into when the line
+    /// before it is one. A file that comes back shorter than it was
+    /// opened is an error.
+    fn file_chunks(&self, file: &ctparse::MappedFile) -> io::Result<Vec<(usize, usize)>> {
+        let len = file.len();
+        let share = 4 * self.effective_threads();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < len {
+            let rest = len - start;
+            let size = match self.chunk_size {
+                Some(size) => size.max(1),
+                None => (rest / share).max(DEFAULT_CHUNK_SIZE),
+            };
+            let mut end = if rest <= size {
+                len
+            } else {
+                line_end_after(file, start + size - 1)?
+            };
+            while end < len && ctparse::continues_on_next_line(&last_line_before(file, end)?) {
+                end = line_end_after(file, end)?;
+            }
+            chunks.push((start, end - start));
+            start = end;
+        }
+        Ok(chunks)
+    }
+
     /// Keeps the first `n` malformed lines (by position) in the summary.
     pub fn max_errors(mut self, n: usize) -> Analyzer {
         self.max_errors = n;
@@ -342,8 +373,21 @@ impl Analyzer {
     /// keeps its buffer's bytes from piece to piece. A `ChunkReader` with a
     /// buffer of its own would serve both (and streams would gain too).
     fn analyze_file(&self, input: usize, file: &ctparse::MappedFile) -> Result<Summary, ReadError> {
-        let bytes: &[u8] = file;
-        let chunks = self.chunks(bytes);
+        let len = file.len();
+        // Cut with positional reads too: a file truncated since it was
+        // opened is an error here, not a fault on its vanished pages.
+        let chunks = match self.file_chunks(file) {
+            Ok(chunks) => chunks,
+            Err(error) => {
+                let mut partial = self.fresh_summary();
+                self.finish(&mut partial);
+                return Err(ReadError {
+                    error,
+                    cut: 0,
+                    partial: Box::new(partial),
+                });
+            }
+        };
         let failed = Mutex::new(None);
         // The malformed lines' numbers, without reading the map again.
         let pieces = PieceLines::default();
@@ -359,26 +403,24 @@ impl Analyzer {
             match file.read_at(&mut buf[from..from + want], at as u64) {
                 Ok(got) if got == want => Some(()),
                 outcome => {
-                    let error = outcome.err().unwrap_or_else(|| shrank(bytes.len()));
+                    let error = outcome.err().unwrap_or_else(|| shrank(len));
                     let mut failed = failed.lock().unwrap_or_else(|e| e.into_inner());
                     failed.get_or_insert(error);
                     None
                 }
             }
         };
-        let base = bytes.as_ptr() as usize;
         thread_local! {
             static PIECE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let mut summary = self.fold_all(&chunks, |acc, chunk| {
-            let offset = chunk.as_ptr() as usize - base;
+        let mut summary = self.fold_all(&chunks, |acc, &(offset, chunk_len)| {
             PIECE.with_borrow_mut(|buf| {
                 // Bytes of the chunk read so far, the start of those in
                 // `buf`, and how many are there (a line cut by the last
                 // read waits at the front for its end).
                 let (mut read, mut start, mut held) = (0, 0, 0);
-                while read < chunk.len() {
-                    let want = (chunk.len() - read).min(READ_PIECE);
+                while read < chunk_len {
+                    let want = (chunk_len - read).min(READ_PIECE);
                     let Some(()) = read_into(buf, held, want, offset + read) else {
                         return;
                     };
@@ -387,7 +429,7 @@ impl Analyzer {
                     // Whole lines (all of them at the chunk's end), the
                     // parts of an entry conntrack's stderr was spliced
                     // into kept together.
-                    let end = if read == chunk.len() {
+                    let end = if read == chunk_len {
                         held
                     } else {
                         let end = memchr::memrchr(b'\n', &buf[..held]).map_or(0, |e| e + 1);
@@ -398,9 +440,9 @@ impl Analyzer {
                         // A line over the limit (gigabytes of NULs, say):
                         // its start is kept, for the parser to refuse, and
                         // the rest read past up to its end, as a stream's.
-                        let mut line_end = chunk.len();
-                        while read < chunk.len() {
-                            let want = (chunk.len() - read).min(READ_PIECE);
+                        let mut line_end = chunk_len;
+                        while read < chunk_len {
+                            let want = (chunk_len - read).min(READ_PIECE);
                             let Some(()) = read_into(buf, LineFeed::KEPT, want, offset + read)
                             else {
                                 return;
@@ -711,6 +753,45 @@ fn stopped<R: Read>(reader: &ChunkReader<R>, error: io::Error) -> Stop {
 
 fn memchr_count(bytes: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// Where the line holding byte `at` of `file` ends: just past its line
+/// end, or at the end of the file.
+fn line_end_after(file: &ctparse::MappedFile, at: usize) -> io::Result<usize> {
+    let len = file.len();
+    let mut window = vec![0; 64 << 10];
+    let mut from = at;
+    while from < len {
+        let want = window.len().min(len - from);
+        read_exactly(file, &mut window[..want], from)?;
+        if let Some(i) = memchr::memchr(b'\n', &window[..want]) {
+            return Ok(from + i + 1);
+        }
+        from += want;
+    }
+    Ok(len)
+}
+
+/// The line of `file` that ends at `end` (with its line end), or as much
+/// of it as a line may hold and one byte more (a longer one never
+/// continues on the next).
+fn last_line_before(file: &ctparse::MappedFile, end: usize) -> io::Result<Vec<u8>> {
+    let from = end.saturating_sub(ctparse::MAX_LINE + 3);
+    let mut window = vec![0; end - from];
+    read_exactly(file, &mut window, from)?;
+    let body = window.strip_suffix(b"\n").unwrap_or(&window);
+    let start = memchr::memrchr(b'\n', body).map_or(0, |at| at + 1);
+    window.drain(..start);
+    Ok(window)
+}
+
+/// `buf.len()` bytes of `file` from `at`; a short read is an error (the
+/// file shrank).
+fn read_exactly(file: &ctparse::MappedFile, buf: &mut [u8], at: usize) -> io::Result<()> {
+    match file.read_at(buf, at as u64)? {
+        got if got == buf.len() => Ok(()),
+        _ => Err(shrank(file.len())),
+    }
 }
 
 /// The error of a mapped file that came back shorter than its `size`.

@@ -174,6 +174,37 @@ fn a_file_that_shrinks_while_read_is_an_error() {
     assert!((64 << 10..(64 << 10) + 1024).contains(&read), "{read}");
 }
 
+/// A mapped file truncated after it was opened and before the pass
+/// starts is an error too, on every thread count and chunk size, without
+/// [`ctparse::exit_when_mapped_file_shrinks`]: the pass cuts its chunks
+/// with positional reads, never from the map, whose pages past the new
+/// end would fault (`SIGBUS`, the test process killed).
+#[test]
+fn a_file_truncated_before_the_pass_is_an_error() {
+    let bytes = generated(19, 6_000, 0, Dialect::Proc);
+    let dir = std::env::temp_dir().join(format!("ctanalyze-truncated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dump.txt");
+    for (threads, chunk_size) in [(1, None), (2, None), (2, Some(64 << 10))] {
+        std::fs::write(&path, &bytes).unwrap();
+        let source = ctparse::Source::open(&path).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(bytes.len() as u64 / 3).unwrap();
+        let mut analyzer = Analyzer::new().threads(threads);
+        if let Some(size) = chunk_size {
+            analyzer = analyzer.chunk_size(size);
+        }
+        let error = analyzer.analyze_source(0, source).unwrap_err();
+        assert_eq!(
+            error.error().kind(),
+            std::io::ErrorKind::UnexpectedEof,
+            "{threads} threads, chunks of {chunk_size:?}: {}",
+            error.error()
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A mapped file rewritten while it is read, without shrinking, gives an
 /// error too: no read comes back short, but its first bytes are not
 /// those of when it was opened. An append (a `conntrack -E` log still

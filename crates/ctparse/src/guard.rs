@@ -54,6 +54,14 @@ static EXIT: OnceLock<Exit> = OnceLock::new();
 /// An error when the handler cannot be installed. Elsewhere than on Unix
 /// it does nothing (a mapped file cannot be truncated on Windows).
 ///
+/// It is for a program that reads a map itself (through its `Deref`):
+/// `ctanalyze::Analyzer`'s passes read a mapped file with positional
+/// reads, and a file cut short under them is an error, not a fault. It
+/// changes the process: the handler stays installed for good, it chains
+/// to the one before it for other faults, and it watches at most 64
+/// mappings at a time (one mapped while that many are open is not
+/// watched, and faults as it would without it).
+///
 /// ```no_run
 /// ctparse::exit_when_mapped_file_shrinks(
 ///     |path| format!("{}: the file shrank while it was read\n", path.display()),

@@ -184,7 +184,8 @@ pub fn continues_on_next_line(line: &[u8]) -> bool {
 /// the last line of `buf[..end]` does not [continue on the next
 /// one](continues_on_next_line); before that line when it does and is not
 /// the first; `None` when it does and is the first (the cut belongs after
-/// the next line's end, which a reader may have to read first).
+/// the next line's end, which a reader may have to read first). An `end`
+/// past the end of `buf` is taken as its end.
 ///
 /// ```
 /// let buf = b"a\nudp 17 29 src=1conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown.\n92.0.2.1 ...\n";
@@ -195,6 +196,8 @@ pub fn continues_on_next_line(line: &[u8]) -> bool {
 /// assert_eq!(ctparse::splice_safe_cut(&buf[2..], after_splice - 2), None);
 /// ```
 pub fn splice_safe_cut(buf: &[u8], end: usize) -> Option<usize> {
+    // Past the end is at the end.
+    let end = end.min(buf.len());
     let Some(last) = end.checked_sub(1) else {
         return Some(end);
     };
