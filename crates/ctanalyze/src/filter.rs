@@ -114,6 +114,28 @@ impl Filter {
                 family_of(&b).name()
             ));
         }
+        if let Some(state) = self.state {
+            let own = match state {
+                State::Tcp(_) => Protocol::TCP,
+                State::Sctp(_) => Protocol::SCTP,
+                State::Dccp(_) => Protocol::DCCP,
+            };
+            if self.stateless {
+                return Some(format!(
+                    "the state is {state}, and entries without a state are asked for too"
+                ));
+            }
+            if let Some(protocol) = self.protocol.filter(|&p| p != own) {
+                return Some(format!(
+                    "the state {state} is one of {}, but the protocol is {}",
+                    own.name(),
+                    match protocol.name() {
+                        "unknown" => protocol.number().to_string(),
+                        name => name.to_owned(),
+                    }
+                ));
+            }
+        }
         if let Some(mark) = self.mark
             && mark.value & !mark.mask != 0
         {
@@ -453,6 +475,16 @@ mod tests {
                 dport: Some(80),
                 ..Filter::default()
             },
+            Filter {
+                protocol: Some(Protocol::UDP),
+                state: Some(State::Tcp(TcpState::Established)),
+                ..Filter::default()
+            },
+            Filter {
+                state: Some(State::Tcp(TcpState::Established)),
+                stateless: true,
+                ..Filter::default()
+            },
         ];
         let can = [
             Filter::default(),
@@ -472,6 +504,11 @@ mod tests {
             Filter {
                 protocol: Some(Protocol::UDP),
                 dport: Some(53),
+                ..Filter::default()
+            },
+            Filter {
+                protocol: Some(Protocol::TCP),
+                state: Some(State::Tcp(TcpState::Established)),
                 ..Filter::default()
             },
         ];
