@@ -169,9 +169,10 @@ impl Analyzer {
     /// Uses `threads` threads; 0 means rayon's default (one per core), and 1
     /// runs the sequential reference path without rayon.
     ///
-    /// With 0 the pass runs on rayon's global pool, and a streamed pass
-    /// keeps every thread of it waiting for the stream's chunks until the
-    /// stream ends. A program that does other rayon work meanwhile, or
+    /// With 0 the pass runs on the current rayon pool (the global one,
+    /// unless the analyzer is called from inside another pool), and a
+    /// streamed pass keeps every thread of it waiting for the stream's
+    /// chunks until the stream ends. A program that does other rayon work meanwhile, or
     /// reads slow streams (a pipe, a network upload), should give a
     /// number: the analyzer then has a pool of its own.
     ///

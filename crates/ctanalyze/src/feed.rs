@@ -133,8 +133,9 @@ impl LineFeed {
 /// filter, aggregates and error limit, folded on the calling thread (the
 /// finishing step uses the analyzer's pool, as its passes do). Besides
 /// the summary's keys, it holds at most one unfinished line, of at most
-/// [`ctparse::MAX_LINE`] bytes and two: lines a piece holds whole are
-/// read in place.
+/// [`ctparse::MAX_LINE`] bytes and two, and the few whole lines that wait
+/// for it (the start of an entry conntrack's stderr was spliced into, at
+/// most four lines' worth): lines a piece holds whole are read in place.
 ///
 /// ```
 /// use ctanalyze::{Analyzer, SummaryFeed};

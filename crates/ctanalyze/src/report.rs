@@ -266,12 +266,13 @@ impl Summary {
         address_rows(self.sources.top(n))
     }
 
-    /// The top `n` original destinations.
+    /// The top `n` original destinations (all when `n` is 0).
     pub fn top_destination_rows(&self, n: usize) -> Vec<AddressRow> {
         address_rows(self.destinations.top(n))
     }
 
-    /// The top `n` original sources by bytes in both directions.
+    /// The top `n` original sources by bytes in both directions (all when
+    /// `n` is 0).
     pub fn top_source_bytes_rows(&self, n: usize) -> Vec<AddressBytesRow> {
         self.source_bytes
             .top(n)
@@ -283,7 +284,7 @@ impl Summary {
             .collect()
     }
 
-    /// The top `n` (protocol, destination port) pairs.
+    /// The top `n` (protocol, destination port) pairs (all when `n` is 0).
     pub fn top_port_rows(&self, n: usize) -> Vec<PortRow> {
         self.destination_ports
             .top(n)
@@ -296,7 +297,7 @@ impl Summary {
             .collect()
     }
 
-    /// The top `n` DNAT pairs.
+    /// The top `n` DNAT pairs (all when `n` is 0).
     pub fn dnat_rows(&self, n: usize) -> Vec<NatRow> {
         self.dnat
             .top(n)
@@ -310,7 +311,7 @@ impl Summary {
             .collect()
     }
 
-    /// The top `n` SNAT pairs.
+    /// The top `n` SNAT pairs (all when `n` is 0).
     pub fn snat_rows(&self, n: usize) -> Vec<NatRow> {
         self.snat
             .top(n)

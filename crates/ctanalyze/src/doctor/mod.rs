@@ -114,6 +114,8 @@ impl fmt::Display for InputError {
     }
 }
 
+impl std::error::Error for InputError {}
+
 struct DisplayIn<'e> {
     error: &'e InputError,
     path: &'e Path,
