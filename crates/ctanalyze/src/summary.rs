@@ -512,7 +512,10 @@ impl Summary {
     /// Counts `flow` in every aggregate (and in `totals.matched`) but the
     /// doctor's [`breakdown`](Summary::breakdown), which only an
     /// [`Analyzer`](crate::Analyzer) asked for
-    /// [`Aggregates::BREAKDOWN`] fills (or [`Breakdown::add`]).
+    /// [`Aggregates::BREAKDOWN`] fills (or [`Breakdown::add`]). The line
+    /// counts of `totals` (`lines`, `flows`, `skipped`, `errors`) are the
+    /// parser's: add them with [`Totals::add_stats`] after a pass of your
+    /// own, as the analyzer does.
     #[inline]
     pub fn add(&mut self, flow: &Flow<'_>) {
         self.add_only(flow, Aggregates::ALL);

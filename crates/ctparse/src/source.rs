@@ -34,16 +34,27 @@ impl Source {
     /// Opens `path`, mapping it when it is a regular file with a non-zero
     /// size (and its filesystem can map it), and streaming it otherwise.
     ///
-    /// A mapped file must not shrink while it is read: where another
+    /// A mapped file must not shrink while its map is read: where another
     /// process truncates it (a log rotation's `copytruncate`, a capture
     /// rewritten in place), reading the pages that are gone kills the
-    /// process with `SIGBUS`. For a file that may change, stream it
-    /// instead: `Source::from_reader(File::open(path)?)`; or have the
-    /// program exit with a message of its own then
+    /// process with `SIGBUS`. `ctanalyze`'s passes never read the map
+    /// (they use [`MappedFile::read_at`], and a short read is an error);
+    /// code that reads it itself, through `Deref`, can stream a file that
+    /// may change instead (`Source::from_reader(File::open(path)?)`) or
+    /// have the program exit with a message of its own then
     /// ([`exit_when_mapped_file_shrinks`](crate::exit_when_mapped_file_shrinks)).
+    ///
+    /// A directory is an error ([`io::ErrorKind::IsADirectory`]). A FIFO
+    /// is opened as a stream, which waits for a writer, as `open(2)` does.
     pub fn open(path: &Path) -> io::Result<Source> {
         let file = File::open(path)?;
         let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            ));
+        }
         if meta.is_file() && meta.len() > 0 {
             // Where the filesystem cannot map (sysfs, some FUSE mounts:
             // ENODEV), the file is read as a stream.

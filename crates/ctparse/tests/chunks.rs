@@ -326,3 +326,14 @@ fn a_file_that_cannot_be_mapped_is_streamed() {
     assert_eq!(bytes, std::fs::read(path).unwrap());
     assert!(bytes.ends_with(b"\n"), "{bytes:?}");
 }
+
+/// A directory is an error when it is opened, not a stream that fails on
+/// its first read.
+#[test]
+fn a_directory_is_an_error_when_opened() {
+    let dir = std::env::temp_dir();
+    let error = ctparse::Source::open(&dir)
+        .err()
+        .expect("a directory opened");
+    assert_eq!(error.kind(), std::io::ErrorKind::IsADirectory);
+}
