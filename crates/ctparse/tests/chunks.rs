@@ -332,8 +332,8 @@ fn a_file_that_cannot_be_mapped_is_streamed() {
 #[test]
 fn a_directory_is_an_error_when_opened() {
     let dir = std::env::temp_dir();
-    let error = ctparse::Source::open(&dir)
-        .err()
-        .expect("a directory opened");
+    let Err(error) = ctparse::Source::open(&dir) else {
+        panic!("{} opened", dir.display());
+    };
     assert_eq!(error.kind(), std::io::ErrorKind::IsADirectory);
 }
