@@ -170,11 +170,10 @@ impl Analyzer {
     /// runs the sequential reference path without rayon.
     ///
     /// With 0 the pass runs on the current rayon pool (the global one,
-    /// unless the analyzer is called from inside another pool), and a
-    /// streamed pass keeps every thread of it waiting for the stream's
-    /// chunks until the stream ends. A program that does other rayon work meanwhile, or
-    /// reads slow streams (a pipe, a network upload), should give a
-    /// number: the analyzer then has a pool of its own.
+    /// unless the analyzer is called from inside another pool), with as
+    /// many threads as it has. A streamed pass folds on threads of its
+    /// own, as many, so that a slow stream (a pipe, a network upload)
+    /// never holds the pool's threads while it waits for its writer.
     ///
     /// # Panics
     ///
@@ -558,9 +557,14 @@ impl Analyzer {
     }
 
     /// The reader thread sends numbered chunks through a channel of
-    /// `threads` slots; each pool thread takes the next chunk, folds it into
-    /// its one accumulator and sends the buffer back for reuse. At most
-    /// about 2 x threads + 2 chunks exist at once.
+    /// `threads` slots; each of `threads` folding threads takes the next
+    /// chunk, folds it into its one accumulator and sends the buffer back
+    /// for reuse. At most about 2 x threads + 2 chunks exist at once.
+    ///
+    /// The folding threads are threads of their own, not the pool's: a
+    /// stream is read at the pace of its writer (a pipe, an upload), and
+    /// pool threads waiting for its chunks would hold up every other pass
+    /// on the pool, and the caller's own rayon work, until it ended.
     fn analyze_stream_pipelined(
         &self,
         input: usize,
@@ -591,33 +595,46 @@ impl Analyzer {
                 };
                 (end, reader.skipped())
             });
-            // Owned here so that it is dropped (and a blocked reader
-            // released) before the scope waits for the reader thread.
-            let full_rx = Mutex::new(full_rx);
-            let worker = |_: rayon::BroadcastContext<'_>| {
-                let mut acc = Summary::with_error_limit(self.max_errors);
-                loop {
-                    // A poisoned lock only means another worker panicked,
-                    // which the broadcast re-raises anyway.
-                    let next = full_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((first_line, chunk)) = next else {
-                        return acc;
-                    };
-                    self.fold_chunk(&mut acc, input, 0, first_line, &chunk);
-                    // The reader may have finished already; then the buffer
-                    // is simply freed.
-                    let _ = empty_tx.send(chunk);
+            // Shared by the folding threads only: when the last of them
+            // ends, even by a panic, the channel closes and a reader
+            // blocked on it is released.
+            let full_rx = Arc::new(Mutex::new(full_rx));
+            let folding: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (full_rx, empty_tx) = (Arc::clone(&full_rx), empty_tx.clone());
+                    scope.spawn(move || {
+                        let mut acc = Summary::with_error_limit(self.max_errors);
+                        loop {
+                            // A poisoned lock only means another folding
+                            // thread panicked, which is raised below.
+                            let next = full_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                            let Ok((first_line, chunk)) = next else {
+                                return acc;
+                            };
+                            self.fold_chunk(&mut acc, input, 0, first_line, &chunk);
+                            // The reader may have finished already; then the
+                            // buffer is simply freed.
+                            let _ = empty_tx.send(chunk);
+                        }
+                    })
+                })
+                .collect();
+            drop((full_rx, empty_tx));
+            let mut summary = Summary::with_error_limit(self.max_errors);
+            let mut panicked = None;
+            for thread in folding {
+                match thread.join() {
+                    Ok(part) => summary.merge(part),
+                    Err(panic) => {
+                        panicked.get_or_insert(panic);
+                    }
                 }
-            };
-            let parts = match &self.pool {
-                Some(pool) => pool.broadcast(worker),
-                None => rayon::broadcast(worker),
-            };
-            drop(full_rx);
-            let mut summary = parts
-                .into_iter()
-                .fold(Summary::with_error_limit(self.max_errors), merged);
-            match reading.join() {
+            }
+            let reading = reading.join();
+            if let Some(panic) = panicked {
+                std::panic::resume_unwind(panic);
+            }
+            match reading {
                 Ok((result, skipped)) => {
                     summary.totals.bytes += skipped;
                     (summary, result)
@@ -734,11 +751,6 @@ impl Analyzer {
             progress(chunk.len() as u64);
         }
     }
-}
-
-fn merged(mut a: Summary, b: Summary) -> Summary {
-    a.merge(b);
-    a
 }
 
 /// The lines a chunk starts: its line ends, and one more when it does not

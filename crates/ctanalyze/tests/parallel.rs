@@ -174,6 +174,55 @@ fn a_file_that_shrinks_while_read_is_an_error() {
     assert!((64 << 10..(64 << 10) + 1024).contains(&read), "{read}");
 }
 
+/// A stream read at its writer's pace does not hold the analyzer's pool:
+/// another pass on the same pool (a clone of the analyzer) runs to its end
+/// while the stream waits for its writer.
+#[test]
+fn a_slow_stream_does_not_hold_the_pool() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    /// Bytes that come when the test sends them; the end when it drops
+    /// its sender.
+    struct Writer(mpsc::Receiver<Vec<u8>>, Vec<u8>);
+    impl std::io::Read for Writer {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.1.is_empty() {
+                match self.0.recv() {
+                    Ok(bytes) => self.1 = bytes,
+                    Err(_) => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.1.len());
+            buf[..n].copy_from_slice(&self.1[..n]);
+            self.1.drain(..n);
+            Ok(n)
+        }
+    }
+    let bytes = generated(23, 2_000, 0, Dialect::Proc);
+    let analyzer = Analyzer::new().threads(2).chunk_size(4096);
+    let (write, written) = mpsc::channel();
+    let streaming = {
+        let analyzer = analyzer.clone();
+        std::thread::spawn(move || analyzer.analyze_stream(0, Writer(written, Vec::new())))
+    };
+    write.send(bytes[..bytes.len() / 2].to_vec()).unwrap();
+    // The stream waits for the rest; another pass on the pool meanwhile.
+    let (done, finished) = mpsc::channel();
+    let other = bytes.clone();
+    std::thread::spawn(move || done.send(analyzer.analyze_bytes(&other)).unwrap());
+    let summary = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a pass on the pool waited for another pass's stream");
+    assert_eq!(summary.totals.flows, 2_000);
+    write.send(bytes[bytes.len() / 2..].to_vec()).unwrap();
+    drop(write);
+    let streamed = streaming.join().unwrap().unwrap();
+    assert!(
+        streamed == summary,
+        "the stream and the bytes count differently"
+    );
+}
+
 /// A mapped file truncated after it was opened and before the pass
 /// starts is an error too, on every thread count and chunk size, without
 /// [`ctparse::exit_when_mapped_file_shrinks`]: the pass cuts its chunks
