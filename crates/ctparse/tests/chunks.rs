@@ -337,3 +337,50 @@ fn a_directory_is_an_error_when_opened() {
     };
     assert_eq!(error.kind(), std::io::ErrorKind::IsADirectory);
 }
+
+const TRAILER: &str = "conntrack v1.4.7 (conntrack-tools): 9 flow entries have been shown.";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// `conntrack -L 2>&1` splices its trailer into entries: wherever it
+    /// lands (any byte of any line, several times, in a row), pieces cut
+    /// by `line_chunks` or a stream's `ChunkReader` of any size read as
+    /// one pass over the whole input, mended entries included.
+    #[test]
+    fn spliced_entries_read_alike_however_the_input_is_cut(
+        lines in prop::collection::vec(
+            (prop_oneof![Just(LINE), Just("garbage")], prop::option::of(0usize..200)),
+            1..10,
+        ),
+        crlf in any::<bool>(),
+        last_newline in any::<bool>(),
+        chunk_size in 1usize..600,
+        step in prop_oneof![Just(1usize), 1usize..64, Just(4096)],
+    ) {
+        let end = if crlf { "\r\n" } else { "\n" };
+        let mut text = String::new();
+        for (line, splice) in &lines {
+            match splice {
+                Some(at) if *at < line.len() => {
+                    text.push_str(&line[..*at]);
+                    text.push_str(TRAILER);
+                    text.push_str(end);
+                    text.push_str(&line[*at..]);
+                }
+                _ => text.push_str(line),
+            }
+            text.push_str(end);
+        }
+        if !last_newline {
+            text.truncate(text.len() - end.len());
+        }
+        let bytes = text.as_bytes();
+        let whole = ctparse::testing::lent_by_pieces(&[bytes]);
+        let pieces: Vec<&[u8]> = ctparse::line_chunks(bytes, chunk_size).collect();
+        prop_assert_eq!(&ctparse::testing::lent_by_pieces(&pieces), &whole);
+        let streamed = chunks(bytes, chunk_size, step);
+        let streamed: Vec<&[u8]> = streamed.iter().map(Vec::as_slice).collect();
+        prop_assert_eq!(&ctparse::testing::lent_by_pieces(&streamed), &whole);
+    }
+}
