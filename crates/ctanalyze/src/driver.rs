@@ -212,19 +212,24 @@ impl Analyzer {
     /// equal chunks a thread left one thread folding a last 25 MiB chunk
     /// alone for 16 ms of a 340 ms `summary`, `benches/RESULTS.md`.)
     fn chunks<'a>(&self, bytes: &'a [u8]) -> Vec<&'a [u8]> {
-        if let Some(size) = self.chunk_size {
-            return line_chunks(bytes, size).collect();
-        }
-        let share = 4 * self.effective_threads();
         let mut chunks = Vec::new();
         let mut rest = bytes;
-        while let Some(chunk) =
-            line_chunks(rest, (rest.len() / share).max(DEFAULT_CHUNK_SIZE)).next()
-        {
+        while let Some(chunk) = line_chunks(rest, self.chunk_target(rest.len())).next() {
             rest = &rest[chunk.len()..];
             chunks.push(chunk);
         }
         chunks
+    }
+
+    /// The size the next chunk is cut at (at its first line end from
+    /// there), with `rest` bytes of the input left: the size asked for,
+    /// or a quarter of a thread's share of the rest and at least
+    /// [`DEFAULT_CHUNK_SIZE`].
+    fn chunk_target(&self, rest: usize) -> usize {
+        match self.chunk_size {
+            Some(size) => size.max(1),
+            None => (rest / (4 * self.effective_threads())).max(DEFAULT_CHUNK_SIZE),
+        }
     }
 
     /// [`chunks`](Analyzer::chunks) of a mapped file, as `(offset, length)`,
@@ -235,15 +240,11 @@ impl Analyzer {
     /// opened is an error.
     fn file_chunks(&self, file: &ctparse::MappedFile) -> io::Result<Vec<(usize, usize)>> {
         let len = file.len();
-        let share = 4 * self.effective_threads();
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < len {
             let rest = len - start;
-            let size = match self.chunk_size {
-                Some(size) => size.max(1),
-                None => (rest / share).max(DEFAULT_CHUNK_SIZE),
-            };
+            let size = self.chunk_target(rest);
             let mut end = if rest <= size {
                 len
             } else {
@@ -373,7 +374,6 @@ impl Analyzer {
     /// keeps its buffer's bytes from piece to piece. A `ChunkReader` with a
     /// buffer of its own would serve both (and streams would gain too).
     fn analyze_file(&self, input: usize, file: &ctparse::MappedFile) -> Result<Summary, ReadError> {
-        let len = file.len();
         // Cut with positional reads too: a file truncated since it was
         // opened is an error here, not a fault on its vanished pages.
         let chunks = match self.file_chunks(file) {
@@ -400,15 +400,12 @@ impl Analyzer {
             if buf.len() < from + want {
                 buf.resize(from + want, 0);
             }
-            match file.read_at(&mut buf[from..from + want], at as u64) {
-                Ok(got) if got == want => Some(()),
-                outcome => {
-                    let error = outcome.err().unwrap_or_else(|| shrank(len));
+            read_exactly(file, &mut buf[from..from + want], at)
+                .map_err(|error| {
                     let mut failed = failed.lock().unwrap_or_else(|e| e.into_inner());
                     failed.get_or_insert(error);
-                    None
-                }
-            }
+                })
+                .ok()
         };
         thread_local! {
             static PIECE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };

@@ -129,10 +129,7 @@ impl Filter {
                 return Some(format!(
                     "the state {state} is one of {}, but the protocol is {}",
                     own.name(),
-                    match protocol.name() {
-                        "unknown" => protocol.number().to_string(),
-                        name => name.to_owned(),
-                    }
+                    protocol.name_or_number()
                 ));
             }
         }
@@ -148,10 +145,10 @@ impl Filter {
             && (self.sport.is_some() || self.dport.is_some())
             && protocol.tuple_kind() != ctparse::TupleKind::Ports
         {
-            return Some(match protocol.name() {
-                "unknown" => format!("protocol {} has no ports", protocol.number()),
-                name => format!("protocol {name} has no ports"),
-            });
+            return Some(format!(
+                "protocol {} has no ports",
+                protocol.name_or_number()
+            ));
         }
         None
     }

@@ -307,6 +307,21 @@ impl Protocol {
         }
     }
 
+    /// The protocol as `conntrack -p` takes it: its name, or its number
+    /// where it has none (`99`, not `unknown`).
+    ///
+    /// ```
+    /// use ctparse::Protocol;
+    /// assert_eq!(Protocol::UDP.name_or_number(), "udp");
+    /// assert_eq!(Protocol(99).name_or_number(), "99");
+    /// ```
+    pub fn name_or_number(self) -> String {
+        match self.name() {
+            "unknown" => self.number().to_string(),
+            name => name.to_owned(),
+        }
+    }
+
     /// The protocol with this printed name, for the named ones.
     pub fn from_name(name: &[u8]) -> Option<Protocol> {
         Some(match name {

@@ -147,11 +147,9 @@ impl<'a> Parser<'a> {
                 self.advance_fast(next);
                 f(Ok(&extras));
             }
-            let Some(line) = self.take_line() else {
+            let Some((line, parsed)) = self.take_general() else {
                 return;
             };
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let parsed = parse_general(line, self.line);
             if let Err(error) = &parsed
                 && error.kind == ErrorKind::SplicedToolMessage
                 && self.mend(line, error.column - 1, &mut f)
@@ -183,13 +181,8 @@ impl<'a> Parser<'a> {
         let Ok(message @ Line::Skipped(_)) = parse_general(&line[at..], self.line) else {
             return false;
         };
-        let rest = &self.buf[self.pos..];
-        if rest.is_empty() {
+        let Some((next, _)) = self.peek_line() else {
             return false;
-        }
-        let (next, advance) = match memchr::memchr(b'\n', rest) {
-            Some(end) => (&rest[..end], end + 1),
-            None => (rest, rest.len()),
         };
         let next = next.strip_suffix(b"\r").unwrap_or(next);
         if at + next.len() > crate::MAX_LINE {
@@ -203,9 +196,7 @@ impl<'a> Parser<'a> {
             return false;
         };
         self.count(&Ok(message));
-        self.pos += advance;
-        self.line = self.line.saturating_add(1);
-        self.stats.lines += 1;
+        self.take_line();
         self.stats.flows += 1;
         f(Ok(&flow));
         true
@@ -232,11 +223,17 @@ impl<'a> Parser<'a> {
 
     /// The next line through the general parser, counted.
     fn next_general(&mut self) -> Option<Result<Line<'a>, ParseError>> {
-        let line = self.take_line()?;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let parsed = parse_general(line, self.line);
+        let (_, parsed) = self.take_general()?;
         self.count(&parsed);
         Some(parsed)
+    }
+
+    /// The next line (without its `\r`) and what the general parser makes
+    /// of it; the line is counted, not what it is.
+    fn take_general(&mut self) -> Option<(&'a [u8], Result<Line<'a>, ParseError>)> {
+        let line = self.take_line()?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        Some((line, parse_general(line, self.line)))
     }
 
     /// The next line, whatever it is, with its number: the raw form of the
@@ -248,17 +245,21 @@ impl<'a> Parser<'a> {
         Some((self.line, parsed))
     }
 
+    /// The next line, without its terminator, and the bytes it takes
+    /// with it; nothing is consumed.
+    #[inline]
+    fn peek_line(&self) -> Option<(&'a [u8], usize)> {
+        let rest = self.buf.get(self.pos..).filter(|rest| !rest.is_empty())?;
+        Some(match memchr::memchr(b'\n', rest) {
+            Some(end) => (&rest[..end], end + 1),
+            None => (rest, rest.len()),
+        })
+    }
+
     /// The next line, without its terminator, counted.
     #[inline]
     fn take_line(&mut self) -> Option<&'a [u8]> {
-        if self.pos >= self.buf.len() {
-            return None;
-        }
-        let rest = &self.buf[self.pos..];
-        let (line, advance) = match memchr::memchr(b'\n', rest) {
-            Some(end) => (&rest[..end], end + 1),
-            None => (rest, rest.len()),
-        };
+        let (line, advance) = self.peek_line()?;
         // Advance before parsing: an error never leaves the iterator stuck.
         self.pos += advance;
         self.line = self.line.saturating_add(1);

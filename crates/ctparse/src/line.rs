@@ -198,15 +198,18 @@ pub fn continues_on_next_line(line: &[u8]) -> bool {
 pub fn splice_safe_cut(buf: &[u8], end: usize) -> Option<usize> {
     // Past the end is at the end.
     let end = end.min(buf.len());
-    let Some(last) = end.checked_sub(1) else {
-        return Some(end);
-    };
-    let start = memchr::memrchr(b'\n', &buf[..last]).map_or(0, |at| at + 1);
+    let start = end - last_line(&buf[..end]).len();
     if !continues_on_next_line(&buf[start..end]) {
         Some(end)
     } else {
         (start > 0).then_some(start)
     }
+}
+
+/// The last line of `buf`, with its line end (empty when `buf` is).
+pub(crate) fn last_line(buf: &[u8]) -> &[u8] {
+    let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+    &buf[memchr::memrchr(b'\n', body).map_or(0, |at| at + 1)..]
 }
 
 /// The other conntrack output a line belongs to, told by its first two

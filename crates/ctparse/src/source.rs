@@ -99,7 +99,7 @@ pub struct MappedFile {
     /// Dropped first: the watch ends before the unmapping.
     _watch: crate::guard::Watch,
     map: Mmap,
-    /// The file's size and modification time when it was opened.
+    /// The file's size and its first and last bytes when it was opened.
     opened: Version,
     file: File,
 }
@@ -467,12 +467,6 @@ impl<R: Read> ChunkReader<R> {
     }
 }
 
-/// The last line of `buf` (with its line end).
-fn last_line(buf: &[u8]) -> &[u8] {
-    let body = buf.strip_suffix(b"\n").unwrap_or(buf);
-    &buf[memchr::memrchr(b'\n', body).map_or(0, |at| at + 1)..]
-}
-
 /// What a stream keeps of a line longer than [`MAX_LINE`](crate::MAX_LINE):
 /// one byte over it even after a final `\r` is taken off, so the parser
 /// sees the line as too long.
@@ -531,17 +525,15 @@ impl<'a> Iterator for LineChunks<'a> {
         let end = if self.rest.len() <= self.chunk_size {
             self.rest.len()
         } else {
-            // Cut after the first newline at or past the target size (but
-            // not inside an entry conntrack's stderr was spliced into).
-            let end = memchr::memchr(b'\n', &self.rest[self.chunk_size - 1..])
+            // Cut after the first newline at or past the target size, but
+            // never after the start of an entry conntrack's stderr was
+            // spliced into: its rest, the next line, joins it (and the one
+            // after when that one continues too, as one pass over the
+            // buffer would read them).
+            let mut end = memchr::memchr(b'\n', &self.rest[self.chunk_size - 1..])
                 .map_or(self.rest.len(), |i| self.chunk_size + i);
-            let mut end = crate::splice_safe_cut(self.rest, end).unwrap_or(end);
-            // Never after the start of an entry conntrack's stderr was
-            // spliced into (the chunk's one line): its rest, the next
-            // line, joins it (and the one after when that one continues
-            // too, as one pass over the buffer would read them).
             while end < self.rest.len()
-                && crate::continues_on_next_line(last_line(&self.rest[..end]))
+                && crate::continues_on_next_line(crate::line::last_line(&self.rest[..end]))
             {
                 end = memchr::memchr(b'\n', &self.rest[end..])
                     .map_or(self.rest.len(), |i| end + i + 1);

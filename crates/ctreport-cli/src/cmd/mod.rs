@@ -102,11 +102,7 @@ pub fn refuse_protocol(
     let Some(without) = protocol.filter(|&p| !has(p)) else {
         return Ok(());
     };
-    // The name as `-p` takes it, the number where there is none.
-    let name = match without.name() {
-        "unknown" => without.number().to_string(),
-        name => name.to_owned(),
-    };
+    let name = without.name_or_number();
     Err(Fatal::Usage(format!(
         "{command}: protocol {name} has no {what}: {which} \
          (`ctreport protocols -p {name}` counts its flows)"
