@@ -882,6 +882,127 @@ fn asked_timeouts_always_get_a_row_and_are_never_recommended() {
 }
 
 #[test]
+fn entries_on_another_timeout_are_shown_in_every_format() {
+    // TIME_WAIT at 120 s: ten entries idle for over a minute, and two
+    // with more time left than 120 s (a lowered sysctl, or nft's `ct
+    // timeout`): of unknown age, never gone.
+    let entry = |left: u32, port: u32| {
+        format!(
+            "ipv4     2 tcp      6 {left} TIME_WAIT src=192.0.2.1 dst=198.51.100.2 sport={port} \
+             dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 dport={port} [ASSURED] mark=0 \
+             use=1\n"
+        )
+    };
+    let mut dump: String = (0..10).map(|i| entry(50 + i, 40000 + i)).collect();
+    dump.push_str(&entry(500, 41000));
+    dump.push_str(&entry(501, 41001));
+    let dir = Scratch::new("doctor-longer");
+    let file = dir.join("dump.txt");
+    std::fs::write(&file, dump).unwrap();
+    let sysctl = dir.join("sysctl.txt");
+    std::fs::write(
+        &sysctl,
+        "net.netfilter.nf_conntrack_tcp_timeout_time_wait = 120\n",
+    )
+    .unwrap();
+    let run = |format: &str| {
+        ok(&[
+            "doctor",
+            "--format",
+            format,
+            "--sysctl",
+            sysctl.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+    };
+    // The TIME_WAIT row's cells, by the header's names.
+    let cells = |header: Vec<String>, row: Vec<String>| -> Vec<(String, String)> {
+        assert_eq!(header.len(), row.len(), "{header:?} {row:?}");
+        header.into_iter().zip(row).collect()
+    };
+    let expect = [("entries", "12"), ("longer", "2"), ("gone", "10")];
+    let check = |format: &str, cells: Vec<(String, String)>| {
+        for (name, value) in expect {
+            let found = cells.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+            assert_eq!(
+                found.map(|(_, v)| v.as_str()),
+                Some(value),
+                "{format}: {name} in {cells:?}"
+            );
+        }
+    };
+
+    let v = json(&[
+        "doctor",
+        "--format",
+        "json",
+        "--sysctl",
+        sysctl.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    let row = v["timeouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["state"] == "TIME_WAIT")
+        .unwrap_or_else(|| panic!("{v}"));
+    let json_cells = expect
+        .iter()
+        .map(|(name, _)| (name.to_string(), row[name].to_string()))
+        .collect();
+    check("json", json_cells);
+
+    let csv = run("csv");
+    let mut lines = csv.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let row = lines
+        .find(|l| l.starts_with("timeouts,") && l.contains(",TIME_WAIT,"))
+        .unwrap_or_else(|| panic!("{csv}"));
+    check(
+        "csv",
+        cells(header, row.split(',').map(String::from).collect()),
+    );
+
+    let markdown = run("markdown");
+    let mut rows = markdown
+        .lines()
+        .skip_while(|l| !l.contains("| timer |"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect::<Vec<_>>()
+        });
+    let header = rows.next().unwrap_or_else(|| panic!("{markdown}"));
+    let row = rows
+        .find(|r| r.get(1).is_some_and(|s| s == "TIME_WAIT"))
+        .unwrap_or_else(|| panic!("{markdown}"));
+    check("markdown", cells(header, row));
+
+    // The terminal table: the header's words (`SHORT TIMER` is one
+    // column), then the row's.
+    let table = run("table");
+    let header_line = table
+        .lines()
+        .find(|l| l.contains("SHORT TIMER"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let header: Vec<String> = header_line
+        .replace("SHORT TIMER", "SHORT_TIMER")
+        .replace("OF TABLE", "OF_TABLE")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("tcp ") && l.contains(" TIME_WAIT "))
+        .unwrap_or_else(|| panic!("{table}"));
+    check(
+        "table",
+        cells(header, row.split_whitespace().map(String::from).collect()),
+    );
+}
+
+#[test]
 fn standard_input_is_read_once() {
     let dump = std::fs::read(root().join(EXAMPLE)).unwrap();
     let out = ctreport_stdin(&["doctor", "--sysctl", "-", "-"], &dump);

@@ -152,6 +152,7 @@ const CSV_COLUMNS: &[&str] = &[
     "by",
     "entries",
     "short timer",
+    "longer",
     "gone",
     "of table",
     "kind",
@@ -526,6 +527,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             }),
             Cell::Int(w.entries),
             Cell::Int(w.short_timer),
+            Cell::Int(w.longer),
             Cell::Int(w.gone),
             Cell::Percent(w.percent),
             Cell::Percent(w.table_percent),
@@ -535,7 +537,8 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         "timeouts",
         "Timeout what-if (gone: idle in their state at least the tried timeout; short timer: TCP \
          entries that may be on the shorter unacknowledged-data or retransmission timer, of unknown \
-         age, not counted as gone)",
+         age, not counted as gone; longer: more time left than the timeout now, so on another \
+         timeout, not counted as gone)",
         &[
             "protocol",
             "state",
@@ -546,6 +549,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             "by",
             "entries",
             "short timer",
+            "longer",
             "gone",
             "percent",
             "of table",
