@@ -69,7 +69,7 @@ pub enum Command {
     /// newline-delimited JSON, for DuckDB, ClickHouse or Spark.
     Flows(FlowsArgs),
     /// Table-full post-mortem: fill, what fills it, timeout what-ifs,
-    /// NOTRACK candidates, drop counters and recommendations with commands.
+    /// NOTRACK candidates, SNAT source ports, drop counters and recommendations with commands.
     ///
     /// Give it the dump and, captured at the same time, the sysctls
     /// (`sysctl -a | grep conntrack`) and the statistics (`conntrack -S` or

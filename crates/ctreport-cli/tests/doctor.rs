@@ -1003,6 +1003,87 @@ fn entries_on_another_timeout_are_shown_in_every_format() {
 }
 
 #[test]
+fn crowded_snat_source_ports_are_a_finding_in_every_format() {
+    // `entries` connections from many hosts, masqueraded to 192.0.2.1,
+    // all to 198.51.100.2:443: each holds a source port of 192.0.2.1.
+    let dump = |entries: u32| -> String {
+        (0..entries)
+            .map(|i| {
+                let (host, sport, nat_port) = (i % 200, 40000 + i % 20000, 1024 + i);
+                format!(
+                    "ipv4     2 tcp      6 100 TIME_WAIT src=198.18.0.{host} dst=198.51.100.2 \
+                     sport={sport} dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 \
+                     dport={nat_port} [ASSURED] mark=0 use=1\n"
+                )
+            })
+            .collect()
+    };
+    let dir = Scratch::new("doctor-snat");
+    let crowded = dir.join("crowded.txt");
+    std::fs::write(&crowded, dump(40_000)).unwrap();
+    let roomy = dir.join("roomy.txt");
+    std::fs::write(&roomy, dump(30_000)).unwrap();
+    let stats = dir.join("conntrack-S.txt");
+    std::fs::write(
+        &stats,
+        "cpu=0 found=0 invalid=0 insert=0 insert_failed=5 drop=5 early_drop=0 error=0 search_restart=0\n",
+    )
+    .unwrap();
+    let run = |format: &str, file: &std::path::Path| {
+        let out = ok(&[
+            "doctor",
+            "--format",
+            format,
+            "--stats",
+            stats.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        // As one line: the table format wraps prose.
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    // 40,000 of 64,512 ports: 62.0 %.
+    let finding = "40,000 tcp entries are source-NATed to 192.0.2.1 toward 198.51.100.2:443: \
+                   each needs a source port of its own, and they hold 62.0% of the 64,512 ports \
+                   NAT picks from (1024-65535, unless the rule gives a port range)";
+    for (format, _) in FORMATS {
+        let out = run(format, &crowded);
+        assert!(out.contains(finding), "{format}: {out}");
+        assert!(
+            out.contains("(counted in insert_failed: 5 in the statistics)"),
+            "{format}: {out}"
+        );
+        // Under half: the table's row, no finding.
+        let out = run(format, &roomy);
+        assert!(!out.contains("are source-NATed to"), "{format}: {out}");
+        assert!(
+            out.contains("30,000") || out.contains("30000"),
+            "{format}: {out}"
+        );
+    }
+    let v = json(&["doctor", "--format", "json", crowded.to_str().unwrap()]);
+    assert_eq!(
+        v["snat_ports"],
+        serde_json::json!([{
+            "protocol": "tcp",
+            "translated": "192.0.2.1",
+            "peer": "198.51.100.2:443",
+            "zone": 0,
+            "entries": 40000,
+            "first_port": 1024,
+            "last_port": 65535,
+            "ports": 64512,
+            "percent": 62.0,
+        }])
+    );
+    assert_eq!(v["composition"]["distinct"]["snat_ports"], 1);
+    let csv = run("csv", &roomy);
+    assert!(
+        csv.contains("snat_ports,") && csv.contains(",192.0.2.1,") && csv.contains(",46.5,"),
+        "{csv}"
+    );
+}
+
+#[test]
 fn standard_input_is_read_once() {
     let dump = std::fs::read(root().join(EXAMPLE)).unwrap();
     let out = ctreport_stdin(&["doctor", "--sysctl", "-", "-"], &dump);

@@ -6,12 +6,14 @@ use std::net::IpAddr;
 use ctparse::{Flow, Parser, Protocol, State, Status, line_chunks};
 use rayon::prelude::*;
 
+use super::snat::PortSpace;
 use crate::feed::LineFeed;
 use crate::merge::{Counter, Hasher, Merge};
 
 /// Counts a [`Summary`](crate::Summary) does not keep, made in the same
 /// kind of pass: which UDP timer each entry runs on, which traffic is not
-/// NATed (NOTRACK candidates), and what the kernel could evict.
+/// NATed (NOTRACK candidates), what the kernel could evict, and how many
+/// source ports source NAT has given out.
 ///
 /// A mergeable aggregate like every other: `Breakdown::default()` is the
 /// identity and [`Merge::merge`] is associative and commutative, so it can
@@ -53,6 +55,9 @@ pub struct Breakdown {
     /// Offloaded entries that are `[UNREPLIED]` (tc's `act_ct` offloads UDP
     /// before its reply): of the UNREPLIED ones, those not evictable.
     pub offloaded_unreplied: u64,
+    /// Source-NATed entries per the space of source ports NAT gave them
+    /// theirs from (see [`snat`](super::snat)).
+    pub snat_ports: Counter<PortSpace>,
     /// The original sources and destinations of each (protocol,
     /// destination port), up to [`FEW`] of each (see
     /// [`Breakdown::port_addresses`]): one map update a flow for both.
@@ -270,6 +275,9 @@ impl Breakdown {
         } else if !assured {
             self.not_assured.add((flow.protocol, flow.state));
         }
+        if let Some(space) = PortSpace::of(flow) {
+            self.snat_ports.add(space);
+        }
         if let Some(port) = flow.orig.l4.dst_port() {
             let seen = self.port_addresses.entry((flow.protocol, port));
             seen.or_default().add(flow.orig.src, flow.orig.dst);
@@ -311,6 +319,7 @@ impl Merge for Breakdown {
         self.nated_pairs.merge(other.nated_pairs);
         self.not_assured.merge(other.not_assured);
         self.offloaded_unreplied += other.offloaded_unreplied;
+        self.snat_ports.merge(other.snat_ports);
         for (key, theirs) in other.port_addresses {
             self.port_addresses.entry(key).or_default().merge(theirs);
         }

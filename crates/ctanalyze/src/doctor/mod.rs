@@ -55,6 +55,7 @@ pub mod advice;
 pub mod breakdown;
 pub mod diff;
 pub mod notrack;
+pub mod snat;
 mod stats;
 mod sysctl;
 mod text;
@@ -74,6 +75,7 @@ pub use sysctl::Sysctl;
 use crate::report::{AddressRow, NO_STATE, NatRow, ProtocolRow, StateRow};
 use crate::{NetworkRow, Networks, Summary};
 use notrack::Candidate;
+use snat::PortUse;
 use whatif::{Timer, WhatIf};
 
 /// The memory one entry takes when nothing else is known: the size of the
@@ -315,8 +317,9 @@ pub struct Composition {
     pub top_destinations: Vec<AddressRow>,
     /// The top DNAT services (original destination -> translated).
     pub top_dnat: Vec<NatRow>,
-    /// How many keys the four top lists have in all, by their field
-    /// names (`"top_sources": 99392`).
+    /// How many keys the top lists have in all, by their field names
+    /// (`"top_sources": 99392`); `snat_ports` counts the port spaces of
+    /// [`Diagnosis::snat_ports`].
     pub distinct: std::collections::BTreeMap<&'static str, u64>,
 }
 
@@ -389,6 +392,8 @@ pub struct Diagnosis {
     pub timeouts: Vec<WhatIf>,
     /// Heavy, never-NATed ports and address pairs.
     pub notrack: Vec<Candidate>,
+    /// The source-port spaces of source NAT, fullest first.
+    pub snat_ports: Vec<PortUse>,
     /// The statistics, when given.
     pub stats: Option<StatsReport>,
     /// What the evidence says, in sentences with the numbers.
@@ -538,11 +543,20 @@ impl Doctor {
         };
 
         let composition = composition(summary, breakdown, &networks, self.top);
+        let snat_ports = snat::port_use(&breakdown.snat_ports, self.top);
         let stats_report = stats.map(StatsReport::new);
-        let findings = findings(&fill, summary, &composition, stats, &timeouts, pressure);
+        let findings = findings(
+            &fill,
+            summary,
+            &composition,
+            &snat_ports,
+            stats,
+            &timeouts,
+            pressure,
+        );
         let mut not_assessed = not_assessed(&fill, sysctl, stats, pressure, &notrack, &timeouts);
         if no_breakdown {
-            not_assessed.push("UDP timers, NOTRACK candidates and evictable entries by state: the breakdown was not computed (analyze with Aggregates::BREAKDOWN), so the UDP what-if and the NOTRACK candidates are missing.".to_owned());
+            not_assessed.push("UDP timers, NOTRACK candidates, evictable entries by state and SNAT source ports: the breakdown was not computed (analyze with Aggregates::BREAKDOWN), so the UDP what-if, the NOTRACK candidates and the SNAT source ports are missing.".to_owned());
         }
         Diagnosis {
             pressure,
@@ -550,6 +564,7 @@ impl Doctor {
             composition,
             timeouts,
             notrack,
+            snat_ports,
             stats: stats_report,
             findings,
             recommendations,
@@ -684,6 +699,8 @@ fn composition(
             ("top_source_networks", networks.len()),
             ("top_destinations", summary.destinations.len()),
             ("top_dnat", summary.dnat.len()),
+            // Of the diagnosis' `snat_ports`, kept here with the others.
+            ("snat_ports", breakdown.snat_ports.len()),
         ]
         .into_iter()
         .map(|(key, n)| (key, n as u64))
@@ -746,6 +763,7 @@ fn findings(
     fill: &Fill,
     summary: &Summary,
     composition: &Composition,
+    snat_ports: &[PortUse],
     stats: Option<&Stats>,
     timeouts: &[WhatIf],
     pressure: Pressure,
@@ -1034,10 +1052,10 @@ fn findings(
         }
         if failed > 0 {
             out.push(format!(
-                "insert_failed = {}: new entries lost an insert race or met a chain too long{}.",
+                "insert_failed = {}: new entries lost an insert race, met a chain too long, or were source-NATed to a port already in use (NAT found none free){}.",
                 group(failed),
                 match stats.get("chaintoolong") {
-                    Some(0) => " (no chaintoolong: races, where the packets of one new flow try to insert its entry from two CPUs at once, typically UDP through NAT, such as a resolver sending its A and AAAA queries together from one socket; the kernel resolves most clashes, counted in clash_resolve, and drops the packet of the others)".to_owned(),
+                    Some(0) => " (no chaintoolong: races, where the packets of one new flow try to insert its entry from two CPUs at once, typically UDP through NAT, such as a resolver sending its A and AAAA queries together from one socket; the kernel resolves most clashes, counted in clash_resolve, and drops the packet of the others; or a source-NAT port space with no port left, which the SNAT source ports show)".to_owned(),
                     Some(_) => format!(
                         " (chaintoolong = {}: hash chains too long; more nf_conntrack_buckets shorten them)",
                         group(long)
@@ -1052,6 +1070,10 @@ fn findings(
         } else if counted.iter().all(|&c| c == Some(0)) {
             out.push("The statistics show no drop, early_drop or insert_failed since the counters started (boot, or the namespace's creation).".to_owned());
         }
+    }
+    // After the statistics, whose insert_failed it may explain.
+    if let Some(text) = snat::finding(snat_ports, stats.and_then(|s| s.get("insert_failed"))) {
+        out.push(text);
     }
     if pressure == Pressure::Low && total > 0 {
         // Malformed lines that, were they entries, would make it full.
@@ -1875,7 +1897,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             failed,
-            "insert_failed = 5: new entries lost an insert race or met a chain too long."
+            "insert_failed = 5: new entries lost an insert race, met a chain too long, or were source-NATed to a port already in use (NAT found none free)."
         );
         // Evictions happened: the drops may be the table-full kind.
         let full = findings(b"cpu=0 insert_failed=0 drop=5 early_drop=7\n");

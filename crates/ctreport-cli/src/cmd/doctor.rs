@@ -155,6 +155,10 @@ const CSV_COLUMNS: &[&str] = &[
     "longer",
     "gone",
     "of table",
+    "peer",
+    "zone",
+    "ports",
+    "of ports",
     "kind",
     "match",
     "internal",
@@ -507,6 +511,33 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         "top_dnat",
         "Top DNAT services",
         &["protocol", "original", "translated", "count", "percent"],
+        rows.collect(),
+    ));
+
+    let rows = d.snat_ports.iter().map(|r| {
+        vec![
+            Cell::text(r.protocol),
+            Cell::Text(r.translated.clone()),
+            Cell::Text(r.peer.clone()),
+            Cell::Int(u64::from(r.zone)),
+            Cell::Int(r.entries),
+            Cell::Text(format!("{}-{}", r.first_port, r.last_port)),
+            Cell::Percent(r.percent),
+        ]
+    });
+    parts.push(table(
+        "snat_ports",
+        "SNAT source ports (entries translated to one address toward one peer each need a port of \
+         their own; of ports: of those NAT picks from when the rule gives no port range)",
+        &[
+            "protocol",
+            "translated",
+            "peer",
+            "zone",
+            "entries",
+            "ports",
+            "of ports",
+        ],
         rows.collect(),
     ));
 
