@@ -1052,7 +1052,7 @@ fn findings(
         }
         if failed > 0 {
             out.push(format!(
-                "insert_failed = {}: new entries lost an insert race, met a chain too long, or were source-NATed to a port already in use (NAT found none free){}.",
+                "insert_failed = {}: new entries lost an insert race, met a chain too long, or were source-NATed when NAT found no free port{}.",
                 group(failed),
                 match stats.get("chaintoolong") {
                     Some(0) => " (no chaintoolong: races, where the packets of one new flow try to insert its entry from two CPUs at once, typically UDP through NAT, such as a resolver sending its A and AAAA queries together from one socket; the kernel resolves most clashes, counted in clash_resolve, and drops the packet of the others; or a source-NAT port space with no port left, which the SNAT source ports show)".to_owned(),
@@ -1897,7 +1897,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             failed,
-            "insert_failed = 5: new entries lost an insert race, met a chain too long, or were source-NATed to a port already in use (NAT found none free)."
+            "insert_failed = 5: new entries lost an insert race, met a chain too long, or were source-NATed when NAT found no free port."
         );
         // Evictions happened: the drops may be the table-full kind.
         let full = findings(b"cpu=0 insert_failed=0 drop=5 early_drop=7\n");
