@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ctparse::{Flow, Parser, Protocol, State, Status, line_chunks};
 use rayon::prelude::*;
 
-use super::snat::PortSpace;
+use super::snat::SnatPorts;
 use crate::feed::LineFeed;
 use crate::merge::{Counter, Hasher, Merge};
 
@@ -57,7 +57,7 @@ pub struct Breakdown {
     pub offloaded_unreplied: u64,
     /// Source-NATed entries per the space of source ports NAT gave them
     /// theirs from (see [`snat`](super::snat)).
-    pub snat_ports: Counter<PortSpace>,
+    pub snat_ports: SnatPorts,
     /// The original sources and destinations of each (protocol,
     /// destination port), up to [`FEW`] of each (see
     /// [`Breakdown::port_addresses`]): one map update a flow for both.
@@ -189,7 +189,7 @@ impl Default for Addresses {
 }
 
 impl Addresses {
-    fn add(&mut self, addr: IpAddr) {
+    pub(crate) fn add(&mut self, addr: IpAddr) {
         if let Addresses::Few(seen) = self
             && let Err(at) = seen.binary_search(&addr)
         {
@@ -201,7 +201,7 @@ impl Addresses {
         }
     }
 
-    fn merge(&mut self, other: Addresses) {
+    pub(crate) fn merge(&mut self, other: Addresses) {
         match other {
             Addresses::Few(addrs) => addrs.into_iter().for_each(|a| self.add(a)),
             Addresses::Many => *self = Addresses::Many,
@@ -275,9 +275,7 @@ impl Breakdown {
         } else if !assured {
             self.not_assured.add((flow.protocol, flow.state));
         }
-        if let Some(space) = PortSpace::of(flow) {
-            self.snat_ports.add(space);
-        }
+        self.snat_ports.add(flow);
         if let Some(port) = flow.orig.l4.dst_port() {
             let seen = self.port_addresses.entry((flow.protocol, port));
             seen.or_default().add(flow.orig.src, flow.orig.dst);

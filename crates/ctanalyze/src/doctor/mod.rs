@@ -544,12 +544,20 @@ impl Doctor {
 
         let composition = composition(summary, breakdown, &networks, self.top);
         let snat_ports = snat::port_use(&breakdown.snat_ports, self.top);
+        let snat_finding = snat_ports.first().and_then(|fullest| {
+            let counters = snat::SearchCounters {
+                insert_failed: stats.and_then(|s| s.get("insert_failed")),
+                found: stats.and_then(|s| s.get("found")),
+            };
+            let crowded = breakdown.snat_ports.at_least(snat::CROWDED_PERCENT);
+            snat::finding(fullest, crowded, counters)
+        });
         let stats_report = stats.map(StatsReport::new);
         let findings = findings(
             &fill,
             summary,
             &composition,
-            &snat_ports,
+            (snat_finding, snat_ports.first()),
             stats,
             &timeouts,
             pressure,
@@ -763,7 +771,7 @@ fn findings(
     fill: &Fill,
     summary: &Summary,
     composition: &Composition,
-    snat_ports: &[PortUse],
+    (snat_finding, fullest_snat): (Option<String>, Option<&PortUse>),
     stats: Option<&Stats>,
     timeouts: &[WhatIf],
     pressure: Pressure,
@@ -1050,7 +1058,14 @@ fn findings(
                 group(drop),
             ));
         }
-        if failed > 0 {
+        let snat_full = fullest_snat.filter(|s| s.percent >= snat::FULL_PERCENT);
+        if let (true, Some(full)) = (failed > 0, snat_full) {
+            out.push(format!(
+                "insert_failed = {}: new entries could not be inserted. With {} of a source-NAT port space held (below), most likely because NAT found no free port for them; races between CPUs and chains too long also count here.",
+                group(failed),
+                pct(full.percent)
+            ));
+        } else if failed > 0 {
             out.push(format!(
                 "insert_failed = {}: new entries lost an insert race, met a chain too long, or were source-NATed when NAT found no free port{}.",
                 group(failed),
@@ -1072,9 +1087,7 @@ fn findings(
         }
     }
     // After the statistics, whose insert_failed it may explain.
-    if let Some(text) = snat::finding(snat_ports, stats.and_then(|s| s.get("insert_failed"))) {
-        out.push(text);
-    }
+    out.extend(snat_finding);
     if pressure == Pressure::Low && total > 0 {
         // Malformed lines that, were they entries, would make it full.
         let with_malformed = fill

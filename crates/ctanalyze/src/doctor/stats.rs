@@ -218,7 +218,7 @@ fn parse_proc(text: &[u8]) -> (Stats, Vec<InputError>) {
 pub fn meaning(name: &str) -> Option<&'static str> {
     Some(match name {
         "insert_failed" => {
-            "new entries that could not be inserted when their first packet was confirmed: a clash with an entry for the same flow inserted first by a concurrent packet (typically UDP, with NAT) that could not be resolved, or a hash chain too long; the packet was dropped"
+            "new entries that could not be inserted when their first packet was confirmed: a clash with an entry for the same flow inserted first by a concurrent packet (typically UDP, with NAT) that could not be resolved, a source-NAT port space with no port free, or a hash chain too long; the packet was dropped"
         }
         "drop" => {
             "packets dropped because conntrack could not track them: no new entry could be made (the table was full and no evictable entry was found near the new one, the 'table full, dropping packet' case, or memory ran out), an insert clash, or a protocol tracker asked to drop"

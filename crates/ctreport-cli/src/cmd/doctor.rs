@@ -157,7 +157,10 @@ const CSV_COLUMNS: &[&str] = &[
     "of table",
     "peer",
     "zone",
-    "ports",
+    "sources",
+    "closing",
+    "outside",
+    "port range",
     "of ports",
     "kind",
     "match",
@@ -520,7 +523,10 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             Cell::Text(r.translated.clone()),
             Cell::Text(r.peer.clone()),
             Cell::Int(u64::from(r.zone)),
+            Cell::Text(r.sources_text()),
             Cell::Int(r.entries),
+            Cell::Int(r.closing),
+            Cell::Int(r.outside),
             Cell::Text(format!("{}-{}", r.first_port, r.last_port)),
             Cell::Percent(r.percent),
         ]
@@ -528,14 +534,19 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
     parts.push(table(
         "snat_ports",
         "SNAT source ports (entries translated to one address toward one peer each need a port of \
-         their own; of ports: of those NAT picks from when the rule gives no port range)",
+         their own; closing: TCP TIME_WAIT or CLOSE, whose ports kernels since 6.5 reuse; outside: \
+         ports outside the range; of ports: held, not closing, of the range NAT picks from when the \
+         rule gives none)",
         &[
             "protocol",
             "translated",
             "peer",
             "zone",
+            "sources",
             "entries",
-            "ports",
+            "closing",
+            "outside",
+            "port range",
             "of ports",
         ],
         rows.collect(),
