@@ -544,20 +544,21 @@ impl Doctor {
 
         let composition = composition(summary, breakdown, &networks, self.top);
         let snat_ports = snat::port_use(&breakdown.snat_ports, self.top);
+        let counters = snat::SearchCounters {
+            insert_failed: stats.and_then(|s| s.get("insert_failed")),
+            found: stats.and_then(|s| s.get("found")),
+        };
         let snat_finding = snat_ports.first().and_then(|fullest| {
-            let counters = snat::SearchCounters {
-                insert_failed: stats.and_then(|s| s.get("insert_failed")),
-                found: stats.and_then(|s| s.get("found")),
-            };
             let crowded = breakdown.snat_ports.at_least(snat::CROWDED_PERCENT);
             snat::finding(fullest, crowded, counters)
         });
+        let nat_failed = snat::explains_insert_failed(snat_ports.first(), counters);
         let stats_report = stats.map(StatsReport::new);
         let findings = findings(
             &fill,
             summary,
             &composition,
-            (snat_finding, snat_ports.first()),
+            (snat_finding, nat_failed),
             stats,
             &timeouts,
             pressure,
@@ -771,7 +772,7 @@ fn findings(
     fill: &Fill,
     summary: &Summary,
     composition: &Composition,
-    (snat_finding, fullest_snat): (Option<String>, Option<&PortUse>),
+    (snat_finding, nat_failed): (Option<String>, bool),
     stats: Option<&Stats>,
     timeouts: &[WhatIf],
     pressure: Pressure,
@@ -1058,16 +1059,20 @@ fn findings(
                 group(drop),
             ));
         }
-        let snat_full = fullest_snat.filter(|s| s.percent >= snat::FULL_PERCENT);
-        if let (true, Some(full)) = (failed > 0, snat_full) {
+        if failed > 0 && nat_failed {
             out.push(format!(
-                "insert_failed = {}: new entries could not be inserted. With {} of a source-NAT port space held (below), most likely because NAT found no free port for them; races between CPUs and chains too long also count here.",
+                "insert_failed = {}: new entries could not be inserted, most likely because source NAT found no free port for them (the SNAT finding below); races between CPUs and chains too long also count here.",
                 group(failed),
-                pct(full.percent)
             ));
         } else if failed > 0 {
+            // `found = 0`: no port search met a taken port.
+            let nat = if stats.get("found") == Some(0) {
+                ""
+            } else {
+                ", or were source-NATed when NAT found no free port"
+            };
             out.push(format!(
-                "insert_failed = {}: new entries lost an insert race, met a chain too long, or were source-NATed when NAT found no free port{}.",
+                "insert_failed = {}: new entries lost an insert race or met a chain too long{nat}{}.",
                 group(failed),
                 match stats.get("chaintoolong") {
                     Some(0) => " (no chaintoolong: races, where the packets of one new flow try to insert its entry from two CPUs at once, typically UDP through NAT, such as a resolver sending its A and AAAA queries together from one socket; the kernel resolves most clashes, counted in clash_resolve, and drops the packet of the others; or a source-NAT port space with no port left, which the SNAT source ports show)".to_owned(),
@@ -1910,7 +1915,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             failed,
-            "insert_failed = 5: new entries lost an insert race, met a chain too long, or were source-NATed when NAT found no free port."
+            "insert_failed = 5: new entries lost an insert race or met a chain too long, or were source-NATed when NAT found no free port."
         );
         // Evictions happened: the drops may be the table-full kind.
         let full = findings(b"cpu=0 insert_failed=0 drop=5 early_drop=7\n");

@@ -29,15 +29,21 @@ use std::net::IpAddr;
 use ctparse::{Flow, L4, Protocol, State, TcpState};
 use serde::Serialize;
 
-use super::breakdown::{Addresses, FEW};
 use crate::merge::{Hasher, Merge};
 use crate::summary::Endpoint;
 
-/// Half of a space's ports held: a finding from here on.
+/// Half of a space's ports held (counting closing TCP entries): a
+/// finding from here on.
 pub const CROWDED_PERCENT: f64 = 50.0;
 
-/// Nearly all held: NAT's tries may all fail from here on.
-pub const FULL_PERCENT: f64 = 95.0;
+/// From here on, NAT's tries may all fail even where the held ports are
+/// spread out; earlier where they form long runs.
+pub const NEAR_FULL_PERCENT: f64 = 90.0;
+
+/// The fewest taken ports a port search that found none meets: 129 for
+/// TCP since Linux 6.5 (its last tries look entries up otherwise), 249
+/// (the kept port and 248 tries) for any other.
+const FOUND_PER_FAILED_SEARCH: u64 = 129;
 
 /// The ports NAT picks a translated source port from when the rule gives
 /// no range: never another class than the original source port's.
@@ -135,17 +141,50 @@ impl PortSpace {
 /// What the entries of one [`PortSpace`] hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortTally {
-    /// Entries with a port of the class's range, but for `closing`.
-    pub held: u64,
+    /// Entries with a port of the class's range, but for `closing` (32
+    /// bits, saturating: a space holds at most 65,536 distinct entries,
+    /// and gateways have as many spaces as entries).
+    pub held: u32,
     /// TCP entries in TIME_WAIT or CLOSE with a port of the range: since
     /// Linux 6.5 a new connection may take it (older kernels wait for the
     /// entry to expire).
-    pub closing: u64,
+    pub closing: u32,
     /// Entries with a port outside the range: the rule gives a port range
     /// of its own, or they kept an original port of 512-599.
-    pub outside: u64,
-    /// Their original source addresses.
-    pub sources: Addresses,
+    pub outside: u32,
+    /// The original sources of the entries with a port of the range.
+    pub source: Source,
+}
+
+/// Whose entries hold ports of a space: a single source is a case of its
+/// own (more translated addresses cannot help it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Source {
+    /// No entry holds a port of the range.
+    #[default]
+    None,
+    /// All of them come from this address.
+    One(IpAddr),
+    /// They come from several addresses.
+    Several,
+}
+
+impl Source {
+    fn add(&mut self, addr: IpAddr) {
+        *self = match *self {
+            Source::None => Source::One(addr),
+            Source::One(one) if one == addr => Source::One(one),
+            _ => Source::Several,
+        };
+    }
+
+    fn merge(&mut self, other: Source) {
+        match other {
+            Source::None => {}
+            Source::One(addr) => self.add(addr),
+            Source::Several => *self = Source::Several,
+        }
+    }
 }
 
 /// Source-NATed entries per [`PortSpace`]; mergeable.
@@ -166,11 +205,13 @@ impl SnatPorts {
             Some(State::Tcp(TcpState::TimeWait | TcpState::Close))
         );
         match (space.class.holds(port), closing) {
-            (false, _) => tally.outside += 1,
-            (true, true) => tally.closing += 1,
-            (true, false) => tally.held += 1,
+            (false, _) => tally.outside = tally.outside.saturating_add(1),
+            (true, true) => tally.closing = tally.closing.saturating_add(1),
+            (true, false) => tally.held = tally.held.saturating_add(1),
         }
-        tally.sources.add(flow.orig.src);
+        if space.class.holds(port) {
+            tally.source.add(flow.orig.src);
+        }
     }
 
     /// The tally of `space`, if any entry was in it.
@@ -193,10 +234,16 @@ impl SnatPorts {
         self.spaces.iter()
     }
 
-    /// How many spaces hold at least `percent` of their ports.
+    /// How many spaces hold at least `percent` of their ports, closing
+    /// TCP entries counted.
     pub fn at_least(&self, percent: f64) -> usize {
         self.iter()
-            .filter(|(space, tally)| share(tally.held, space.class.size()) >= percent)
+            .filter(|(space, tally)| {
+                share(
+                    u64::from(tally.held) + u64::from(tally.closing),
+                    space.class.size(),
+                ) >= percent
+            })
             .count()
     }
 }
@@ -205,10 +252,10 @@ impl Merge for SnatPorts {
     fn merge(&mut self, other: Self) {
         for (space, theirs) in other.spaces {
             let mine = self.spaces.entry(space).or_default();
-            mine.held += theirs.held;
-            mine.closing += theirs.closing;
-            mine.outside += theirs.outside;
-            mine.sources.merge(theirs.sources);
+            mine.held = mine.held.saturating_add(theirs.held);
+            mine.closing = mine.closing.saturating_add(theirs.closing);
+            mine.outside = mine.outside.saturating_add(theirs.outside);
+            mine.source.merge(theirs.source);
         }
     }
 }
@@ -229,11 +276,9 @@ pub struct PortUse {
     pub peer: String,
     /// The zone of the reply direction.
     pub zone: u16,
-    /// The original sources, when there are at most [`FEW`] (in address
-    /// order); empty when there are more (`more_sources`).
-    pub sources: Vec<String>,
-    /// More than [`FEW`] original sources.
-    pub more_sources: bool,
+    /// The original source of the entries with a port of the range, when
+    /// they all come from one; `None` when from several (or none).
+    pub source: Option<String>,
     /// Source-NATed entries in the space.
     pub entries: u64,
     /// Of them, those holding a port of the range ([`PortTally::held`]).
@@ -248,17 +293,21 @@ pub struct PortUse {
     pub last_port: u16,
     /// How many ports that is.
     pub ports: u64,
-    /// `held` in percent of `ports`.
+    /// `held` in percent of `ports`: how full the space is on kernels
+    /// since 6.5.
     pub percent: f64,
+    /// `held` and `closing` in percent of `ports`: how full it is on older
+    /// kernels.
+    pub percent_with_closing: f64,
 }
 
 impl PortUse {
-    /// `sources` as people read it: the addresses, or "more than 4".
-    pub fn sources_text(&self) -> String {
-        if self.more_sources {
-            format!("more than {FEW}")
-        } else {
-            self.sources.join(", ")
+    /// `source` as a table shows it: the address, `several`, or nothing.
+    pub fn source_text(&self) -> &str {
+        match (&self.source, self.held + self.closing) {
+            (Some(addr), _) => addr,
+            (None, 0) => "",
+            (None, _) => "several",
         }
     }
 }
@@ -267,14 +316,15 @@ impl PortUse {
 /// share of their ports held, then entries, then the space).
 pub fn port_use(spaces: &SnatPorts, top: usize) -> Vec<PortUse> {
     let mut all: Vec<(&PortSpace, &PortTally)> = spaces.iter().collect();
-    // `a` fuller than `b`: a.held / a.size > b.held / b.size, in integers.
+    // `a` fuller than `b` (closing entries counted, as older kernels
+    // hold them): a.taken / a.size > b.taken / b.size, in integers.
     let fuller = |a: &(&PortSpace, &PortTally), b: &(&PortSpace, &PortTally)| {
-        let a_share = u128::from(a.1.held) * u128::from(b.0.class.size());
-        let b_share = u128::from(b.1.held) * u128::from(a.0.class.size());
-        let entries = |t: &PortTally| t.held + t.closing + t.outside;
+        let taken = |t: &PortTally| u128::from(t.held) + u128::from(t.closing);
+        let a_share = taken(a.1) * u128::from(b.0.class.size());
+        let b_share = taken(b.1) * u128::from(a.0.class.size());
         b_share
             .cmp(&a_share)
-            .then_with(|| entries(b.1).cmp(&entries(a.1)))
+            .then_with(|| b.1.held.cmp(&a.1.held))
             .then_with(|| a.0.cmp(b.0))
     };
     if top > 0 && top < all.len() {
@@ -285,25 +335,27 @@ pub fn port_use(spaces: &SnatPorts, top: usize) -> Vec<PortUse> {
     all.into_iter()
         .map(|(space, tally)| {
             let (first_port, last_port) = space.class.ports();
-            let (sources, more_sources) = match &tally.sources {
-                Addresses::Few(addrs) => (addrs.iter().map(IpAddr::to_string).collect(), false),
-                Addresses::Many => (Vec::new(), true),
-            };
+            let size = space.class.size();
+            let [held, closing, outside] =
+                [tally.held, tally.closing, tally.outside].map(u64::from);
             PortUse {
                 protocol: space.protocol.name(),
                 translated: space.translated.to_string(),
                 peer: space.peer.to_string(),
                 zone: space.zone,
-                sources,
-                more_sources,
-                entries: tally.held + tally.closing + tally.outside,
-                held: tally.held,
-                closing: tally.closing,
-                outside: tally.outside,
+                source: match tally.source {
+                    Source::One(addr) => Some(addr.to_string()),
+                    Source::None | Source::Several => None,
+                },
+                entries: held + closing + outside,
+                held,
+                closing,
+                outside,
                 first_port,
                 last_port,
-                ports: space.class.size(),
-                percent: super::percent(tally.held, space.class.size()),
+                ports: size,
+                percent: super::percent(held, size),
+                percent_with_closing: super::percent(held + closing, size),
             }
         })
         .collect()
@@ -318,81 +370,142 @@ pub struct SearchCounters {
     pub found: Option<u64>,
 }
 
+impl SearchCounters {
+    /// True when the statistics say NAT's port searches failed: inserts
+    /// failed, and the searches met enough taken ports for all of them.
+    pub fn nat_failed(self) -> bool {
+        match (self.insert_failed, self.found) {
+            (Some(failed), Some(found)) if failed > 0 => {
+                found >= failed.saturating_mul(FOUND_PER_FAILED_SEARCH)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// True when `fullest` (the first row of [`port_use`]) and the statistics
+/// make NAT's port search the likely cause of `insert_failed`: the
+/// searches met the taken ports failing ones do, or the space is near
+/// full (unless `found = 0` rules NAT out).
+pub fn explains_insert_failed(fullest: Option<&PortUse>, stats: SearchCounters) -> bool {
+    let near_full = fullest.is_some_and(|f| f.percent_with_closing >= NEAR_FULL_PERCENT);
+    stats.insert_failed.is_some_and(|n| n > 0)
+        && stats.found != Some(0)
+        && (stats.nat_failed() || near_full)
+}
+
 /// The finding on the fullest space, when it holds at least
-/// [`CROWDED_PERCENT`] of its ports. `fullest` is the first row of
-/// [`port_use`]; `crowded` how many spaces in all hold that much
-/// ([`SnatPorts::at_least`]).
+/// [`CROWDED_PERCENT`] of its ports (closing TCP entries counted).
+/// `fullest` is the first row of [`port_use`]; `crowded` how many spaces
+/// in all hold that much ([`SnatPorts::at_least`]).
 pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Option<String> {
-    if fullest.percent < CROWDED_PERCENT {
+    let taken_share = fullest.percent_with_closing;
+    if taken_share < CROWDED_PERCENT {
         return None;
     }
     let group = super::group;
+    let (first, last) = (fullest.first_port, fullest.last_port);
+    let class = match first {
+        1 => "original ports below 512",
+        600 => "original ports 512-1023",
+        _ => "original ports from 1024",
+    };
     let zone = match fullest.zone {
         0 => String::new(),
-        zone => format!(" in zone {zone}"),
+        zone => format!(" (zone {zone})"),
     };
-    let sources = match (fullest.more_sources, fullest.sources.as_slice()) {
-        (true, _) => format!("from more than {FEW} sources"),
-        (false, [one]) => format!("all from {one}"),
-        (false, few) => format!("from {} sources", few.len()),
+    let by = match &fullest.source {
+        Some(one) => format!(", all by {one}"),
+        None => String::new(),
     };
     let mut text = format!(
-        "{} {} entries source-NATed to {} toward {}{zone} ({sources}) hold {} of the {} ports NAT picks from ({}-{}, unless the rule gives a port range).",
-        group(fullest.held),
+        "SNAT {} {} -> {}{zone}: {} of the {} source ports NAT picks from ({first}-{last}: {class}) are held ({}){by}.",
         fullest.protocol,
         fullest.translated,
         fullest.peer,
-        super::pct(fullest.percent),
+        group(fullest.held),
         group(fullest.ports),
-        fullest.first_port,
-        fullest.last_port,
+        super::pct(fullest.percent),
     );
     if fullest.closing > 0 {
         text.push_str(&format!(
-            " Not counted: {} in TIME_WAIT or CLOSE, whose ports kernels since 6.5 give to a new connection (older ones wait for them to expire: with them, {}).",
+            " {} more are TCP entries in TIME_WAIT or CLOSE: kernels since 6.5 give their ports to new connections; older ones keep them until they expire ({} held then).",
             group(fullest.closing),
-            super::share(fullest.held + fullest.closing, fullest.ports),
+            super::pct(taken_share),
         ));
     }
     if fullest.outside > 0 {
         text.push_str(&format!(
-            " {} more have ports outside that range: if the rule gives a port range, the share is of that range instead.",
+            " {} more use ports outside {first}-{last} (kept original ports of 512-599, or a port range in the rule) and take none of these.",
             group(fullest.outside),
         ));
     }
-    if fullest.percent >= FULL_PERCENT {
-        text.push_str(" NAT tries up to some 240 of them from random places before it gives up (older kernels try them all): with this few free, a new connection toward that peer may find none; then its insertion fails and its packet is dropped (counted in insert_failed");
-        if let Some(failed) = stats.insert_failed {
-            text.push_str(&format!(": {} in the statistics", group(failed)));
-        }
-        if let Some(found) = stats.found.filter(|&n| n > 0) {
-            text.push_str(&format!(
-                "; found = {}: the ports in use NAT's searches and other lookups met",
-                group(found)
-            ));
-        }
-        text.push_str(").");
+    let older = if fullest.percent >= NEAR_FULL_PERCENT || fullest.closing == 0 {
+        ""
     } else {
-        text.push_str(" NAT tries up to some 240 ports, from random places, so it still finds a free one; failures start as the space nears full.");
-    }
-    let classes_small = fullest.ports < PortClass::Unprivileged.size();
-    if classes_small {
-        text.push_str(" A port range in the rule (`masquerade to :1024-65535`, `snat to ADDRESS:1024-65535`) gives these connections 64,512 ports, unless the peer needs a source port below 1024.");
-    }
-    let single = match (fullest.more_sources, fullest.sources.as_slice()) {
-        (false, [one]) => format!(" (these all come from {one})"),
-        _ => String::new(),
+        " on kernels before 6.5"
     };
-    text.push_str(&format!(
-        " More addresses to translate to (`snat to` an address range instead of masquerade, or a wider range) spread the sources over them; the kernel keeps each source's connections to one peer on one address, so they do not help one source's own connections{single}."
-    ));
+    let near_full = taken_share >= NEAR_FULL_PERCENT;
+    let free = fullest.ports.saturating_sub(fullest.held + fullest.closing);
+    let dropped = "(a TCP connect times out after retried SYNs; a UDP query is lost)";
+    if fullest.held >= fullest.ports {
+        text.push_str(&format!(
+            " None is free: every new connection there is dropped {dropped}."
+        ));
+    } else if free == 0 {
+        text.push_str(&format!(
+            " None is free on kernels before 6.5: every new connection there is dropped {dropped}; since 6.5, new TCP connections take the ports of the {} closing ones.",
+            group(fullest.closing)
+        ));
+    } else if near_full {
+        text.push_str(&format!(
+            " NAT tries 248 ports from random places: with {} free{older}, new connections there start to be dropped {dropped}.",
+            group(free)
+        ));
+    } else {
+        text.push_str(" NAT still finds free ports while the held ones are spread out; drops start around 90% held, earlier where held ports form long runs (as kept original ports taken in order do).");
+    }
+    if let Some(failed) = stats.insert_failed {
+        let found = stats.found;
+        text.push_str(&match (failed, found) {
+            (0, _) => " insert_failed = 0: no insert has failed yet.".to_owned(),
+            (_, Some(0)) => format!(
+                " insert_failed = {}, but found = 0: no port search met a taken port, so these failures are not NAT's (or the statistics are of another namespace or boot than the dump).",
+                group(failed)
+            ),
+            (_, Some(found)) if stats.nat_failed() => format!(
+                " insert_failed = {} and found = {} (about {} taken ports met per failed insert; a port search that finds none meets 129-249): NAT found no free port for them.",
+                group(failed),
+                group(found),
+                group(found / failed)
+            ),
+            (_, Some(found)) => format!(
+                " insert_failed = {}, found = {}: too few taken ports met for all of them to be NAT's (a port search that finds none meets 129-249).",
+                group(failed),
+                group(found)
+            ),
+            (_, None) => format!(" insert_failed = {}.", group(failed)),
+        });
+    }
+    let lead = if near_full { "Fix" } else { "For more room" };
+    let mut remedies = Vec::new();
+    if fullest.ports < PortClass::Unprivileged.size() {
+        remedies.push("a port range in the rule gives 64,512 ports (nft `masquerade to :1024-65535`; iptables `-j MASQUERADE --to-ports 1024-65535`), unless the peer needs a source port below 1024".to_owned());
+    }
+    match &fullest.source {
+        Some(one) => remedies.push(format!(
+            "more translated addresses would not help: the kernel puts all of {one}'s connections to one peer on one address"
+        )),
+        None => remedies.push("more translated addresses spread the sources over them (nft `snat to` an address range instead of masquerade; iptables `-j SNAT --to-source A-B`)".to_owned()),
+    }
+    text.push_str(&format!(" {lead}: {}.", remedies.join("; ")));
     match crowded.saturating_sub(1) {
         0 => {}
         1 => text.push_str(
-            " One more space holds at least half of its ports (the SNAT source ports table).",
+            " One more space is at least half held (the SNAT source ports table; -n 0 lists all).",
         ),
         n => text.push_str(&format!(
-            " {} more spaces hold at least half of their ports (the SNAT source ports table).",
+            " {} more spaces are at least half held (the SNAT source ports table; -n 0 lists all).",
             group(n as u64)
         )),
     }
@@ -511,25 +624,23 @@ mod tests {
         assert_eq!(tally(PortClass::Low, 0), (1, 0, 1));
         assert_eq!(tally(PortClass::Unprivileged, 7), (2, 0, 0));
         assert_eq!(counted.len(), 3);
-        let sources = &counted.get(&space(PortClass::Low, 0)).unwrap().sources;
-        assert_eq!(
-            sources,
-            &Addresses::Few(vec![
-                "10.0.0.3".parse().unwrap(),
-                "10.0.0.6".parse().unwrap()
-            ])
-        );
+        // The source of a port outside the range is not the space's.
+        let low = counted.get(&space(PortClass::Low, 0)).unwrap();
+        assert_eq!(low.source, Source::One("10.0.0.3".parse().unwrap()));
+        let high = counted.get(&space(PortClass::Unprivileged, 0)).unwrap();
+        assert_eq!(high.source, Source::Several);
     }
 
     #[test]
-    fn the_fullest_space_first_by_its_held_ports() {
+    fn the_fullest_space_first_by_its_taken_ports() {
         let mut dump = String::new();
-        // 500 of 511 low ports (97.8 %), all from one source, plus 20
-        // closing; 1,000 of 64,512 high ones (1.6 %).
+        // 500 of 511 low ports held (97.8 %), all by one source, plus 11
+        // closing (100 % on older kernels); 1,000 of 64,512 high ones
+        // (1.6 %), by two sources.
         for i in 0..500 {
             dump.push_str(&established(("10.0.0.1", 1 + i), ("192.0.2.1", 1 + i)));
         }
-        for i in 0..10 {
+        for i in 0..11 {
             dump.push_str(&entry(
                 "TIME_WAIT",
                 ("10.0.0.1", 501 + i),
@@ -538,54 +649,87 @@ mod tests {
             ));
         }
         for i in 0..1000 {
-            dump.push_str(&established(("10.0.0.2", 40000), ("192.0.2.1", 2000 + i)));
+            let source = if i % 2 == 0 { "10.0.0.2" } else { "10.0.0.3" };
+            dump.push_str(&established((source, 40000 + i), ("192.0.2.1", 2000 + i)));
         }
         let spaces = spaces(&dump);
         let rows = port_use(&spaces, 0);
         let summary: Vec<_> = rows
             .iter()
-            .map(|r| (r.entries, r.held, r.closing, r.ports, r.percent))
+            .map(|r| {
+                let shares = (r.percent, r.percent_with_closing);
+                (
+                    r.entries,
+                    r.held,
+                    r.closing,
+                    r.ports,
+                    shares,
+                    r.source_text(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
-            [(510, 500, 10, 511, 97.85), (1000, 1000, 0, 64512, 1.55)]
+            [
+                (511, 500, 11, 511, (97.85, 100.0), "10.0.0.1"),
+                (1000, 1000, 0, 64512, (1.55, 1.55), "several")
+            ]
         );
-        assert_eq!(
-            (rows[0].peer.as_str(), rows[0].sources_text()),
-            ("198.51.100.2:443", "10.0.0.1".to_owned())
-        );
+        assert_eq!(rows[0].peer, "198.51.100.2:443");
         // The top 1 is the fullest, not the one with most entries.
-        assert_eq!(port_use(&spaces, 1)[0].entries, 510);
+        assert_eq!(port_use(&spaces, 1)[0].entries, 511);
         assert_eq!(
             (spaces.at_least(CROWDED_PERCENT), spaces.at_least(1.0)),
             (1, 2)
         );
 
-        let stats = SearchCounters {
+        // Full, with statistics that show failed port searches.
+        let nat = SearchCounters {
             insert_failed: Some(12),
             found: Some(3000),
         };
-        let text = finding(&rows[0], 1, stats).unwrap();
+        assert!(explains_insert_failed(rows.first(), nat));
+        let text = finding(&rows[0], 1, nat).unwrap();
         for part in [
-            "500 tcp entries source-NATed to 192.0.2.1 toward 198.51.100.2:443 (all from 10.0.0.1) hold 97.8% of the 511 ports NAT picks from (1-511, ",
-            "Not counted: 10 in TIME_WAIT or CLOSE, whose ports kernels since 6.5 give to a new connection (older ones wait for them to expire: with them, 99.8%).",
-            "(counted in insert_failed: 12 in the statistics; found = 3,000: ",
-            "A port range in the rule (`masquerade to :1024-65535`",
-            "so they do not help one source's own connections (these all come from 10.0.0.1).",
+            "SNAT tcp 192.0.2.1 -> 198.51.100.2:443: 500 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (97.8%), all by 10.0.0.1.",
+            " 11 more are TCP entries in TIME_WAIT or CLOSE: kernels since 6.5 give their ports to new connections; older ones keep them until they expire (100.0% held then).",
+            " None is free on kernels before 6.5: every new connection there is dropped",
+            "insert_failed = 12 and found = 3,000 (about 250 taken ports met per failed insert;",
+            " Fix: a port range in the rule gives 64,512 ports",
+            "more translated addresses would not help: the kernel puts all of 10.0.0.1's connections",
         ] {
             assert!(text.contains(part), "{part}\n{text}");
         }
         assert!(!text.contains("more space"), "{text}");
-        // Crowded, not full: no drop is predicted.
-        let mut crowded = rows[0].clone();
-        crowded.held = 300;
-        crowded.percent = percent_of(300, 511);
-        let text = finding(&crowded, 3, SearchCounters::default()).unwrap();
-        assert!(text.contains("so it still finds a free one"), "{text}");
+        // found = 0: the failures are not NAT's.
+        let not_nat = SearchCounters {
+            insert_failed: Some(12),
+            found: Some(0),
+        };
+        assert!(!explains_insert_failed(rows.first(), not_nat));
+        let text = finding(&rows[0], 1, not_nat).unwrap();
+        assert!(text.contains("so these failures are not NAT's"), "{text}");
+
+        // Half held, not near full: headroom, no failure is put down to it.
+        let mut half = rows[0].clone();
+        (half.held, half.closing) = (300, 0);
+        (half.percent, half.percent_with_closing) = (58.71, 58.71);
+        assert!(!explains_insert_failed(
+            Some(&half),
+            SearchCounters {
+                insert_failed: Some(12),
+                found: None,
+            }
+        ));
+        let text = finding(&half, 3, SearchCounters::default()).unwrap();
+        assert!(text.contains(" NAT still finds free ports while"), "{text}");
         assert!(!text.contains("insert_failed"), "{text}");
-        assert!(text.contains(" 2 more spaces hold at least half"), "{text}");
-        // Under half held: no finding.
-        assert_eq!(finding(&rows[1], 0, stats), None);
+        assert!(
+            text.contains(" 2 more spaces are at least half held"),
+            "{text}"
+        );
+        // Under half: no finding.
+        assert_eq!(finding(&rows[1], 0, nat), None);
     }
 
     #[test]
@@ -606,15 +750,11 @@ mod tests {
             let d = crate::doctor::Doctor::new()
                 .top(top)
                 .diagnose(&summary, &breakdown, None, None);
-            let finding = d.findings.iter().find(|f| f.contains("source-NATed to"));
+            let finding = d.findings.iter().find(|f| f.starts_with("SNAT "));
             assert!(
-                finding.is_some_and(|f| f.contains(" 2 more spaces hold at least half")),
+                finding.is_some_and(|f| f.contains(" 2 more spaces are at least half held")),
                 "top {top}: {finding:?}"
             );
         }
-    }
-
-    fn percent_of(part: u64, whole: u64) -> f64 {
-        crate::doctor::percent(part, whole)
     }
 }

@@ -157,7 +157,8 @@ const CSV_COLUMNS: &[&str] = &[
     "of table",
     "peer",
     "zone",
-    "sources",
+    "original source",
+    "held",
     "closing",
     "outside",
     "port range",
@@ -523,8 +524,9 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             Cell::Text(r.translated.clone()),
             Cell::Text(r.peer.clone()),
             Cell::Int(u64::from(r.zone)),
-            Cell::Text(r.sources_text()),
+            Cell::text(r.source_text()),
             Cell::Int(r.entries),
+            Cell::Int(r.held),
             Cell::Int(r.closing),
             Cell::Int(r.outside),
             Cell::Text(format!("{}-{}", r.first_port, r.last_port)),
@@ -534,16 +536,17 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
     parts.push(table(
         "snat_ports",
         "SNAT source ports (entries translated to one address toward one peer each need a port of \
-         their own; closing: TCP TIME_WAIT or CLOSE, whose ports kernels since 6.5 reuse; outside: \
-         ports outside the range; of ports: held, not closing, of the range NAT picks from when the \
-         rule gives none)",
+         their own; held: ports of the range NAT picks from when the rule gives none; closing: TCP \
+         TIME_WAIT or CLOSE, whose ports kernels since 6.5 give to new connections; outside: ports \
+         outside the range; of ports: held of the range)",
         &[
             "protocol",
             "translated",
             "peer",
             "zone",
-            "sources",
+            "original source",
             "entries",
+            "held",
             "closing",
             "outside",
             "port range",
