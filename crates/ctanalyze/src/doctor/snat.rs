@@ -494,7 +494,7 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
     }
     match &fullest.source {
         Some(one) => remedies.push(format!(
-            "more translated addresses would not help: the kernel puts all of {one}'s connections to one peer on one address"
+            "more translated addresses help other sources, not {one}'s own connections (the kernel puts all of a source's connections to one peer on one address)"
         )),
         None => remedies.push("more translated addresses spread the sources over them (nft `snat to` an address range instead of masquerade; iptables `-j SNAT --to-source A-B`)".to_owned()),
     }
@@ -696,7 +696,7 @@ mod tests {
             " None is free on kernels before 6.5: every new connection there is dropped",
             "insert_failed = 12 and found = 3,000 (about 250 taken ports met per failed insert;",
             " Fix: a port range in the rule gives 64,512 ports",
-            "more translated addresses would not help: the kernel puts all of 10.0.0.1's connections",
+            "more translated addresses help other sources, not 10.0.0.1's own connections",
         ] {
             assert!(text.contains(part), "{part}\n{text}");
         }
