@@ -31,7 +31,7 @@ pub const BUCKET_BYTES: u64 = 8;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recommendation {
     /// A stable identifier (`raise-max`, `buckets`, `timeout`, `notrack`,
-    /// `dominant-source`, `persist`).
+    /// `dominant-source`, `snat-ports`, `persist`).
     pub id: &'static str,
     /// What to do, in one line.
     pub title: String,

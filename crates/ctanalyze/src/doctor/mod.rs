@@ -534,20 +534,26 @@ impl Doctor {
 
         let networks = Networks::group(&summary.sources, crate::Prefixes::DEFAULT);
 
-        let recommendations = if events {
-            Vec::new()
-        } else {
-            recommend(
-                &fill, summary, &networks, stats, pressure, &timeouts, &notrack,
-            )
-        };
-
-        let composition = composition(summary, breakdown, &networks, self.top);
         let snat_ports = snat::port_use(&breakdown.snat_ports, self.top);
         let counters = snat::SearchCounters {
             insert_failed: stats.and_then(|s| s.get("insert_failed")),
             found: stats.and_then(|s| s.get("found")),
         };
+        let recommendations = if events {
+            Vec::new()
+        } else {
+            let mut all = recommend(
+                &fill, summary, &networks, stats, pressure, &timeouts, &notrack,
+            );
+            // Whatever the table's fill: a port space runs out on its own.
+            if let Some(r) = snat::recommendation(snat_ports.first(), counters) {
+                let at = all.iter().position(|r| r.id == "persist");
+                all.insert(at.unwrap_or(all.len()), r);
+            }
+            all
+        };
+
+        let composition = composition(summary, breakdown, &networks, self.top);
         let snat_finding = snat_ports.first().and_then(|fullest| {
             let crowded = breakdown.snat_ports.at_least(snat::CROWDED_PERCENT);
             snat::finding(fullest, crowded, counters)

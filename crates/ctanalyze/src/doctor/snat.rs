@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use ctparse::{Flow, L4, Protocol, State, TcpState};
 use serde::Serialize;
 
+use super::advice::Recommendation;
 use crate::merge::{Hasher, Merge};
 use crate::summary::Endpoint;
 
@@ -384,14 +385,16 @@ impl SearchCounters {
 }
 
 /// True when `fullest` (the first row of [`port_use`]) and the statistics
-/// make NAT's port search the likely cause of `insert_failed`: the
-/// searches met the taken ports failing ones do, or the space is near
-/// full (unless `found = 0` rules NAT out).
+/// make NAT's port search the likely cause of `insert_failed`: the space
+/// is at least half taken (the finding's mark), and the searches met the
+/// taken ports failing ones do or the space is near full (unless `found =
+/// 0` rules NAT out).
 pub fn explains_insert_failed(fullest: Option<&PortUse>, stats: SearchCounters) -> bool {
-    let near_full = fullest.is_some_and(|f| f.percent_with_closing >= NEAR_FULL_PERCENT);
+    let taken = fullest.map_or(0.0, |f| f.percent_with_closing);
     stats.insert_failed.is_some_and(|n| n > 0)
         && stats.found != Some(0)
-        && (stats.nat_failed() || near_full)
+        && taken >= CROWDED_PERCENT
+        && (stats.nat_failed() || taken >= NEAR_FULL_PERCENT)
 }
 
 /// The finding on the fullest space, when it holds at least
@@ -490,13 +493,14 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
     let lead = if near_full { "Fix" } else { "For more room" };
     let mut remedies = Vec::new();
     if fullest.ports < PortClass::Unprivileged.size() {
-        remedies.push("a port range in the rule gives 64,512 ports (nft `masquerade to :1024-65535`; iptables `-j MASQUERADE --to-ports 1024-65535`), unless the peer needs a source port below 1024".to_owned());
+        let protocol = fullest.protocol;
+        remedies.push(format!("a port range in the rule gives 64,512 ports (nft `meta l4proto {protocol} masquerade to :1024-65535`; iptables `-p {protocol} -j MASQUERADE --to-ports 1024-65535`), unless the peer needs a source port below 1024"));
     }
     match &fullest.source {
         Some(one) => remedies.push(format!(
             "more translated addresses help other sources, not {one}'s own connections (the kernel puts all of a source's connections to one peer on one address)"
         )),
-        None => remedies.push("more translated addresses spread the sources over them (nft `snat to` an address range instead of masquerade; iptables `-j SNAT --to-source A-B`)".to_owned()),
+        None => remedies.push("more translated addresses spread the sources over them (nft `snat to FIRST-LAST` instead of masquerade; iptables `-j SNAT --to-source FIRST-LAST`)".to_owned()),
     }
     text.push_str(&format!(" {lead}: {}.", remedies.join("; ")));
     match crowded.saturating_sub(1) {
@@ -510,6 +514,85 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
         )),
     }
     Some(text)
+}
+
+/// `snat-ports`: give source NAT more ports toward the fullest space's
+/// peer, when it is at least half taken, and near full without counting
+/// closing TCP entries or the statistics say NAT failed (and `found = 0`
+/// does not rule that out). The commands find the rule; the
+/// changes are templates, since the rule is not in the dump.
+pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Option<Recommendation> {
+    let fullest = fullest?;
+    // Held on every kernel: closing TCP entries give way on 6.5 and later.
+    let near_full = fullest.percent >= NEAR_FULL_PERCENT;
+    let failed = stats.nat_failed();
+    let crowded = fullest.percent_with_closing >= CROWDED_PERCENT;
+    if !crowded || !(near_full || failed) || stats.found == Some(0) {
+        return None;
+    }
+    let group = super::group;
+    let closing = match fullest.closing {
+        0 => String::new(),
+        n => format!(
+            ", {} of them by TCP entries in TIME_WAIT or CLOSE",
+            group(n)
+        ),
+    };
+    let mut rationale = format!(
+        "{} of the {} source ports NAT picks from ({}-{}) toward {} are taken ({}{closing})",
+        group(fullest.held + fullest.closing),
+        group(fullest.ports),
+        fullest.first_port,
+        fullest.last_port,
+        fullest.peer,
+        super::pct(fullest.percent_with_closing),
+    );
+    if failed && let (Some(n), Some(found)) = (stats.insert_failed, stats.found) {
+        rationale.push_str(&format!(
+            ", and the statistics show NAT's searches failing (insert_failed = {}, found = {})",
+            group(n),
+            group(found)
+        ));
+    }
+    rationale.push_str(": new connections there are dropped. The rule that translates to ");
+    rationale.push_str(&fullest.translated);
+    rationale.push_str(" is not in the dump: find it with the first commands, then change it as the templates show.");
+    let small = fullest.ports < PortClass::Unprivileged.size();
+    if small {
+        rationale.push_str(" A port range lets NAT pick any of 1024-65535 for these connections (unless the peer needs a source port below 1024).");
+    }
+    match &fullest.source {
+        Some(one) => rationale.push_str(&format!(
+            " More addresses to translate to help other sources, not {one}'s own connections: the kernel puts all of a source's connections to one peer on one address."
+        )),
+        None => rationale.push_str(" More addresses to translate to spread the sources over them."),
+    }
+    let v6 = fullest.translated.contains(':');
+    let (nft_family, iptables) = if v6 {
+        ("ip6", "ip6tables")
+    } else {
+        ("ip", "iptables")
+    };
+    let protocol = fullest.protocol;
+    let mut commands = vec![
+        "nft -a list ruleset | grep -nE 'masquerade|snat'".to_owned(),
+        format!("{iptables}-save -t nat | grep -nE 'MASQUERADE|SNAT'"),
+    ];
+    if small {
+        commands.push(format!("# a port range (both name the protocol with it): nft `meta l4proto {protocol} masquerade to :1024-65535` (or `meta l4proto {protocol} snat to ADDRESS:1024-65535`), iptables `-p {protocol} -j MASQUERADE --to-ports 1024-65535`"));
+    }
+    commands.push(format!(
+        "# more addresses: nft `snat to FIRST-LAST` instead of masquerade (`snat {nft_family} to FIRST-LAST` in an inet table), iptables `-j SNAT --to-source FIRST-LAST`"
+    ));
+    Some(Recommendation {
+        id: "snat-ports",
+        title: format!(
+            "Give source NAT more ports toward {} ({})",
+            fullest.peer, fullest.protocol
+        ),
+        rationale,
+        commands,
+    })
 }
 
 #[cfg(test)]
@@ -730,6 +813,37 @@ mod tests {
         );
         // Under half: no finding.
         assert_eq!(finding(&rows[1], 0, nat), None);
+
+        // The recommendation: near full, unless found = 0 rules NAT out.
+        let r = recommendation(rows.first(), nat).unwrap();
+        assert_eq!(
+            (r.id, r.title.as_str()),
+            (
+                "snat-ports",
+                "Give source NAT more ports toward 198.51.100.2:443 (tcp)"
+            )
+        );
+        assert_eq!(
+            r.commands[..2],
+            [
+                "nft -a list ruleset | grep -nE 'masquerade|snat'",
+                "iptables-save -t nat | grep -nE 'MASQUERADE|SNAT'"
+            ]
+        );
+        assert!(
+            r.commands[2].contains("nft `meta l4proto tcp masquerade to :1024-65535`"),
+            "{:?}",
+            r.commands
+        );
+        assert_eq!(recommendation(rows.first(), not_nat), None);
+        // Half held, and no evidence of failures: none.
+        assert_eq!(recommendation(Some(&half), SearchCounters::default()), None);
+        // Half held and the searches failed: one.
+        assert!(recommendation(Some(&half), nat).is_some());
+        assert!(explains_insert_failed(Some(&half), nat));
+        // Under half held: the failures may be elsewhere.
+        assert_eq!(recommendation(Some(&rows[1]), nat), None);
+        assert!(!explains_insert_failed(Some(&rows[1]), nat));
     }
 
     #[test]
