@@ -30,7 +30,7 @@ use ctparse::{Flow, L4, Protocol, State, TcpState};
 use serde::Serialize;
 
 use super::advice::Recommendation;
-use crate::merge::{Hasher, Merge};
+use crate::merge::{Hasher, Merge, merge_maps};
 use crate::summary::Endpoint;
 
 /// Half of a space's ports held (counting closing TCP entries): a
@@ -251,13 +251,13 @@ impl SnatPorts {
 
 impl Merge for SnatPorts {
     fn merge(&mut self, other: Self) {
-        for (space, theirs) in other.spaces {
-            let mine = self.spaces.entry(space).or_default();
+        // The smaller map into the larger one, as every keyed map merges.
+        merge_maps(&mut self.spaces, other.spaces, |mine, theirs| {
             mine.held = mine.held.saturating_add(theirs.held);
             mine.closing = mine.closing.saturating_add(theirs.closing);
             mine.outside = mine.outside.saturating_add(theirs.outside);
             mine.source.merge(theirs.source);
-        }
+        });
     }
 }
 
