@@ -778,7 +778,7 @@ fn findings(
     fill: &Fill,
     summary: &Summary,
     composition: &Composition,
-    (snat_finding, nat_failed): (Option<String>, bool),
+    (snat_finding, nat_failed): (Option<String>, Option<bool>),
     stats: Option<&Stats>,
     timeouts: &[WhatIf],
     pressure: Pressure,
@@ -1065,10 +1065,11 @@ fn findings(
                 group(drop),
             ));
         }
-        if failed > 0 && nat_failed {
+        if let (true, Some(every_kernel)) = (failed > 0, nat_failed) {
             out.push(format!(
-                "insert_failed = {}: new entries could not be inserted, most likely because source NAT found no free port for them (the SNAT finding below); races between CPUs and chains too long also count here.",
+                "insert_failed = {}: new entries could not be inserted, most likely because source NAT found no free port for them{} (the SNAT finding below); races between CPUs and chains too long also count here.",
                 group(failed),
+                if every_kernel { "" } else { ", on a kernel before 6.5" },
             ));
         } else if failed > 0 {
             // `found = 0`: no port search met a taken port.

@@ -43,7 +43,10 @@ pub const NEAR_FULL_PERCENT: f64 = 90.0;
 
 /// The fewest taken ports a port search that found none meets: 129 for
 /// TCP since Linux 6.5 (its last tries look entries up otherwise), 249
-/// (the kept port and 248 tries) for any other.
+/// (the kept port and 248 tries) for any other. `found` counts the taken
+/// ports of every search, the successful ones too, since the counters
+/// started: fewer than this per failed insert rules NAT out for some of
+/// them; more proves nothing.
 const FOUND_PER_FAILED_SEARCH: u64 = 129;
 
 /// The ports NAT picks a translated source port from when the rule gives
@@ -313,20 +316,20 @@ impl PortUse {
     }
 }
 
-/// The `top` fullest spaces (all when `top` is 0), fullest first (by the
-/// share of their ports held, then entries, then the space).
+/// The `top` fullest spaces (all when `top` is 0), fullest first: by the
+/// share of their ports held on every kernel, then with closing TCP
+/// entries counted (as kernels before 6.5 hold them), then the space.
 pub fn port_use(spaces: &SnatPorts, top: usize) -> Vec<PortUse> {
     let mut all: Vec<(&PortSpace, &PortTally)> = spaces.iter().collect();
-    // `a` fuller than `b` (closing entries counted, as older kernels
-    // hold them): a.taken / a.size > b.taken / b.size, in integers.
+    // `a` fuller than `b`: a.ports / a.size > b.ports / b.size, in
+    // integers, for the held ports, then held and closing.
     let fuller = |a: &(&PortSpace, &PortTally), b: &(&PortSpace, &PortTally)| {
-        let taken = |t: &PortTally| u128::from(t.held) + u128::from(t.closing);
-        let a_share = taken(a.1) * u128::from(b.0.class.size());
-        let b_share = taken(b.1) * u128::from(a.0.class.size());
-        b_share
-            .cmp(&a_share)
-            .then_with(|| b.1.held.cmp(&a.1.held))
-            .then_with(|| a.0.cmp(b.0))
+        let share = |(_, tally): &(&PortSpace, &PortTally), other: &PortSpace| {
+            let held = u128::from(tally.held);
+            let size = u128::from(other.class.size());
+            (held * size, (held + u128::from(tally.closing)) * size)
+        };
+        share(b, a.0).cmp(&share(a, b.0)).then_with(|| a.0.cmp(b.0))
     };
     if top > 0 && top < all.len() {
         all.select_nth_unstable_by(top - 1, fuller);
@@ -372,29 +375,33 @@ pub struct SearchCounters {
 }
 
 impl SearchCounters {
-    /// True when the statistics say NAT's port searches failed: inserts
-    /// failed, and the searches met enough taken ports for all of them.
-    pub fn nat_failed(self) -> bool {
+    /// True when `found` rules NAT out for some of the failed inserts:
+    /// fewer taken ports met than that many failed searches meet.
+    pub fn not_all_nat(self) -> bool {
         match (self.insert_failed, self.found) {
             (Some(failed), Some(found)) if failed > 0 => {
-                found >= failed.saturating_mul(FOUND_PER_FAILED_SEARCH)
+                found < failed.saturating_mul(FOUND_PER_FAILED_SEARCH)
             }
             _ => false,
         }
     }
 }
 
-/// True when `fullest` (the first row of [`port_use`]) and the statistics
-/// make NAT's port search the likely cause of `insert_failed`: the space
-/// is at least half taken (the finding's mark), and the searches met the
-/// taken ports failing ones do or the space is near full (unless `found =
-/// 0` rules NAT out).
-pub fn explains_insert_failed(fullest: Option<&PortUse>, stats: SearchCounters) -> bool {
-    let taken = fullest.map_or(0.0, |f| f.percent_with_closing);
-    stats.insert_failed.is_some_and(|n| n > 0)
-        && stats.found != Some(0)
-        && taken >= CROWDED_PERCENT
-        && (stats.nat_failed() || taken >= NEAR_FULL_PERCENT)
+/// How likely `fullest` (the first row of [`port_use`]) makes NAT's port
+/// search the cause of failed inserts: `Some(true)` when it is near full
+/// on every kernel, `Some(false)` when only with closing TCP entries
+/// (kernels before 6.5), `None` when it is not near full, no insert
+/// failed, or the statistics rule NAT out.
+pub fn explains_insert_failed(fullest: Option<&PortUse>, stats: SearchCounters) -> Option<bool> {
+    let fullest = fullest?;
+    if stats.insert_failed.is_none_or(|n| n == 0) || stats.not_all_nat() {
+        return None;
+    }
+    if fullest.percent >= NEAR_FULL_PERCENT {
+        Some(true)
+    } else {
+        (fullest.percent_with_closing >= NEAR_FULL_PERCENT).then_some(false)
+    }
 }
 
 /// The finding on the fullest space, when it holds at least
@@ -476,21 +483,26 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
                 " insert_failed = {}, but found = 0: no port search met a taken port, so these failures are not NAT's (or the statistics are of another namespace or boot than the dump).",
                 group(failed)
             ),
-            (_, Some(found)) if stats.nat_failed() => format!(
-                " insert_failed = {} and found = {} (about {} taken ports met per failed insert; a port search that finds none meets 129-249): NAT found no free port for them.",
+            (_, Some(found)) if stats.not_all_nat() => format!(
+                " insert_failed = {}, found = {}: too few taken ports met for all of them to be NAT's (a port search that finds none meets 129-249).",
                 group(failed),
-                group(found),
-                group(found / failed)
+                group(found)
             ),
             (_, Some(found)) => format!(
-                " insert_failed = {}, found = {}: too few taken ports met for all of them to be NAT's (a port search that finds none meets 129-249).",
+                " insert_failed = {}, found = {} (found counts the taken ports every search met, the successful ones too: it does not tell whether these failures are NAT's).",
                 group(failed),
                 group(found)
             ),
             (_, None) => format!(" insert_failed = {}.", group(failed)),
         });
     }
-    let lead = if near_full { "Fix" } else { "For more room" };
+    let lead = if fullest.percent >= NEAR_FULL_PERCENT {
+        "Fix"
+    } else if near_full {
+        "Fix on kernels before 6.5"
+    } else {
+        "For more room"
+    };
     let mut remedies = Vec::new();
     if fullest.ports < PortClass::Unprivileged.size() {
         let protocol = fullest.protocol;
@@ -517,17 +529,13 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
 }
 
 /// `snat-ports`: give source NAT more ports toward the fullest space's
-/// peer, when it is at least half taken, and near full without counting
-/// closing TCP entries or the statistics say NAT failed (and `found = 0`
-/// does not rule that out). The commands find the rule; the
-/// changes are templates, since the rule is not in the dump.
+/// peer, when it is near full on every kernel (closing TCP entries not
+/// counted: they give way since 6.5). The dump is the evidence: the
+/// statistics' `found` cannot show that NAT failed. The commands find
+/// the rule; the changes are templates, since the rule is not in the dump.
 pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Option<Recommendation> {
     let fullest = fullest?;
-    // Held on every kernel: closing TCP entries give way on 6.5 and later.
-    let near_full = fullest.percent >= NEAR_FULL_PERCENT;
-    let failed = stats.nat_failed();
-    let crowded = fullest.percent_with_closing >= CROWDED_PERCENT;
-    if !crowded || !(near_full || failed) || stats.found == Some(0) {
+    if fullest.percent < NEAR_FULL_PERCENT {
         return None;
     }
     let group = super::group;
@@ -547,12 +555,8 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
         fullest.peer,
         super::pct(fullest.percent_with_closing),
     );
-    if failed && let (Some(n), Some(found)) = (stats.insert_failed, stats.found) {
-        rationale.push_str(&format!(
-            ", and the statistics show NAT's searches failing (insert_failed = {}, found = {})",
-            group(n),
-            group(found)
-        ));
+    if let Some(n) = stats.insert_failed.filter(|&n| n > 0) {
+        rationale.push_str(&format!(", and insert_failed = {}", group(n)));
     }
     rationale.push_str(": new connections there are dropped. The rule that translates to ");
     rationale.push_str(&fullest.translated);
@@ -579,10 +583,11 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
         format!("{iptables}-save -t nat | grep -nE 'MASQUERADE|SNAT'"),
     ];
     if small {
-        commands.push(format!("# a port range (both name the protocol with it): nft `meta l4proto {protocol} masquerade to :1024-65535` (or `meta l4proto {protocol} snat to ADDRESS:1024-65535`), iptables `-p {protocol} -j MASQUERADE --to-ports 1024-65535`"));
+        let address = if v6 { "[ADDRESS]" } else { "ADDRESS" };
+        commands.push(format!("# a port range (both name the protocol with it): nft `meta l4proto {protocol} masquerade to :1024-65535` (or `meta l4proto {protocol} snat {nft_family} to {address}:1024-65535`), {iptables} `-p {protocol} -j MASQUERADE --to-ports 1024-65535`"));
     }
     commands.push(format!(
-        "# more addresses: nft `snat to FIRST-LAST` instead of masquerade (`snat {nft_family} to FIRST-LAST` in an inet table), iptables `-j SNAT --to-source FIRST-LAST`"
+        "# more addresses: nft `snat {nft_family} to FIRST-LAST` instead of masquerade, {iptables} `-j SNAT --to-source FIRST-LAST`"
     ));
     Some(Recommendation {
         id: "snat-ports",
@@ -766,56 +771,66 @@ mod tests {
             (1, 2)
         );
 
-        // Full, with statistics that show failed port searches.
-        let nat = SearchCounters {
+        // Near full on every kernel, with failed inserts: found counts
+        // the successful searches too, so it cannot confirm NAT failed.
+        let stats = SearchCounters {
             insert_failed: Some(12),
             found: Some(3000),
         };
-        assert!(explains_insert_failed(rows.first(), nat));
-        let text = finding(&rows[0], 1, nat).unwrap();
+        assert_eq!(explains_insert_failed(rows.first(), stats), Some(true));
+        let text = finding(&rows[0], 1, stats).unwrap();
         for part in [
             "SNAT tcp 192.0.2.1 -> 198.51.100.2:443: 500 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (97.8%), all by 10.0.0.1.",
             " 11 more are TCP entries in TIME_WAIT or CLOSE: kernels since 6.5 give their ports to new connections; older ones keep them until they expire (100.0% held then).",
             " None is free on kernels before 6.5: every new connection there is dropped",
-            "insert_failed = 12 and found = 3,000 (about 250 taken ports met per failed insert;",
+            " insert_failed = 12, found = 3,000 (found counts the taken ports every search met, the successful ones too:",
             " Fix: a port range in the rule gives 64,512 ports",
             "more translated addresses help other sources, not 10.0.0.1's own connections",
         ] {
             assert!(text.contains(part), "{part}\n{text}");
         }
         assert!(!text.contains("more space"), "{text}");
-        // found = 0: the failures are not NAT's.
-        let not_nat = SearchCounters {
-            insert_failed: Some(12),
-            found: Some(0),
-        };
-        assert!(!explains_insert_failed(rows.first(), not_nat));
-        let text = finding(&rows[0], 1, not_nat).unwrap();
-        assert!(text.contains("so these failures are not NAT's"), "{text}");
+        // found = 0 (or below 129 a failed insert): not all NAT's.
+        for found in [0, 12 * 129 - 1] {
+            let not_nat = SearchCounters {
+                insert_failed: Some(12),
+                found: Some(found),
+            };
+            assert_eq!(explains_insert_failed(rows.first(), not_nat), None);
+            let text = finding(&rows[0], 1, not_nat).unwrap();
+            assert!(text.contains(" NAT's"), "{text}");
+            // The dump still shows the space full: the recommendation stands.
+            assert!(recommendation(rows.first(), not_nat).is_some());
+        }
+
+        // Full only with the closing entries: on kernels before 6.5.
+        let mut closing = rows[0].clone();
+        (closing.held, closing.closing) = (200, 311);
+        (closing.percent, closing.percent_with_closing) = (39.14, 100.0);
+        assert_eq!(explains_insert_failed(Some(&closing), stats), Some(false));
+        let text = finding(&closing, 1, stats).unwrap();
+        assert!(text.contains(" Fix on kernels before 6.5: "), "{text}");
+        assert_eq!(recommendation(Some(&closing), stats), None);
 
         // Half held, not near full: headroom, no failure is put down to it.
         let mut half = rows[0].clone();
         (half.held, half.closing) = (300, 0);
         (half.percent, half.percent_with_closing) = (58.71, 58.71);
-        assert!(!explains_insert_failed(
-            Some(&half),
-            SearchCounters {
-                insert_failed: Some(12),
-                found: None,
-            }
-        ));
+        assert_eq!(explains_insert_failed(Some(&half), stats), None);
         let text = finding(&half, 3, SearchCounters::default()).unwrap();
         assert!(text.contains(" NAT still finds free ports while"), "{text}");
+        assert!(text.contains(" For more room: "), "{text}");
         assert!(!text.contains("insert_failed"), "{text}");
         assert!(
             text.contains(" 2 more spaces are at least half held"),
             "{text}"
         );
+        assert_eq!(recommendation(Some(&half), stats), None);
         // Under half: no finding.
-        assert_eq!(finding(&rows[1], 0, nat), None);
+        assert_eq!(finding(&rows[1], 0, stats), None);
 
-        // The recommendation: near full, unless found = 0 rules NAT out.
-        let r = recommendation(rows.first(), nat).unwrap();
+        // The recommendation: near full on every kernel.
+        let r = recommendation(rows.first(), SearchCounters::default()).unwrap();
         assert_eq!(
             (r.id, r.title.as_str()),
             (
@@ -835,15 +850,34 @@ mod tests {
             "{:?}",
             r.commands
         );
-        assert_eq!(recommendation(rows.first(), not_nat), None);
-        // Half held, and no evidence of failures: none.
-        assert_eq!(recommendation(Some(&half), SearchCounters::default()), None);
-        // Half held and the searches failed: one.
-        assert!(recommendation(Some(&half), nat).is_some());
-        assert!(explains_insert_failed(Some(&half), nat));
-        // Under half held: the failures may be elsewhere.
-        assert_eq!(recommendation(Some(&rows[1]), nat), None);
-        assert!(!explains_insert_failed(Some(&rows[1]), nat));
+    }
+
+    #[test]
+    fn a_space_held_on_every_kernel_ranks_before_one_of_closing_entries() {
+        let mut dump = String::new();
+        // Peer port 443: all 511 low ports closing; 444: 470 held (92 %).
+        for i in 0..511 {
+            dump.push_str(&entry(
+                "TIME_WAIT",
+                ("10.0.0.1", 1 + i),
+                ("192.0.2.1", 1 + i),
+                "",
+            ));
+        }
+        for i in 0..470u16 {
+            dump.push_str(&format!(
+                "ipv4     2 tcp      6 100 ESTABLISHED src=10.0.0.2 dst=198.51.100.2 sport={p} dport=444 src=198.51.100.2 dst=192.0.2.1 sport=444 dport={p} [ASSURED] mark=0 use=1\n",
+                p = 1 + i
+            ));
+        }
+        let rows = port_use(&spaces(&dump), 0);
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.peer.as_str(), r.held))
+                .collect::<Vec<_>>(),
+            [("198.51.100.2:444", 470), ("198.51.100.2:443", 0)]
+        );
+        assert!(recommendation(rows.first(), SearchCounters::default()).is_some());
     }
 
     #[test]
