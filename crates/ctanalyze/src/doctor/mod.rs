@@ -554,11 +554,12 @@ impl Doctor {
         };
 
         let composition = composition(summary, breakdown, &networks, self.top);
-        let snat_finding = snat_ports.first().and_then(|fullest| {
+        let fullest_crowded = snat::fullest_crowded(&breakdown.snat_ports);
+        let snat_finding = fullest_crowded.as_ref().and_then(|fullest| {
             let crowded = breakdown.snat_ports.at_least(snat::CROWDED_PERCENT);
             snat::finding(fullest, crowded, counters)
         });
-        let nat_failed = snat::explains_insert_failed(snat_ports.first(), counters);
+        let nat_failed = snat::explains_insert_failed(fullest_crowded.as_ref(), counters);
         let stats_report = stats.map(StatsReport::new);
         let findings = findings(
             &fill,

@@ -8,10 +8,11 @@
 //! class of the original source port (`nf_nat_l4proto_unique_tuple`):
 //! 1-511 for a port below 512, 600-1023 below 1024, 1024-65535 for any
 //! other ([`PortClass`]); it keeps the original port when it is free (and
-//! the rule does not ask for random ports). Otherwise it tries up to some
-//! 240 ports, in runs from random places (older kernels: the whole range); when none of them is free, the
-//! connection's entry clashes with one in the table at confirmation: its
-//! insertion fails (`insert_failed`) and the packet is dropped.
+//! the rule does not ask for random ports). Otherwise it tries 248 ports,
+//! in runs from random places (older kernels: the whole range); when none
+//! of them is free, the connection's entry clashes with one in the table
+//! at confirmation: its insertion fails (`insert_failed`) and the packet
+//! is dropped.
 //!
 //! Since Linux 6.5 a new TCP connection may also take the port of a
 //! source-NATed TCP entry in TIME_WAIT or CLOSE, which is then evicted:
@@ -320,7 +321,25 @@ impl PortUse {
 /// share of their ports held on every kernel, then with closing TCP
 /// entries counted (as kernels before 6.5 hold them), then the space.
 pub fn port_use(spaces: &SnatPorts, top: usize) -> Vec<PortUse> {
-    let mut all: Vec<(&PortSpace, &PortTally)> = spaces.iter().collect();
+    ranked(spaces.iter().collect(), top)
+}
+
+/// The fullest space (as [`port_use`] orders them) of those holding at
+/// least [`CROWDED_PERCENT`] of their ports, closing TCP entries counted:
+/// the one the finding is about. It is not always the first row: a space
+/// of closing entries only ranks below any with a port held.
+pub fn fullest_crowded(spaces: &SnatPorts) -> Option<PortUse> {
+    let crowded = spaces.iter().filter(|(space, tally)| {
+        share(
+            u64::from(tally.held) + u64::from(tally.closing),
+            space.class.size(),
+        ) >= CROWDED_PERCENT
+    });
+    ranked(crowded.collect(), 1).pop()
+}
+
+/// `all` ordered fullest first, the first `top` (all when `top` is 0).
+fn ranked(mut all: Vec<(&PortSpace, &PortTally)>, top: usize) -> Vec<PortUse> {
     // `a` fuller than `b`: a.ports / a.size > b.ports / b.size, in
     // integers, for the held ports, then held and closing.
     let fuller = |a: &(&PortSpace, &PortTally), b: &(&PortSpace, &PortTally)| {
@@ -387,8 +406,8 @@ impl SearchCounters {
     }
 }
 
-/// How likely `fullest` (the first row of [`port_use`]) makes NAT's port
-/// search the cause of failed inserts: `Some(true)` when it is near full
+/// How likely `fullest` ([`fullest_crowded`]'s) makes NAT's port search
+/// the cause of failed inserts: `Some(true)` when it is near full
 /// on every kernel, `Some(false)` when only with closing TCP entries
 /// (kernels before 6.5), `None` when it is not near full, no insert
 /// failed, or the statistics rule NAT out.
@@ -406,8 +425,8 @@ pub fn explains_insert_failed(fullest: Option<&PortUse>, stats: SearchCounters) 
 
 /// The finding on the fullest space, when it holds at least
 /// [`CROWDED_PERCENT`] of its ports (closing TCP entries counted).
-/// `fullest` is the first row of [`port_use`]; `crowded` how many spaces
-/// in all hold that much ([`SnatPorts::at_least`]).
+/// `fullest` is [`fullest_crowded`]'s; `crowded` how many spaces in all
+/// hold that much ([`SnatPorts::at_least`]).
 pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Option<String> {
     let taken_share = fullest.percent_with_closing;
     if taken_share < CROWDED_PERCENT {
@@ -878,6 +897,30 @@ mod tests {
             [("198.51.100.2:444", 470), ("198.51.100.2:443", 0)]
         );
         assert!(recommendation(rows.first(), SearchCounters::default()).is_some());
+        assert_eq!(
+            fullest_crowded(&spaces(&dump)).map(|r| r.peer),
+            Some("198.51.100.2:444".to_owned())
+        );
+
+        // With 100 held instead of 470, it still ranks first, but only
+        // the closing space is crowded: the finding is about that one.
+        let fewer: String = dump
+            .lines()
+            .take(511 + 100)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let rows = port_use(&spaces(&fewer), 0);
+        assert_eq!(rows[0].peer, "198.51.100.2:444");
+        let fullest = fullest_crowded(&spaces(&fewer)).unwrap();
+        assert_eq!(
+            (fullest.peer.as_str(), fullest.closing),
+            ("198.51.100.2:443", 511)
+        );
+        let text = finding(&fullest, 1, SearchCounters::default()).unwrap();
+        assert!(
+            text.contains(" None is free on kernels before 6.5"),
+            "{text}"
+        );
     }
 
     #[test]
