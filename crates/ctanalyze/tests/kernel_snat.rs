@@ -206,7 +206,7 @@ for addr, port in flows:
     );
     let finding = snat_finding(&d.findings);
     for part in [
-        "SNAT udp 198.51.100.1 -> 198.51.100.2:9: 511 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (100.0%), all by 192.0.2.1.",
+        "SNAT udp 198.51.100.1 -> 198.51.100.2:9: 511 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (100.0%), all from 192.0.2.1.",
         " None is free: every new connection there is dropped",
         " insert_failed = 100, found = ",
         " Fix: a port range in the rule gives 64,512 ports",
@@ -401,7 +401,7 @@ print(ok)
     // Held, on older kernels only, and said so; no insert failed.
     let finding = snat_finding(&d.findings);
     for part in [
-        "0 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (0.0%), all by 192.0.2.1.",
+        "0 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (0.0%), all from 192.0.2.1.",
         " 511 more are TCP entries in TIME_WAIT or CLOSE: kernels since 6.5 give their ports to new connections;",
         " None is free on kernels before 6.5:",
         " insert_failed = 0: no insert has failed yet.",

@@ -444,7 +444,7 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
         zone => format!(" (zone {zone})"),
     };
     let by = match &fullest.source {
-        Some(one) => format!(", all by {one}"),
+        Some(one) => format!(", all from {one}"),
         None => String::new(),
     };
     let mut text = format!(
@@ -799,7 +799,7 @@ mod tests {
         assert_eq!(explains_insert_failed(rows.first(), stats), Some(true));
         let text = finding(&rows[0], 1, stats).unwrap();
         for part in [
-            "SNAT tcp 192.0.2.1 -> 198.51.100.2:443: 500 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (97.8%), all by 10.0.0.1.",
+            "SNAT tcp 192.0.2.1 -> 198.51.100.2:443: 500 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (97.8%), all from 10.0.0.1.",
             " 11 more are TCP entries in TIME_WAIT or CLOSE: kernels since 6.5 give their ports to new connections; older ones keep them until they expire (100.0% held then).",
             " None is free on kernels before 6.5: every new connection there is dropped",
             " insert_failed = 12, found = 3,000 (found counts the taken ports every search met, the successful ones too:",
