@@ -560,6 +560,18 @@ fn csv_headers_do_not_depend_on_the_dump() {
     let cut = dir.join("cut.txt.gz");
     std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
     inputs.push(cut.to_str().unwrap().to_owned());
+    // Source NAT whose held ports form one run: doctor's held run columns.
+    let run: String = (1..=200)
+        .map(|port| {
+            format!(
+                "ipv4     2 udp      17 29 src=192.0.2.7 dst=198.51.100.2 sport={port} dport=53 \
+                 [UNREPLIED] src=198.51.100.2 dst=198.51.100.1 sport=53 dport={port} mark=0 use=1\n"
+            )
+        })
+        .collect();
+    let run_file = dir.join("snat-run.txt");
+    std::fs::write(&run_file, run).unwrap();
+    inputs.push(run_file.to_str().unwrap().to_owned());
     inputs.sort();
 
     let side = [

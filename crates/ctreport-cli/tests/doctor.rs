@@ -1006,11 +1006,13 @@ fn entries_on_another_timeout_are_shown_in_every_format() {
 fn crowded_snat_source_ports_are_a_finding_in_every_format() {
     // `entries` connections in `state` from many hosts, masqueraded to
     // 192.0.2.1, all to 198.51.100.2:443: each holds a source port of
-    // 192.0.2.1 (TIME_WAIT ones only until a new connection needs it).
+    // 192.0.2.1 (TIME_WAIT ones only until a new connection needs it),
+    // spread over 1024-65535 (7,919 is prime to its 64,512 ports).
     let dump = |entries: u32, state: &str| -> String {
         (0..entries)
             .map(|i| {
-                let (host, sport, nat_port) = (i % 200, 40000 + i % 20000, 1024 + i);
+                let nat_port = 1024 + i * 7919 % 64512;
+                let (host, sport) = (i % 200, 40000 + i % 20000);
                 format!(
                     "ipv4     2 tcp      6 100 {state} src=198.18.0.{host} dst=198.51.100.2 \
                      sport={sport} dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 \
@@ -1093,6 +1095,8 @@ fn crowded_snat_source_ports_are_a_finding_in_every_format() {
             "ports": 64512,
             "percent": 0.0,
             "percent_with_closing": 62.0,
+            "held_run": null,
+            "run_failure_percent": 0.0,
         }])
     );
     assert_eq!(v["composition"]["distinct"]["snat_ports"], 1);

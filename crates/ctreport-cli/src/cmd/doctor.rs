@@ -163,6 +163,8 @@ const CSV_COLUMNS: &[&str] = &[
     "outside",
     "port range",
     "of ports",
+    "held run",
+    "run drops",
     "kind",
     "match",
     "internal",
@@ -531,6 +533,14 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             Cell::Int(r.outside),
             Cell::Text(format!("{}-{}", r.first_port, r.last_port)),
             Cell::Percent(r.percent),
+            Cell::Text(
+                r.held_run
+                    .map_or(String::new(), |(a, b)| format!("{a}-{b}")),
+            ),
+            match r.held_run {
+                Some(_) => Cell::Percent(r.run_failure_percent),
+                None => Cell::text(""),
+            },
         ]
     });
     parts.push(table(
@@ -538,7 +548,8 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         "SNAT source ports (entries translated to one address toward one peer each need a port of \
          their own; held: ports of the range NAT picks from when the rule gives none; closing: TCP \
          TIME_WAIT or CLOSE, whose ports kernels since 6.5 give to new connections; outside: ports \
-         outside the range; of ports: held of the range)",
+         outside the range; of ports: held of the range; held run: the held ports when they form one \
+         run; run drops: the new connections that cannot keep their port for which NAT finds none)",
         &[
             "protocol",
             "translated",
@@ -551,6 +562,8 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             "outside",
             "port range",
             "of ports",
+            "held run",
+            "run drops",
         ],
         rows.collect(),
     ));
