@@ -1261,7 +1261,7 @@ pub(crate) fn percent(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 

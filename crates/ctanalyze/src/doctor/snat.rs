@@ -310,6 +310,13 @@ impl PackedTally {
 }
 
 impl PortTally {
+    /// The ports held, closing TCP entries counted, in percent of those
+    /// of `class`, unrounded.
+    fn taken_percent(&self, class: PortClass) -> f64 {
+        let taken = u64::from(self.held) + u64::from(self.closing);
+        taken as f64 * 100.0 / class.size() as f64
+    }
+
     fn count(&mut self, port: u16, port_held: bool, closing: bool, source: IpAddr) {
         match (port_held, closing) {
             (false, _) => self.outside = self.outside.saturating_add(1),
@@ -404,12 +411,7 @@ impl SnatPorts {
     /// TCP entries counted.
     pub fn at_least(&self, percent: f64) -> usize {
         self.iter()
-            .filter(|(space, tally)| {
-                share(
-                    u64::from(tally.held) + u64::from(tally.closing),
-                    space.class.size(),
-                ) >= percent
-            })
+            .filter(|(space, tally)| tally.taken_percent(space.class) >= percent)
             .count()
     }
 }
@@ -445,15 +447,6 @@ pub fn run_failure(run: u64, size: u64) -> f64 {
         .iter()
         .map(|&w| run.saturating_sub(w - 1) as f64 / size as f64)
         .product()
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-/// `part` in percent of `whole`, unrounded.
-fn share(part: u64, whole: u64) -> f64 {
-    part as f64 * 100.0 / whole as f64
 }
 
 /// A port space and how full it is.
@@ -523,12 +516,9 @@ pub fn port_use(spaces: &SnatPorts, top: usize) -> Vec<PortUse> {
 /// the one the finding is about. It is not always the first row: a space
 /// of closing entries only ranks below any with a port held.
 pub fn fullest_crowded(spaces: &SnatPorts) -> Option<PortUse> {
-    let crowded = spaces.iter().filter(|(space, tally)| {
-        share(
-            u64::from(tally.held) + u64::from(tally.closing),
-            space.class.size(),
-        ) >= CROWDED_PERCENT
-    });
+    let crowded = spaces
+        .iter()
+        .filter(|(space, tally)| tally.taken_percent(space.class) >= CROWDED_PERCENT);
     ranked(crowded.collect(), 1).pop()
 }
 
@@ -581,7 +571,7 @@ fn ranked(mut all: Vec<(PortSpace, PortTally)>, top: usize) -> Vec<PortUse> {
                 percent_with_closing: super::percent(held + closing, size),
                 held_run,
                 run_failure_percent: held_run.map_or(0.0, |(first, last)| {
-                    round2(run_failure(u64::from(last - first) + 1, size) * 100.0)
+                    super::round2(run_failure(u64::from(last - first) + 1, size) * 100.0)
                 }),
             }
         })
