@@ -13,7 +13,7 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use support::netns::{self, Made, run};
 
 use ctanalyze::Analyzer;
 use ctanalyze::doctor::{Breakdown, Doctor};
@@ -22,19 +22,18 @@ use ctanalyze::doctor::{Breakdown, Doctor};
 struct Namespaces {
     client: String,
     server: String,
+    _made: Made,
 }
 
 impl Namespaces {
     fn new() -> Namespaces {
         let id = std::process::id();
+        let [client, server] = ["a", "b"].map(|side| format!("ctr-nt-{side}-{id}"));
         let ns = Namespaces {
-            client: format!("ctr-nt-a-{id}"),
-            server: format!("ctr-nt-b-{id}"),
+            _made: Made::new(&[&client, &server]),
+            client,
+            server,
         };
-        for name in [&ns.client, &ns.server] {
-            run(&["ip", "netns", "add", name]);
-            run(&["ip", "-n", name, "link", "set", "lo", "up"]);
-        }
         run(&[
             "ip", "-n", &ns.client, "link", "add", "veth0", "type", "veth", "peer", "name",
             "veth1", "netns", &ns.server,
@@ -49,17 +48,9 @@ impl Namespaces {
         ns
     }
 
-    /// `sh -c script` inside namespace `name`.
-    fn sh(&self, name: &str, script: &str) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", name, "sh", "-c", script])
-            .output()
-            .unwrap()
-    }
-
     /// Three UDP datagrams from the client to the server's port 9.
     fn send(&self) {
-        let out = self.sh(
+        let out = netns::sh(
             &self.client,
             "python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
              [s.sendto(b'x', ('192.0.2.2', 9)) for _ in range(3)]\"",
@@ -73,29 +64,12 @@ impl Namespaces {
 
     /// The server's conntrack entries from the client.
     fn tracked(&self) -> usize {
-        let out = self.sh(&self.server, "conntrack -L -p udp");
+        let out = netns::sh(&self.server, "conntrack -L -p udp");
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| l.contains("src=192.0.2.1 "))
             .count()
     }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for name in [&self.client, &self.server] {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-fn run(argv: &[&str]) {
-    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -135,7 +109,7 @@ fn printed_notrack_rules_load_and_stop_tracking() {
 
     let ns = Namespaces::new();
     // Conntrack runs in a namespace once a rule there uses it.
-    let probe = ns.sh(
+    let probe = netns::sh(
         &ns.server,
         "nft add table inet probe && nft add chain inet probe input \
          '{ type filter hook input priority 0; }' && nft add rule inet probe input ct state new counter",
@@ -150,7 +124,7 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         ns.tracked() > 0,
         "without the rules the datagrams are tracked"
     );
-    assert!(ns.sh(&ns.server, "conntrack -F").status.success());
+    assert!(netns::sh(&ns.server, "conntrack -F").status.success());
 
     // The look at the filter first: grep finds something or nothing.
     let look = notrack
@@ -158,7 +132,10 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         .iter()
         .find(|c| c.starts_with("nft list ruleset"))
         .expect("a look at the filter");
-    assert!(matches!(ns.sh(&ns.server, look).status.code(), Some(0 | 1)));
+    assert!(matches!(
+        netns::sh(&ns.server, look).status.code(),
+        Some(0 | 1)
+    ));
     let commands: Vec<&String> = notrack
         .commands
         .iter()
@@ -175,7 +152,7 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         notrack.commands
     );
     for command in &commands {
-        let out = ns.sh(&ns.server, command);
+        let out = netns::sh(&ns.server, command);
         assert!(
             out.status.success(),
             "{command}: {}",
@@ -195,7 +172,7 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         .expect("a save command")
         .replace("/etc/nftables-notrack.nft", file.to_str().unwrap());
     let count = || {
-        let out = ns.sh(&ns.server, "nft list table inet raw_notrack");
+        let out = netns::sh(&ns.server, "nft list table inet raw_notrack");
         assert!(
             out.status.success(),
             "{}",
@@ -212,9 +189,9 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         .filter(|c| c.starts_with("nft add rule"))
         .count();
     assert_eq!(rules, added, "one rule an `nft add rule`");
-    assert!(ns.sh(&ns.server, &save).status.success(), "{save}");
+    assert!(netns::sh(&ns.server, &save).status.success(), "{save}");
     for _ in 0..2 {
-        let load = ns.sh(&ns.server, &format!("nft -f {}", file.display()));
+        let load = netns::sh(&ns.server, &format!("nft -f {}", file.display()));
         assert!(
             load.status.success(),
             "{}",

@@ -21,16 +21,18 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use ctanalyze::Analyzer;
 use ctanalyze::doctor::{Breakdown, Doctor, Stats};
+use support::netns::{self, Made, run};
 
 /// Client, router and server namespaces in a line, deleted on drop.
 struct Namespaces {
     client: String,
     router: String,
     server: String,
+    _made: Made,
 }
 
 impl Namespaces {
@@ -38,15 +40,14 @@ impl Namespaces {
     /// process).
     fn new(tag: &str) -> Namespaces {
         let id = std::process::id();
+        let [client, router, server] =
+            ["c", "r", "s"].map(|role| format!("ctr-sn{tag}-{role}-{id}"));
         let ns = Namespaces {
-            client: format!("ctr-sn{tag}-c-{id}"),
-            router: format!("ctr-sn{tag}-r-{id}"),
-            server: format!("ctr-sn{tag}-s-{id}"),
+            _made: Made::new(&[&client, &router, &server]),
+            client,
+            router,
+            server,
         };
-        for name in [&ns.client, &ns.router, &ns.server] {
-            run(&["ip", "netns", "add", name]);
-            run(&["ip", "-n", name, "link", "set", "lo", "up"]);
-        }
         run(&[
             "ip", "-n", &ns.client, "link", "add", "vc", "type", "veth", "peer", "name", "vrc",
             "netns", &ns.router,
@@ -76,8 +77,8 @@ impl Namespaces {
             "192.0.2.254",
         ]);
         // The router's own namespace only.
-        ns.ok(&ns.router, "sysctl -qw net.ipv4.ip_forward=1");
-        ns.ok(
+        netns::ok(&ns.router, "sysctl -qw net.ipv4.ip_forward=1");
+        netns::ok(
             &ns.router,
             "nft add table ip snat_test && nft add chain ip snat_test post \
              '{ type nat hook postrouting priority srcnat; }' && \
@@ -86,41 +87,29 @@ impl Namespaces {
         ns
     }
 
-    /// `sh -c script` inside namespace `name`.
-    fn sh(&self, name: &str, script: &str) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", name, "sh", "-c", script])
-            .output()
-            .unwrap()
-    }
-
-    /// [`sh`](Namespaces::sh), which must succeed; its standard output.
-    fn ok(&self, name: &str, script: &str) -> Vec<u8> {
-        let out = self.sh(name, script);
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
+    /// One datagram a flow to the server's port 9, from each port of
+    /// `first..=last` of each client address.
+    fn send_udp(&self, flows: &[(&str, u16, u16)]) {
+        let flows: Vec<String> = flows
+            .iter()
+            .map(|(addr, first, last)| format!("('{addr}', {first}, {last})"))
+            .collect();
+        netns::ok(
+            &self.client,
+            &format!(
+                "python3 -c \"
+import socket
+for addr, first, last in [{}]:
+    for port in range(first, last + 1):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((addr, port))
+        s.sendto(b'x', ('198.51.100.2', 9))
+        s.close()
+\"",
+                flows.join(", ")
+            ),
         );
-        out.stdout
     }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for name in [&self.client, &self.router, &self.server] {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-fn run(argv: &[&str]) {
-    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -136,23 +125,14 @@ fn a_full_snat_port_space_is_found_with_the_kernels_insert_failed() {
     // port of 1-511 (NAT keeps each, being free), then from 192.0.2.3
     // ports 1-100 (NAT needs others of 1-511: none is left) and 10 ports
     // from 40000 (the 1024-65535 class: room).
-    ns.ok(
-        &ns.client,
-        "python3 -c \"
-import socket
-flows = [('192.0.2.1', p) for p in range(1, 512)]
-flows += [('192.0.2.3', p) for p in range(1, 101)]
-flows += [('192.0.2.3', p) for p in range(40000, 40010)]
-for addr, port in flows:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((addr, port))
-    s.sendto(b'x', ('198.51.100.2', 9))
-    s.close()
-\"",
-    );
+    ns.send_udp(&[
+        ("192.0.2.1", 1, 511),
+        ("192.0.2.3", 1, 100),
+        ("192.0.2.3", 40000, 40009),
+    ]);
     // UDP entries without a reply live 30 s: read them at once.
-    let dump = ns.ok(&ns.router, "conntrack -L -p udp 2>/dev/null");
-    let (stats, errors) = Stats::parse(&ns.ok(&ns.router, "conntrack -S"));
+    let dump = netns::ok(&ns.router, "conntrack -L -p udp 2>/dev/null");
+    let (stats, errors) = Stats::parse(&netns::ok(&ns.router, "conntrack -S"));
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         stats.get("insert_failed"),
@@ -235,24 +215,14 @@ for addr, port in flows:
         "{:?}",
         r.commands
     );
-    ns.ok(
+    netns::ok(
         &ns.router,
         &format!("nft insert rule ip snat_test post oifname vrs {fix}"),
     );
-    ns.ok(
-        &ns.client,
-        "python3 -c \"
-import socket
-for port in range(1, 101):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(('192.0.2.3', port))
-    s.sendto(b'x', ('198.51.100.2', 9))
-    s.close()
-\"",
-    );
-    let (after, _) = Stats::parse(&ns.ok(&ns.router, "conntrack -S"));
+    ns.send_udp(&[("192.0.2.3", 1, 100)]);
+    let (after, _) = Stats::parse(&netns::ok(&ns.router, "conntrack -S"));
     assert_eq!(after.get("insert_failed"), Some(100), "{after:?}");
-    let dump = ns.ok(&ns.router, "conntrack -L -p udp 2>/dev/null");
+    let dump = netns::ok(&ns.router, "conntrack -L -p udp 2>/dev/null");
     let through = String::from_utf8_lossy(&dump)
         .lines()
         .filter(|l| l.contains("src=192.0.2.3 ") && !l.contains(" sport=400"))
@@ -271,25 +241,10 @@ fn a_run_of_held_ports_drops_a_share_of_new_flows() {
     let ns = Namespaces::new("r");
     // 192.0.2.1 keeps ports 1-434 (one run, 84.9% of 1-511), then
     // 192.0.2.3 sends 60 flows from ports 1-60, which must move.
-    let send = |addr: &str, last: u16| {
-        ns.ok(
-            &ns.client,
-            &format!(
-                "python3 -c \"
-import socket
-for port in range(1, {last} + 1):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(('{addr}', port))
-    s.sendto(b'x', ('198.51.100.2', 9))
-    s.close()
-\""
-            ),
-        );
-    };
-    send("192.0.2.1", 434);
-    let dump = ns.ok(&ns.router, "conntrack -L -p udp 2>/dev/null");
-    send("192.0.2.3", 60);
-    let (stats, _) = Stats::parse(&ns.ok(&ns.router, "conntrack -S"));
+    ns.send_udp(&[("192.0.2.1", 1, 434)]);
+    let dump = netns::ok(&ns.router, "conntrack -L -p udp 2>/dev/null");
+    ns.send_udp(&[("192.0.2.3", 1, 60)]);
+    let (stats, _) = Stats::parse(&netns::ok(&ns.router, "conntrack -S"));
 
     let summary = Analyzer::new().analyze_bytes(&dump);
     let breakdown = Breakdown::from_bytes(&dump);
@@ -377,7 +332,7 @@ for _ in range(611):
     // closes first (so its entry ends in TIME_WAIT) and reads to the end.
     // How many were made, and what the others met.
     let connect = |addr: &str, first: u16, last: u16| -> (usize, String) {
-        let out = ns.sh(
+        let out = netns::sh(
             &ns.client,
             &format!(
                 "python3 -c \"
@@ -420,9 +375,9 @@ print(ok)
         (made.unwrap_or_else(|_| panic!("{failures}")), failures)
     };
     let made = connect("192.0.2.1", 1, 511);
-    let before = ns.ok(&ns.router, "sleep 0.5; conntrack -L -p tcp 2>/dev/null");
+    let before = netns::ok(&ns.router, "sleep 0.5; conntrack -L -p tcp 2>/dev/null");
     let again = connect("192.0.2.3", 1, 100);
-    let (stats, _) = Stats::parse(&ns.ok(&ns.router, "conntrack -S"));
+    let (stats, _) = Stats::parse(&netns::ok(&ns.router, "conntrack -S"));
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(made.0, 511, "{}", made.1);

@@ -2,4 +2,5 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod kernel;
+pub mod netns;
 pub mod oracle;
