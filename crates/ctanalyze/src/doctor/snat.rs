@@ -502,6 +502,20 @@ impl PortUse {
             (None, _) => "several",
         }
     }
+
+    /// True when new connections there are dropped on every kernel: the
+    /// space is near full without closing entries, or one run of held
+    /// ports fails at least [`RUN_FAILURE_PERCENT`] of NAT's searches.
+    /// The finding then says "Fix", and the recommendation is made.
+    pub fn needs_fix(&self) -> bool {
+        self.percent >= NEAR_FULL_PERCENT || self.run_failure_percent >= RUN_FAILURE_PERCENT
+    }
+
+    /// True for the two small classes (1-511, 600-1023), which a port
+    /// range in the rule widens to 64,512 ports.
+    pub fn small_class(&self) -> bool {
+        self.ports < PortClass::Unprivileged.size()
+    }
 }
 
 /// The `top` fullest spaces (all when `top` is 0), fullest first: by the
@@ -716,9 +730,7 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
             (_, None) => format!(" insert_failed = {}.", group(failed)),
         });
     }
-    let lead = if fullest.percent >= NEAR_FULL_PERCENT
-        || fullest.run_failure_percent >= RUN_FAILURE_PERCENT
-    {
+    let lead = if fullest.needs_fix() {
         "Fix"
     } else if near_full {
         "Fix on kernels before 6.5"
@@ -726,7 +738,7 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
         "For more room"
     };
     let mut remedies = Vec::new();
-    if fullest.ports < PortClass::Unprivileged.size() {
+    if fullest.small_class() {
         let protocol = fullest.protocol;
         remedies.push(format!("a port range in the rule gives 64,512 ports (nft `meta l4proto {protocol} masquerade to :1024-65535`; iptables `-p {protocol} -j MASQUERADE --to-ports 1024-65535`), unless the peer needs a source port below 1024"));
     }
@@ -751,14 +763,13 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
 }
 
 /// `snat-ports`: give source NAT more ports toward the fullest space's
-/// peer, when it is near full on every kernel (closing TCP entries not
-/// counted: they give way since 6.5). The dump is the evidence: the
+/// peer, when new connections there are dropped on every kernel
+/// ([`PortUse::needs_fix`]: closing TCP entries give way since 6.5). The dump is the evidence: the
 /// statistics' `found` cannot show that NAT failed. The commands find
 /// the rule; the changes are templates, since the rule is not in the dump.
 pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Option<Recommendation> {
     let fullest = fullest?;
-    // Near full, or one run in which a share of NAT's searches fail.
-    if fullest.percent < NEAR_FULL_PERCENT && fullest.run_failure_percent < RUN_FAILURE_PERCENT {
+    if !fullest.needs_fix() {
         return None;
     }
     let group = super::group;
@@ -792,7 +803,7 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
     rationale.push_str(" The rule that translates to ");
     rationale.push_str(&fullest.translated);
     rationale.push_str(" is not in the dump: find it with the first commands, then change it as the templates show.");
-    let small = fullest.ports < PortClass::Unprivileged.size();
+    let small = fullest.small_class();
     if small {
         rationale.push_str(" A port range lets NAT pick any of 1024-65535 for these connections (unless the peer needs a source port below 1024).");
     }
