@@ -535,6 +535,8 @@ impl Doctor {
         let networks = Networks::group(&summary.sources, crate::Prefixes::DEFAULT);
 
         let snat_ports = snat::port_use(&breakdown.snat_ports, self.top);
+        // The space the finding and the recommendation are about.
+        let snat_subject = snat::subject(&breakdown.snat_ports);
         let counters = snat::SearchCounters {
             insert_failed: stats.and_then(|s| s.get("insert_failed")),
             found: stats.and_then(|s| s.get("found")),
@@ -546,7 +548,7 @@ impl Doctor {
                 &fill, summary, &networks, stats, pressure, &timeouts, &notrack,
             );
             // Whatever the table's fill: a port space runs out on its own.
-            if let Some(r) = snat::recommendation(snat_ports.first(), counters) {
+            if let Some(r) = snat::recommendation(snat_subject.as_ref(), counters) {
                 let at = all.iter().position(|r| r.id == "persist");
                 all.insert(at.unwrap_or(all.len()), r);
             }
@@ -554,12 +556,10 @@ impl Doctor {
         };
 
         let composition = composition(summary, breakdown, &networks, self.top);
-        let fullest_crowded = snat::fullest_crowded(&breakdown.snat_ports);
-        let snat_finding = fullest_crowded.as_ref().and_then(|fullest| {
-            let crowded = breakdown.snat_ports.at_least(snat::CROWDED_PERCENT);
-            snat::finding(fullest, crowded, counters)
-        });
-        let nat_failed = snat::explains_insert_failed(fullest_crowded.as_ref(), counters);
+        let snat_finding = snat_subject
+            .as_ref()
+            .and_then(|subject| snat::finding(subject, breakdown.snat_ports.reported(), counters));
+        let nat_failed = snat::explains_insert_failed(snat_subject.as_ref(), counters);
         let stats_report = stats.map(StatsReport::new);
         let findings = findings(
             &fill,

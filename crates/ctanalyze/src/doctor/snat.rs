@@ -310,13 +310,6 @@ impl PackedTally {
 }
 
 impl PortTally {
-    /// The ports held, closing TCP entries counted, in percent of those
-    /// of `class`, unrounded.
-    fn taken_percent(&self, class: PortClass) -> f64 {
-        let taken = u64::from(self.held) + u64::from(self.closing);
-        taken as f64 * 100.0 / class.size() as f64
-    }
-
     fn count(&mut self, port: u16, port_held: bool, closing: bool, source: IpAddr) {
         match (port_held, closing) {
             (false, _) => self.outside = self.outside.saturating_add(1),
@@ -407,11 +400,13 @@ impl SnatPorts {
         v4.chain(other)
     }
 
-    /// How many spaces hold at least `percent` of their ports, closing
-    /// TCP entries counted.
-    pub fn at_least(&self, percent: f64) -> usize {
+    /// How many spaces the doctor reports on: at least half taken, or
+    /// dropping new connections ([`PortUse::reported`]).
+    pub fn reported(&self) -> usize {
         self.iter()
-            .filter(|(space, tally)| tally.taken_percent(space.class) >= percent)
+            .filter(|(space, tally)| {
+                Shares::judged(space.class, tally).is_some_and(|s| s.reported())
+            })
             .count()
     }
 }
@@ -447,6 +442,62 @@ pub fn run_failure(run: u64, size: u64) -> f64 {
         .iter()
         .map(|&w| run.saturating_sub(w - 1) as f64 / size as f64)
         .product()
+}
+
+/// What a space is judged by, as [`PortUse`] shows it: the shares of its
+/// ports taken (rounded to two decimals) and its one run of held ports.
+/// The table's order, the finding, the recommendation and the reading of
+/// `insert_failed` all judge by these, so they agree on every space.
+#[derive(Debug, Clone, Copy)]
+struct Shares {
+    percent: f64,
+    percent_with_closing: f64,
+    held_run: Option<(u16, u16)>,
+    run_failure_percent: f64,
+}
+
+impl Shares {
+    /// The shares, unless the space is far from every rule below: under
+    /// 39% of its ports taken is under half, and one run of held ports
+    /// fails under 1% of NAT's searches until it is 39.8% of the range.
+    /// A gateway may have as many spaces as entries, nearly all far.
+    fn judged(class: PortClass, tally: &PortTally) -> Option<Shares> {
+        let taken = u64::from(tally.held) + u64::from(tally.closing);
+        (taken * 100 >= class.size() * 39).then(|| Shares::of(class, tally))
+    }
+
+    fn of(class: PortClass, tally: &PortTally) -> Shares {
+        let size = class.size();
+        let held = u64::from(tally.held);
+        // A run shorter than NAT's first window never fails it all.
+        let held_run = tally
+            .held_span
+            .filter(|&(first, last)| u64::from(last - first) + 1 == held && held >= WINDOWS[0]);
+        Shares {
+            percent: super::percent(held, size),
+            percent_with_closing: super::percent(held + u64::from(tally.closing), size),
+            held_run,
+            run_failure_percent: held_run.map_or(0.0, |(first, last)| {
+                super::round2(run_failure(u64::from(last - first) + 1, size) * 100.0)
+            }),
+        }
+    }
+
+    /// New connections are dropped on every kernel: near full without
+    /// closing entries, or one run of held ports fails at least
+    /// [`RUN_FAILURE_PERCENT`] of NAT's searches.
+    fn drops(&self) -> bool {
+        self.percent >= NEAR_FULL_PERCENT || self.run_failure_percent >= RUN_FAILURE_PERCENT
+    }
+
+    /// At least [`CROWDED_PERCENT`] taken, closing TCP entries counted.
+    fn crowded(&self) -> bool {
+        self.percent_with_closing >= CROWDED_PERCENT
+    }
+
+    fn reported(&self) -> bool {
+        self.drops() || self.crowded()
+    }
 }
 
 /// A port space and how full it is.
@@ -508,7 +559,23 @@ impl PortUse {
     /// ports fails at least [`RUN_FAILURE_PERCENT`] of NAT's searches.
     /// The finding then says "Fix", and the recommendation is made.
     pub fn needs_fix(&self) -> bool {
-        self.percent >= NEAR_FULL_PERCENT || self.run_failure_percent >= RUN_FAILURE_PERCENT
+        self.shares().drops()
+    }
+
+    /// True when the doctor reports on the space: it [needs a
+    /// fix](PortUse::needs_fix), or at least [`CROWDED_PERCENT`] of its
+    /// ports are taken (closing TCP entries counted).
+    pub fn reported(&self) -> bool {
+        self.shares().reported()
+    }
+
+    fn shares(&self) -> Shares {
+        Shares {
+            percent: self.percent,
+            percent_with_closing: self.percent_with_closing,
+            held_run: self.held_run,
+            run_failure_percent: self.run_failure_percent,
+        }
     }
 
     /// True for the two small classes (1-511, 600-1023), which a port
@@ -518,53 +585,63 @@ impl PortUse {
     }
 }
 
-/// The `top` fullest spaces (all when `top` is 0), fullest first: by the
-/// share of their ports held on every kernel, then with closing TCP
-/// entries counted (as kernels before 6.5 hold them), then the space.
+/// The `top` worst spaces (all when `top` is 0), worst first: those
+/// where new connections are dropped on every kernel
+/// ([`PortUse::needs_fix`]), then the others; each group by the share of
+/// their ports held on every kernel, then with closing TCP entries
+/// counted (as kernels before 6.5 hold them), then the space.
 pub fn port_use(spaces: &SnatPorts, top: usize) -> Vec<PortUse> {
-    ranked(spaces.iter().collect(), top)
+    ranked(spaces.iter(), top)
 }
 
-/// The fullest space (as [`port_use`] orders them) of those holding at
-/// least [`CROWDED_PERCENT`] of their ports, closing TCP entries counted:
-/// the one the finding is about. It is not always the first row: a space
-/// of closing entries only ranks below any with a port held.
-pub fn fullest_crowded(spaces: &SnatPorts) -> Option<PortUse> {
-    let crowded = spaces
+/// The space the finding and the recommendation are about: the worst (as
+/// [`port_use`] orders them) of those [reported](PortUse::reported). It
+/// is not always the first row: a space of closing entries only ranks
+/// below any with a port held.
+pub fn subject(spaces: &SnatPorts) -> Option<PortUse> {
+    let reported = spaces
         .iter()
-        .filter(|(space, tally)| tally.taken_percent(space.class) >= CROWDED_PERCENT);
-    ranked(crowded.collect(), 1).pop()
+        .filter(|(space, tally)| Shares::judged(space.class, tally).is_some_and(|s| s.reported()));
+    ranked(reported, 1).pop()
 }
 
-/// `all` ordered fullest first, the first `top` (all when `top` is 0).
-fn ranked(mut all: Vec<(PortSpace, PortTally)>, top: usize) -> Vec<PortUse> {
-    // `a` fuller than `b`: a.ports / a.size > b.ports / b.size, in
-    // integers, for the held ports, then held and closing.
-    let fuller = |a: &(PortSpace, PortTally), b: &(PortSpace, PortTally)| {
-        let share = |(_, tally): &(PortSpace, PortTally), other: &PortSpace| {
+/// `spaces` ordered worst first, the first `top` (all when `top` is 0).
+fn ranked(spaces: impl Iterator<Item = (PortSpace, PortTally)>, top: usize) -> Vec<PortUse> {
+    let mut all: Vec<_> = spaces
+        .map(|(space, tally)| {
+            let drops = Shares::judged(space.class, &tally).is_some_and(|s| s.drops());
+            (drops, space, tally)
+        })
+        .collect();
+    // `a` worse than `b`: dropping, then a.ports / a.size > b.ports /
+    // b.size, in integers, for the held ports, then held and closing.
+    let worse = |a: &(bool, PortSpace, PortTally), b: &(bool, PortSpace, PortTally)| {
+        let share = |tally: &PortTally, other: &PortSpace| {
             let held = u128::from(tally.held);
             let size = u128::from(other.class.size());
             (held * size, (held + u128::from(tally.closing)) * size)
         };
-        share(b, &a.0)
-            .cmp(&share(a, &b.0))
-            .then_with(|| a.0.cmp(&b.0))
+        b.0.cmp(&a.0)
+            .then_with(|| share(&b.2, &a.1).cmp(&share(&a.2, &b.1)))
+            .then_with(|| a.1.cmp(&b.1))
     };
     if top > 0 && top < all.len() {
-        all.select_nth_unstable_by(top - 1, fuller);
+        all.select_nth_unstable_by(top - 1, worse);
         all.truncate(top);
     }
-    all.sort_unstable_by(fuller);
+    all.sort_unstable_by(worse);
     all.into_iter()
-        .map(|(space, tally)| {
+        .map(|(_, space, tally)| {
             let (first_port, last_port) = space.class.ports();
             let size = space.class.size();
             let [held, closing, outside] =
                 [tally.held, tally.closing, tally.outside].map(u64::from);
-            // A run shorter than NAT's first window never fails it all.
-            let held_run = tally
-                .held_span
-                .filter(|&(first, last)| u64::from(last - first) + 1 == held && held >= WINDOWS[0]);
+            let Shares {
+                percent,
+                percent_with_closing,
+                held_run,
+                run_failure_percent,
+            } = Shares::of(space.class, &tally);
             PortUse {
                 protocol: space.protocol.name(),
                 translated: space.translated.to_string(),
@@ -581,12 +658,10 @@ fn ranked(mut all: Vec<(PortSpace, PortTally)>, top: usize) -> Vec<PortUse> {
                 first_port,
                 last_port,
                 ports: size,
-                percent: super::percent(held, size),
-                percent_with_closing: super::percent(held + closing, size),
+                percent,
+                percent_with_closing,
                 held_run,
-                run_failure_percent: held_run.map_or(0.0, |(first, last)| {
-                    super::round2(run_failure(u64::from(last - first) + 1, size) * 100.0)
-                }),
+                run_failure_percent,
             }
         })
         .collect()
@@ -614,32 +689,32 @@ impl SearchCounters {
     }
 }
 
-/// How likely `fullest` ([`fullest_crowded`]'s) makes NAT's port search
-/// the cause of failed inserts: `Some(true)` when it is near full
-/// on every kernel, `Some(false)` when only with closing TCP entries
-/// (kernels before 6.5), `None` when it is not near full, no insert
-/// failed, or the statistics rule NAT out.
+/// How likely `fullest` ([`subject`]'s) makes NAT's port search
+/// the cause of failed inserts: `Some(true)` when new connections there
+/// are dropped on every kernel ([`PortUse::needs_fix`]), `Some(false)`
+/// when it is near full only with closing TCP entries (kernels before
+/// 6.5), `None` when neither, no insert failed, or the statistics rule
+/// NAT out.
 pub fn explains_insert_failed(fullest: Option<&PortUse>, stats: SearchCounters) -> Option<bool> {
     let fullest = fullest?;
     if stats.insert_failed.is_none_or(|n| n == 0) || stats.not_all_nat() {
         return None;
     }
-    if fullest.percent >= NEAR_FULL_PERCENT {
+    if fullest.needs_fix() {
         Some(true)
     } else {
         (fullest.percent_with_closing >= NEAR_FULL_PERCENT).then_some(false)
     }
 }
 
-/// The finding on the fullest space, when it holds at least
-/// [`CROWDED_PERCENT`] of its ports (closing TCP entries counted).
-/// `fullest` is [`fullest_crowded`]'s; `crowded` how many spaces in all
-/// hold that much ([`SnatPorts::at_least`]).
-pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Option<String> {
-    let taken_share = fullest.percent_with_closing;
-    if taken_share < CROWDED_PERCENT {
+/// The finding on the worst space, when it is
+/// [reported](PortUse::reported). `fullest` is [`subject`]'s; `reported`
+/// how many spaces in all are reported ([`SnatPorts::reported`]).
+pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Option<String> {
+    if !fullest.reported() {
         return None;
     }
+    let taken_share = fullest.percent_with_closing;
     let group = super::group;
     let (first, last) = (fullest.first_port, fullest.last_port);
     let class = match first {
@@ -749,21 +824,22 @@ pub fn finding(fullest: &PortUse, crowded: usize, stats: SearchCounters) -> Opti
         None => remedies.push("more translated addresses spread the sources over them (nft `snat to FIRST-LAST` instead of masquerade; iptables `-j SNAT --to-source FIRST-LAST`)".to_owned()),
     }
     text.push_str(&format!(" {lead}: {}.", remedies.join("; ")));
-    match crowded.saturating_sub(1) {
+    match reported.saturating_sub(1) {
         0 => {}
         1 => text.push_str(
-            " One more space is at least half held (the SNAT source ports table; -n 0 lists all).",
+            " One more space is at least half held or drops new connections (the SNAT source ports table; -n 0 lists all).",
         ),
         n => text.push_str(&format!(
-            " {} more spaces are at least half held (the SNAT source ports table; -n 0 lists all).",
+            " {} more spaces are at least half held or drop new connections (the SNAT source ports table; -n 0 lists all).",
             group(n as u64)
         )),
     }
     Some(text)
 }
 
-/// `snat-ports`: give source NAT more ports toward the fullest space's
-/// peer, when new connections there are dropped on every kernel
+/// `snat-ports`: give source NAT more ports toward the worst space's
+/// peer (`fullest` is [`subject`]'s), when new connections there are
+/// dropped on every kernel
 /// ([`PortUse::needs_fix`]: closing TCP entries give way since 6.5). The dump is the evidence: the
 /// statistics' `found` cannot show that NAT failed. The commands find
 /// the rule; the changes are templates, since the rule is not in the dump.
@@ -1080,10 +1156,7 @@ mod tests {
         assert_eq!(rows[0].peer, "198.51.100.2:443");
         // The top 1 is the fullest, not the one with most entries.
         assert_eq!(port_use(&spaces, 1)[0].entries, 511);
-        assert_eq!(
-            (spaces.at_least(CROWDED_PERCENT), spaces.at_least(1.0)),
-            (1, 2)
-        );
+        assert_eq!(spaces.reported(), 1);
 
         // Near full on every kernel, with failed inserts: found counts
         // the successful searches too, so it cannot confirm NAT failed.
@@ -1138,7 +1211,7 @@ mod tests {
         assert!(text.contains(" For more room: "), "{text}");
         assert!(!text.contains("insert_failed"), "{text}");
         assert!(
-            text.contains(" 2 more spaces are at least half held"),
+            text.contains(" 2 more spaces are at least half held or drop new connections"),
             "{text}"
         );
         assert_eq!(recommendation(Some(&half), stats), None);
@@ -1195,7 +1268,7 @@ mod tests {
         );
         assert!(recommendation(rows.first(), SearchCounters::default()).is_some());
         assert_eq!(
-            fullest_crowded(&spaces(&dump)).map(|r| r.peer),
+            subject(&spaces(&dump)).map(|r| r.peer),
             Some("198.51.100.2:444".to_owned())
         );
 
@@ -1208,7 +1281,7 @@ mod tests {
             .collect();
         let rows = port_use(&spaces(&fewer), 0);
         assert_eq!(rows[0].peer, "198.51.100.2:444");
-        let fullest = fullest_crowded(&spaces(&fewer)).unwrap();
+        let fullest = subject(&spaces(&fewer)).unwrap();
         assert_eq!(
             (fullest.peer.as_str(), fullest.closing),
             ("198.51.100.2:443", 511)
@@ -1240,9 +1313,152 @@ mod tests {
                 .diagnose(&summary, &breakdown, None, None);
             let finding = d.findings.iter().find(|f| f.starts_with("SNAT "));
             assert!(
-                finding.is_some_and(|f| f.contains(" 2 more spaces are at least half held")),
+                finding
+                    .is_some_and(|f| f.contains(" 2 more spaces are at least half held or drop")),
                 "top {top}: {finding:?}"
             );
         }
+    }
+
+    /// Ports 1024 up to `1024 + count - 1` held in one run toward
+    /// 198.51.100.2:443 by entries that kept their original ports.
+    fn run_from_1024(count: u16) -> String {
+        (1024..1024 + count)
+            .map(|p| established(("10.0.0.1", p), ("192.0.2.1", p)))
+            .collect()
+    }
+
+    #[test]
+    fn a_run_that_drops_is_reported_under_half_held() {
+        // 25,900 of 64,512 ports (40.1%) in one run: about 1% of the new
+        // connections that cannot keep their port find none.
+        let dump = run_from_1024(25_900);
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let rows = port_use(&breakdown.snat_ports, 0);
+        assert_eq!(
+            (rows[0].percent, rows[0].held_run, rows[0].needs_fix()),
+            (40.15, Some((1024, 26923)), true)
+        );
+        assert!(rows[0].run_failure_percent >= RUN_FAILURE_PERCENT);
+        let summary = crate::Analyzer::new().analyze_bytes(dump.as_bytes());
+        let d = crate::doctor::Doctor::new().diagnose(&summary, &breakdown, None, None);
+        let finding = d.findings.iter().find(|f| f.starts_with("SNAT "));
+        assert!(
+            finding
+                .is_some_and(|f| f.contains(" The held ports form one run (1024-26923)")
+                    && f.contains(" Fix: ")),
+            "{:?}",
+            d.findings
+        );
+        assert!(d.recommendations.iter().any(|r| r.id == "snat-ports"));
+        // A run of 25,600 (39.7%): about 0.97%, and under half held, so
+        // neither a finding nor a recommendation.
+        let dump = run_from_1024(25_600);
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        assert!(!port_use(&breakdown.snat_ports, 0)[0].needs_fix());
+        let summary = crate::Analyzer::new().analyze_bytes(dump.as_bytes());
+        let d = crate::doctor::Doctor::new().diagnose(&summary, &breakdown, None, None);
+        assert!(!d.findings.iter().any(|f| f.starts_with("SNAT ")));
+        assert!(!d.recommendations.iter().any(|r| r.id == "snat-ports"));
+    }
+
+    #[test]
+    fn a_space_that_drops_ranks_before_a_fuller_one_that_does_not() {
+        // Toward port 443, the run of 40.1% above; toward 444, 60% of the
+        // low ports held, spread out (every port but each fifth).
+        let mut dump = run_from_1024(25_900);
+        for p in (1..=511u16).filter(|p| p % 5 != 0).take(307) {
+            dump.push_str(&format!(
+                "ipv4     2 tcp      6 100 ESTABLISHED src=10.0.0.2 dst=198.51.100.2 sport={p} dport=444 src=198.51.100.2 dst=192.0.2.1 sport=444 dport={p} [ASSURED] mark=0 use=1\n"
+            ));
+        }
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let rows = port_use(&breakdown.snat_ports, 0);
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.peer.as_str(), r.percent, r.needs_fix()))
+                .collect::<Vec<_>>(),
+            [
+                ("198.51.100.2:443", 40.15, true),
+                ("198.51.100.2:444", 60.08, false)
+            ]
+        );
+        // The top row alone is the same one.
+        assert_eq!(
+            port_use(&breakdown.snat_ports, 1)[0].peer,
+            "198.51.100.2:443"
+        );
+        let summary = crate::Analyzer::new().analyze_bytes(dump.as_bytes());
+        let (stats, errors) = crate::doctor::Stats::parse(
+            b"entries insert_failed found\n00000000 00000005 000003e8\n",
+        );
+        assert!(errors.is_empty() && stats.get("insert_failed") == Some(5));
+        let d = crate::doctor::Doctor::new().diagnose(&summary, &breakdown, None, Some(&stats));
+        // The finding, the recommendation and the reading of insert_failed
+        // are all about the space that drops, and count the other.
+        let finding = d.findings.iter().find(|f| f.starts_with("SNAT ")).unwrap();
+        assert!(
+            finding.starts_with("SNAT tcp 192.0.2.1 -> 198.51.100.2:443:")
+                && finding.contains(" One more space is at least half held or drops"),
+            "{finding}"
+        );
+        let r = d
+            .recommendations
+            .iter()
+            .find(|r| r.id == "snat-ports")
+            .unwrap();
+        assert!(r.title.contains("198.51.100.2:443"), "{}", r.title);
+        assert!(
+            d.findings
+                .iter()
+                .any(|f| f.starts_with("insert_failed = 5: ")
+                    && f.contains("most likely because source NAT found no free port")),
+            "{:?}",
+            d.findings
+        );
+    }
+
+    #[test]
+    fn the_shortcut_skips_only_spaces_that_no_rule_reports() {
+        // Every count of taken ports of each class, held in one run (the
+        // worst case for a run's drops), or all closing.
+        for class in [
+            PortClass::Low,
+            PortClass::Privileged,
+            PortClass::Unprivileged,
+        ] {
+            let (first, _) = class.ports();
+            let size = u32::try_from(class.size()).unwrap();
+            for taken in 1..=size {
+                let run = PortTally {
+                    held: taken,
+                    held_span: Some((first, first + u16::try_from(taken - 1).unwrap())),
+                    ..PortTally::default()
+                };
+                let closing = PortTally {
+                    closing: taken,
+                    ..PortTally::default()
+                };
+                for tally in [run, closing] {
+                    let reported = Shares::of(class, &tally).reported();
+                    let judged = Shares::judged(class, &tally);
+                    assert!(
+                        judged.is_some() || !reported,
+                        "{class:?} {tally:?} skipped but reported"
+                    );
+                    assert_eq!(judged.map(|s| s.reported()).unwrap_or(false), reported);
+                }
+            }
+        }
+        // The shortcut's edge is close to the run rule's.
+        let s = |held: u32| {
+            let tally = PortTally {
+                held,
+                held_span: Some((1024, 1024 + u16::try_from(held - 1).unwrap())),
+                ..PortTally::default()
+            };
+            Shares::of(PortClass::Unprivileged, &tally)
+        };
+        assert!(s(25_732).drops() && !s(25_600).drops());
     }
 }

@@ -549,7 +549,8 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
          their own; held: ports of the range NAT picks from when the rule gives none; closing: TCP \
          TIME_WAIT or CLOSE, whose ports kernels since 6.5 give to new connections; outside: ports \
          outside the range; of ports: held of the range; held run: the held ports when they form one \
-         run; run drops: the new connections that cannot keep their port for which NAT finds none)",
+         run; run drops: the new connections that cannot keep their port for which NAT finds none; \
+         spaces that drop new connections first)",
         &[
             "protocol",
             "translated",
