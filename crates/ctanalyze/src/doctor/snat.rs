@@ -578,6 +578,15 @@ impl PortUse {
         }
     }
 
+    /// True when one run of held ports, not how many are held, drops new
+    /// connections: under [`NEAR_FULL_PERCENT`] held, the run fails at
+    /// least [`RUN_FAILURE_PERCENT`] of NAT's searches. Runs form from
+    /// original ports kept in order; random ports in the rule spread new
+    /// connections' ports instead.
+    pub fn run_drops(&self) -> bool {
+        self.percent < NEAR_FULL_PERCENT && self.run_failure_percent >= RUN_FAILURE_PERCENT
+    }
+
     /// True for the two small classes (1-511, 600-1023), which a port
     /// range in the rule widens to 64,512 ports.
     pub fn small_class(&self) -> bool {
@@ -813,6 +822,9 @@ pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Opt
         "For more room"
     };
     let mut remedies = Vec::new();
+    if fullest.run_drops() {
+        remedies.push("random ports in the rule (nft `masquerade fully-random`; iptables `-j MASQUERADE --random-fully`) make NAT pick every new connection's port at random instead of keeping its original one, so the ports held no longer line up in a run (this one empties as its entries expire), unless the peer needs the original source port".to_owned());
+    }
     if fullest.small_class() {
         let protocol = fullest.protocol;
         remedies.push(format!("a port range in the rule gives 64,512 ports (nft `meta l4proto {protocol} masquerade to :1024-65535`; iptables `-p {protocol} -j MASQUERADE --to-ports 1024-65535`), unless the peer needs a source port below 1024"));
@@ -879,6 +891,10 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
     rationale.push_str(" The rule that translates to ");
     rationale.push_str(&fullest.translated);
     rationale.push_str(" is not in the dump: find it with the first commands, then change it as the templates show.");
+    let run = fullest.run_drops();
+    if run {
+        rationale.push_str(" The run comes from original source ports kept in order: random ports in the rule make NAT pick every new connection's port at random instead, so the held ports spread out, and the run empties as its entries expire (unless the peer needs the original source port).");
+    }
     let small = fullest.small_class();
     if small {
         rationale.push_str(" A port range lets NAT pick any of 1024-65535 for these connections (unless the peer needs a source port below 1024).");
@@ -900,6 +916,9 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
         "nft -a list ruleset | grep -nE 'masquerade|snat'".to_owned(),
         format!("{iptables}-save -t nat | grep -nE 'MASQUERADE|SNAT'"),
     ];
+    if run {
+        commands.push(format!("# random ports: nft `masquerade fully-random` (or `snat {nft_family} to ADDRESS fully-random`), {iptables} `-j MASQUERADE --random-fully` (or `-j SNAT --to-source ADDRESS --random-fully`)"));
+    }
     if small {
         let address = if v6 { "[ADDRESS]" } else { "ADDRESS" };
         commands.push(format!("# a port range (both name the protocol with it): nft `meta l4proto {protocol} masquerade to :1024-65535` (or `meta l4proto {protocol} snat {nft_family} to {address}:1024-65535`), {iptables} `-p {protocol} -j MASQUERADE --to-ports 1024-65535`"));
@@ -1015,7 +1034,13 @@ mod tests {
             text.contains(" The held ports form one run (1-383): for about 11.4% of the new connections there that cannot keep their own port,"),
             "{text}"
         );
-        assert!(text.contains(" Fix: a port range"), "{text}");
+        // Both remedies fit: random ports against the run, a port range
+        // against the small class.
+        assert!(
+            text.contains(" Fix: random ports in the rule (nft `masquerade fully-random`;")
+                && text.contains("; a port range in the rule gives 64,512 ports"),
+            "{text}"
+        );
         assert!(recommendation(rows.first(), SearchCounters::default()).is_some());
         // The same count with a gap: no run, no estimate.
         let gapped: String = (1..=382)
@@ -1344,13 +1369,42 @@ mod tests {
         let d = crate::doctor::Doctor::new().diagnose(&summary, &breakdown, None, None);
         let finding = d.findings.iter().find(|f| f.starts_with("SNAT "));
         assert!(
-            finding
-                .is_some_and(|f| f.contains(" The held ports form one run (1024-26923)")
-                    && f.contains(" Fix: ")),
+            finding.is_some_and(|f| f.contains(" The held ports form one run (1024-26923)")
+                && f.contains(" Fix: random ports in the rule (nft `masquerade fully-random`;")),
             "{:?}",
             d.findings
         );
-        assert!(d.recommendations.iter().any(|r| r.id == "snat-ports"));
+        // The remedy for a run: random ports.
+        let r = d.recommendation("snat-ports").unwrap();
+        assert!(
+            r.rationale
+                .contains(" random ports in the rule make NAT pick"),
+            "{}",
+            r.rationale
+        );
+        assert!(
+            r.commands[2].starts_with("# random ports: nft `masquerade fully-random`"),
+            "{:?}",
+            r.commands
+        );
+        // Not for a space near full of spread-out ports: random ports
+        // would not help there.
+        let mut spread = port_use(&breakdown.snat_ports, 0)[0].clone();
+        (
+            spread.held,
+            spread.percent,
+            spread.held_run,
+            spread.run_failure_percent,
+        ) = (60_000, 93.01, None, 0.0);
+        assert!(spread.needs_fix() && !spread.run_drops());
+        let r = recommendation(Some(&spread), SearchCounters::default()).unwrap();
+        assert!(
+            !r.commands.iter().any(|c| c.contains("random")),
+            "{:?}",
+            r.commands
+        );
+        let text = super::finding(&spread, 1, SearchCounters::default()).unwrap();
+        assert!(!text.contains("random ports"), "{text}");
         // A run of 25,600 (39.7%): about 0.97%, and under half held, so
         // neither a finding nor a recommendation.
         let dump = run_from_1024(25_600);
