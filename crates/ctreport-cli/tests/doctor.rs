@@ -1102,14 +1102,8 @@ fn crowded_snat_source_ports_are_a_finding_in_every_format() {
     assert_eq!(v["composition"]["distinct"]["snat_ports"], 1);
     // The CSV row, by the header's names.
     let csv = ok(&["doctor", "--format", "csv", roomy.to_str().unwrap()]);
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let row: Vec<&str> = lines
-        .find(|l| l.starts_with("snat_ports,"))
-        .unwrap_or_else(|| panic!("{csv}"))
-        .split(',')
-        .collect();
-    let cell = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    let row = first_row(&csv, "snat_ports");
+    let cell = |name: &str| row[name].as_str();
     assert_eq!(
         [
             "translated",
@@ -1136,6 +1130,67 @@ fn crowded_snat_source_ports_are_a_finding_in_every_format() {
             "1024-65535",
             "46.5"
         ]
+    );
+}
+
+/// The first row of `section` in a CSV report without quoted cells, by
+/// the header's names.
+fn first_row(csv: &str, section: &str) -> std::collections::HashMap<String, String> {
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap().split(',');
+    let row = lines
+        .find(|l| l.starts_with(&format!("{section},")))
+        .unwrap_or_else(|| panic!("no {section} row: {csv}"));
+    header
+        .map(str::to_owned)
+        .zip(row.split(',').map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn runs_of_held_ports_with_gaps_show_their_drops() {
+    // 1024-30023 held but for each 1,000th port: 29 runs, not one.
+    let dump: String = (1024..30_024u32)
+        .filter(|p| p % 1000 != 0)
+        .map(|p| {
+            format!(
+                "ipv4     2 tcp      6 100 ESTABLISHED src=198.18.0.1 dst=198.51.100.2 \
+                 sport={p} dport=443 src=198.51.100.2 dst=192.0.2.1 sport=443 \
+                 dport={p} [ASSURED] mark=0 use=1\n"
+            )
+        })
+        .collect();
+    let dir = Scratch::new("doctor-snat-gaps");
+    let path = dir.join("gaps.txt");
+    std::fs::write(&path, dump).unwrap();
+    let file = path.to_str().unwrap();
+    let v = json(&["doctor", "--format", "json", file]);
+    let row = &v["snat_ports"][0];
+    let drops = row["run_failure_percent"].as_f64().unwrap();
+    assert!(row["held_run"].is_null() && drops > 1.0, "{row}");
+    // The table and CSV show the estimate without a run to name.
+    let row = first_row(&ok(&["doctor", "--format", "csv", file]), "snat_ports");
+    assert_eq!(
+        (row["held run"].as_str(), row["run drops"].as_str()),
+        ("", format!("{drops:.1}").as_str())
+    );
+    let table = ok(&["doctor", file]);
+    assert!(
+        table.contains(&format!("{drops:.1}%\n")) && table.contains("form long runs"),
+        "{table}"
+    );
+    // And the advice for runs: random ports.
+    let r = v["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "snat-ports")
+        .unwrap_or_else(|| panic!("{}", v["recommendations"]));
+    assert!(
+        r["commands"]
+            .to_string()
+            .contains("masquerade fully-random"),
+        "{r}"
     );
 }
 

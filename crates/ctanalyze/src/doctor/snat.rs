@@ -42,7 +42,7 @@ pub const CROWDED_PERCENT: f64 = 50.0;
 /// spread out; earlier where they form long runs.
 pub const NEAR_FULL_PERCENT: f64 = 90.0;
 
-/// The share of new connections dropped by a run of held ports from
+/// The share of new connections dropped by runs of held ports from
 /// which the recommendation is made.
 pub const RUN_FAILURE_PERCENT: f64 = 1.0;
 
@@ -165,8 +165,85 @@ pub struct PortTally {
     pub source: Source,
     /// The lowest and highest port held (`held` entries' ports; `None`
     /// without any): when `held` ports span exactly `held` ports, they
-    /// form one run, and how often NAT's tries all fail follows.
+    /// form one run.
     pub held_span: Option<(u16, u16)>,
+    /// The ports held, from the second on (the first is `held_span`'s):
+    /// how often NAT's tries all fall on held ports follows from the runs
+    /// they form.
+    held_ports: Option<Box<HeldPorts>>,
+}
+
+/// A set of ports: sorted while it has at most [`HeldPorts::LIST_MAX`],
+/// a bitmap of all 65,536 ports (8 KiB, the room of the longest list)
+/// beyond. The form follows from the set alone, so equal sets compare
+/// equal however they were built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HeldPorts {
+    List(Vec<u16>),
+    Bits(Box<[u64; 1024]>),
+}
+
+impl HeldPorts {
+    const LIST_MAX: usize = 4096;
+
+    fn of(ports: &[u16]) -> HeldPorts {
+        let mut set = HeldPorts::List(Vec::new());
+        for &port in ports {
+            set.insert(port);
+        }
+        set
+    }
+
+    fn insert(&mut self, port: u16) {
+        match self {
+            HeldPorts::List(list) => {
+                if let Err(at) = list.binary_search(&port) {
+                    list.insert(at, port);
+                    if list.len() > Self::LIST_MAX {
+                        *self = HeldPorts::Bits(Self::bits_of(list));
+                    }
+                }
+            }
+            HeldPorts::Bits(bits) => bits[usize::from(port / 64)] |= 1 << (port % 64),
+        }
+    }
+
+    fn bits_of(list: &[u16]) -> Box<[u64; 1024]> {
+        let mut bits = Box::new([0u64; 1024]);
+        for &port in list {
+            bits[usize::from(port / 64)] |= 1 << (port % 64);
+        }
+        bits
+    }
+
+    fn bits(&self) -> Box<[u64; 1024]> {
+        match self {
+            HeldPorts::List(list) => Self::bits_of(list),
+            HeldPorts::Bits(bits) => bits.clone(),
+        }
+    }
+
+    fn merge(&mut self, other: &HeldPorts) {
+        match other {
+            HeldPorts::List(list) => list.iter().for_each(|&port| self.insert(port)),
+            HeldPorts::Bits(theirs) => {
+                let mut bits = self.bits();
+                for (mine, theirs) in bits.iter_mut().zip(theirs.iter()) {
+                    *mine |= theirs;
+                }
+                *self = HeldPorts::Bits(bits);
+            }
+        }
+    }
+
+    /// The share of NAT's searches in `class` whose every window of tries
+    /// falls on held ports of the set (see [`search_failure`]).
+    fn search_failure(&self, class: PortClass) -> f64 {
+        let bits = self.bits();
+        let (first, last) = class.ports();
+        let runs = (first..=last).map(|port| bits[usize::from(port / 64)] >> (port % 64) & 1 == 1);
+        search_failure(runs, class.size())
+    }
 }
 
 /// Whose entries hold ports of a space: a single source is a case of its
@@ -220,7 +297,7 @@ struct PackedSpace(u64, u64);
 
 /// A [`PortTally`] of an IPv4 space: the source as its bits, `one` saying
 /// whether it is the only one (with `several` false and no source: none).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct PackedTally {
     held: u32,
     closing: u32,
@@ -229,6 +306,7 @@ struct PackedTally {
     state: SourceState,
     /// `held_span`, (0, 0) without a port held (no class holds port 0).
     span: (u16, u16),
+    held_ports: Option<Box<HeldPorts>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -277,7 +355,7 @@ impl PackedSpace {
 }
 
 impl PackedTally {
-    fn pack(tally: &PortTally) -> PackedTally {
+    fn pack(tally: PortTally) -> PackedTally {
         let (source, state) = match tally.source {
             Source::None => (0, SourceState::None),
             Source::One(IpAddr::V4(addr)) => (addr.to_bits(), SourceState::One),
@@ -291,10 +369,20 @@ impl PackedTally {
             source,
             state,
             span: tally.held_span.unwrap_or((0, 0)),
+            held_ports: tally.held_ports,
         }
     }
 
-    fn unpack(self) -> PortTally {
+    /// The tally, its held ports moved out (`self` keeps none).
+    fn take(&mut self) -> PortTally {
+        let held_ports = self.held_ports.take();
+        PortTally {
+            held_ports,
+            ..self.unpack()
+        }
+    }
+
+    fn unpack(&self) -> PortTally {
         PortTally {
             held: self.held,
             closing: self.closing,
@@ -305,6 +393,7 @@ impl PackedTally {
                 SourceState::Several => Source::Several,
             },
             held_span: (self.span != (0, 0)).then_some(self.span),
+            held_ports: self.held_ports.clone(),
         }
     }
 }
@@ -315,6 +404,13 @@ impl PortTally {
             (false, _) => self.outside = self.outside.saturating_add(1),
             (true, true) => self.closing = self.closing.saturating_add(1),
             (true, false) => {
+                match (&mut self.held_ports, self.held_span) {
+                    (Some(set), _) => set.insert(port),
+                    (None, Some((one, _))) => {
+                        self.held_ports = Some(Box::new(HeldPorts::of(&[one, port])));
+                    }
+                    (None, None) => {}
+                }
                 self.held = self.held.saturating_add(1);
                 self.held_span = Some(span((port, port), self.held_span));
             }
@@ -329,8 +425,28 @@ impl PortTally {
         self.closing = self.closing.saturating_add(theirs.closing);
         self.outside = self.outside.saturating_add(theirs.outside);
         self.source.merge(theirs.source);
+        let mut mine = self.held_ports.take().map(|set| *set).or_else(|| {
+            // One port held (or none): it is the span's.
+            self.held_span.map(|(one, _)| HeldPorts::of(&[one]))
+        });
+        let theirs_set = theirs
+            .held_ports
+            .map(|set| *set)
+            .or_else(|| theirs.held_span.map(|(one, _)| HeldPorts::of(&[one])));
         if let Some(theirs) = theirs.held_span {
             self.held_span = Some(span(theirs, self.held_span));
+        }
+        self.held_ports = match (mine.as_mut(), theirs_set) {
+            (Some(set), Some(theirs)) => {
+                set.merge(&theirs);
+                mine.map(Box::new)
+            }
+            (Some(_), None) => mine.map(Box::new),
+            (None, theirs) => theirs.map(Box::new),
+        };
+        // A single port stays in the span alone.
+        if self.held <= 1 {
+            self.held_ports = None;
         }
     }
 }
@@ -357,9 +473,9 @@ impl SnatPorts {
         match PackedSpace::pack(&space) {
             Some(packed) => {
                 let entry = self.v4.entry(packed).or_default();
-                let mut tally = entry.unpack();
+                let mut tally = entry.take();
                 tally.count(port, held, closing, flow.orig.src);
-                *entry = PackedTally::pack(&tally);
+                *entry = PackedTally::pack(tally);
             }
             None => self
                 .other
@@ -414,10 +530,10 @@ impl SnatPorts {
 impl Merge for SnatPorts {
     fn merge(&mut self, other: Self) {
         // The smaller map into the larger one, as every keyed map merges.
-        merge_maps(&mut self.v4, other.v4, |mine, theirs| {
-            let mut tally = mine.unpack();
-            tally.merge(theirs.unpack());
-            *mine = PackedTally::pack(&tally);
+        merge_maps(&mut self.v4, other.v4, |mine, mut theirs| {
+            let mut tally = mine.take();
+            tally.merge(theirs.take());
+            *mine = PackedTally::pack(tally);
         });
         merge_maps(&mut self.other, other.other, PortTally::merge);
     }
@@ -445,7 +561,8 @@ pub fn run_failure(run: u64, size: u64) -> f64 {
 }
 
 /// What a space is judged by, as [`PortUse`] shows it: the shares of its
-/// ports taken (rounded to two decimals) and its one run of held ports.
+/// ports taken and the share of NAT's searches its runs of held ports
+/// fail (rounded to two decimals).
 /// The table's order, the finding, the recommendation and the reading of
 /// `insert_failed` all judge by these, so they agree on every space.
 #[derive(Debug, Clone, Copy)]
@@ -458,8 +575,10 @@ struct Shares {
 
 impl Shares {
     /// The shares, unless the space is far from every rule below: under
-    /// 39% of its ports taken is under half, and one run of held ports
-    /// fails under 1% of NAT's searches until it is 39.8% of the range.
+    /// 39% of its ports taken is under half, and runs of held ports fail
+    /// under 1% of NAT's searches until they hold 39.8% of the range (each
+    /// window falls on held ports from at most as many places as ports
+    /// are held).
     /// A gateway may have as many spaces as entries, nearly all far.
     fn judged(class: PortClass, tally: &PortTally) -> Option<Shares> {
         let taken = u64::from(tally.held) + u64::from(tally.closing);
@@ -473,18 +592,22 @@ impl Shares {
         let held_run = tally
             .held_span
             .filter(|&(first, last)| u64::from(last - first) + 1 == held && held >= WINDOWS[0]);
+        // Every window can fall on held ports only once some run of them
+        // is as long as the first.
+        let failure = match &tally.held_ports {
+            Some(set) if held >= WINDOWS[0] => set.search_failure(class),
+            _ => 0.0,
+        };
         Shares {
             percent: super::percent(held, size),
             percent_with_closing: super::percent(held + u64::from(tally.closing), size),
             held_run,
-            run_failure_percent: held_run.map_or(0.0, |(first, last)| {
-                super::round2(run_failure(u64::from(last - first) + 1, size) * 100.0)
-            }),
+            run_failure_percent: super::round2(failure * 100.0),
         }
     }
 
     /// New connections are dropped on every kernel: near full without
-    /// closing entries, or one run of held ports fails at least
+    /// closing entries, or runs of held ports fail at least
     /// [`RUN_FAILURE_PERCENT`] of NAT's searches.
     fn drops(&self) -> bool {
         self.percent >= NEAR_FULL_PERCENT || self.run_failure_percent >= RUN_FAILURE_PERCENT
@@ -498,6 +621,43 @@ impl Shares {
     fn reported(&self) -> bool {
         self.drops() || self.crowded()
     }
+}
+
+/// The chance that every window NAT tries falls on held ports, `held`
+/// saying for each port of a range of `size`, in order, whether it is
+/// held: a window of `w` ports from a random place (wrapping around the
+/// range, as the kernel's tries do) is all held from `run - w + 1` places
+/// of each run of `run` held ports, and the windows' places are drawn
+/// independently. For one run, [`run_failure`].
+fn search_failure(held: impl Iterator<Item = bool>, size: u64) -> f64 {
+    let mut runs = Vec::new();
+    let mut current = 0u64;
+    let mut first: Option<u64> = None;
+    for port_held in held {
+        if port_held {
+            current += 1;
+        } else {
+            if first.is_none() {
+                first = Some(current);
+            } else if current > 0 {
+                runs.push(current);
+            }
+            current = 0;
+        }
+    }
+    match first {
+        // Every port held.
+        None => return if current > 0 { 1.0 } else { 0.0 },
+        // The run at the end goes on at the start.
+        Some(first) => runs.push(first + current),
+    }
+    WINDOWS
+        .iter()
+        .map(|&w| {
+            let places: u64 = runs.iter().map(|&run| run.saturating_sub(w - 1)).sum();
+            places as f64 / size as f64
+        })
+        .product()
 }
 
 /// A port space and how full it is.
@@ -538,9 +698,10 @@ pub struct PortUse {
     /// at least as long as NAT's first window of tries (`[1, 383]`);
     /// `None` otherwise.
     pub held_run: Option<(u16, u16)>,
-    /// With one run of held ports, the share of new connections (that
-    /// cannot keep their own port) for which all of NAT's tries fall in
-    /// it, in percent ([`run_failure`]); 0 otherwise.
+    /// The share of new connections (that cannot keep their own port)
+    /// for which all of NAT's tries fall on held ports, from the runs the
+    /// held ports form, in percent: [`run_failure`] for one run; 0 without
+    /// a run as long as NAT's first window.
     pub run_failure_percent: f64,
 }
 
@@ -555,8 +716,8 @@ impl PortUse {
     }
 
     /// True when new connections there are dropped on every kernel: the
-    /// space is near full without closing entries, or one run of held
-    /// ports fails at least [`RUN_FAILURE_PERCENT`] of NAT's searches.
+    /// space is near full without closing entries, or runs of held ports
+    /// fail at least [`RUN_FAILURE_PERCENT`] of NAT's searches.
     /// The finding then says "Fix", and the recommendation is made.
     pub fn needs_fix(&self) -> bool {
         self.shares().drops()
@@ -578,9 +739,9 @@ impl PortUse {
         }
     }
 
-    /// True when one run of held ports, not how many are held, drops new
-    /// connections: under [`NEAR_FULL_PERCENT`] held, the run fails at
-    /// least [`RUN_FAILURE_PERCENT`] of NAT's searches. Runs form from
+    /// True when runs of held ports, not how many are held, drop new
+    /// connections: under [`NEAR_FULL_PERCENT`] held, they fail at least
+    /// [`RUN_FAILURE_PERCENT`] of NAT's searches. Runs form from
     /// original ports kept in order; random ports in the rule spread new
     /// connections' ports instead.
     pub fn run_drops(&self) -> bool {
@@ -790,6 +951,11 @@ pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Opt
             " The held ports form one run ({first_held}-{last_held}): for about {} of the new connections there that cannot keep their own port, every window of ports NAT tries (248 in all, from random places) falls in it, and they are dropped {dropped}.",
             super::pct(fullest.run_failure_percent)
         ));
+    } else if fullest.run_failure_percent > 0.0 {
+        text.push_str(&format!(
+            " The held ports form long runs (as kept original ports taken in order do): for about {} of the new connections there that cannot keep their own port, every window of ports NAT tries (248 in all, from random places) falls on held ports, and they are dropped {dropped}.",
+            super::pct(fullest.run_failure_percent)
+        ));
     } else {
         text.push_str(" NAT still finds free ports while the held ones are spread out; drops start around 90% held, earlier where held ports form long runs (as kept original ports taken in order do).");
     }
@@ -823,7 +989,7 @@ pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Opt
     };
     let mut remedies = Vec::new();
     if fullest.run_drops() {
-        remedies.push("random ports in the rule (nft `masquerade fully-random`; iptables `-j MASQUERADE --random-fully`) make NAT pick every new connection's port at random instead of keeping its original one, so the ports held no longer line up in a run (this one empties as its entries expire), unless the peer needs the original source port".to_owned());
+        remedies.push("random ports in the rule (nft `masquerade fully-random`; iptables `-j MASQUERADE --random-fully`) make NAT pick every new connection's port at random instead of keeping its original one, so the ports held no longer line up in runs (those there empty as their entries expire), unless the peer needs the original source port".to_owned());
     }
     if fullest.small_class() {
         let protocol = fullest.protocol;
@@ -882,7 +1048,8 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
     }
     if fullest.percent < NEAR_FULL_PERCENT {
         rationale.push_str(&format!(
-            ", in one run: about {} of the new connections there that cannot keep their own port are dropped.",
+            ", in {}: about {} of the new connections there that cannot keep their own port are dropped.",
+            if fullest.held_run.is_some() { "one run" } else { "long runs" },
             super::pct(fullest.run_failure_percent)
         ));
     } else {
@@ -893,7 +1060,7 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
     rationale.push_str(" is not in the dump: find it with the first commands, then change it as the templates show.");
     let run = fullest.run_drops();
     if run {
-        rationale.push_str(" The run comes from original source ports kept in order: random ports in the rule make NAT pick every new connection's port at random instead, so the held ports spread out, and the run empties as its entries expire (unless the peer needs the original source port).");
+        rationale.push_str(" Runs of held ports come from original source ports kept in order: random ports in the rule make NAT pick every new connection's port at random instead, so the held ports spread out, and the runs empty as their entries expire (unless the peer needs the original source port).");
     }
     let small = fullest.small_class();
     if small {
@@ -929,8 +1096,14 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
     Some(Recommendation {
         id: "snat-ports",
         title: format!(
-            "Give source NAT more ports toward {} ({})",
-            fullest.peer, fullest.protocol
+            "{} toward {} ({})",
+            if run {
+                "Spread source NAT's ports"
+            } else {
+                "Give source NAT more ports"
+            },
+            fullest.peer,
+            fullest.protocol
         ),
         rationale,
         commands,
@@ -1008,8 +1181,9 @@ mod tests {
                 outside: 2,
                 source,
                 held_span,
+                held_ports: held_span.map(|(low, high)| Box::new(HeldPorts::of(&[low, high]))),
             };
-            assert_eq!(PackedTally::pack(&tally).unpack(), tally);
+            assert_eq!(PackedTally::pack(tally.clone()).unpack(), tally);
         }
         // IPv6 spaces are not packed.
         let mut v6 = space(PortClass::Low, 0);
@@ -1042,17 +1216,18 @@ mod tests {
             "{text}"
         );
         assert!(recommendation(rows.first(), SearchCounters::default()).is_some());
-        // The same count with a gap: no run, no estimate.
+        // The same count with a gap: no one run, but the run of 382
+        // fails nearly as many searches (11.3%).
         let gapped: String = (1..=382)
             .chain([400])
             .map(|p| established(("10.0.0.1", p), ("192.0.2.1", p)))
             .collect();
         let rows = port_use(&spaces(&gapped), 0);
-        assert_eq!((rows[0].held_run, rows[0].run_failure_percent), (None, 0.0));
         assert_eq!(
-            recommendation(rows.first(), SearchCounters::default()),
-            None
+            (rows[0].held_run, rows[0].run_failure_percent),
+            (None, 11.28)
         );
+        assert!(recommendation(rows.first(), SearchCounters::default()).is_some());
         // The estimate at its ends.
         assert_eq!(run_failure(127, 511), 0.0);
         assert_eq!(run_failure(511, 511), 1.0);
@@ -1483,12 +1658,11 @@ mod tests {
         ] {
             let (first, _) = class.ports();
             let size = u32::try_from(class.size()).unwrap();
-            for taken in 1..=size {
-                let run = PortTally {
-                    held: taken,
-                    held_span: Some((first, first + u16::try_from(taken - 1).unwrap())),
-                    ..PortTally::default()
-                };
+            // Every count near the edge, some elsewhere.
+            let counts =
+                (1..=size).filter(|&n| n < 1024 || (25_000..=26_000).contains(&n) || n % 257 == 0);
+            for taken in counts {
+                let run = run_tally(first, taken);
                 let closing = PortTally {
                     closing: taken,
                     ..PortTally::default()
@@ -1505,14 +1679,132 @@ mod tests {
             }
         }
         // The shortcut's edge is close to the run rule's.
-        let s = |held: u32| {
-            let tally = PortTally {
-                held,
-                held_span: Some((1024, 1024 + u16::try_from(held - 1).unwrap())),
-                ..PortTally::default()
-            };
-            Shares::of(PortClass::Unprivileged, &tally)
-        };
+        let s = |held: u32| Shares::of(PortClass::Unprivileged, &run_tally(1024, held));
         assert!(s(25_732).drops() && !s(25_600).drops());
+    }
+
+    /// `held` ports held in one run from `first`.
+    fn run_tally(first: u16, held: u32) -> PortTally {
+        let last = first + u16::try_from(held - 1).unwrap();
+        let ports: Vec<u16> = (first..=last).collect();
+        PortTally {
+            held,
+            held_span: Some((first, last)),
+            held_ports: (held > 1).then(|| Box::new(HeldPorts::of(&ports))),
+            ..PortTally::default()
+        }
+    }
+
+    /// [`search_failure`] the slow way: every place of every window.
+    fn brute_force(held: &[bool]) -> f64 {
+        let size = held.len();
+        WINDOWS
+            .iter()
+            .map(|&w| {
+                let w = w as usize;
+                let places = (0..size)
+                    .filter(|&start| (0..w).all(|i| held[(start + i) % size]))
+                    .count();
+                places as f64 / size as f64
+            })
+            .product()
+    }
+
+    #[test]
+    fn the_search_failure_of_any_held_ports_counts_every_window() {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.max(b).max(1e-300);
+        // One run: the closed form.
+        let mut held = vec![false; 511];
+        held[..383].fill(true);
+        let one = search_failure(held.iter().copied(), 511);
+        assert!(close(one, run_failure(383, 511)), "{one}");
+        assert!(close(one, brute_force(&held)));
+        // The same run across the end of the range: one run still.
+        held.rotate_right(300);
+        assert!(close(search_failure(held.iter().copied(), 511), one));
+        assert!(close(brute_force(&held), one));
+        // Runs with gaps, some across the end, in every class, against
+        // the slow way; a seeded generator, no crate.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for size in [511usize, 424, 4096] {
+            for gap_every in [40u64, 150, 400, 5000] {
+                let held: Vec<bool> = (0..size).map(|_| next() % gap_every != 0).collect();
+                let fast = search_failure(held.iter().copied(), size as u64);
+                let slow = brute_force(&held);
+                assert!(close(fast, slow), "{size} {gap_every}: {fast} {slow}");
+            }
+        }
+        // All held, none held.
+        assert_eq!(search_failure([true; 424].into_iter(), 424), 1.0);
+        assert_eq!(search_failure([false; 424].into_iter(), 424), 0.0);
+    }
+
+    #[test]
+    fn held_ports_are_one_set_however_they_were_built() {
+        // 5,000 ports (a bitmap) and 300 (a list), each built in order,
+        // backwards, and as two merged halves.
+        for count in [5_000u16, 300] {
+            let ports: Vec<u16> = (0..count).map(|i| 1024 + i * 7 % 60_000).collect();
+            let forward = HeldPorts::of(&ports);
+            let backward = HeldPorts::of(&ports.iter().rev().copied().collect::<Vec<_>>());
+            let (low, high) = ports.split_at(ports.len() / 3);
+            let mut halves = HeldPorts::of(high);
+            halves.merge(&HeldPorts::of(low));
+            assert_eq!(forward, backward);
+            assert_eq!(forward, halves);
+            assert_eq!(matches!(forward, HeldPorts::Bits(_)), count > 4096);
+        }
+    }
+
+    #[test]
+    fn runs_with_gaps_are_estimated_and_reported() {
+        // Ports 1024-30023 held but for each 1,000th: no one run, 29 long
+        // ones, as clients' kept ports leave them.
+        let ports: Vec<u16> = (1024..30_024).filter(|p| p % 1000 != 0).collect();
+        let dump: String = ports
+            .iter()
+            .map(|&p| established(("10.0.0.1", p), ("192.0.2.1", p)))
+            .collect();
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        let rows = port_use(&breakdown.snat_ports, 0);
+        let mut held = vec![false; 64_512];
+        for &p in &ports {
+            held[usize::from(p - 1024)] = true;
+        }
+        let expected = super::super::round2(brute_force(&held) * 100.0);
+        assert!(expected >= RUN_FAILURE_PERCENT, "{expected}");
+        assert_eq!(
+            (
+                rows[0].held_run,
+                rows[0].run_failure_percent,
+                rows[0].needs_fix()
+            ),
+            (None, expected, true)
+        );
+        let summary = crate::Analyzer::new().analyze_bytes(dump.as_bytes());
+        let d = crate::doctor::Doctor::new().diagnose(&summary, &breakdown, None, None);
+        let finding = d.findings.iter().find(|f| f.starts_with("SNAT ")).unwrap();
+        assert!(
+            finding.contains(" The held ports form long runs (as kept original ports taken in order do): for about ")
+                && finding.contains(" Fix: random ports in the rule"),
+            "{finding}"
+        );
+        let r = d.recommendation("snat-ports").unwrap();
+        assert!(
+            r.rationale.contains(", in long runs: about "),
+            "{}",
+            r.rationale
+        );
+        // Two parts merged: the same spaces, held ports and all.
+        let cut = dump[..dump.len() / 2].rfind('\n').unwrap() + 1;
+        let mut merged = Breakdown::from_bytes(&dump.as_bytes()[..cut]).snat_ports;
+        merged.merge(Breakdown::from_bytes(&dump.as_bytes()[cut..]).snat_ports);
+        assert_eq!(merged, breakdown.snat_ports);
     }
 }

@@ -537,9 +537,11 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
                 r.held_run
                     .map_or(String::new(), |(a, b)| format!("{a}-{b}")),
             ),
-            match r.held_run {
-                Some(_) => Cell::Percent(r.run_failure_percent),
-                None => Cell::text(""),
+            // Runs with gaps have an estimate too; spread ports none.
+            if r.held_run.is_some() || r.run_failure_percent > 0.0 {
+                Cell::Percent(r.run_failure_percent)
+            } else {
+                Cell::text("")
             },
         ]
     });
