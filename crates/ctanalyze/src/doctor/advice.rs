@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::doctor::notrack::{Candidate, Target};
+use crate::doctor::notrack::{Candidate, Pair, Target};
 use crate::doctor::whatif::{Timer, WhatIf};
 use crate::doctor::{Fill, Stats, format_bytes, group, pct};
 use crate::{Cidr, Networks, Summary};
@@ -396,14 +396,14 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     let mut largest: Vec<&Candidate> = candidates.iter().filter(|c| gets_rules(c)).collect();
     largest.sort_by_key(|c| std::cmp::Reverse(c.count)); // stable: ports before pairs on ties
     largest.truncate(NOTRACK_RULES);
-    let chosen_pairs: Vec<String> = largest
+    let chosen_pairs: Vec<Pair> = largest
         .iter()
         .filter_map(|c| match &c.target {
             Target::Pair {
                 source,
                 destination,
                 ..
-            } => Some(super::notrack::pair_name(source, destination)),
+            } => Some(Pair::new(source, destination)),
             Target::Port { .. } => None,
         })
         .collect();
@@ -869,6 +869,7 @@ mod tests {
     fn what_if(gone: u64, entries: u64, table: u64) -> WhatIf {
         WhatIf {
             protocol: "tcp",
+            shared_with: Vec::new(),
             state: "TIME_WAIT",
             sysctl: "net.netfilter.nf_conntrack_tcp_timeout_time_wait".into(),
             configured: 120,
@@ -1088,7 +1089,7 @@ mod tests {
             },
             count,
             percent: count as f64,
-            inside_pairs: vec!["fd00::1 -> fd00::2".into()],
+            inside_pairs: vec![Pair::new("fd00::1", "fd00::2")],
         };
         let r = notrack(&[pair.clone(), inside(53, 15)], Pressure::High).unwrap();
         assert_eq!(r.title, "Do not track heavy traffic that is never NATed");
@@ -1103,7 +1104,7 @@ mod tests {
         assert!(!r.commands.iter().any(|c| c.contains("dport 53")));
         assert!(!r.rationale.contains("more candidate"));
         let elsewhere = Candidate {
-            inside_pairs: vec!["fd00::9 -> fd00::2".into()],
+            inside_pairs: vec![Pair::new("fd00::9", "fd00::2")],
             ..inside(54, 15)
         };
         let r = notrack(&[pair, elsewhere], Pressure::High).unwrap();

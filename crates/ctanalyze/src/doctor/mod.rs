@@ -519,7 +519,7 @@ impl Doctor {
         // UDP-Lite runs on UDP's timers: its entries are in those rows.
         if summary.protocol(Protocol::UDPLITE) > 0 {
             for w in timeouts.iter_mut().filter(|w| w.protocol == "udp") {
-                w.protocol = "udp, udplite";
+                w.shared_with.push("udplite");
             }
         }
         // Every entry counts an address pair in the breakdown: an empty one
@@ -940,7 +940,7 @@ fn findings(
             w.proposed,
             group(w.gone),
             group(w.entries),
-            w.protocol,
+            w.protocols(),
             w.state,
             pct(w.percent),
             group(w.configured),
@@ -1470,7 +1470,10 @@ mod tests {
             .iter()
             .find(|w| w.sysctl.ends_with("udp_timeout"))
             .unwrap();
-        assert_eq!(udp.protocol, "udp, udplite");
+        assert_eq!(
+            (udp.protocol, &udp.shared_with[..], udp.protocols().as_str()),
+            ("udp", &["udplite"][..], "udp, udplite")
+        );
         let evictable: u64 = d
             .composition
             .not_assured_by_state

@@ -52,17 +52,37 @@ pub struct Candidate {
     pub count: u64,
     /// Share of all entries, percent.
     pub percent: f64,
-    /// For a port, the pair candidates that hold all of its entries
-    /// (`source -> destination`): its few sources and destinations, every
-    /// combination a candidate pair, so the pairs' rules take it whole.
-    /// Empty when there are none (and for a pair).
-    pub inside_pairs: Vec<String>,
+    /// For a port, the pair candidates that hold all of its entries: its
+    /// few sources and destinations, every combination a candidate pair,
+    /// so the pairs' rules take it whole. Empty when there are none (and
+    /// for a pair).
+    pub inside_pairs: Vec<Pair>,
 }
 
-/// An address pair as reports name it, and as
-/// [`Candidate::inside_pairs`] lists it: `source -> destination`.
-pub fn pair_name(source: impl std::fmt::Display, destination: impl std::fmt::Display) -> String {
-    format!("{source} -> {destination}")
+/// An (original source, original destination) address pair; reports
+/// name it `source -> destination`, JSON gives both fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pair {
+    /// The original source address.
+    pub source: String,
+    /// The original destination address.
+    pub destination: String,
+}
+
+impl Pair {
+    /// The pair of the two addresses as they print.
+    pub fn new(source: impl std::fmt::Display, destination: impl std::fmt::Display) -> Pair {
+        Pair {
+            source: source.to_string(),
+            destination: destination.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {}", self.source, self.destination)
+    }
 }
 
 /// The rule for one key: a candidate when it holds at least [`MIN_SHARE`]
@@ -145,7 +165,7 @@ pub fn candidates(summary: &Summary, breakdown: &Breakdown) -> Vec<Candidate> {
             {
                 sources
                     .iter()
-                    .flat_map(|s| destinations.iter().map(move |d| pair_name(s, d)))
+                    .flat_map(|s| destinations.iter().map(move |d| Pair::new(s, d)))
                     .collect()
             }
             _ => Vec::new(),
@@ -278,7 +298,7 @@ mod tests {
                         source,
                         destination,
                         ..
-                    } => pair_name(source, destination),
+                    } => Pair::new(source, destination).to_string(),
                 })
                 .collect::<Vec<_>>()
         };
@@ -338,7 +358,7 @@ mod tests {
         };
         assert_eq!(
             inside(9400),
-            Some(vec!["192.0.2.1 -> 198.51.100.2".to_owned()])
+            Some(vec![Pair::new("192.0.2.1", "198.51.100.2")])
         );
         assert_eq!(inside(9401), Some(vec![]));
         assert_eq!(inside(443), Some(vec![]));

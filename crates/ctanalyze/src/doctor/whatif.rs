@@ -181,9 +181,12 @@ impl Timer {
 /// The effect of one shorter timeout on the entries of one timer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WhatIf {
-    /// `tcp`, `udp` (`udp, udplite` where the dump holds UDP-Lite entries,
-    /// which run on UDP's timers), `icmp`, `icmpv6`, or `other` (the generic timer).
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, or `other` (the generic timer).
     pub protocol: &'static str,
+    /// Other protocols whose entries run on this timer and are counted
+    /// here: `udplite` on UDP's timers when the dump holds UDP-Lite
+    /// entries. Reports show them after `protocol` ([`WhatIf::protocols`]).
+    pub shared_with: Vec<&'static str>,
     /// The TCP state, which UDP timer, or `any` (ICMP) and `no tracker`
     /// (generic): [`Timer::labels`].
     pub state: &'static str,
@@ -437,6 +440,7 @@ pub fn what_ifs(
             let (protocol, state) = spec.timer.labels();
             rows.push(WhatIf {
                 protocol,
+                shared_with: Vec::new(),
                 state,
                 sysctl: format!("net.netfilter.{}", spec.sysctl),
                 configured,
@@ -454,6 +458,17 @@ pub fn what_ifs(
         }
     }
     rows
+}
+
+impl WhatIf {
+    /// `protocol` and the protocols that share its timer, as reports show
+    /// them: `udp, udplite`.
+    pub fn protocols(&self) -> String {
+        std::iter::once(self.protocol)
+            .chain(self.shared_with.iter().copied())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[cfg(test)]

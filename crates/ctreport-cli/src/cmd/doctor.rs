@@ -573,7 +573,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
 
     let rows = d.timeouts.iter().map(|w| {
         vec![
-            Cell::text(w.protocol),
+            Cell::Text(w.protocols()),
             Cell::text(w.state),
             // As --what-if takes it: `tcp_timeout_established`.
             Cell::text(w.sysctl.trim_start_matches("net.netfilter.nf_conntrack_")),
@@ -637,7 +637,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
                 internal,
             } => (
                 "pair",
-                ctanalyze::doctor::notrack::pair_name(source, destination),
+                ctanalyze::doctor::notrack::Pair::new(source, destination).to_string(),
                 if *internal { "yes" } else { "no" },
             ),
         };
@@ -647,7 +647,14 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             Cell::Int(candidate.count),
             Cell::Percent(candidate.percent),
             Cell::text(internal),
-            Cell::Text(candidate.inside_pairs.join(", ")),
+            Cell::Text(
+                candidate
+                    .inside_pairs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         ]
     });
     parts.push(table(
