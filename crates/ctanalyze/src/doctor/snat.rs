@@ -905,6 +905,13 @@ fn ranked(spaces: impl Iterator<Item = (PortSpace, PortTally)>, top: usize) -> V
         .collect()
 }
 
+/// Whether iptables' MASQUERADE and SNAT take a port range for
+/// `protocol`: only for TCP, UDP, SCTP and DCCP (not UDP-Lite); nft takes
+/// one for any protocol with ports.
+fn iptables_takes_ports(protocol: &str) -> bool {
+    matches!(protocol, "tcp" | "udp" | "sctp" | "dccp")
+}
+
 /// The counters of the statistics that bear on NAT's port search.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SearchCounters {
@@ -1065,7 +1072,12 @@ pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Opt
     }
     if fullest.small_class() {
         let protocol = fullest.protocol;
-        remedies.push(format!("a port range in the rule gives 64,512 ports (nft `meta l4proto {protocol} masquerade to :1024-65535`; iptables `-p {protocol} -j MASQUERADE --to-ports 1024-65535`), unless the peer needs a source port below 1024"));
+        let iptables = if iptables_takes_ports(protocol) {
+            format!("iptables `-p {protocol} -j MASQUERADE --to-ports 1024-65535`")
+        } else {
+            format!("iptables takes no port range for {protocol}")
+        };
+        remedies.push(format!("a port range in the rule gives 64,512 ports (nft `meta l4proto {protocol} masquerade to :1024-65535`; {iptables}), unless the peer needs a source port below 1024"));
     }
     match &fullest.source {
         Some(one) => remedies.push(format!(
@@ -1165,7 +1177,14 @@ pub fn recommendation(fullest: Option<&PortUse>, stats: SearchCounters) -> Optio
     }
     if small {
         let address = if v6 { "[ADDRESS]" } else { "ADDRESS" };
-        commands.push(format!("# a port range (both name the protocol with it): nft `meta l4proto {protocol} masquerade to :1024-65535` (or `meta l4proto {protocol} snat {nft_family} to {address}:1024-65535`), {iptables} `-p {protocol} -j MASQUERADE --to-ports 1024-65535`"));
+        let nft = format!(
+            "nft `meta l4proto {protocol} masquerade to :1024-65535` (or `meta l4proto {protocol} snat {nft_family} to {address}:1024-65535`)"
+        );
+        commands.push(if iptables_takes_ports(protocol) {
+            format!("# a port range (both name the protocol with it): {nft}, {iptables} `-p {protocol} -j MASQUERADE --to-ports 1024-65535`")
+        } else {
+            format!("# a port range (nft names the protocol with it; {iptables} takes no port range for {protocol}): {nft}")
+        });
     }
     commands.push(format!(
         "# more addresses: nft `snat {nft_family} to FIRST-LAST` instead of masquerade, {iptables} `-j SNAT --to-source FIRST-LAST`"
@@ -1958,5 +1977,47 @@ mod tests {
             r.rationale
         );
         assert_eq!(&r.commands[2][..14], "# random ports", "{:?}", r.commands);
+    }
+
+    #[test]
+    fn no_iptables_port_range_for_udp_lite() {
+        // 480 of the 511 low ports held by UDP-Lite entries, spread out.
+        let dump: String = (1..=511u16)
+            .filter(|p| p % 16 != 0)
+            .map(|p| {
+                format!(
+                    "ipv4     2 udplite  136 30 src=10.0.0.1 dst=198.51.100.2 sport={p} dport=5000 src=198.51.100.2 dst=192.0.2.1 sport=5000 dport={p} mark=0 use=1\n"
+                )
+            })
+            .collect();
+        let rows = port_use(&spaces(&dump), 0);
+        assert_eq!((rows[0].protocol, rows[0].held), ("udplite", 480));
+        let text = finding(&rows[0], 1, SearchCounters::default()).unwrap();
+        assert!(
+            text.contains("nft `meta l4proto udplite masquerade to :1024-65535`; iptables takes no port range for udplite)"),
+            "{text}"
+        );
+        let r = recommendation(rows.first(), SearchCounters::default()).unwrap();
+        let range = r
+            .commands
+            .iter()
+            .find(|c| c.starts_with("# a port range"))
+            .unwrap();
+        assert!(!range.contains("--to-ports"), "{range}");
+        assert!(
+            range.contains("iptables takes no port range for udplite"),
+            "{range}"
+        );
+        // UDP gets both.
+        let udp = dump.replace("udplite  136", "udp      17");
+        let rows = port_use(&spaces(&udp), 0);
+        let r = recommendation(rows.first(), SearchCounters::default()).unwrap();
+        assert!(
+            r.commands
+                .iter()
+                .any(|c| c.contains("iptables `-p udp -j MASQUERADE --to-ports 1024-65535`")),
+            "{:?}",
+            r.commands
+        );
     }
 }
