@@ -1097,6 +1097,7 @@ fn crowded_snat_source_ports_are_a_finding_in_every_format() {
             "percent_with_closing": 62.0,
             "held_run": null,
             "run_failure_percent": 0.0,
+            "run_failure_percent_with_closing": 0.0,
         }])
     );
     assert_eq!(v["composition"]["distinct"]["snat_ports"], 1);

@@ -173,6 +173,11 @@ pub struct PortTally {
     /// how often NAT's tries all fall on held ports follows from the runs
     /// they form.
     held_ports: Option<Arc<HeldPorts>>,
+    /// The lowest port of the closing entries (`None` without any).
+    closing_first: Option<u16>,
+    /// Their ports, once two entries are closing: kernels before 6.5 keep
+    /// them taken, so runs there are of held and closing ports.
+    closing_ports: Option<Arc<HeldPorts>>,
 }
 
 /// A set of ports: sorted while it has at most [`HeldPorts::LIST_MAX`]
@@ -342,6 +347,9 @@ struct PackedTally {
     /// `held_span`, (0, 0) without a port held (no class holds port 0).
     span: (u16, u16),
     held_ports: Option<Arc<HeldPorts>>,
+    /// `closing_first`, 0 for none.
+    closing_first: u16,
+    closing_ports: Option<Arc<HeldPorts>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -405,14 +413,18 @@ impl PackedTally {
             state,
             span: tally.held_span.unwrap_or((0, 0)),
             held_ports: tally.held_ports,
+            closing_first: tally.closing_first.unwrap_or(0),
+            closing_ports: tally.closing_ports,
         }
     }
 
-    /// The tally, its held ports moved out (`self` keeps none).
+    /// The tally, its port sets moved out (`self` keeps none).
     fn take(&mut self) -> PortTally {
         let held_ports = self.held_ports.take();
+        let closing_ports = self.closing_ports.take();
         PortTally {
             held_ports,
+            closing_ports,
             ..self.unpack()
         }
     }
@@ -429,6 +441,8 @@ impl PackedTally {
             },
             held_span: (self.span != (0, 0)).then_some(self.span),
             held_ports: self.held_ports.clone(),
+            closing_first: (self.closing_first != 0).then_some(self.closing_first),
+            closing_ports: self.closing_ports.clone(),
         }
     }
 }
@@ -437,7 +451,17 @@ impl PortTally {
     fn count(&mut self, port: u16, port_held: bool, closing: bool, source: IpAddr) {
         match (port_held, closing) {
             (false, _) => self.outside = self.outside.saturating_add(1),
-            (true, true) => self.closing = self.closing.saturating_add(1),
+            (true, true) => {
+                match (&mut self.closing_ports, self.closing_first) {
+                    (Some(set), _) => Arc::make_mut(set).insert(port),
+                    (None, Some(one)) => {
+                        self.closing_ports = Some(Arc::new(HeldPorts::of(&[one, port])));
+                    }
+                    (None, None) => {}
+                }
+                self.closing = self.closing.saturating_add(1);
+                self.closing_first = Some(self.closing_first.map_or(port, |one| one.min(port)));
+            }
             (true, false) => {
                 match (&mut self.held_ports, self.held_span) {
                     (Some(set), _) => Arc::make_mut(set).insert(port),
@@ -460,27 +484,47 @@ impl PortTally {
         self.closing = self.closing.saturating_add(theirs.closing);
         self.outside = self.outside.saturating_add(theirs.outside);
         self.source.merge(theirs.source);
-        // One port held (or none) has no set: it is the span's.
-        let set_of = |set: Option<Arc<HeldPorts>>, span: Option<(u16, u16)>| {
-            set.or_else(|| span.map(|(one, _)| Arc::new(HeldPorts::of(&[one]))))
-        };
-        let mine = set_of(self.held_ports.take(), self.held_span);
-        let theirs_set = set_of(theirs.held_ports, theirs.held_span);
+        self.held_ports = union(
+            (self.held_ports.take(), self.held_span.map(|(one, _)| one)),
+            (theirs.held_ports, theirs.held_span.map(|(one, _)| one)),
+            self.held,
+        );
         if let Some(theirs) = theirs.held_span {
             self.held_span = Some(span(theirs, self.held_span));
         }
-        self.held_ports = match (mine, theirs_set) {
-            (Some(mut set), Some(theirs)) => {
-                Arc::make_mut(&mut set).merge(&theirs);
-                Some(set)
-            }
-            (mine, None) => mine,
-            (None, theirs) => theirs,
+        self.closing_ports = union(
+            (self.closing_ports.take(), self.closing_first),
+            (theirs.closing_ports, theirs.closing_first),
+            self.closing,
+        );
+        self.closing_first = match (self.closing_first, theirs.closing_first) {
+            (Some(mine), Some(theirs)) => Some(mine.min(theirs)),
+            (mine, theirs) => mine.or(theirs),
         };
-        // A single port stays in the span alone.
-        if self.held <= 1 {
-            self.held_ports = None;
+    }
+}
+
+/// The union of two port sets, each given as its set or, for one port
+/// (none), only that port; `None` when `count` (the entries of both) is
+/// at most one: a single port has no set.
+fn union(
+    mine: (Option<Arc<HeldPorts>>, Option<u16>),
+    theirs: (Option<Arc<HeldPorts>>, Option<u16>),
+    count: u32,
+) -> Option<Arc<HeldPorts>> {
+    if count <= 1 {
+        return None;
+    }
+    let set_of = |(set, one): (Option<Arc<HeldPorts>>, Option<u16>)| {
+        set.or_else(|| one.map(|one| Arc::new(HeldPorts::of(&[one]))))
+    };
+    match (set_of(mine), set_of(theirs)) {
+        (Some(mut set), Some(theirs)) => {
+            Arc::make_mut(&mut set).merge(&theirs);
+            Some(set)
         }
+        (mine, None) => mine,
+        (None, theirs) => theirs,
     }
 }
 
@@ -588,6 +632,7 @@ struct Shares {
     percent_with_closing: f64,
     held_run: Option<(u16, u16)>,
     run_failure_percent: f64,
+    run_failure_percent_with_closing: f64,
 }
 
 impl Shares {
@@ -616,11 +661,27 @@ impl Shares {
             Some(set) if held >= WINDOWS[0] => set.search_failure(class),
             _ => 0.0,
         };
+        // Kernels before 6.5 keep the closing entries' ports taken.
+        let taken = held + u64::from(tally.closing);
+        let with_closing = if tally.closing == 0 {
+            failure
+        } else if taken >= WINDOWS[0] {
+            let one = |set: &Option<Arc<HeldPorts>>, first: Option<u16>| match set {
+                Some(set) => HeldPorts::clone(set),
+                None => HeldPorts::of(&first.into_iter().collect::<Vec<_>>()),
+            };
+            let mut all = one(&tally.held_ports, tally.held_span.map(|(first, _)| first));
+            all.merge(&one(&tally.closing_ports, tally.closing_first));
+            all.search_failure(class)
+        } else {
+            0.0
+        };
         Shares {
             percent: super::percent(held, size),
-            percent_with_closing: super::percent(held + u64::from(tally.closing), size),
+            percent_with_closing: super::percent(taken, size),
             held_run,
             run_failure_percent: super::round2(failure * 100.0),
+            run_failure_percent_with_closing: super::round2(with_closing * 100.0),
         }
     }
 
@@ -636,8 +697,14 @@ impl Shares {
         self.percent_with_closing >= CROWDED_PERCENT
     }
 
+    /// On kernels before 6.5, where closing entries keep their ports,
+    /// the runs of taken ports fail at least [`RUN_FAILURE_PERCENT`].
+    fn runs_drop_before_6_5(&self) -> bool {
+        self.run_failure_percent_with_closing >= RUN_FAILURE_PERCENT
+    }
+
     fn reported(&self) -> bool {
-        self.drops() || self.crowded()
+        self.drops() || self.crowded() || self.runs_drop_before_6_5()
     }
 }
 
@@ -769,6 +836,10 @@ pub struct PortUse {
     /// held ports form, in percent, as the kernel searches; 0 without
     /// a run as long as NAT's first window.
     pub run_failure_percent: f64,
+    /// The same with the closing entries' ports taken, as kernels before
+    /// 6.5 keep them (on later kernels the last 32 tries of a window may
+    /// take them, so it lies between the two there).
+    pub run_failure_percent_with_closing: f64,
 }
 
 impl PortUse {
@@ -802,6 +873,7 @@ impl PortUse {
             percent_with_closing: self.percent_with_closing,
             held_run: self.held_run,
             run_failure_percent: self.run_failure_percent,
+            run_failure_percent_with_closing: self.run_failure_percent_with_closing,
         }
     }
 
@@ -811,9 +883,25 @@ impl PortUse {
     /// would (each of the 248 tries held with the space's share). Runs
     /// form from original ports kept in order; random ports in the rule
     /// spread new connections' ports instead.
+    /// On kernels before 6.5 the same holds of the runs of held and
+    /// closing ports together.
     pub fn run_drops(&self) -> bool {
-        let spread = (self.percent / 100.0).powi(248) * 100.0;
-        self.run_failure_percent >= RUN_FAILURE_PERCENT && self.run_failure_percent >= 2.0 * spread
+        let runs = |failure: f64, percent: f64| {
+            let spread = (percent / 100.0).powi(248) * 100.0;
+            failure >= RUN_FAILURE_PERCENT && failure >= 2.0 * spread
+        };
+        runs(self.run_failure_percent, self.percent)
+            || runs(
+                self.run_failure_percent_with_closing,
+                self.percent_with_closing,
+            )
+    }
+
+    /// True when, on kernels before 6.5 (closing entries' ports taken),
+    /// runs of taken ports fail at least [`RUN_FAILURE_PERCENT`] of NAT's
+    /// searches.
+    pub fn runs_drop_before_6_5(&self) -> bool {
+        self.shares().runs_drop_before_6_5()
     }
 
     /// True for the two small classes (1-511, 600-1023), which a port
@@ -879,6 +967,7 @@ fn ranked(spaces: impl Iterator<Item = (PortSpace, PortTally)>, top: usize) -> V
                 percent_with_closing,
                 held_run,
                 run_failure_percent,
+                run_failure_percent_with_closing,
             } = Shares::of(space.class, &tally);
             PortUse {
                 protocol: space.protocol.name(),
@@ -900,6 +989,7 @@ fn ranked(spaces: impl Iterator<Item = (PortSpace, PortTally)>, top: usize) -> V
                 percent_with_closing,
                 held_run,
                 run_failure_percent,
+                run_failure_percent_with_closing,
             }
         })
         .collect()
@@ -948,7 +1038,8 @@ pub fn explains_insert_failed(fullest: Option<&PortUse>, stats: SearchCounters) 
     if fullest.needs_fix() {
         Some(true)
     } else {
-        (fullest.percent_with_closing >= NEAR_FULL_PERCENT).then_some(false)
+        (fullest.percent_with_closing >= NEAR_FULL_PERCENT || fullest.runs_drop_before_6_5())
+            .then_some(false)
     }
 }
 
@@ -1019,7 +1110,7 @@ pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Opt
             " NAT tries 248 ports from random places: with {} free{older}, new connections there start to be dropped {dropped}.",
             group(free)
         ));
-    } else if fullest.run_failure_percent == 0.0 {
+    } else if fullest.run_failure_percent == 0.0 && !fullest.runs_drop_before_6_5() {
         text.push_str(" NAT still finds free ports while the held ones are spread out; drops start around 90% held, earlier where held ports form long runs (as kept original ports taken in order do).");
     }
     // Whatever the fill: how often the runs of held ports fail a search.
@@ -1036,6 +1127,17 @@ pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Opt
         text.push_str(&format!(
             " The held ports {runs}: for about {} of the new connections there that cannot keep their own port, every window of ports NAT tries (248 in all, from random places) falls {falls}, and they are dropped {dropped}.",
             super::pct(fullest.run_failure_percent)
+        ));
+    }
+    let with_closing = fullest.run_failure_percent_with_closing;
+    if fullest.held + fullest.closing < fullest.ports
+        && fullest.runs_drop_before_6_5()
+        && with_closing > fullest.run_failure_percent
+    {
+        text.push_str(&format!(
+            " With the {} closing entries, whose ports kernels before 6.5 keep, the taken ports form longer runs: there about {} of those new connections are dropped.",
+            group(fullest.closing),
+            super::pct(with_closing)
         ));
     }
     if let Some(failed) = stats.insert_failed {
@@ -1061,7 +1163,7 @@ pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Opt
     }
     let lead = if fullest.needs_fix() {
         "Fix"
-    } else if near_full {
+    } else if near_full || fullest.runs_drop_before_6_5() {
         "Fix on kernels before 6.5"
     } else {
         "For more room"
@@ -1278,8 +1380,13 @@ mod tests {
                 source,
                 held_span,
                 held_ports: held_span.map(|(low, high)| Arc::new(HeldPorts::of(&[low, high]))),
+                closing_first: held_span.map(|(low, _)| low + 1),
+                closing_ports: held_span.map(|(low, _)| Arc::new(HeldPorts::of(&[low + 1, 600]))),
             };
             assert_eq!(PackedTally::pack(tally.clone()).unpack(), tally);
+            let mut packed = PackedTally::pack(tally.clone());
+            assert_eq!(packed.take(), tally);
+            assert_eq!((packed.held_ports, packed.closing_ports), (None, None));
         }
         // IPv6 spaces are not packed.
         let mut v6 = space(PortClass::Low, 0);
@@ -1500,6 +1607,7 @@ mod tests {
         (half.held, half.closing) = (300, 0);
         (half.percent, half.percent_with_closing) = (58.71, 58.71);
         (half.held_run, half.run_failure_percent) = (None, 0.0);
+        half.run_failure_percent_with_closing = 0.0;
         assert_eq!(explains_insert_failed(Some(&half), stats), None);
         let text = finding(&half, 3, SearchCounters::default()).unwrap();
         assert!(text.contains(" NAT still finds free ports while"), "{text}");
@@ -1668,6 +1776,7 @@ mod tests {
             spread.held_run,
             spread.run_failure_percent,
         ) = (60_000, 93.01, None, 0.0);
+        spread.run_failure_percent_with_closing = 0.0;
         assert!(spread.needs_fix() && !spread.run_drops());
         let r = recommendation(Some(&spread), SearchCounters::default()).unwrap();
         assert_eq!(
@@ -2019,5 +2128,58 @@ mod tests {
             "{:?}",
             r.commands
         );
+    }
+
+    #[test]
+    fn closing_entries_make_runs_on_kernels_before_6_5() {
+        // Ports 1024-28023, ESTABLISHED and TIME_WAIT in turn: no run of
+        // held ports, one run of 27,000 taken ones where closing entries
+        // keep their ports.
+        let dump: String = (1024..28_024u16)
+            .map(|p| {
+                let state = if p % 2 == 0 {
+                    "ESTABLISHED"
+                } else {
+                    "TIME_WAIT"
+                };
+                entry(state, ("10.0.0.1", p), ("192.0.2.1", p), "")
+            })
+            .collect();
+        let spaces = spaces(&dump);
+        let rows = port_use(&spaces, 0);
+        let row = &rows[0];
+        assert_eq!(
+            (row.held, row.closing, row.run_failure_percent),
+            (13_500, 13_500, 0.0)
+        );
+        let mut all = vec![false; 64_512];
+        all[..27_000].fill(true);
+        let expected = super::super::round2(brute_force(&all) * 100.0);
+        assert!(expected >= RUN_FAILURE_PERCENT, "{expected}");
+        assert_eq!(row.run_failure_percent_with_closing, expected);
+        assert!(!row.needs_fix() && row.runs_drop_before_6_5() && row.reported());
+        assert_eq!(subject(&spaces).map(|s| s.peer), Some(row.peer.clone()));
+        let text = finding(row, 1, SearchCounters::default()).unwrap();
+        for part in [
+            " With the 13,500 closing entries, whose ports kernels before 6.5 keep, the taken ports form longer runs: there about ",
+            " Fix on kernels before 6.5: random ports in the rule",
+        ] {
+            assert!(text.contains(part), "{part}\n{text}");
+        }
+        assert!(!text.contains("spread out;"), "{text}");
+        // A failed insert is put down to it on those kernels only.
+        let stats = SearchCounters {
+            insert_failed: Some(3),
+            found: None,
+        };
+        assert_eq!(explains_insert_failed(Some(row), stats), Some(false));
+        // New connections take closing ports on later kernels: no fix for
+        // every kernel, so no recommendation.
+        assert_eq!(recommendation(Some(row), stats), None);
+        // Two parts merged: the same closing ports.
+        let cut = dump[..dump.len() / 2].rfind('\n').unwrap() + 1;
+        let mut merged = Breakdown::from_bytes(&dump.as_bytes()[cut..]).snat_ports;
+        merged.merge(Breakdown::from_bytes(&dump.as_bytes()[..cut]).snat_ports);
+        assert_eq!(merged, spaces);
     }
 }
