@@ -439,7 +439,7 @@ print(ok)
     let finding = snat_finding(&d.findings);
     for part in [
         "0 of the 511 source ports NAT picks from (1-511: original ports below 512) are held (0.0%), all from 192.0.2.1.",
-        " 511 more are TCP entries in TIME_WAIT or CLOSE: kernels since 6.5 give their ports to new connections;",
+        " 511 more are TCP entries in TIME_WAIT or CLOSE: since 6.5 a new TCP connection may take such a port",
         " None is free on kernels before 6.5:",
         " insert_failed = 0: no insert has failed yet.",
         " Fix on kernels before 6.5: ",

@@ -1051,12 +1051,14 @@ fn crowded_snat_source_ports_are_a_finding_in_every_format() {
     let head = "SNAT tcp 192.0.2.1 -> 198.51.100.2:443: ";
     let crowded_finding = "40,000 of the 64,512 source ports NAT picks from (1024-65535: \
                            original ports from 1024) are held (62.0%). NAT still finds free \
-                           ports while the held ones are spread out";
+                           ports: drops start where held ports form long runs";
     // Closed: held on kernels before 6.5 only.
     let closing_finding = "0 of the 64,512 source ports NAT picks from (1024-65535: original \
                            ports from 1024) are held (0.0%). 40,000 more are TCP entries in \
-                           TIME_WAIT or CLOSE: kernels since 6.5 give their ports to new \
-                           connections; older ones keep them until they expire (62.0% held then).";
+                           TIME_WAIT or CLOSE: since 6.5 a new TCP connection may take such a \
+                           port (in the last 32 tries of a window, when its sequence number has \
+                           moved on); older kernels keep them until they expire (62.0% held \
+                           then).";
     for (format, _) in FORMATS {
         for (file, finding) in [(&crowded, crowded_finding), (&closing, closing_finding)] {
             let out = run(format, file);

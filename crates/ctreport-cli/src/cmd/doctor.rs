@@ -549,7 +549,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
         "snat_ports",
         "SNAT source ports (entries translated to one address toward one peer each need a port of \
          their own; held: ports of the range NAT picks from when the rule gives none; closing: TCP \
-         TIME_WAIT or CLOSE, whose ports kernels since 6.5 give to new connections; outside: ports \
+         TIME_WAIT or CLOSE, whose ports kernels since 6.5 may give to new connections; outside: ports \
          outside the range; of ports: held of the range; held run: the held ports when they form one \
          run; run drops: the new connections that cannot keep their port for which NAT finds none; \
          spaces that drop new connections first)",
