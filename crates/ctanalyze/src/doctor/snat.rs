@@ -863,9 +863,9 @@ impl PortUse {
     }
 
     /// True when new connections there are dropped on every kernel: the
-    /// space is near full without closing entries, or runs of held ports
-    /// fail at least [`RUN_FAILURE_PERCENT`] of NAT's searches.
-    /// The finding then says "Fix", and the recommendation is made.
+    /// held ports fail at least [`RUN_FAILURE_PERCENT`] of NAT's searches
+    /// (`run_failure_percent`). The finding then says "Fix", and the
+    /// recommendation is made.
     pub fn needs_fix(&self) -> bool {
         self.shares().drops()
     }
