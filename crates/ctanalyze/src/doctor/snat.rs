@@ -454,24 +454,13 @@ impl PortTally {
         match (port_held, closing) {
             (false, _) => self.outside = self.outside.saturating_add(1),
             (true, true) => {
-                match (&mut self.closing_ports, self.closing_first) {
-                    (Some(set), _) => Arc::make_mut(set).insert(port),
-                    (None, Some(one)) => {
-                        self.closing_ports = Some(Arc::new(HeldPorts::of(&[one, port])));
-                    }
-                    (None, None) => {}
-                }
+                add_port(&mut self.closing_ports, self.closing_first, port);
                 self.closing = self.closing.saturating_add(1);
                 self.closing_first = Some(self.closing_first.map_or(port, |one| one.min(port)));
             }
             (true, false) => {
-                match (&mut self.held_ports, self.held_span) {
-                    (Some(set), _) => Arc::make_mut(set).insert(port),
-                    (None, Some((one, _))) => {
-                        self.held_ports = Some(Arc::new(HeldPorts::of(&[one, port])));
-                    }
-                    (None, None) => {}
-                }
+                let first = self.held_first();
+                add_port(&mut self.held_ports, first, port);
                 self.held = self.held.saturating_add(1);
                 self.held_span = Some(span((port, port), self.held_span));
             }
@@ -481,14 +470,20 @@ impl PortTally {
         }
     }
 
+    /// The held port that stands for the set while there is one only.
+    fn held_first(&self) -> Option<u16> {
+        self.held_span.map(|(one, _)| one)
+    }
+
     fn merge(&mut self, theirs: PortTally) {
         self.held = self.held.saturating_add(theirs.held);
         self.closing = self.closing.saturating_add(theirs.closing);
         self.outside = self.outside.saturating_add(theirs.outside);
         self.source.merge(theirs.source);
+        let (mine_first, theirs_first) = (self.held_first(), theirs.held_first());
         self.held_ports = union(
-            (self.held_ports.take(), self.held_span.map(|(one, _)| one)),
-            (theirs.held_ports, theirs.held_span.map(|(one, _)| one)),
+            (self.held_ports.take(), mine_first),
+            (theirs.held_ports, theirs_first),
             self.held,
         );
         if let Some(theirs) = theirs.held_span {
@@ -503,6 +498,16 @@ impl PortTally {
             (Some(mine), Some(theirs)) => Some(mine.min(theirs)),
             (mine, theirs) => mine.or(theirs),
         };
+    }
+}
+
+/// `port` joins `set`; with `first`, the one port before it (no set
+/// yet), it makes one.
+fn add_port(set: &mut Option<Arc<HeldPorts>>, first: Option<u16>, port: u16) {
+    match (set, first) {
+        (Some(set), _) => Arc::make_mut(set).insert(port),
+        (set, Some(one)) => *set = Some(Arc::new(HeldPorts::of(&[one, port]))),
+        (_, None) => {}
     }
 }
 
@@ -668,22 +673,12 @@ impl Shares {
         let with_closing = if tally.closing == 0 {
             failure
         } else if taken >= WINDOWS[0] {
-            let mut all = match &tally.held_ports {
-                Some(set) => HeldPorts::clone(set),
-                None => HeldPorts::of(
-                    &tally
-                        .held_span
-                        .map(|(one, _)| one)
-                        .into_iter()
-                        .collect::<Vec<_>>(),
-                ),
-            };
-            match (&tally.closing_ports, tally.closing_first) {
-                (Some(set), _) => all.merge(set),
-                (None, Some(one)) => all.insert(one),
-                (None, None) => {}
-            }
-            all.search_failure(class)
+            let all = union(
+                (tally.held_ports.clone(), tally.held_first()),
+                (tally.closing_ports.clone(), tally.closing_first),
+                tally.held.saturating_add(tally.closing),
+            );
+            all.map_or(0.0, |set| set.search_failure(class))
         } else {
             0.0
         };
