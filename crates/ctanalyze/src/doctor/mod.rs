@@ -534,9 +534,13 @@ impl Doctor {
 
         let networks = Networks::group(&summary.sources, crate::Prefixes::DEFAULT);
 
-        let snat_ports = snat::port_use(&breakdown.snat_ports, self.top);
-        // The space the finding and the recommendation are about.
-        let snat_subject = snat::subject(&breakdown.snat_ports);
+        // The rows, and the space the finding and the recommendation are
+        // about.
+        let snat::Overview {
+            rows: snat_ports,
+            subject: snat_subject,
+            reported: snat_reported,
+        } = snat::overview(&breakdown.snat_ports, self.top);
         let counters = snat::SearchCounters {
             insert_failed: stats.and_then(|s| s.get("insert_failed")),
             found: stats.and_then(|s| s.get("found")),
@@ -558,7 +562,7 @@ impl Doctor {
         let composition = composition(summary, breakdown, &networks, self.top);
         let snat_finding = snat_subject
             .as_ref()
-            .and_then(|subject| snat::finding(subject, breakdown.snat_ports.reported(), counters));
+            .and_then(|subject| snat::finding(subject, snat_reported, counters));
         let nat_failed = snat::explains_insert_failed(snat_subject.as_ref(), counters);
         let stats_report = stats.map(StatsReport::new);
         let findings = findings(

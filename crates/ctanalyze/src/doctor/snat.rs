@@ -599,16 +599,6 @@ impl SnatPorts {
             .map(|(space, tally)| (*space, tally.clone()));
         v4.chain(other)
     }
-
-    /// How many spaces the doctor reports on: at least half taken, or
-    /// dropping new connections ([`PortUse::reported`]).
-    pub fn reported(&self) -> usize {
-        self.iter()
-            .filter(|(space, tally)| {
-                Shares::judged(space.class, tally).is_some_and(|s| s.reported())
-            })
-            .count()
-    }
 }
 
 impl Merge for SnatPorts {
@@ -918,88 +908,117 @@ impl PortUse {
     }
 }
 
-/// The `top` worst spaces (all when `top` is 0), worst first: those
-/// where new connections are dropped on every kernel
-/// ([`PortUse::needs_fix`]), then the others; each group by the share of
-/// their ports held on every kernel, then with closing TCP entries
-/// counted (as kernels before 6.5 hold them), then the space.
-pub fn port_use(spaces: &SnatPorts, top: usize) -> Vec<PortUse> {
-    ranked(spaces.iter(), top)
+/// What the doctor shows of the spaces, from one walk over them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overview {
+    /// The `top` worst spaces (all when `top` is 0), worst first: those
+    /// where new connections are dropped on every kernel
+    /// ([`PortUse::needs_fix`]), then the others; each group by the share
+    /// of their ports held on every kernel, then with closing TCP entries
+    /// counted (as kernels before 6.5 hold them), then the space.
+    pub rows: Vec<PortUse>,
+    /// The space the finding and the recommendation are about: the worst
+    /// (in the order of `rows`) of those [reported](PortUse::reported).
+    /// It is not always the first row: a space of closing entries only
+    /// ranks below any with a port held.
+    pub subject: Option<PortUse>,
+    /// How many spaces are reported.
+    pub reported: usize,
 }
 
-/// The space the finding and the recommendation are about: the worst (as
-/// [`port_use`] orders them) of those [reported](PortUse::reported). It
-/// is not always the first row: a space of closing entries only ranks
-/// below any with a port held.
-pub fn subject(spaces: &SnatPorts) -> Option<PortUse> {
-    let reported = spaces
-        .iter()
-        .filter(|(space, tally)| Shares::judged(space.class, tally).is_some_and(|s| s.reported()));
-    ranked(reported, 1).pop()
-}
+/// A space as it is ranked: whether it drops new connections on every
+/// kernel, the space, its tally.
+type Ranked = (bool, PortSpace, PortTally);
 
-/// `spaces` ordered worst first, the first `top` (all when `top` is 0).
-fn ranked(spaces: impl Iterator<Item = (PortSpace, PortTally)>, top: usize) -> Vec<PortUse> {
-    let mut all: Vec<_> = spaces
-        .map(|(space, tally)| {
-            let drops = Shares::judged(space.class, &tally).is_some_and(|s| s.drops());
-            (drops, space, tally)
-        })
-        .collect();
-    // `a` worse than `b`: dropping, then a.ports / a.size > b.ports /
-    // b.size, in integers, for the held ports, then held and closing.
-    let worse = |a: &(bool, PortSpace, PortTally), b: &(bool, PortSpace, PortTally)| {
-        let share = |tally: &PortTally, other: &PortSpace| {
-            let held = u128::from(tally.held);
-            let size = u128::from(other.class.size());
-            (held * size, (held + u128::from(tally.closing)) * size)
-        };
-        b.0.cmp(&a.0)
-            .then_with(|| share(&b.2, &a.1).cmp(&share(&a.2, &b.1)))
-            .then_with(|| a.1.cmp(&b.1))
-    };
+/// The rows, subject and count of [`Overview`], judging each space once.
+pub fn overview(spaces: &SnatPorts, top: usize) -> Overview {
+    let mut all: Vec<Ranked> = Vec::with_capacity(spaces.len());
+    let mut subject: Option<Ranked> = None;
+    let mut reported = 0;
+    for (space, tally) in spaces.iter() {
+        let shares = Shares::judged(space.class, &tally);
+        let ranked = (shares.is_some_and(|s| s.drops()), space, tally);
+        if shares.is_some_and(|s| s.reported()) {
+            reported += 1;
+            if subject
+                .as_ref()
+                .is_none_or(|best| worse(&ranked, best).is_lt())
+            {
+                subject = Some(ranked.clone());
+            }
+        }
+        all.push(ranked);
+    }
     if top > 0 && top < all.len() {
         all.select_nth_unstable_by(top - 1, worse);
         all.truncate(top);
     }
     all.sort_unstable_by(worse);
-    all.into_iter()
-        .map(|(_, space, tally)| {
-            let (first_port, last_port) = space.class.ports();
-            let size = space.class.size();
-            let [held, closing, outside] =
-                [tally.held, tally.closing, tally.outside].map(u64::from);
-            let Shares {
-                percent,
-                percent_with_closing,
-                held_run,
-                run_failure_percent,
-                run_failure_percent_with_closing,
-            } = Shares::of(space.class, &tally);
-            PortUse {
-                protocol: space.protocol.name(),
-                translated: space.translated.to_string(),
-                peer: space.peer.to_string(),
-                zone: space.zone,
-                source: match tally.source {
-                    Source::One(addr) => Some(addr.to_string()),
-                    Source::None | Source::Several => None,
-                },
-                entries: held + closing + outside,
-                held,
-                closing,
-                outside,
-                first_port,
-                last_port,
-                ports: size,
-                percent,
-                percent_with_closing,
-                held_run,
-                run_failure_percent,
-                run_failure_percent_with_closing,
-            }
-        })
-        .collect()
+    Overview {
+        rows: all.into_iter().map(port_use_of).collect(),
+        subject: subject.map(port_use_of),
+        reported,
+    }
+}
+
+/// [`Overview::rows`] alone.
+pub fn port_use(spaces: &SnatPorts, top: usize) -> Vec<PortUse> {
+    overview(spaces, top).rows
+}
+
+/// [`Overview::subject`] alone.
+pub fn subject(spaces: &SnatPorts) -> Option<PortUse> {
+    overview(spaces, 1).subject
+}
+
+/// `a` worse than `b`: dropping, then a.ports / a.size > b.ports /
+/// b.size, in integers, for the held ports, then held and closing; then
+/// the space, so that the order is total.
+fn worse(a: &Ranked, b: &Ranked) -> std::cmp::Ordering {
+    let share = |tally: &PortTally, other: &PortSpace| {
+        let held = u128::from(tally.held);
+        let size = u128::from(other.class.size());
+        (held * size, (held + u128::from(tally.closing)) * size)
+    };
+    b.0.cmp(&a.0)
+        .then_with(|| share(&b.2, &a.1).cmp(&share(&a.2, &b.1)))
+        .then_with(|| a.1.cmp(&b.1))
+}
+
+/// The row of one ranked space.
+fn port_use_of((_, space, tally): Ranked) -> PortUse {
+    let (first_port, last_port) = space.class.ports();
+    let size = space.class.size();
+    let [held, closing, outside] = [tally.held, tally.closing, tally.outside].map(u64::from);
+    let Shares {
+        percent,
+        percent_with_closing,
+        held_run,
+        run_failure_percent,
+        run_failure_percent_with_closing,
+    } = Shares::of(space.class, &tally);
+    PortUse {
+        protocol: space.protocol.name(),
+        translated: space.translated.to_string(),
+        peer: space.peer.to_string(),
+        zone: space.zone,
+        source: match tally.source {
+            Source::One(addr) => Some(addr.to_string()),
+            Source::None | Source::Several => None,
+        },
+        entries: held + closing + outside,
+        held,
+        closing,
+        outside,
+        first_port,
+        last_port,
+        ports: size,
+        percent,
+        percent_with_closing,
+        held_run,
+        run_failure_percent,
+        run_failure_percent_with_closing,
+    }
 }
 
 /// Whether iptables' MASQUERADE and SNAT take a port range for
@@ -1051,7 +1070,7 @@ pub fn explains_insert_failed(fullest: Option<&PortUse>, stats: SearchCounters) 
 
 /// The finding on the worst space, when it is
 /// [reported](PortUse::reported). `fullest` is [`subject`]'s; `reported`
-/// how many spaces in all are reported ([`SnatPorts::reported`]).
+/// how many spaces in all are reported ([`Overview::reported`]).
 pub fn finding(fullest: &PortUse, reported: usize, stats: SearchCounters) -> Option<String> {
     if !fullest.reported() {
         return None;
@@ -1568,7 +1587,7 @@ mod tests {
         assert_eq!(rows[0].peer, "198.51.100.2:443");
         // The top 1 is the fullest, not the one with most entries.
         assert_eq!(port_use(&spaces, 1)[0].entries, 511);
-        assert_eq!(spaces.reported(), 1);
+        assert_eq!(overview(&spaces, 0).reported, 1);
 
         // Near full on every kernel, with failed inserts: found counts
         // the successful searches too, so it cannot confirm NAT failed.
