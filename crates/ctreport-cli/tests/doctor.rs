@@ -953,14 +953,11 @@ fn entries_on_another_timeout_are_shown_in_every_format() {
     check("json", json_cells);
 
     let csv = run("csv");
-    let mut lines = csv.lines();
-    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
-    let row = lines
-        .find(|l| l.starts_with("timeouts,") && l.contains(",TIME_WAIT,"))
-        .unwrap_or_else(|| panic!("{csv}"));
     check(
         "csv",
-        cells(header, row.split(',').map(String::from).collect()),
+        csv_row(&csv, |l| {
+            l.starts_with("timeouts,") && l.contains(",TIME_WAIT,")
+        }),
     );
 
     let markdown = run("markdown");
@@ -1139,14 +1136,26 @@ fn crowded_snat_source_ports_are_a_finding_in_every_format() {
 /// The first row of `section` in a CSV report without quoted cells, by
 /// the header's names.
 fn first_row(csv: &str, section: &str) -> std::collections::HashMap<String, String> {
+    csv_row(csv, |l| l.starts_with(&format!("{section},")))
+        .into_iter()
+        .collect()
+}
+
+/// The first row that `pick` takes of a CSV report without quoted
+/// cells, as (header name, cell) pairs; it has a cell for every column.
+fn csv_row(csv: &str, pick: impl Fn(&str) -> bool) -> Vec<(String, String)> {
     let mut lines = csv.lines();
-    let header = lines.next().unwrap().split(',');
-    let row = lines
-        .find(|l| l.starts_with(&format!("{section},")))
-        .unwrap_or_else(|| panic!("no {section} row: {csv}"));
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines
+        .find(|l| pick(l))
+        .unwrap_or_else(|| panic!("no such row: {csv}"))
+        .split(',')
+        .collect();
+    assert_eq!(header.len(), row.len(), "{header:?} {row:?}");
     header
-        .map(str::to_owned)
-        .zip(row.split(',').map(str::to_owned))
+        .into_iter()
+        .zip(row)
+        .map(|(name, cell)| (name.to_owned(), cell.to_owned()))
         .collect()
 }
 
