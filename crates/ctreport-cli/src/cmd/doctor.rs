@@ -165,6 +165,7 @@ const CSV_COLUMNS: &[&str] = &[
     "of ports",
     "held run",
     "run drops",
+    "drops before 6.5",
     "kind",
     "match",
     "internal",
@@ -543,6 +544,12 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             } else {
                 Cell::text("")
             },
+            // The closing entries' ports held too, as before 6.5.
+            if r.held_run.is_some() || r.run_failure_percent_with_closing > 0.0 {
+                Cell::Percent(r.run_failure_percent_with_closing)
+            } else {
+                Cell::text("")
+            },
         ]
     });
     parts.push(table(
@@ -552,6 +559,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
          TIME_WAIT or CLOSE, whose ports kernels since 6.5 may give to new connections; outside: ports \
          outside the range; of ports: held of the range; held run: the held ports when they form one \
          run; run drops: the new connections that cannot keep their port for which NAT finds none; \
+         drops before 6.5: the same with the closing ports held, as kernels before 6.5 keep them; \
          spaces that drop new connections first)",
         &[
             "protocol",
@@ -567,6 +575,7 @@ fn parts(report: &DoctorReport) -> Vec<Part> {
             "of ports",
             "held run",
             "run drops",
+            "drops before 6.5",
         ],
         rows.collect(),
     ));
