@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use ctparse::{ChunkReader, Parser, Source, line_chunks};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,6 +117,57 @@ pub struct Analyzer {
     aggregates: Aggregates,
 }
 
+/// The error of [`Analyzer::try_threads`]: the operating system refused
+/// to start the threads asked for.
+#[derive(Debug, Clone)]
+pub struct ThreadsError {
+    threads: usize,
+    /// The operating system's reason.
+    reason: String,
+}
+
+impl ThreadsError {
+    /// The threads asked for (0: one per core).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+impl fmt::Display for ThreadsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.threads {
+            0 => write!(f, "cannot start a thread per core: {}", self.reason),
+            n => write!(f, "cannot start {n} threads: {}", self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ThreadsError {}
+
+/// Whether rayon's global pool runs: started here, as rayon's first use
+/// would start it, so that where the operating system refuses the threads
+/// the reason comes back instead of rayon's panic. Kept: after a failed
+/// start rayon never tries again, and its next use would panic.
+fn global_pool() -> Result<(), &'static str> {
+    static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+    let started = STARTED.get_or_init(|| match rayon::ThreadPoolBuilder::new().build_global() {
+        Ok(()) => Ok(()),
+        // Started before (by the program, say): no cause to give.
+        Err(error) if std::error::Error::source(&error).is_none() => Ok(()),
+        Err(error) => Err(error.to_string()),
+    });
+    started.as_ref().map(|_| ()).map_err(String::as_str)
+}
+
+/// Whether a pass without a pool of its own can run on rayon's current
+/// pool: the calling thread's, or the global one.
+fn current_pool() -> Result<(), &'static str> {
+    match rayon::current_thread_index() {
+        Some(_) => Ok(()),
+        None => global_pool(),
+    }
+}
+
 impl fmt::Debug for Analyzer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Analyzer")
@@ -175,20 +226,41 @@ impl Analyzer {
     /// own, as many, so that a slow stream (a pipe, a network upload)
     /// never holds the pool's threads while it waits for its writer.
     ///
-    /// # Panics
+    /// Where the operating system refuses to start the threads (a
+    /// process or cgroup limit on tasks, as on a host in trouble), the
+    /// analyzer runs on the calling thread alone, with the same results;
+    /// [`try_threads`](Analyzer::try_threads) says so instead.
+    pub fn threads(self, threads: usize) -> Analyzer {
+        let mut fallback = self.clone();
+        self.try_threads(threads).unwrap_or_else(|_| {
+            (fallback.threads, fallback.pool) = (1, None);
+            fallback
+        })
+    }
+
+    /// [`threads`](Analyzer::threads), or the error of the operating
+    /// system when it refuses to start the threads.
     ///
-    /// Only if the operating system refuses to start threads.
-    pub fn threads(mut self, threads: usize) -> Analyzer {
+    /// With 0, outside any rayon pool, this starts rayon's global pool
+    /// as rayon's first use would (rayon itself panics when that fails);
+    /// after such a failure the global pool is gone for the process, and
+    /// only an analyzer of its own threads, or of one, can run.
+    pub fn try_threads(mut self, threads: usize) -> Result<Analyzer, ThreadsError> {
+        let failed = |reason: String| ThreadsError { threads, reason };
         self.threads = threads;
-        self.pool = (threads > 1).then(|| {
-            Arc::new(
-                rayon::ThreadPoolBuilder::new()
+        self.pool = None;
+        match threads {
+            1 => {}
+            0 => current_pool().map_err(|reason| failed(reason.to_owned()))?,
+            _ => {
+                let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .build()
-                    .expect("cannot start analyzer threads"),
-            )
-        });
-        self
+                    .map_err(|error| failed(error.to_string()))?;
+                self.pool = Some(Arc::new(pool));
+            }
+        }
+        Ok(self)
     }
 
     /// Splits input into chunks of about `bytes` bytes (at least 1). By
@@ -521,47 +593,48 @@ impl Analyzer {
         if self.effective_threads() > 1 {
             return self.analyze_stream_pipelined(input, reader, chunk_size);
         }
-        let batch_len = 2 * self.effective_threads();
+        self.fold_stream_sequential(input, reader, chunk_size)
+    }
+
+    /// [`fold_stream`](Analyzer::fold_stream) on the calling thread.
+    fn fold_stream_sequential(
+        &self,
+        input: usize,
+        reader: impl Read,
+        chunk_size: usize,
+    ) -> (Summary, Result<(), Stop>) {
         let mut reader = ChunkReader::new(reader, chunk_size);
         let mut total = Summary::with_error_limit(self.max_errors);
         let mut next_line = 1u64;
-        let mut spare: Vec<Vec<u8>> = Vec::new();
+        let mut chunk = Vec::new();
         loop {
-            let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(batch_len);
-            let mut read = Ok(true);
-            while batch.len() < batch_len {
-                let mut chunk = spare.pop().unwrap_or_default();
-                read = reader.next_chunk(&mut chunk);
-                if !matches!(read, Ok(true)) {
-                    break;
+            match reader.next_chunk(&mut chunk) {
+                Ok(true) => {
+                    self.fold_chunk(&mut total, input, 0, next_line, &chunk);
+                    next_line += lines_in(&chunk);
                 }
-                let first_line = next_line;
-                next_line += lines_in(&chunk);
-                batch.push((first_line, chunk));
+                read => {
+                    // What was read before an error or the end is folded.
+                    total.totals.bytes += reader.skipped();
+                    let end = read.map(drop).map_err(|error| stopped(&reader, error));
+                    return (total, end);
+                }
             }
-            // What was read before an error or the end is folded first.
-            total.merge(self.fold_all(&batch, |acc, (first_line, chunk)| {
-                self.fold_chunk(acc, input, 0, *first_line, chunk);
-            }));
-            if let Ok(true) = read {
-                spare.extend(batch.into_iter().map(|(_, chunk)| chunk));
-                continue;
-            }
-            total.totals.bytes += reader.skipped();
-            let end = read.map(drop).map_err(|error| stopped(&reader, error));
-            return (total, end);
         }
     }
 
-    /// The reader thread sends numbered chunks through a channel of
-    /// `threads` slots; each of `threads` folding threads takes the next
-    /// chunk, folds it into its one accumulator and sends the buffer back
-    /// for reuse. At most about 2 x threads + 2 chunks exist at once.
+    /// The calling thread reads and sends numbered chunks through a
+    /// channel of `threads` slots; each of `threads` folding threads takes
+    /// the next chunk, folds it into its one accumulator and sends the
+    /// buffer back for reuse. At most about 2 x threads + 2 chunks exist
+    /// at once.
     ///
     /// The folding threads are threads of their own, not the pool's: a
     /// stream is read at the pace of its writer (a pipe, an upload), and
     /// pool threads waiting for its chunks would hold up every other pass
-    /// on the pool, and the caller's own rayon work, until it ended.
+    /// on the pool, and the caller's own rayon work, until it ended. Where
+    /// the operating system starts fewer, the others fold it all; where it
+    /// starts none, the stream is read on the sequential path.
     fn analyze_stream_pipelined(
         &self,
         input: usize,
@@ -571,35 +644,14 @@ impl Analyzer {
         let threads = self.effective_threads();
         let (full_tx, full_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        // Shared by the folding threads only: when the last of them ends,
+        // even by a panic, the channel closes and the reading is released.
+        let full_rx = Arc::new(Mutex::new(full_rx));
         std::thread::scope(|scope| {
-            // How reading ended, and the bytes of overlong lines it dropped.
-            let reading = scope.spawn(move || -> (Result<(), Stop>, u64) {
-                let mut reader = ChunkReader::new(reader, chunk_size);
-                let mut next_line = 1u64;
-                let end = loop {
-                    let mut chunk = empty_rx.try_recv().unwrap_or_default();
-                    match reader.next_chunk(&mut chunk) {
-                        Ok(true) => {}
-                        Ok(false) => break Ok(()),
-                        Err(error) => break Err(stopped(&reader, error)),
-                    }
-                    let first_line = next_line;
-                    next_line += lines_in(&chunk);
-                    if full_tx.send((first_line, chunk)).is_err() {
-                        // The folding side is gone (it panicked): stop.
-                        break Ok(());
-                    }
-                };
-                (end, reader.skipped())
-            });
-            // Shared by the folding threads only: when the last of them
-            // ends, even by a panic, the channel closes and a reader
-            // blocked on it is released.
-            let full_rx = Arc::new(Mutex::new(full_rx));
             let folding: Vec<_> = (0..threads)
-                .map(|_| {
+                .map_while(|_| {
                     let (full_rx, empty_tx) = (Arc::clone(&full_rx), empty_tx.clone());
-                    scope.spawn(move || {
+                    let fold = move || {
                         let mut acc = Summary::with_error_limit(self.max_errors);
                         loop {
                             // A poisoned lock only means another folding
@@ -609,14 +661,36 @@ impl Analyzer {
                                 return acc;
                             };
                             self.fold_chunk(&mut acc, input, 0, first_line, &chunk);
-                            // The reader may have finished already; then the
-                            // buffer is simply freed.
+                            // The reading may have finished already; then
+                            // the buffer is simply freed.
                             let _ = empty_tx.send(chunk);
                         }
-                    })
+                    };
+                    std::thread::Builder::new().spawn_scoped(scope, fold).ok()
                 })
                 .collect();
             drop((full_rx, empty_tx));
+            if folding.is_empty() {
+                return self.fold_stream_sequential(input, reader, chunk_size);
+            }
+            // How reading ended, and the bytes of overlong lines it dropped.
+            let mut reader = ChunkReader::new(reader, chunk_size);
+            let mut next_line = 1u64;
+            let end = loop {
+                let mut chunk = empty_rx.try_recv().unwrap_or_default();
+                match reader.next_chunk(&mut chunk) {
+                    Ok(true) => {}
+                    Ok(false) => break Ok(()),
+                    Err(error) => break Err(stopped(&reader, error)),
+                }
+                let first_line = next_line;
+                next_line += lines_in(&chunk);
+                if full_tx.send((first_line, chunk)).is_err() {
+                    // The folding side is gone (it panicked): stop.
+                    break Ok(());
+                }
+            };
+            drop(full_tx);
             let mut summary = Summary::with_error_limit(self.max_errors);
             let mut panicked = None;
             for thread in folding {
@@ -627,17 +701,11 @@ impl Analyzer {
                     }
                 }
             }
-            let reading = reading.join();
             if let Some(panic) = panicked {
                 std::panic::resume_unwind(panic);
             }
-            match reading {
-                Ok((result, skipped)) => {
-                    summary.totals.bytes += skipped;
-                    (summary, result)
-                }
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+            summary.totals.bytes += reader.skipped();
+            (summary, end)
         })
     }
 
@@ -649,7 +717,7 @@ impl Analyzer {
     /// the distinct keys, not the number of chunks or flows.
     fn fold_all<T: Sync>(&self, items: &[T], fold: impl Fn(&mut Summary, &T) + Sync) -> Summary {
         let fresh = || Summary::with_error_limit(self.max_errors);
-        if self.threads == 1 || items.len() <= 1 {
+        if self.effective_threads() == 1 || items.len() <= 1 {
             let mut acc = fresh();
             for item in items {
                 fold(&mut acc, item);
@@ -683,7 +751,7 @@ impl Analyzer {
 
     /// [`Summary::finish`], on the pool's threads when there is a pool.
     pub(crate) fn finish(&self, summary: &mut Summary) {
-        if self.threads == 1 {
+        if self.effective_threads() == 1 {
             summary.finish(false);
         } else {
             self.in_pool(|| summary.finish(true));
@@ -699,10 +767,14 @@ impl Analyzer {
         }
     }
 
+    /// The threads a pass runs on: 1 on the sequential path, which is
+    /// also where an analyzer of the current pool runs when rayon's global
+    /// pool could not start (see [`Analyzer::threads`]).
     fn effective_threads(&self) -> usize {
         match (self.threads, &self.pool) {
             (1, _) => 1,
             (_, Some(pool)) => pool.current_num_threads(),
+            _ if current_pool().is_err() => 1,
             _ => rayon::current_num_threads(),
         }
     }

@@ -57,7 +57,7 @@ mod networks;
 mod report;
 mod summary;
 
-pub use driver::{Analyzer, DEFAULT_CHUNK_SIZE, Progress, ReadError};
+pub use driver::{Analyzer, DEFAULT_CHUNK_SIZE, Progress, ReadError, ThreadsError};
 pub use feed::SummaryFeed;
 pub use filter::{Cidr, Filter, FilterError, MarkMatch, Nat, StatusMatch};
 pub use merge::{Counter, Merge};

@@ -201,12 +201,25 @@ impl LastLine {
     }
 }
 
+/// An analyzer of `threads` threads (0: one per core), or of one with a
+/// warning where the system refuses to start them (a limit on tasks, as
+/// on a host in trouble): the report is the same, only slower.
+pub fn threads(threads: usize) -> Analyzer {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    Analyzer::new()
+        .try_threads(threads)
+        .unwrap_or_else(|error| {
+            // Once, for the commands that read several passes (`diff`).
+            WARNED.call_once(|| say!("ctreport: warning: {error}; reading on one thread"));
+            Analyzer::new().threads(1)
+        })
+}
+
 /// Analyzes every input. A file that cannot be opened is fatal; one whose
 /// reading fails part way (a compressed file cut short) counts what was
 /// read before, and its [`InputTotals::read_error`] says where it stopped.
 pub fn run(pass: Pass<'_>) -> Result<Analysis, Fatal> {
-    let analyzer = Analyzer::new()
-        .threads(pass.threads)
+    let analyzer = threads(pass.threads)
         .max_errors(pass.keep_errors)
         .filter(pass.filter)
         .aggregates(pass.aggregates);

@@ -5,6 +5,11 @@
 //! `UPDATE_GOLDEN=1 cargo test -p ctreport-cli --test cli`, and review the diff.
 
 mod common;
+/// Skipping loudly where the machine cannot run a test, as the kernel
+/// tests do.
+#[path = "../../ctanalyze/tests/support/kernel.rs"]
+#[allow(dead_code)] // the capture scripts are the kernel tests'
+mod kernel;
 
 use std::io::Write;
 
@@ -2125,5 +2130,58 @@ fn bytes_after_gzip_data_are_ignored_as_gzip_does() {
                 assert_eq!(v["totals"]["flows"], 1);
             }
         }
+    }
+}
+
+/// On a host that refuses new threads (a limit on tasks reached, as on
+/// many hosts whose table is full), every command reports the same, on
+/// one thread, after one warning. Rayon itself panics there, and so did
+/// ctreport.
+#[test]
+fn a_host_that_refuses_threads_gets_the_same_report_on_one() {
+    // Root runs ctreport as nobody under a limit of one task (root's own
+    // processes are not limited).
+    let test = "thread refusal test";
+    let Some(_lock) = kernel::require(test, &["prlimit", "setpriv"]) else {
+        return;
+    };
+    let dump = std::fs::read(root().join(EXAMPLE)).unwrap();
+    let runs: [(&[&str], &[u8]); 7] = [
+        (&["summary", EXAMPLE], b""),
+        (&["summary", "--threads", "2", EXAMPLE], b""),
+        (&["summary", "--format", "json", "-"], &dump),
+        (&["top-ips", "--prefix", "24", EXAMPLE], b""),
+        (&["doctor", "--format", "json", EXAMPLE], b""),
+        (&["flows", "--format", "csv", EXAMPLE], b""),
+        (&["check", EXAMPLE], b""),
+    ];
+    for (args, input) in runs {
+        let mut command = Command::new("prlimit");
+        command
+            .args(["--nproc=1:1", "--", "setpriv", "--reuid=65534"])
+            .args(["--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_ctreport"))
+            .args(args)
+            .current_dir(root());
+        let refused = output_with_stdin(command, input);
+        let normal = ctreport_stdin(args, input);
+        let stderr = text(&refused.stderr);
+        let (warning, rest) = stderr
+            .split_once('\n')
+            .unwrap_or_else(|| panic!("{args:?}: {stderr}"));
+        assert!(
+            warning.starts_with("ctreport: warning: cannot start ")
+                && warning.ends_with("; reading on one thread"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(rest, text(&normal.stderr), "{args:?}");
+        assert_eq!(refused.status.code(), normal.status.code(), "{args:?}");
+        // The report (`check`'s is its count on stderr).
+        assert!(!normal.stdout.is_empty() || !rest.is_empty(), "{args:?}");
+        assert!(
+            refused.stdout == normal.stdout,
+            "{args:?}: {}",
+            text(&refused.stdout)
+        );
     }
 }

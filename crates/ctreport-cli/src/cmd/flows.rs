@@ -385,7 +385,7 @@ pub(crate) fn stream(streaming: &Streaming<'_>) -> Result<Streamed, Fatal> {
         filter: streaming.filter,
         format: streaming.rows,
         keep_errors: errors.keep(),
-        pool: pool(streaming.input.threads)?,
+        pool: pool(streaming.input.threads),
     };
     let names = input::names(&streaming.input.files);
     analysis::warn_repeated_inputs(&names)?;
@@ -518,21 +518,25 @@ struct Pass<'a> {
     pool: Option<rayon::ThreadPool>,
 }
 
-/// The pool for `threads` (0: one thread per core); `None` for one thread.
-fn pool(threads: usize) -> Result<Option<rayon::ThreadPool>, Fatal> {
+/// The pool for `threads` (0: one thread per core); `None` for one
+/// thread, and with a warning where the system refuses to start them,
+/// as [`analysis::threads`] does.
+fn pool(threads: usize) -> Option<rayon::ThreadPool> {
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, usize::from)
     } else {
         threads
     };
     if threads <= 1 {
-        return Ok(None);
+        return None;
     }
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map(Some)
-        .map_err(|e| Fatal::Input(format!("cannot start {threads} threads: {e}")))
+        .map_err(|e| {
+            say!("ctreport: warning: cannot start {threads} threads: {e}; reading on one thread")
+        })
+        .ok()
 }
 
 /// Pieces of this much input are formatted on their own, a window of them

@@ -28,9 +28,14 @@ pub fn ctreport(args: &[&str]) -> Output {
 
 /// Runs `ctreport ARGS` with `input` on stdin.
 pub fn ctreport_stdin(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ctreport"))
-        .args(args)
-        .current_dir(root())
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ctreport"));
+    command.args(args).current_dir(root());
+    output_with_stdin(command, input)
+}
+
+/// The output of `command`, with `input` on its stdin.
+pub fn output_with_stdin(mut command: Command, input: &[u8]) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
