@@ -130,7 +130,7 @@ pub fn raise_max(
         ));
     }
     why.push_str(&format!(
-        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count, is set on the host (read-only in other namespaces, such as a container's), and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom{}",
+        ". At the limit, every new connection needs a non-ASSURED entry of the same namespace near its hash bucket to evict; when there is none its packet is dropped (\"nf_conntrack: table full, dropping packet\"). The limit applies to each network namespace's count, is set on the host (read-only in other namespaces, such as a container's, on current kernels), and allocates nothing by itself: {} entries take about {} of kernel memory ({} x {} bytes, extensions not included). Raising it buys headroom{}",
         group(new),
         format_bytes(new.saturating_mul(fill.object_size)),
         group(new),
@@ -222,7 +222,7 @@ pub fn shorter_timeout(
     let name = what_if.sysctl.trim_start_matches("net.netfilter.");
     let caveat = match timer {
         Timer::Tcp(ctparse::TcpState::Established) => {
-            "An idle connection that outlives the timeout loses its entry: if it is NATed it breaks; otherwise conntrack picks it up again with its next packet (nf_conntrack_tcp_loose = 1, the default). Keep the timeout above the idle time of connections that matter (TCP keepalive starts probing after 7200 s by default)."
+            "An idle connection that outlives the timeout loses its entry: if it is NATed it breaks; otherwise conntrack picks it up again with its next packet (nf_conntrack_tcp_loose = 1, the default), as a new connection: a rule that drops new packets that are not SYNs cuts it off. Keep the timeout above the idle time of connections that matter (TCP keepalive starts probing after 7200 s by default)."
         }
         Timer::Tcp(ctparse::TcpState::SynSent | ctparse::TcpState::SynRecv) => {
             "A handshake slower than that is rare; a client that retries its SYN gets a new entry."
@@ -268,7 +268,7 @@ pub fn shorter_timeout(
         id: "timeout",
         title: format!("Shorten {name} to {} s", group(what_if.proposed)),
         rationale: format!(
-            "With {name} = {} ({configured}), {} of {} {state} entries ({}) would already be gone: they have been idle in that state for {} s or more. That is {} of the table. An entry takes the new value with its next packet: idle ones keep the expiry they have, so the table settles within the current timeout. Timeouts belong to each network namespace (a new one starts from the kernel's defaults): set it in the namespace whose table fills. {caveat}",
+            "With {name} = {} ({configured}), {} of {} {state} entries ({}) would already be gone: they have been idle in that state for {} s or more (unless some run on a shorter per-flow timeout such as nft's `ct timeout`, or the timeout was raised since their last packet: those look idle longer than they are, and the count is then an upper bound). That is {} of the table. An entry takes the new value with its next packet: idle ones keep the expiry they have, so the table settles within the current timeout. Timeouts belong to each network namespace (a new one starts from the kernel's defaults): set it in the namespace whose table fills. {caveat}",
             what_if.proposed,
             group(what_if.gone),
             group(what_if.entries),
@@ -286,14 +286,25 @@ struct NotrackRules {
     described: String,
     nft: Vec<String>,
     xt: Vec<(&'static str, String)>,
+    /// `conntrack -D` matches of the entries the rules would not have made.
+    existing: Vec<String>,
 }
 
 impl NotrackRules {
-    /// Matches for one direction and its reverse: nftables', then
-    /// `tool`'s (iptables or ip6tables).
-    fn both_ways(&mut self, nft: [String; 2], tool: &'static str, xt: [String; 2]) {
+    /// Matches for one direction and its reverse: nftables', `tool`'s
+    /// (iptables or ip6tables), and conntrack's for the entries there.
+    fn both_ways(
+        &mut self,
+        nft: [String; 2],
+        tool: &'static str,
+        xt: [String; 2],
+        existing: [String; 2],
+    ) {
         self.nft.extend(nft);
         self.xt.extend(xt.map(|m| (tool, m)));
+        let family = if tool == "ip6tables" { "-f ipv6 " } else { "" };
+        self.existing
+            .extend(existing.map(|m| format!("{family}{m}")));
     }
 }
 
@@ -315,6 +326,7 @@ fn notrack_rules(target: &Target) -> NotrackRules {
         described: String::new(),
         nft: Vec::new(),
         xt: Vec::new(),
+        existing: Vec::new(),
     };
     match target {
         Target::Port {
@@ -339,6 +351,10 @@ fn notrack_rules(target: &Target) -> NotrackRules {
                             format!("-d {addr} -p {protocol} --dport {port}"),
                             format!("-s {addr} -p {protocol} --sport {port}"),
                         ],
+                        [
+                            format!("-p {protocol} -d {addr} --dport {port}"),
+                            format!("-p {protocol} -s {addr} --sport {port}"),
+                        ],
                     );
                 }
             }
@@ -359,6 +375,10 @@ fn notrack_rules(target: &Target) -> NotrackRules {
                     format!("{ip} saddr {destination} {ip} daddr {source}"),
                 ],
                 tool,
+                [
+                    format!("-s {source} -d {destination}"),
+                    format!("-s {destination} -d {source}"),
+                ],
                 [
                     format!("-s {source} -d {destination}"),
                     format!("-s {destination} -d {source}"),
@@ -419,8 +439,10 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
     let mut what = Vec::new();
     let mut nft = Vec::new();
     let mut iptables = Vec::new();
+    let mut existing = Vec::new();
     for candidate in &candidates {
         let rules = notrack_rules(&candidate.target);
+        existing.extend(rules.existing.iter().map(|m| format!("# conntrack -D {m}")));
         what.push(format!(
             "{}: {} entries ({})",
             rules.described,
@@ -472,6 +494,11 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
                 .to_owned(),
         );
         commands.extend(iptables);
+        commands.push(
+            "# then the entries made before the rules, which stay until they expire (read the rationale first):"
+                .to_owned(),
+        );
+        commands.extend(existing);
     }
     let mut overlap = if candidates.len() > 1 {
         " A flow can match more than one of them: pick the ones that fit.".to_owned()
@@ -521,7 +548,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
             format!("Do not track heavy traffic that is never NATed ({shown} candidates)")
         },
         rationale: format!(
-            "Each carries at least {} of the entries and none of them is NATed: {}.{overlap} Untracked packets make no entry at all. Only do this if nothing needs their conntrack state: they match `ct state untracked`, not `established`, so the filter rules must accept them explicitly; they cannot be NATed or use a conntrack helper. The rules match both directions, for traffic to this host, from it and through it.",
+            "Each carries at least {} of the entries and none of them is NATed: {}.{overlap} Untracked packets make no entry at all; the entries made before the rules stay until their timers run out (ESTABLISHED ones up to 5 days by default), unless deleted with the last commands, left commented out: a connection whose entry is deleted goes on untracked. Only do this if nothing needs their conntrack state: they match `ct state untracked`, not `established`, so the filter rules must accept them explicitly; they cannot be NATed or use a conntrack helper. ICMP errors about these flows (a router's \"fragmentation needed\" or \"packet too big\") find no entry to belong to and match `ct state invalid`: where the filter drops invalid packets, accept those ICMP types before, or path MTU discovery fails for them. The rules match both directions, for traffic to this host, from it and through it.",
             pct(crate::doctor::notrack::MIN_SHARE),
             what.join("; ")
         ),
@@ -957,8 +984,21 @@ mod tests {
                 "iptables -t raw -A OUTPUT -s 198.51.100.2 -p tcp --sport 443 -j CT --notrack",
                 "ip6tables -t raw -A OUTPUT -d 2001:db8::2 -p tcp --dport 443 -j CT --notrack",
                 "ip6tables -t raw -A OUTPUT -s 2001:db8::2 -p tcp --sport 443 -j CT --notrack",
+                // The entries made before, the same both ways.
+                "# conntrack -D -p tcp -d 198.51.100.2 --dport 443",
+                "# conntrack -D -p tcp -s 198.51.100.2 --sport 443",
+                "# conntrack -D -f ipv6 -p tcp -d 2001:db8::2 --dport 443",
+                "# conntrack -D -f ipv6 -p tcp -s 2001:db8::2 --sport 443",
             ]
         );
+        // They stay until they expire otherwise; ICMP errors about the
+        // flows are invalid.
+        for said in [
+            "the entries made before the rules stay until their timers run out",
+            "match `ct state invalid`",
+        ] {
+            assert!(r.rationale.contains(said), "{}", r.rationale);
+        }
     }
 
     #[test]

@@ -12,6 +12,12 @@
 //! `nf_conntrack_tcp_timeout_max_retrans` timer (300 s by default) when
 //! its state's timeout is longer. An entry with no more than that left may
 //! be one of those, and young; such entries are never counted as gone.
+//!
+//! What the dump cannot tell: an entry on a per-flow timeout policy
+//! shorter than `T` (nft's `ct timeout`), or refreshed before `T` was
+//! raised, looks idle longer than it is and may be counted as gone (one
+//! with more time left than `T` is seen, and never counted). The count
+//! is then an upper bound.
 
 use ctparse::{Protocol, State, TcpState};
 use serde::Serialize;
@@ -37,7 +43,7 @@ pub enum Timer {
     /// An ICMPv6 entry: `nf_conntrack_icmpv6_timeout`.
     Icmpv6,
     /// An entry of a protocol the kernel has no tracker for (ESP, OSPF,
-    /// ..., or GRE without its module; printed as `unknown`):
+    /// ..., or GRE on a kernel without its tracker; printed as `unknown`):
     /// `nf_conntrack_generic_timeout`.
     Generic,
 }
@@ -257,9 +263,9 @@ pub fn timer_histograms(summary: &Summary, breakdown: &Breakdown) -> Vec<(Timer,
     for (key, count) in summary.timeouts.iter() {
         let timer = match (key.protocol, key.state) {
             (Protocol::TCP, Some(State::Tcp(state))) => Some(Timer::Tcp(state)),
-            // Printed as `unknown`: no tracker loaded for the protocol (GRE
-            // without its module, SCTP, DCCP or UDP-Lite on a kernel
-            // without them), so the generic tracker and its timer.
+            // Printed as `unknown`: no tracker for the protocol (GRE,
+            // SCTP, DCCP or UDP-Lite on a kernel without theirs), so the
+            // generic tracker and its timer.
             _ if key.generic => Some(Timer::Generic),
             // A tracked SCTP or DCCP entry prints its state: one without
             // has no tracker behind it either.
