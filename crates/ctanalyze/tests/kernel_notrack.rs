@@ -14,63 +14,32 @@
 
 mod support;
 
-use support::netns::{self, Made, run};
+use support::netns::{self, Pair};
 
 use ctanalyze::Analyzer;
 use ctanalyze::doctor::{Breakdown, Doctor};
 
-/// Two namespaces joined by a veth pair, deleted on drop.
-struct Namespaces {
-    client: String,
-    server: String,
-    _made: Made,
+/// Three UDP datagrams from the client to the server's port 9.
+fn send(ns: &Pair) {
+    let out = netns::sh(
+        &ns.client,
+        "python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         [s.sendto(b'x', ('192.0.2.2', 9)) for _ in range(3)]\"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-impl Namespaces {
-    fn new() -> Namespaces {
-        let id = std::process::id();
-        let [client, server] = ["a", "b"].map(|side| format!("ctr-nt-{side}-{id}"));
-        let ns = Namespaces {
-            _made: Made::new(&[&client, &server]),
-            client,
-            server,
-        };
-        run(&[
-            "ip", "-n", &ns.client, "link", "add", "veth0", "type", "veth", "peer", "name",
-            "veth1", "netns", &ns.server,
-        ]);
-        for (name, addr, dev) in [
-            (&ns.client, "192.0.2.1/24", "veth0"),
-            (&ns.server, "192.0.2.2/24", "veth1"),
-        ] {
-            run(&["ip", "-n", name, "addr", "add", addr, "dev", dev]);
-            run(&["ip", "-n", name, "link", "set", dev, "up"]);
-        }
-        ns
-    }
-
-    /// Three UDP datagrams from the client to the server's port 9.
-    fn send(&self) {
-        let out = netns::sh(
-            &self.client,
-            "python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
-             [s.sendto(b'x', ('192.0.2.2', 9)) for _ in range(3)]\"",
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The server's conntrack entries from the client.
-    fn tracked(&self) -> usize {
-        let out = netns::sh(&self.server, "conntrack -L -p udp");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.contains("src=192.0.2.1 "))
-            .count()
-    }
+/// The server's conntrack entries from the client.
+fn tracked(ns: &Pair) -> usize {
+    let out = netns::sh(&ns.server, "conntrack -L -p udp");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("src=192.0.2.1 "))
+        .count()
 }
 
 #[test]
@@ -108,7 +77,7 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         .expect("a NOTRACK recommendation");
     let persist = d.recommendation("persist").expect("the rules are saved");
 
-    let ns = Namespaces::new();
+    let ns = Pair::new("ctr-nt");
     // Conntrack runs in a namespace once a rule there uses it.
     let probe = netns::sh(
         &ns.server,
@@ -120,9 +89,9 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         "{}",
         String::from_utf8_lossy(&probe.stderr)
     );
-    ns.send();
+    send(&ns);
     assert!(
-        ns.tracked() > 0,
+        tracked(&ns) > 0,
         "without the rules the datagrams are tracked"
     );
 
@@ -152,17 +121,12 @@ fn printed_notrack_rules_load_and_stop_tracking() {
         notrack.commands
     );
     for command in &commands {
-        let out = netns::sh(&ns.server, command);
-        assert!(
-            out.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        netns::ok(&ns.server, command);
     }
     // The entry made before the rules stays, and the datagrams that
     // would refresh it now pass untracked.
-    ns.send();
-    assert!(ns.tracked() > 0, "the rules delete no entry");
+    send(&ns);
+    assert!(tracked(&ns) > 0, "the rules delete no entry");
     // Until the printed deletions, left commented out, remove it.
     let deletions: Vec<&str> = notrack
         .commands
@@ -184,9 +148,9 @@ fn printed_notrack_rules_load_and_stop_tracking() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert_eq!(ns.tracked(), 0, "the printed deletions remove the entry");
-    ns.send();
-    assert_eq!(ns.tracked(), 0, "with the rules nothing is tracked");
+    assert_eq!(tracked(&ns), 0, "the printed deletions remove the entry");
+    send(&ns);
+    assert_eq!(tracked(&ns), 0, "with the rules nothing is tracked");
 
     // The saved file, written elsewhere than /etc, loads twice without
     // adding rules.

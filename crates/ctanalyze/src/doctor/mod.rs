@@ -54,6 +54,7 @@
 pub mod advice;
 pub mod breakdown;
 pub mod diff;
+pub mod flood;
 pub mod notrack;
 pub mod snat;
 mod stats;
@@ -613,9 +614,11 @@ fn recommend(
     let mut changed: Vec<(String, u64)> = Vec::new();
     let mut target_max = fill.max;
     // What fills the table, named before the limit that it fills.
+    let flood = flood::HalfOpen::of(summary).filter(|_| pressure.is_high());
     let causes: Vec<Recommendation> = advice::dominant_source(summary, pressure)
         .into_iter()
         .chain(advice::dominant_network(summary, networks, pressure))
+        .chain(flood.as_ref().and_then(flood::recommendation))
         .collect();
     let cause = causes.first().map(|r| r.title.as_str());
     if let Some((r, new)) = advice::raise_max(fill, stats, cause) {
@@ -919,6 +922,12 @@ fn findings(
             entries(top.count),
             share(top.count, total)
         ));
+    }
+    // Events are not entries: a capture of SYNs is no half-open table.
+    if events == 0
+        && let Some(flood) = flood::HalfOpen::of(summary)
+    {
+        out.push(flood.finding());
     }
     if total > 0 {
         out.push(format!(

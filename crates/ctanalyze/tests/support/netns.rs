@@ -55,3 +55,47 @@ impl Drop for Made {
         }
     }
 }
+
+/// Two namespaces joined by a veth pair: `client` with 192.0.2.1/24 on
+/// `veth0`, `server` with 192.0.2.2/24 on `veth1`; deleted on drop.
+pub struct Pair {
+    pub client: String,
+    pub server: String,
+    _made: Made,
+}
+
+impl Pair {
+    /// The pair, named `{prefix}-a-{pid}` and `{prefix}-b-{pid}`.
+    pub fn new(prefix: &str) -> Pair {
+        let id = std::process::id();
+        let [client, server] = ["a", "b"].map(|side| format!("{prefix}-{side}-{id}"));
+        let pair = Pair {
+            _made: Made::new(&[&client, &server]),
+            client,
+            server,
+        };
+        run(&[
+            "ip",
+            "-n",
+            &pair.client,
+            "link",
+            "add",
+            "veth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth1",
+            "netns",
+            &pair.server,
+        ]);
+        for (name, addr, dev) in [
+            (&pair.client, "192.0.2.1/24", "veth0"),
+            (&pair.server, "192.0.2.2/24", "veth1"),
+        ] {
+            run(&["ip", "-n", name, "addr", "add", addr, "dev", dev]);
+            run(&["ip", "-n", name, "link", "set", dev, "up"]);
+        }
+        pair
+    }
+}

@@ -1,0 +1,310 @@
+//! Half-open TCP handshakes from many sources: the pattern of a SYN flood,
+//! which fills a table of any size.
+//!
+//! Each SYN a host tracks makes an entry that waits for the handshake's
+//! end: `SYN_SENT` until an answer comes back through the host, then
+//! `SYN_RECV` until the client's final ACK (`tcp_timeout_syn_sent`, 120 s
+//! by default, and `tcp_timeout_syn_recv`, 60 s). Real handshakes leave
+//! those states within a round trip, so a table most of whose entries are
+//! in them, spread over many sources, is being filled by SYNs that never
+//! finish: sources that are spoofed (the answers go to addresses that
+//! never asked) or many hosts sending SYNs only. One source doing that is
+//! named by the top source's own finding and recommendation instead.
+
+use ctparse::TcpState;
+use serde::Serialize;
+
+use super::{Recommendation, group, share};
+use crate::Summary;
+
+/// The share of the table (percent) half-open entries must reach.
+pub const HALF_OPEN: f64 = 50.0;
+
+/// The share of the table (percent) no source may reach for the half-open
+/// entries to be a flood from many sources (with fewer, the top source's
+/// own finding speaks).
+pub const SPREAD: f64 = 5.0;
+
+/// The half-open TCP entries of a table, when they are the pattern of a
+/// flood: at least [`HALF_OPEN`] percent of it, with no source holding
+/// [`SPREAD`] percent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HalfOpen {
+    /// Entries in `SYN_SENT` or `SYN_SENT2` (no answer seen yet).
+    pub syn_sent: u64,
+    /// Entries in `SYN_RECV` (answered; the final ACK not seen).
+    pub syn_recv: u64,
+    /// The entries of the table.
+    pub entries: u64,
+    /// The sources of the table's entries.
+    pub sources: u64,
+    /// The entries of the busiest source.
+    pub top_source: u64,
+    /// The busiest TCP destination port and its entries, when it holds at
+    /// least half as many entries as are half-open: the service flooded.
+    pub port: Option<(u16, u64)>,
+}
+
+impl HalfOpen {
+    /// The half-open entries of `summary`, if they are the pattern.
+    pub fn of(summary: &Summary) -> Option<HalfOpen> {
+        let entries = summary.totals.matched;
+        let tcp = |state: TcpState| summary.states.tcp[state as usize];
+        let syn_sent = tcp(TcpState::SynSent) + tcp(TcpState::SynSent2);
+        let syn_recv = tcp(TcpState::SynRecv);
+        let half = syn_sent + syn_recv;
+        let top_source = summary.sources.top(1).first().map_or(0, |&(_, n)| n);
+        if entries == 0
+            || super::percent(half, entries) < HALF_OPEN
+            || super::percent(top_source, entries) >= SPREAD
+        {
+            return None;
+        }
+        let port = summary
+            .destination_ports
+            .iter()
+            .filter(|((protocol, _), _)| *protocol == ctparse::Protocol::TCP)
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(&(_, port), n)| (port, n))
+            .filter(|&(_, n)| n * 2 >= half);
+        Some(HalfOpen {
+            syn_sent,
+            syn_recv,
+            entries,
+            sources: summary.sources.len() as u64,
+            top_source,
+            port,
+        })
+    }
+
+    /// The half-open entries.
+    pub fn half_open(&self) -> u64 {
+        self.syn_sent + self.syn_recv
+    }
+
+    /// Most were answered: the handshakes stop at the client's ACK, the
+    /// mark of spoofed sources.
+    pub fn answered(&self) -> bool {
+        self.syn_recv >= self.syn_sent
+    }
+
+    /// The finding: how many, from how many sources, and what it looks
+    /// like.
+    pub fn finding(&self) -> String {
+        let half = self.half_open();
+        let port = match self.port {
+            Some((port, n)) => format!(
+                "; the busiest TCP destination port is {port}, with {}",
+                super::entries(n)
+            ),
+            None => String::new(),
+        };
+        let pattern = if self.answered() {
+            "Most were answered, and the clients never finished them: the pattern of a SYN flood from spoofed sources (the answers go to addresses that never asked) or from many hosts"
+        } else {
+            "Most got no answer through this host: a SYN flood to a port that does not answer, a server that is down, or answers that take another path (asymmetric routing: conntrack sees one direction only)"
+        };
+        format!(
+            "{} ({}) are TCP handshakes that never completed ({} SYN_RECV, {} SYN_SENT), from {} sources, none with more than {} ({}){port}. {pattern}. No table size outlasts a flood.",
+            super::entries(half),
+            share(half, self.entries),
+            group(self.syn_recv),
+            group(self.syn_sent),
+            group(self.sources),
+            group(self.top_source),
+            share(self.top_source, self.entries),
+        )
+    }
+}
+
+/// SYNPROXY against a flood of answered SYNs, when the table is under
+/// pressure: it answers SYNs itself, with syncookies, and lets a
+/// connection through (making its entry) only once the client completes
+/// the handshake. Unanswered SYNs get the finding alone: the answer may
+/// be missing for reasons SYNPROXY does not change.
+pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
+    if !flood.answered() {
+        return None;
+    }
+    let (target, rule_port, port_text) = match flood.port {
+        Some((port, _)) => (
+            format!("TCP port {port}"),
+            port.to_string(),
+            port.to_string(),
+        ),
+        None => (
+            "the flooded service".to_owned(),
+            "PORT".to_owned(),
+            "PORT".to_owned(),
+        ),
+    };
+    let half = flood.half_open();
+    Some(Recommendation {
+        id: "syn-flood",
+        title: format!("Keep the SYN flood to {target} out of the table"),
+        rationale: format!(
+            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. It needs net.ipv4.tcp_syncookies = 1 and net.ipv4.tcp_timestamps = 1, and nf_conntrack_tcp_loose = 0 so that the client's ACK reaches it; its mss and wscale must be the service's own (a SYN-ACK of the server shows them: `tcpdump -c 1 -nv 'tcp[tcpflags] == (tcp-syn|tcp-ack) and src port {port_text}'`), or connections suffer. The rules below are for a service of this host (hook input); for one behind it, use hook forward. A shorter tcp_timeout_syn_recv (below, where the what-if shows relief) shrinks what each SYN holds in the meantime; a flood larger than the link needs filtering upstream.",
+            super::entries(half),
+            share(half, flood.entries),
+            group(flood.sources),
+        ),
+        commands: vec![
+            "conntrack -L -p tcp --state SYN_RECV | ctreport summary -n 5 -".to_owned(),
+            format!(
+                "# SYNPROXY for tcp port {rule_port} (nft; set mss and wscale to the server's first):"
+            ),
+            "# sysctl -w net.ipv4.tcp_syncookies=1 net.ipv4.tcp_timestamps=1 net.netfilter.nf_conntrack_tcp_loose=0".to_owned(),
+            // `synproxy` is a keyword of nft: not a table's name.
+            "# nft add table inet syn_proxy".to_owned(),
+            "# nft add chain inet syn_proxy prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
+            // SYNs only (ECN's flags allowed): not the server's SYN-ACKs.
+            format!("# nft add rule inet syn_proxy prerouting tcp dport {rule_port} 'tcp flags & (fin|syn|rst|ack) == syn' notrack"),
+            "# nft add chain inet syn_proxy input '{ type filter hook input priority filter; policy accept; }'".to_owned(),
+            format!("# nft add rule inet syn_proxy input tcp dport {rule_port} ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm"),
+            format!("# nft add rule inet syn_proxy input tcp dport {rule_port} ct state invalid drop"),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::{Breakdown, Doctor};
+
+    /// `half` TCP handshakes in `state` to 198.51.100.2:443, from `sources`
+    /// addresses in turn, and `rest` ESTABLISHED connections from 250
+    /// addresses in turn.
+    fn dump(half: u32, state: &str, sources: u32, rest: u32) -> String {
+        let unreplied = if state == "SYN_SENT" {
+            " [UNREPLIED]"
+        } else {
+            ""
+        };
+        let mut dump = String::new();
+        for i in 0..half {
+            let src = format!("198.18.{}.{}", (i % sources) / 250, (i % sources) % 250 + 1);
+            let port = 1024 + i % 60_000;
+            dump.push_str(&format!(
+                "ipv4     2 tcp      6 50 {state} src={src} dst=198.51.100.2 sport={port} dport=443{unreplied} src=198.51.100.2 dst={src} sport=443 dport={port} mark=0 use=1\n"
+            ));
+        }
+        for i in 0..rest {
+            dump.push_str(&established(&format!("203.0.113.{}", i % 250 + 1), i));
+        }
+        dump
+    }
+
+    /// An ESTABLISHED connection from `src`, the `i`th.
+    fn established(src: &str, i: u32) -> String {
+        format!(
+            "ipv4     2 tcp      6 400000 ESTABLISHED src={src} dst=198.51.100.3 sport={} dport=22 src=198.51.100.3 dst={src} sport=22 dport={} [ASSURED] mark=0 use=1\n",
+            30_000 + i,
+            30_000 + i
+        )
+    }
+
+    fn of(dump: &str) -> Option<HalfOpen> {
+        HalfOpen::of(
+            &crate::Analyzer::new()
+                .threads(1)
+                .analyze_bytes(dump.as_bytes()),
+        )
+    }
+
+    #[test]
+    fn answered_handshakes_from_many_sources_are_a_flood() {
+        let flood = of(&dump(600, "SYN_RECV", 300, 400)).unwrap();
+        assert_eq!(
+            (
+                flood.syn_recv,
+                flood.syn_sent,
+                flood.sources,
+                flood.top_source,
+                flood.port
+            ),
+            (600, 0, 550, 2, Some((443, 600)))
+        );
+        assert!(flood.answered());
+        let text = flood.finding();
+        assert!(
+            text.starts_with("600 entries (60.0%) are TCP handshakes that never completed (600 SYN_RECV, 0 SYN_SENT), from 550 sources, none with more than 2 (0.2%); the busiest TCP destination port is 443, with 600 entries. Most were answered"),
+            "{text}"
+        );
+        let r = recommendation(&flood).unwrap();
+        assert_eq!(
+            r.title,
+            "Keep the SYN flood to TCP port 443 out of the table"
+        );
+        assert!(
+            r.commands
+                .iter()
+                .any(|c| c.contains("tcp dport 443 ct state invalid,untracked synproxy")),
+            "{:?}",
+            r.commands
+        );
+    }
+
+    #[test]
+    fn the_pattern_needs_half_the_table_and_no_source_holding_five_percent() {
+        // 49.9% half-open: not the pattern; 50% is.
+        assert!(of(&dump(499, "SYN_RECV", 499, 501)).is_none());
+        assert!(of(&dump(500, "SYN_RECV", 500, 500)).is_some());
+        // One source with 5% of the table: its own finding speaks.
+        let heavy = |n: u32| -> String {
+            dump(1000, "SYN_RECV", 500, 0)
+                + &(0..n)
+                    .map(|i| established("192.0.2.7", i))
+                    .collect::<String>()
+        };
+        assert!(of(&heavy(52)).is_some()); // 4.94%
+        assert!(of(&heavy(53)).is_none()); // 5.03%
+        // Few sources: each holds 10%.
+        assert!(of(&dump(1000, "SYN_RECV", 10, 0)).is_none());
+    }
+
+    #[test]
+    fn unanswered_handshakes_get_the_finding_only() {
+        let flood = of(&dump(600, "SYN_SENT", 300, 0)).unwrap();
+        assert!(!flood.answered());
+        assert!(
+            flood
+                .finding()
+                .contains("Most got no answer through this host")
+        );
+        assert_eq!(recommendation(&flood), None);
+    }
+
+    #[test]
+    fn the_doctor_names_the_flood_as_what_fills_the_table() {
+        let text = dump(900, "SYN_RECV", 900, 100);
+        let summary = crate::Analyzer::new()
+            .threads(1)
+            .analyze_bytes(text.as_bytes());
+        let breakdown = Breakdown::from_bytes(text.as_bytes());
+        let d = Doctor::new()
+            .max(Some(1000))
+            .diagnose(&summary, &breakdown, None, None);
+        assert!(
+            d.findings
+                .iter()
+                .any(|f| f.contains("are TCP handshakes that never completed"))
+        );
+        let ids: Vec<&str> = d.recommendations.iter().map(|r| r.id).collect();
+        assert_eq!(&ids[..2], ["raise-max", "syn-flood"], "{ids:?}");
+        assert!(
+            d.recommendations[0]
+                .rationale
+                .contains("see \"Keep the SYN flood to TCP port 443 out of the table\" below"),
+            "{}",
+            d.recommendations[0].rationale
+        );
+        // Not under pressure: the finding alone.
+        let d = Doctor::new().diagnose(&summary, &breakdown, None, None);
+        assert!(
+            d.findings
+                .iter()
+                .any(|f| f.contains("are TCP handshakes that never completed"))
+        );
+        assert!(d.recommendation("syn-flood").is_none());
+    }
+}

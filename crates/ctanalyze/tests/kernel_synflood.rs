@@ -1,0 +1,219 @@
+//! A SYN flood against the live kernel. A client namespace sends 1,000
+//! SYNs from spoofed sources (198.18.0.0/15) to a server namespace's
+//! listening port 443; the server answers each, and its table fills with
+//! SYN_RECV entries that never complete. The doctor, given that table,
+//! must name the flood and recommend SYNPROXY; the SYNPROXY commands it
+//! prints (commented out, with the sysctls they need) must then load, a
+//! second flood must make no entry, and a real connection must still
+//! reach the server through the proxy.
+//!
+//! Needs root, network namespaces, nftables, conntrack-tools and python3.
+//! Without them it skips with a loud message, except under CI (`CI=true`),
+//! where a skip is a failure. It holds the kernel-test lock. Traffic stays
+//! between two namespaces it makes (192.0.2.1 and 192.0.2.2, sources
+//! spoofed from 198.18.0.0/15, the documentation and benchmark ranges),
+//! 2,000 SYNs and one connection, every wait bounded; the server process
+//! is ended by its pid, and the namespaces are deleted however the test
+//! ends.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+
+use ctanalyze::Analyzer;
+use ctanalyze::doctor::{Breakdown, Doctor};
+use support::netns::{self, Pair, run};
+
+/// The client and server namespaces, the server with a route back to the
+/// spoofed sources and conntrack running.
+fn namespaces() -> Pair {
+    let ns = Pair::new("ctr-sf");
+    // The answers to the spoofed sources go back to the client, which
+    // does not forward them: they end there, unanswered.
+    run(&[
+        "ip",
+        "-n",
+        &ns.server,
+        "route",
+        "add",
+        "198.18.0.0/15",
+        "via",
+        "192.0.2.1",
+    ]);
+    // Conntrack runs in a namespace once a rule there uses it.
+    netns::ok(
+        &ns.server,
+        "nft add table inet probe && nft add chain inet probe input \
+         '{ type filter hook input priority 0; }' && nft add rule inet probe input ct state new counter",
+    );
+    ns
+}
+
+/// `count` SYNs to 192.0.2.2:443 from spoofed sources, numbered from
+/// `first` (198.18.0.1 on), written whole with a raw socket.
+fn flood(ns: &Pair, first: u32, count: u32) {
+    netns::ok(
+        &ns.client,
+        &format!(
+            "python3 -c \"
+import socket, struct
+def checksum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+dst = socket.inet_aton('192.0.2.2')
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for i in range({first}, {first} + {count}):
+    src = socket.inet_aton('198.18.%d.%d' % (i // 250, i % 250 + 1))
+    sport = 1024 + i % 60000
+    tcp = struct.pack('!HHIIBBHHH', sport, 443, i * 7919, 0, 5 << 4, 2, 64240, 0, 0)
+    pseudo = src + dst + struct.pack('!BBH', 0, 6, len(tcp))
+    tcp = tcp[:16] + struct.pack('!H', checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), i & 0xffff, 0, 64, 6, 0, src, dst)
+    raw.sendto(ip + tcp, ('192.0.2.2', 0))
+\""
+        ),
+    );
+}
+
+/// The server's TCP entries of the spoofed sources in SYN_RECV, once
+/// their count stops growing (the answers go out as the SYNs arrive; at
+/// most 5 s).
+fn half_open(ns: &Pair) -> usize {
+    let count = || {
+        let out = netns::ok(&ns.server, "conntrack -L -p tcp 2>/dev/null");
+        String::from_utf8_lossy(&out)
+            .lines()
+            .filter(|l| l.contains(" SYN_RECV ") && l.contains("src=198.18."))
+            .count()
+    };
+    let mut last = count();
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = count();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
+}
+
+/// A listener on 192.0.2.2:443 that answers each connection with `ok`,
+/// for up to 60 s without one; ended by its pid on drop (`ip netns exec`
+/// runs it in its own process).
+fn listen(ns: &Pair) -> Listener {
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.server, "python3", "-c"])
+        .arg(
+            "
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('192.0.2.2', 443))
+s.listen(16)
+s.settimeout(60)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'ok')
+    c.close()
+",
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Listener(child)
+}
+
+/// The server's listener process.
+struct Listener(Child);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_syn_flood_is_named_and_the_printed_synproxy_keeps_it_out() {
+    let Some(_lock) = support::kernel::require(
+        "SYN flood kernel test",
+        &["nft", "ip", "conntrack", "python3"],
+    ) else {
+        return;
+    };
+    let ns = namespaces();
+    let _listener = listen(&ns);
+    // The listener is up when a connection gets its answer (at most 5 s).
+    let connect = || {
+        netns::sh(
+            &ns.client,
+            "python3 -c \"
+import socket, sys, time
+for _ in range(50):
+    try:
+        s = socket.create_connection(('192.0.2.2', 443), timeout=2)
+        sys.stdout.write(s.recv(10).decode())
+        break
+    except OSError:
+        time.sleep(0.1)
+\"",
+        )
+    };
+    assert_eq!(String::from_utf8_lossy(&connect().stdout), "ok");
+
+    flood(&ns, 0, 1000);
+    let answered = half_open(&ns);
+    assert!(answered >= 990, "{answered} of 1,000 SYNs answered");
+    let dump = netns::ok(&ns.server, "conntrack -L 2>/dev/null");
+    let summary = Analyzer::new().analyze_bytes(&dump);
+    assert_eq!(summary.totals.errors, 0);
+    let breakdown = Breakdown::from_bytes(&dump);
+    // The table at its limit: under pressure.
+    let d = Doctor::new()
+        .max(Some(summary.totals.matched))
+        .diagnose(&summary, &breakdown, None, None);
+    let finding = d
+        .findings
+        .iter()
+        .find(|f| f.contains("are TCP handshakes that never completed"))
+        .unwrap_or_else(|| panic!("{:#?}", d.findings));
+    assert!(
+        finding.contains("Most were answered") && finding.contains("port is 443"),
+        "{finding}"
+    );
+    let r = d
+        .recommendation("syn-flood")
+        .unwrap_or_else(|| panic!("{:#?}", d.recommendations));
+
+    // The printed commands, left commented out, in the server's namespace.
+    let commands: Vec<&str> = r
+        .commands
+        .iter()
+        .filter_map(|c| c.strip_prefix("# "))
+        .filter(|c| c.starts_with("sysctl -w") || c.starts_with("nft add"))
+        .collect();
+    assert!(
+        commands.len() >= 7 && commands.iter().any(|c| c.contains("synproxy mss")),
+        "{:?}",
+        r.commands
+    );
+    for command in &commands {
+        netns::ok(&ns.server, command);
+    }
+    netns::ok(&ns.server, "conntrack -F 2>/dev/null");
+    flood(&ns, 1000, 1000);
+    assert_eq!(half_open(&ns), 0, "behind SYNPROXY a flood makes no entry");
+    // A real client still gets through, and only its connection is in
+    // the table.
+    assert_eq!(String::from_utf8_lossy(&connect().stdout), "ok");
+    let table = netns::ok(&ns.server, "conntrack -L -p tcp 2>/dev/null");
+    let table = String::from_utf8_lossy(&table);
+    assert!(
+        table.lines().any(|l| l.contains("src=192.0.2.1 ")) && !table.contains("src=198.18."),
+        "{table}"
+    );
+}
