@@ -143,7 +143,7 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
         id: "syn-flood",
         title: format!("Keep the SYN flood to {target} out of the table"),
         rationale: format!(
-            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. It needs net.ipv4.tcp_syncookies = 1 and net.ipv4.tcp_timestamps = 1, and nf_conntrack_tcp_loose = 0 so that the client's ACK reaches it; its mss and wscale must be the service's own (a SYN-ACK of the server shows them: `tcpdump -c 1 -nv 'tcp[tcpflags] == (tcp-syn|tcp-ack) and src port {port_text}'`), or connections suffer. The rules below are for a service of this host (hook input); for one behind it, use hook forward. A shorter tcp_timeout_syn_recv (below, where the what-if shows relief) shrinks what each SYN holds in the meantime; a flood larger than the link needs filtering upstream.",
+            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. It needs net.ipv4.tcp_syncookies = 1 and net.ipv4.tcp_timestamps = 1, and nf_conntrack_tcp_loose = 0 so that the client's ACK reaches it; its mss and wscale must be the service's own (a SYN-ACK of the server shows them: `tcpdump -c 1 -nv 'tcp[tcpflags] == (tcp-syn|tcp-ack) and src port {port_text}'`), or connections suffer. The rules below are for a service of this host (hook input); for one behind it, use hook forward. Take this or NOTRACK rules for the same port, not both: SYNPROXY needs the connections it lets through tracked. A shorter tcp_timeout_syn_recv (below, where the what-if shows relief) shrinks what each SYN holds in the meantime; a flood larger than the link needs filtering upstream.",
             super::entries(half),
             share(half, flood.entries),
             group(flood.sources),
@@ -234,6 +234,12 @@ mod tests {
         assert_eq!(
             r.title,
             "Keep the SYN flood to TCP port 443 out of the table"
+        );
+        // Not with NOTRACK for the port: the proxy needs the connections
+        // it lets through tracked.
+        assert!(
+            r.rationale
+                .contains("Take this or NOTRACK rules for the same port, not both")
         );
         assert!(
             r.commands
