@@ -28,7 +28,7 @@ pub const SPREAD: f64 = 5.0;
 /// The half-open TCP entries of a table, when they are the pattern of a
 /// flood: at least [`HALF_OPEN`] percent of it, with no source holding
 /// [`SPREAD`] percent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HalfOpen {
     /// Entries in `SYN_SENT` or `SYN_SENT2` (no answer seen yet).
     pub syn_sent: u64,
@@ -40,9 +40,18 @@ pub struct HalfOpen {
     pub sources: u64,
     /// The entries of the busiest source.
     pub top_source: u64,
-    /// The busiest TCP destination port and its entries, when it holds at
-    /// least half as many entries as are half-open: the service flooded.
-    pub port: Option<(u16, u64)>,
+    /// The busiest TCP destination port, when it holds at least half as
+    /// many entries as are half-open: the service flooded.
+    pub port: Option<FloodedPort>,
+}
+
+/// A TCP destination port and its entries (of every state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FloodedPort {
+    /// The port.
+    pub port: u16,
+    /// Its entries.
+    pub entries: u64,
 }
 
 impl HalfOpen {
@@ -65,8 +74,8 @@ impl HalfOpen {
             .iter()
             .filter(|((protocol, _), _)| *protocol == ctparse::Protocol::TCP)
             .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(&(_, port), n)| (port, n))
-            .filter(|&(_, n)| n * 2 >= half);
+            .map(|(&(_, port), entries)| FloodedPort { port, entries })
+            .filter(|p| p.entries * 2 >= half);
         Some(HalfOpen {
             syn_sent,
             syn_recv,
@@ -93,9 +102,9 @@ impl HalfOpen {
     pub fn finding(&self) -> String {
         let half = self.half_open();
         let port = match self.port {
-            Some((port, n)) => format!(
+            Some(FloodedPort { port, entries }) => format!(
                 "; the busiest TCP destination port is {port}, with {}",
-                super::entries(n)
+                super::entries(entries)
             ),
             None => String::new(),
         };
@@ -126,24 +135,16 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
     if !flood.answered() {
         return None;
     }
-    let (target, rule_port, port_text) = match flood.port {
-        Some((port, _)) => (
-            format!("TCP port {port}"),
-            port.to_string(),
-            port.to_string(),
-        ),
-        None => (
-            "the flooded service".to_owned(),
-            "PORT".to_owned(),
-            "PORT".to_owned(),
-        ),
+    let (target, rule_port) = match flood.port {
+        Some(FloodedPort { port, .. }) => (format!("TCP port {port}"), port.to_string()),
+        None => ("the flooded service".to_owned(), "PORT".to_owned()),
     };
     let half = flood.half_open();
     Some(Recommendation {
         id: "syn-flood",
         title: format!("Keep the SYN flood to {target} out of the table"),
         rationale: format!(
-            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. It needs net.ipv4.tcp_syncookies = 1 and net.ipv4.tcp_timestamps = 1, and nf_conntrack_tcp_loose = 0 so that the client's ACK reaches it; its mss and wscale must be the service's own (a SYN-ACK of the server shows them: `tcpdump -c 1 -nv 'tcp[tcpflags] == (tcp-syn|tcp-ack) and src port {port_text}'`), or connections suffer. The rules below are for a service of this host (hook input); for one behind it, use hook forward. Take this or NOTRACK rules for the same port, not both: SYNPROXY needs the connections it lets through tracked. A shorter tcp_timeout_syn_recv (below, where the what-if shows relief) shrinks what each SYN holds in the meantime; a flood larger than the link needs filtering upstream.",
+            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. It needs net.ipv4.tcp_syncookies = 1 and net.ipv4.tcp_timestamps = 1, and nf_conntrack_tcp_loose = 0 so that the client's ACK reaches it; its mss and wscale must be the service's own (a SYN-ACK of the server shows them: `tcpdump -c 1 -nv 'tcp[tcpflags] == (tcp-syn|tcp-ack) and src port {rule_port}'`), or connections suffer. The rules below are for a service of this host (hook input); for one behind it, use hook forward. Take this or NOTRACK rules for the same port, not both: SYNPROXY needs the connections it lets through tracked. A shorter tcp_timeout_syn_recv (below, where the what-if shows relief) shrinks what each SYN holds in the meantime; a flood larger than the link needs filtering upstream.",
             super::entries(half),
             share(half, flood.entries),
             group(flood.sources),
@@ -222,7 +223,16 @@ mod tests {
                 flood.top_source,
                 flood.port
             ),
-            (600, 0, 550, 2, Some((443, 600)))
+            (
+                600,
+                0,
+                550,
+                2,
+                Some(FloodedPort {
+                    port: 443,
+                    entries: 600
+                })
+            )
         );
         assert!(flood.answered());
         let text = flood.finding();
@@ -303,6 +313,14 @@ mod tests {
                 .contains("see \"Keep the SYN flood to TCP port 443 out of the table\" below"),
             "{}",
             d.recommendations[0].rationale
+        );
+        // The counts behind the finding, for JSON.
+        assert_eq!(
+            d.composition
+                .syn_flood
+                .as_ref()
+                .map(|f| (f.syn_recv, f.sources)),
+            Some((900, 1000))
         );
         // Not under pressure: the finding alone.
         let d = Doctor::new().diagnose(&summary, &breakdown, None, None);

@@ -318,6 +318,9 @@ pub struct Composition {
     pub top_destinations: Vec<AddressRow>,
     /// The top DNAT services (original destination -> translated).
     pub top_dnat: Vec<NatRow>,
+    /// Half-open TCP entries from many sources, when they are at least
+    /// half the table: a SYN flood's pattern (see [`flood`]).
+    pub syn_flood: Option<flood::HalfOpen>,
     /// How many keys the top lists have in all, by their field names
     /// (`"top_sources": 99392`); `snat_ports` counts the port spaces of
     /// [`Diagnosis::snat_ports`].
@@ -701,6 +704,11 @@ fn composition(
             count,
         })
         .collect();
+    // Events are not entries: a capture of SYNs is no half-open table.
+    let events: u64 = summary.events.iter().sum();
+    let syn_flood = (events == 0)
+        .then(|| flood::HalfOpen::of(summary))
+        .flatten();
     Composition {
         protocols: summary.protocol_rows(),
         tcp_states: summary.tcp_state_rows(),
@@ -717,6 +725,7 @@ fn composition(
         top_source_networks: networks.top_rows(top),
         top_destinations: summary.top_destination_rows(top),
         top_dnat: summary.dnat_rows(top),
+        syn_flood,
         distinct: [
             ("top_sources", summary.sources.len()),
             ("top_source_networks", networks.len()),
@@ -923,10 +932,7 @@ fn findings(
             share(top.count, total)
         ));
     }
-    // Events are not entries: a capture of SYNs is no half-open table.
-    if events == 0
-        && let Some(flood) = flood::HalfOpen::of(summary)
-    {
+    if let Some(flood) = &composition.syn_flood {
         out.push(flood.finding());
     }
     if total > 0 {
