@@ -254,8 +254,8 @@ fn address_lists(
             let after = Networks::group(after, prefixes);
             let (before, after) = (before.flows(), after.flows());
             (
-                address_changes(grown(before, after, top)),
-                address_changes(shrunk(before, after, top)),
+                address_changes(grown(&before, &after, top)),
+                address_changes(shrunk(&before, &after, top)),
             )
         }
     }
