@@ -216,4 +216,20 @@ for _ in range(50):
         table.lines().any(|l| l.contains("src=192.0.2.1 ")) && !table.contains("src=198.18."),
         "{table}"
     );
+    // The printed check: SYNPROXY counted the client's valid cookie
+    // (cookie_valid, the fourth column, in hex, one line a CPU).
+    let check = r
+        .commands
+        .iter()
+        .find_map(|c| c.strip_prefix("# then: "))
+        .and_then(|c| c.split("   #").next())
+        .unwrap_or_else(|| panic!("{:?}", r.commands));
+    let stat = String::from_utf8_lossy(&netns::ok(&ns.server, check)).into_owned();
+    let valid: u64 = stat
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .map(|hex| u64::from_str_radix(hex, 16).unwrap())
+        .sum();
+    assert!(valid >= 1, "{stat}");
 }

@@ -495,7 +495,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
         );
         commands.extend(iptables);
         commands.push(
-            "# then the entries made before the rules, which stay until they expire (read the rationale first):"
+            "# then the entries made before the rules, which stay until they expire (read the rationale first; conntrack exits 1 where none matched):"
                 .to_owned(),
         );
         commands.extend(existing);
@@ -548,7 +548,7 @@ pub fn notrack(candidates: &[Candidate], pressure: Pressure) -> Option<Recommend
             format!("Do not track heavy traffic that is never NATed ({shown} candidates)")
         },
         rationale: format!(
-            "Each carries at least {} of the entries and none of them is NATed: {}.{overlap} Untracked packets make no entry at all; the entries made before the rules stay until their timers run out (ESTABLISHED ones up to 5 days by default), unless deleted with the last commands, left commented out: a connection whose entry is deleted goes on untracked. Only do this if nothing needs their conntrack state: they match `ct state untracked`, not `established`, so the filter rules must accept them explicitly; they cannot be NATed or use a conntrack helper. ICMP errors about these flows (a router's \"fragmentation needed\" or \"packet too big\") find no entry to belong to and match `ct state invalid`: where the filter drops invalid packets, accept those ICMP types before, or path MTU discovery fails for them. The rules match both directions, for traffic to this host, from it and through it.",
+            "Each carries at least {} of the entries and none of them is NATed: {}.{overlap} Untracked packets make no entry at all; the entries made before the rules stay until their timers run out (ESTABLISHED ones up to 5 days by default), unless deleted with the last commands, left commented out: a connection whose entry is deleted goes on untracked. Only do this if nothing needs their conntrack state: they match `ct state untracked`, not `established`, so the filter rules must accept them explicitly; they cannot be NATed or use a conntrack helper. ICMP errors about these flows from other hosts (a router's \"fragmentation needed\" or \"packet too big\") find no entry to belong to and match `ct state invalid`: where the filter drops invalid packets, accept those ICMP types before, or path MTU discovery fails for them. The rules match both directions, for traffic to this host, from it and through it.",
             pct(crate::doctor::notrack::MIN_SHARE),
             what.join("; ")
         ),

@@ -11,7 +11,9 @@
 //! never asked) or many hosts sending SYNs only. One source doing that is
 //! named by the top source's own finding and recommendation instead.
 
-use ctparse::TcpState;
+use std::net::IpAddr;
+
+use ctparse::{Protocol, TcpState};
 use serde::Serialize;
 
 use super::{Recommendation, group, share};
@@ -30,7 +32,8 @@ pub const SPREAD: f64 = 5.0;
 /// [`SPREAD`] percent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HalfOpen {
-    /// Entries in `SYN_SENT` or `SYN_SENT2` (no answer seen yet).
+    /// Entries in `SYN_SENT` (a SYN, no answer seen yet) or `SYN_SENT2`
+    /// (SYNs seen from both sides).
     pub syn_sent: u64,
     /// Entries in `SYN_RECV` (answered; the final ACK not seen).
     pub syn_recv: u64,
@@ -43,6 +46,12 @@ pub struct HalfOpen {
     /// The busiest TCP destination port, when it holds at least half as
     /// many entries as are half-open: the service flooded.
     pub port: Option<FloodedPort>,
+    /// The busiest destination address, when it holds at least half as
+    /// many entries as are half-open.
+    pub address: Option<IpAddr>,
+    /// Entries destination-NATed from that port (on any address): SYNs
+    /// to it are translated before they reach a server.
+    pub dnat: u64,
 }
 
 /// A TCP destination port and its entries (of every state).
@@ -72,10 +81,26 @@ impl HalfOpen {
         let port = summary
             .destination_ports
             .iter()
-            .filter(|((protocol, _), _)| *protocol == ctparse::Protocol::TCP)
+            .filter(|((protocol, _), _)| *protocol == Protocol::TCP)
             .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
             .map(|(&(_, port), entries)| FloodedPort { port, entries })
             .filter(|p| p.entries * 2 >= half);
+        let address = summary
+            .destinations
+            .top(1)
+            .first()
+            .filter(|&&(_, n)| n * 2 >= half)
+            .map(|&(address, _)| address);
+        let dnat = port.map_or(0, |p| {
+            summary
+                .dnat
+                .iter()
+                .filter(|(key, _)| {
+                    key.protocol == Protocol::TCP && key.original.port == Some(p.port)
+                })
+                .map(|(_, n)| n)
+                .sum()
+        });
         Some(HalfOpen {
             syn_sent,
             syn_recv,
@@ -83,6 +108,8 @@ impl HalfOpen {
             sources: summary.sources.len() as u64,
             top_source,
             port,
+            address,
+            dnat,
         })
     }
 
@@ -111,7 +138,7 @@ impl HalfOpen {
         let pattern = if self.answered() {
             "Most were answered, and the clients never finished them: the pattern of a SYN flood from spoofed sources (the answers go to addresses that never asked) or from many hosts"
         } else {
-            "Most got no answer through this host: a SYN flood to a port that does not answer, a server that is down, or answers that take another path (asymmetric routing: conntrack sees one direction only)"
+            "Most got no answer through this host: a server that does not answer (down, or its listen queue full with net.ipv4.tcp_syncookies = 0, which drops SYNs silently), SYNs that a filter after conntrack drops, or answers that take another path (asymmetric routing: conntrack sees one direction only)"
         };
         format!(
             "{} ({}) are TCP handshakes that never completed ({} SYN_RECV, {} SYN_SENT), from {} sources, none with more than {} ({}){port}. {pattern}. No table size outlasts a flood.",
@@ -126,43 +153,54 @@ impl HalfOpen {
     }
 }
 
-/// SYNPROXY against a flood of answered SYNs, when the table is under
-/// pressure: it answers SYNs itself, with syncookies, and lets a
-/// connection through (making its entry) only once the client completes
-/// the handshake. Unanswered SYNs get the finding alone: the answer may
-/// be missing for reasons SYNPROXY does not change.
+/// SYNPROXY against a flood of answered SYNs to one address and port,
+/// when the table is under pressure: it answers SYNs itself, with
+/// syncookies, and lets a connection through (making its entry) only once
+/// the client completes the handshake. None for unanswered SYNs (the
+/// answer may be missing for reasons SYNPROXY does not change), for a
+/// flood of no one address and port (rules for a whole port would take
+/// this host's own and forwarded connections to it too), and for a port
+/// destination-NATed (untracked SYNs are not translated: they would reach
+/// this host instead of the server).
 pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
-    if !flood.answered() {
+    let (Some(FloodedPort { port, .. }), Some(address)) = (flood.port, flood.address) else {
+        return None;
+    };
+    if !flood.answered() || flood.dnat > 0 {
         return None;
     }
-    let (target, rule_port) = match flood.port {
-        Some(FloodedPort { port, .. }) => (format!("TCP port {port}"), port.to_string()),
-        None => ("the flooded service".to_owned(), "PORT".to_owned()),
+    let (ip, mss) = match address {
+        IpAddr::V4(_) => ("ip", 1460),
+        IpAddr::V6(_) => ("ip6", 1440),
     };
+    let matched = format!("{ip} daddr {address} tcp dport {port}");
     let half = flood.half_open();
     Some(Recommendation {
         id: "syn-flood",
-        title: format!("Keep the SYN flood to {target} out of the table"),
+        title: format!("Keep the SYN flood to {address} port {port} out of the table"),
         rationale: format!(
-            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. It needs net.ipv4.tcp_syncookies = 1 and net.ipv4.tcp_timestamps = 1, and nf_conntrack_tcp_loose = 0 so that the client's ACK reaches it; its mss and wscale must be the service's own (a SYN-ACK of the server shows them: `tcpdump -c 1 -nv 'tcp[tcpflags] == (tcp-syn|tcp-ack) and src port {rule_port}'`), or connections suffer. The rules below are for a service of this host (hook input); for one behind it, use hook forward. Take this or NOTRACK rules for the same port, not both: SYNPROXY needs the connections it lets through tracked. A shorter tcp_timeout_syn_recv (below, where the what-if shows relief) shrinks what each SYN holds in the meantime; a flood larger than the link needs filtering upstream.",
+            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. Before the rules: the first commands check that {address} is this host's (the rules are for hook input; for a server behind this host, use hook forward), that the filter does not drop untracked SYNs or invalid ACKs before SYNPROXY takes them (its chain runs at priority filter - 10, before chains at filter), and read the server's MSS (advmss) and window scale (wscale's second number) from its connections, for the rule's mss and wscale (wrong values cost the connections throughput). nf_conntrack_tcp_loose = 0 lets the clients' ACKs reach SYNPROXY; it holds for the whole namespace: a connection whose entry is deleted or flushed is then no longer picked up again and breaks. The last lines check it works and undo it. The NOTRACK candidate of this port, if any, is an alternative, not an addition: SYNPROXY needs the connections it lets through tracked, so it is left out of the NOTRACK recommendation. A shorter tcp_timeout_syn_recv (where the what-if shows relief) shrinks what each SYN holds; a flood larger than the link needs filtering upstream.",
             super::entries(half),
             share(half, flood.entries),
             group(flood.sources),
         ),
         commands: vec![
             "conntrack -L -p tcp --state SYN_RECV | ctreport summary -n 5 -".to_owned(),
-            format!(
-                "# SYNPROXY for tcp port {rule_port} (nft; set mss and wscale to the server's first):"
-            ),
+            format!("ip -br addr | grep -wF {address}"),
+            "nft list ruleset | grep -nE 'ct state|policy drop'".to_owned(),
+            format!("ss -tni state established '( sport = :{port} )' | grep -oE 'advmss:[0-9]+|wscale:[0-9]+,[0-9]+' | sort | uniq -c"),
+            format!("# SYNPROXY for {address} port {port} (nft; set mss and wscale to the server's first; the sysctls were net.ipv4.tcp_timestamps=1 and net.netfilter.nf_conntrack_tcp_loose=1 by default):"),
             "# sysctl -w net.ipv4.tcp_syncookies=1 net.ipv4.tcp_timestamps=1 net.netfilter.nf_conntrack_tcp_loose=0".to_owned(),
             // `synproxy` is a keyword of nft: not a table's name.
             "# nft add table inet syn_proxy".to_owned(),
             "# nft add chain inet syn_proxy prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
             // SYNs only (ECN's flags allowed): not the server's SYN-ACKs.
-            format!("# nft add rule inet syn_proxy prerouting tcp dport {rule_port} 'tcp flags & (fin|syn|rst|ack) == syn' notrack"),
-            "# nft add chain inet syn_proxy input '{ type filter hook input priority filter; policy accept; }'".to_owned(),
-            format!("# nft add rule inet syn_proxy input tcp dport {rule_port} ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm"),
-            format!("# nft add rule inet syn_proxy input tcp dport {rule_port} ct state invalid drop"),
+            format!("# nft add rule inet syn_proxy prerouting {matched} 'tcp flags & (fin|syn|rst|ack) == syn' notrack"),
+            "# nft add chain inet syn_proxy input '{ type filter hook input priority filter - 10; policy accept; }'".to_owned(),
+            format!("# nft add rule inet syn_proxy input {matched} ct state invalid,untracked synproxy mss {mss} wscale 7 timestamp sack-perm"),
+            format!("# nft add rule inet syn_proxy input {matched} ct state invalid drop"),
+            "# then: cat /proc/net/stat/synproxy   # cookie_valid grows as clients complete their handshakes".to_owned(),
+            "# to undo: nft delete table inet syn_proxy; sysctl -w net.netfilter.nf_conntrack_tcp_loose=1".to_owned(),
         ],
     })
 }
@@ -243,21 +281,28 @@ mod tests {
         let r = recommendation(&flood).unwrap();
         assert_eq!(
             r.title,
-            "Keep the SYN flood to TCP port 443 out of the table"
+            "Keep the SYN flood to 198.51.100.2 port 443 out of the table"
         );
-        // Not with NOTRACK for the port: the proxy needs the connections
-        // it lets through tracked.
-        assert!(
-            r.rationale
-                .contains("Take this or NOTRACK rules for the same port, not both")
+        // Scoped to the address and port, the address checked first.
+        let rules: Vec<&str> = r
+            .commands
+            .iter()
+            .map(String::as_str)
+            .filter(|c| c.contains(" syn_proxy ") && c.contains(" rule "))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "# nft add rule inet syn_proxy prerouting ip daddr 198.51.100.2 tcp dport 443 'tcp flags & (fin|syn|rst|ack) == syn' notrack",
+                "# nft add rule inet syn_proxy input ip daddr 198.51.100.2 tcp dport 443 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm",
+                "# nft add rule inet syn_proxy input ip daddr 198.51.100.2 tcp dport 443 ct state invalid drop",
+            ]
         );
         assert!(
             r.commands
-                .iter()
-                .any(|c| c.contains("tcp dport 443 ct state invalid,untracked synproxy")),
-            "{:?}",
-            r.commands
+                .contains(&"ip -br addr | grep -wF 198.51.100.2".to_owned())
         );
+        assert!(r.rationale.contains("it holds for the whole namespace"));
     }
 
     #[test]
@@ -276,6 +321,41 @@ mod tests {
         assert!(of(&heavy(53)).is_none()); // 5.03%
         // Few sources: each holds 10%.
         assert!(of(&dump(1000, "SYN_RECV", 10, 0)).is_none());
+    }
+
+    #[test]
+    fn no_synproxy_for_a_port_destination_nated_or_no_one_address() {
+        // The same flood, DNATed to a server behind this host: untracked
+        // SYNs would not be translated.
+        let dnat = dump(600, "SYN_RECV", 300, 400)
+            .replace("src=198.51.100.2 dst=198.18.", "src=192.0.2.80 dst=198.18.");
+        let flood = of(&dnat).unwrap();
+        assert_eq!(flood.dnat, 600);
+        assert_eq!(recommendation(&flood), None);
+        // Spread over many addresses: no rule for the port alone.
+        let mut spread = of(&dump(600, "SYN_RECV", 300, 400)).unwrap();
+        spread.address = None;
+        assert_eq!(recommendation(&spread), None);
+    }
+
+    #[test]
+    fn an_ipv6_flood_gets_ip6_rules_with_its_own_mss() {
+        let v6: String = (1..=300u32)
+            .map(|i| {
+                format!(
+                    "ipv6     10 tcp      6 50 SYN_RECV src=2001:db8:1::{i:x} dst=2001:db8::2 sport={p} dport=443 src=2001:db8::2 dst=2001:db8:1::{i:x} sport=443 dport={p} mark=0 use=1\n",
+                    p = 1024 + i
+                )
+            })
+            .collect();
+        let r = recommendation(&of(&v6).unwrap()).unwrap();
+        assert!(
+            r.commands.iter().any(|c| c.ends_with(
+                "ip6 daddr 2001:db8::2 tcp dport 443 ct state invalid,untracked synproxy mss 1440 wscale 7 timestamp sack-perm"
+            )),
+            "{:?}",
+            r.commands
+        );
     }
 
     #[test]
@@ -308,12 +388,22 @@ mod tests {
         let ids: Vec<&str> = d.recommendations.iter().map(|r| r.id).collect();
         assert_eq!(&ids[..2], ["raise-max", "syn-flood"], "{ids:?}");
         assert!(
-            d.recommendations[0]
-                .rationale
-                .contains("see \"Keep the SYN flood to TCP port 443 out of the table\" below"),
+            d.recommendations[0].rationale.contains(
+                "see \"Keep the SYN flood to 198.51.100.2 port 443 out of the table\" below"
+            ),
             "{}",
             d.recommendations[0].rationale
         );
+        // Port 443 is a NOTRACK candidate, but not recommended beside
+        // SYNPROXY; port 22's 10% still is.
+        assert!(d.notrack.iter().any(|c| c.count == 900));
+        let notrack = d.recommendation("notrack").unwrap();
+        assert!(
+            !notrack.commands.iter().any(|c| c.contains("dport 443")),
+            "{:?}",
+            notrack.commands
+        );
+        assert!(notrack.commands.iter().any(|c| c.contains("dport 22")));
         // The counts behind the finding, for JSON.
         assert_eq!(
             d.composition

@@ -618,10 +618,23 @@ fn recommend(
     let mut target_max = fill.max;
     // What fills the table, named before the limit that it fills.
     let flood = flood::HalfOpen::of(summary).filter(|_| pressure.is_high());
+    let syn_proxy = flood.as_ref().and_then(flood::recommendation);
+    // SYNPROXY needs the connections it lets through tracked: untracking
+    // its port is an alternative to it, not an addition.
+    let proxied = syn_proxy.as_ref().and(flood.and_then(|f| f.port));
+    let notrack: Vec<notrack::Candidate> = notrack
+        .iter()
+        .filter(|c| {
+            !matches!(&c.target, notrack::Target::Port { protocol: "tcp", port, .. }
+                if proxied.is_some_and(|p| p.port == *port))
+        })
+        .cloned()
+        .collect();
+    let notrack = &notrack[..];
     let causes: Vec<Recommendation> = advice::dominant_source(summary, pressure)
         .into_iter()
         .chain(advice::dominant_network(summary, networks, pressure))
-        .chain(flood.as_ref().and_then(flood::recommendation))
+        .chain(syn_proxy)
         .collect();
     let cause = causes.first().map(|r| r.title.as_str());
     if let Some((r, new)) = advice::raise_max(fill, stats, cause) {
@@ -1069,7 +1082,8 @@ fn findings(
             // inserts may be the table's.
             let why = if table_full {
                 "; with early_drop counted and no insert_failed or invalid packets, these are the table-full drops (\"nf_conntrack: table full, dropping packet\")".to_owned()
-            } else if early == 0 && failed >= drop {
+            } else if early == 0 && failed.saturating_sub(long) >= drop {
+                // A chain too long counts in insert_failed, not in drop.
                 format!(
                     "; as many insert_failed ({}) or more: most likely insert clashes rather than a full table",
                     group(failed)
@@ -1085,14 +1099,14 @@ fn findings(
                 )
             } else if early == 0 {
                 format!(
-                    "; early_drop = 0 means nothing was evicted, not that the table was never full: a full table with no entry it could evict near the new ones drops without counting early_drop, and the kernel then logs \"nf_conntrack: table full, dropping packet\" (`journalctl -k | grep 'table full'` tells whether and when; the counters add up since boot or the namespace's creation). Failed inserts (insert_failed = {}), invalid packets that a tracker drops (SCTP's, DCCP's) and failed allocations count here too",
+                    "; early_drop = 0 means nothing was evicted, not that the table was never full: a full table with no entry it could evict near the new ones drops without counting early_drop, and the kernel then logs \"nf_conntrack: table full, dropping packet\" (`journalctl -k | grep 'table full'` on the host tells whether and when: a container's journal does not show the kernel's log; the counters add up since boot or the namespace's creation). Failed inserts (insert_failed = {}), invalid packets that a tracker drops (SCTP's) and failed allocations count here too",
                     group(failed),
                 )
             } else {
                 String::new()
             };
             out.push(format!(
-                "drop = {}: packets were dropped because no entry could be made or inserted{why}.",
+                "drop = {}: packets were dropped because no entry could be made or inserted, or a tracker dropped them{why}.",
                 group(drop),
             ));
         }
@@ -1146,8 +1160,9 @@ fn findings(
             ),
             // Drops that may have been a full table's (see `drop` above).
             None if stats.is_some_and(|s| {
+                let get = |name| s.get(name).unwrap_or(0);
                 s.get("early_drop") == Some(0)
-                    && s.get("drop").unwrap_or(0) > s.get("insert_failed").unwrap_or(0)
+                    && get("drop") > get("insert_failed").saturating_sub(get("chaintoolong"))
             }) =>
             {
                 "The table is not under pressure in this dump: nf_conntrack_max need not change, unless the kernel logged \"nf_conntrack: table full, dropping packet\" (`journalctl -k | grep 'table full'`): then it was full of entries it could not evict, and the drops are its (see drop above).".to_owned()
@@ -1955,6 +1970,16 @@ mod tests {
                 .unwrap();
             assert!(limit.contains(", unless the kernel logged"), "{limit}");
         }
+        // A chain too long counts in insert_failed, not in drop: 400 of
+        // the 500 failed inserts explain no drop.
+        let chains = findings(b"cpu=0 insert_failed=500 drop=500 early_drop=0 chaintoolong=400\n");
+        let drop = chains.iter().find(|f| f.starts_with("drop = 500")).unwrap();
+        assert!(!drop.contains("most likely insert clashes"), "{drop}");
+        let limit = chains
+            .iter()
+            .find(|f| f.contains("need not change"))
+            .unwrap();
+        assert!(limit.contains(", unless the kernel logged"), "{limit}");
         // Clashes explain every drop: the limit need not change.
         let limit = clash
             .iter()
