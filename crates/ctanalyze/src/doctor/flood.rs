@@ -189,7 +189,7 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
             format!("ip -br addr | grep -wF {address}"),
             "nft list ruleset | grep -nE 'ct state|policy drop'".to_owned(),
             format!("ss -tni state established '( sport = :{port} )' | grep -oE 'advmss:[0-9]+|wscale:[0-9]+,[0-9]+' | sort | uniq -c"),
-            format!("# SYNPROXY for {address} port {port} (nft; set mss and wscale to the server's first; the sysctls were net.ipv4.tcp_timestamps=1 and net.netfilter.nf_conntrack_tcp_loose=1 by default):"),
+            format!("# SYNPROXY for {address} port {port} (nft; set mss and wscale to the server's first):"),
             "# sysctl -w net.ipv4.tcp_syncookies=1 net.ipv4.tcp_timestamps=1 net.netfilter.nf_conntrack_tcp_loose=0".to_owned(),
             // `synproxy` is a keyword of nft: not a table's name.
             "# nft add table inet syn_proxy".to_owned(),
