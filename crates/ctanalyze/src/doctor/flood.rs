@@ -140,8 +140,18 @@ impl HalfOpen {
         } else {
             "Most got no answer through this host: a server that does not answer (down, or its listen queue full with net.ipv4.tcp_syncookies = 0, which drops SYNs silently), SYNs that a filter after conntrack drops, or answers that take another path (asymmetric routing: conntrack sees one direction only)"
         };
+        // SYNPROXY's rules here are for this host's own services: say why
+        // there are none for a port NATed to servers behind it.
+        let nated = if self.dnat > 0 {
+            format!(
+                " {} to that port are destination-NATed to servers behind this host: SYNPROXY for them belongs on the forward path, after the translation, and the doctor writes no rules for it.",
+                super::entries(self.dnat)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{} ({}) are TCP handshakes that never completed ({} SYN_RECV, {} SYN_SENT), from {} sources, none with more than {} ({}){port}. {pattern}. No table size outlasts a flood.",
+            "{} ({}) are TCP handshakes that never completed ({} SYN_RECV, {} SYN_SENT), from {} sources, none with more than {} ({}){port}. {pattern}. No table size outlasts a flood.{nated}",
             super::entries(half),
             share(half, self.entries),
             group(self.syn_recv),
@@ -332,6 +342,18 @@ mod tests {
         let flood = of(&dnat).unwrap();
         assert_eq!(flood.dnat, 600);
         assert_eq!(recommendation(&flood), None);
+        assert!(
+            flood.finding().ends_with(" 600 entries to that port are destination-NATed to servers behind this host: SYNPROXY for them belongs on the forward path, after the translation, and the doctor writes no rules for it."),
+            "{}",
+            flood.finding()
+        );
+        // Without NAT, not a word of it.
+        assert!(
+            !of(&dump(600, "SYN_RECV", 300, 400))
+                .unwrap()
+                .finding()
+                .contains("destination-NATed")
+        );
         // Spread over many addresses: no rule for the port alone.
         let mut spread = of(&dump(600, "SYN_RECV", 300, 400)).unwrap();
         spread.address = None;
