@@ -41,6 +41,11 @@ pub struct Options {
     pub malformed_every: u64,
     /// Number of distinct client addresses (sources).
     pub clients: u32,
+    /// A SYN flood instead of the mix: every flow a SYN_RECV entry to
+    /// `[2001:db8:2::10]:443` from a random source of 2001:db8::/32, so that
+    /// nearly every line has a source of its own (the documentation range
+    /// large enough for millions).
+    pub syn_flood: bool,
 }
 
 impl Default for Options {
@@ -51,6 +56,7 @@ impl Default for Options {
             dialect: Dialect::Proc,
             malformed_every: 0,
             clients: 50_000,
+            syn_flood: false,
         }
     }
 }
@@ -177,6 +183,46 @@ fn gateway(family: Family) -> IpAddr {
         Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         Family::Ipv6 => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
     }
+}
+
+/// One flow of a SYN flood (see [`Options::syn_flood`]): answered by the
+/// server, never completed by the (spoofed) client.
+pub fn syn_flood_flow(rng: &mut Rng) -> Flow<'static> {
+    let mut flow = flow(rng, 1);
+    let word = |rng: &mut Rng| rng.below(1 << 16) as u16;
+    let src = IpAddr::V6(Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        word(rng),
+        word(rng),
+        word(rng),
+        word(rng),
+        word(rng),
+        word(rng),
+    ));
+    let dst = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x10));
+    let sport = 1024 + rng.below(64512) as u16;
+    flow.family = Family::Ipv6;
+    flow.protocol = Protocol::TCP;
+    flow.state = Some(State::Tcp(TcpState::SynRecv));
+    flow.timeout = Some(rng.below(61) as i64);
+    flow.gre_timeouts = None;
+    flow.orig = Tuple {
+        src,
+        dst,
+        l4: L4::Ports { sport, dport: 443 },
+    };
+    flow.reply = Tuple {
+        src: dst,
+        dst: src,
+        l4: L4::Ports {
+            sport: 443,
+            dport: sport,
+        },
+    };
+    flow.status = Status::EMPTY;
+    (flow.orig_counters, flow.reply_counters) = (None, None);
+    flow
 }
 
 /// One random flow.
@@ -372,7 +418,11 @@ pub fn generate(out: &mut impl Write, options: &Options) -> io::Result<Written> 
     let mut written = Written::default();
     let mut line = Vec::with_capacity(512);
     for i in 0..options.flows {
-        let flow = flow(&mut rng, options.clients);
+        let flow = if options.syn_flood {
+            syn_flood_flow(&mut rng)
+        } else {
+            flow(&mut rng, options.clients)
+        };
         line.clear();
         ctparse::render(&mut line, &flow, options.dialect)?;
         out.write_all(&line)?;

@@ -1,7 +1,7 @@
 //! `ctgen`: writes a large, realistic, deterministic conntrack dump to stdout.
 //!
 //! ```text
-//! ctgen [--flows N] [--seed S] [--dialect proc|conntrack|extended] [--malformed-every N] [--clients N]
+//! ctgen [--flows N] [--seed S] [--dialect proc|conntrack|extended] [--malformed-every N] [--clients N] [--syn-flood]
 //! ```
 
 use std::io::{self, BufWriter, Write};
@@ -29,6 +29,7 @@ fn run() -> Result<(), String> {
             "--seed" => options.seed = number(&value("--seed")?)?,
             "--malformed-every" => options.malformed_every = number(&value("--malformed-every")?)?,
             "--clients" => options.clients = number(&value("--clients")?)?,
+            "--syn-flood" => options.syn_flood = true,
             "--dialect" => {
                 options.dialect = match value("--dialect")?.as_str() {
                     "proc" => Dialect::Proc,
@@ -44,7 +45,7 @@ fn run() -> Result<(), String> {
             "-h" | "--help" => {
                 println!(
                     "usage: ctgen [--flows N] [--seed S] [--dialect proc|conntrack|extended] \
-                     [--malformed-every N] [--clients N]"
+                     [--malformed-every N] [--clients N] [--syn-flood]"
                 );
                 return Ok(());
             }

@@ -396,6 +396,7 @@ fn generated(seed: u64, flows: u64, malformed_every: u64, dialect: Dialect) -> V
         malformed_every,
         dialect,
         clients: 500,
+        syn_flood: false,
     };
     ctgen::generate(&mut out, &options).unwrap();
     out
