@@ -1,5 +1,6 @@
 //! The merge law and the counting building blocks.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
@@ -148,15 +149,24 @@ impl<K: Eq + Hash + Ord + Clone> Counter<K> {
     /// The `n` largest counts (all of them when `n` is 0), ordered by count
     /// descending, then key ascending: deterministic whatever the hash order.
     pub fn top(&self, n: usize) -> Vec<(K, u64)> {
-        let mut all: Vec<(&K, u64)> = self.iter().collect();
         let order = |a: &(&K, u64), b: &(&K, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
-        if n > 0 && n < all.len() {
-            all.select_nth_unstable_by(n - 1, order);
-            all.truncate(n);
-        }
-        all.sort_unstable_by(order);
-        all.into_iter().map(|(k, c)| (k.clone(), c)).collect()
+        first_n(self.iter().collect(), n, order)
+            .into_iter()
+            .map(|(k, c)| (k.clone(), c))
+            .collect()
     }
+}
+
+/// The `n` first of `all` in `order` (all of them when `n` is 0), sorted:
+/// the `n` are selected first, so that a ranking of millions sorts only
+/// those.
+pub(crate) fn first_n<T>(mut all: Vec<T>, n: usize, order: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
+    if n > 0 && n < all.len() {
+        all.select_nth_unstable_by(n - 1, &order);
+        all.truncate(n);
+    }
+    all.sort_unstable_by(order);
+    all
 }
 
 impl<K: Eq + Hash> Merge for Counter<K> {

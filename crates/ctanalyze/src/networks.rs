@@ -6,15 +6,14 @@
 //! per-address counts by prefix (after the pass, so the fold is untouched)
 //! ranks the networks, with how many of their addresses had entries.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::Serialize;
 
-use std::collections::HashMap;
-
 use crate::filter::{Cidr, FilterError};
-use crate::merge::{Counter, Hasher};
+use crate::merge::{Counter, Hasher, first_n};
 
 /// The prefix lengths to group IPv4 and IPv6 addresses by.
 ///
@@ -167,16 +166,11 @@ impl Networks {
     /// The `n` networks with the most flows (all when `n` is 0): count
     /// descending, then network ascending (IPv4 before IPv6).
     pub fn top_rows(&self, n: usize) -> Vec<NetworkRow> {
-        let mut all: Vec<(&Cidr, &NetworkCount)> = self.counts.iter().collect();
         let order = |a: &(&Cidr, &NetworkCount), b: &(&Cidr, &NetworkCount)| {
             b.1.flows.cmp(&a.1.flows).then_with(|| a.0.cmp(b.0))
         };
-        if n > 0 && n < all.len() {
-            all.select_nth_unstable_by(n - 1, order);
-            all.truncate(n);
-        }
-        all.sort_unstable_by(order);
-        all.into_iter()
+        first_n(self.counts.iter().collect(), n, order)
+            .into_iter()
             .map(|(network, count)| NetworkRow {
                 network: network.to_string(),
                 addresses: count.addresses,
