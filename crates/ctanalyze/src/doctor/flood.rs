@@ -71,7 +71,8 @@ impl HalfOpen {
         let syn_sent = tcp(TcpState::SynSent) + tcp(TcpState::SynSent2);
         let syn_recv = tcp(TcpState::SynRecv);
         let half = syn_sent + syn_recv;
-        let top_source = summary.sources.top(1).first().map_or(0, |&(_, n)| n);
+        // The count alone: no ranking of (in a flood) millions of sources.
+        let top_source = summary.sources.iter().map(|(_, n)| n).max().unwrap_or(0);
         if entries == 0
             || super::percent(half, entries) < HALF_OPEN
             || super::percent(top_source, entries) >= SPREAD

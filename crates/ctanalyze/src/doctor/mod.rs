@@ -549,11 +549,23 @@ impl Doctor {
             insert_failed: stats.and_then(|s| s.get("insert_failed")),
             found: stats.and_then(|s| s.get("found")),
         };
+        // Events are not entries: a capture of SYNs is no half-open table.
+        let syn_flood = if events {
+            None
+        } else {
+            flood::HalfOpen::of(summary)
+        };
         let recommendations = if events {
             Vec::new()
         } else {
             let mut all = recommend(
-                &fill, summary, &networks, stats, pressure, &timeouts, &notrack,
+                &fill,
+                summary,
+                &networks,
+                stats,
+                pressure,
+                &timeouts,
+                (&notrack, syn_flood.as_ref()),
             );
             // Whatever the table's fill: a port space runs out on its own.
             if let Some(r) = snat::recommendation(snat_subject.as_ref(), counters) {
@@ -563,7 +575,7 @@ impl Doctor {
             all
         };
 
-        let composition = composition(summary, breakdown, &networks, self.top);
+        let composition = composition(summary, breakdown, &networks, self.top, syn_flood);
         let snat_finding = snat_subject
             .as_ref()
             .and_then(|subject| snat::finding(subject, snat_reported, counters));
@@ -608,7 +620,8 @@ fn recommend(
     stats: Option<&Stats>,
     pressure: Pressure,
     timeouts: &[WhatIf],
-    notrack: &[notrack::Candidate],
+    // What the table's composition allows to untrack, or to proxy.
+    (notrack, syn_flood): (&[notrack::Candidate], Option<&flood::HalfOpen>),
 ) -> Vec<Recommendation> {
     // A hashsize saved without the limit would set it, at the next boot,
     // to 8 x hashsize: the limit is saved with it (below).
@@ -617,8 +630,8 @@ fn recommend(
     let mut changed: Vec<(String, u64)> = Vec::new();
     let mut target_max = fill.max;
     // What fills the table, named before the limit that it fills.
-    let flood = flood::HalfOpen::of(summary).filter(|_| pressure.is_high());
-    let syn_proxy = flood.as_ref().and_then(flood::recommendation);
+    let flood = syn_flood.filter(|_| pressure.is_high());
+    let syn_proxy = flood.and_then(flood::recommendation);
     // SYNPROXY needs the connections it lets through tracked: untracking
     // its port is an alternative to it, not an addition.
     let proxied = syn_proxy.as_ref().and(flood.and_then(|f| f.port));
@@ -702,6 +715,7 @@ fn composition(
     breakdown: &Breakdown,
     networks: &Networks,
     top: usize,
+    syn_flood: Option<flood::HalfOpen>,
 ) -> Composition {
     let not_assured_by_state = breakdown
         .not_assured
@@ -717,11 +731,6 @@ fn composition(
             count,
         })
         .collect();
-    // Events are not entries: a capture of SYNs is no half-open table.
-    let events: u64 = summary.events.iter().sum();
-    let syn_flood = (events == 0)
-        .then(|| flood::HalfOpen::of(summary))
-        .flatten();
     Composition {
         protocols: summary.protocol_rows(),
         tcp_states: summary.tcp_state_rows(),
