@@ -1091,8 +1091,7 @@ fn findings(
             // inserts may be the table's.
             let why = if table_full {
                 "; with early_drop counted and no insert_failed or invalid packets, these are the table-full drops (\"nf_conntrack: table full, dropping packet\")".to_owned()
-            } else if early == 0 && failed.saturating_sub(long) >= drop {
-                // A chain too long counts in insert_failed, not in drop.
+            } else if early == 0 && stats.clash_drops() >= drop {
                 format!(
                     "; as many insert_failed ({}) or more: most likely insert clashes rather than a full table",
                     group(failed)
@@ -1169,9 +1168,7 @@ fn findings(
             ),
             // Drops that may have been a full table's (see `drop` above).
             None if stats.is_some_and(|s| {
-                let get = |name| s.get(name).unwrap_or(0);
-                s.get("early_drop") == Some(0)
-                    && get("drop") > get("insert_failed").saturating_sub(get("chaintoolong"))
+                s.get("early_drop") == Some(0) && s.get("drop").unwrap_or(0) > s.clash_drops()
             }) =>
             {
                 "The table is not under pressure in this dump: nf_conntrack_max need not change, unless the kernel logged \"nf_conntrack: table full, dropping packet\" (`journalctl -k | grep 'table full'`): then it was full of entries it could not evict, and the drops are its (see drop above).".to_owned()

@@ -83,6 +83,15 @@ impl Stats {
         self.counters.get(name).copied()
     }
 
+    /// The failed inserts that dropped their packet, as `drop` counts
+    /// them: `insert_failed` but for a chain too long (`chaintoolong`,
+    /// counted in `insert_failed` and not in `drop`); 0 for counters not
+    /// in the input.
+    pub(crate) fn clash_drops(&self) -> u64 {
+        let get = |name| self.get(name).unwrap_or(0);
+        get("insert_failed").saturating_sub(get("chaintoolong"))
+    }
+
     /// Every counter with its total, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
         self.counters.iter().map(|(k, &v)| (k.as_str(), v))
