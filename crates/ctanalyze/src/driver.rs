@@ -230,12 +230,11 @@ impl Analyzer {
     /// process or cgroup limit on tasks, as on a host in trouble), the
     /// analyzer runs on the calling thread alone, with the same results;
     /// [`try_threads`](Analyzer::try_threads) says so instead.
-    pub fn threads(self, threads: usize) -> Analyzer {
-        let mut fallback = self.clone();
-        self.try_threads(threads).unwrap_or_else(|_| {
-            (fallback.threads, fallback.pool) = (1, None);
-            fallback
-        })
+    pub fn threads(mut self, threads: usize) -> Analyzer {
+        if self.start_threads(threads).is_err() {
+            (self.threads, self.pool) = (1, None);
+        }
+        self
     }
 
     /// [`threads`](Analyzer::threads), or the error of the operating
@@ -246,6 +245,12 @@ impl Analyzer {
     /// after such a failure the global pool is gone for the process, and
     /// only an analyzer of its own threads, or of one, can run.
     pub fn try_threads(mut self, threads: usize) -> Result<Analyzer, ThreadsError> {
+        self.start_threads(threads)?;
+        Ok(self)
+    }
+
+    /// Sets `threads`, starting the pool they need.
+    fn start_threads(&mut self, threads: usize) -> Result<(), ThreadsError> {
         let failed = |reason: String| ThreadsError { threads, reason };
         self.threads = threads;
         self.pool = None;
@@ -260,7 +265,7 @@ impl Analyzer {
                 self.pool = Some(Arc::new(pool));
             }
         }
-        Ok(self)
+        Ok(())
     }
 
     /// Splits input into chunks of about `bytes` bytes (at least 1). By

@@ -205,14 +205,19 @@ impl LastLine {
 /// warning where the system refuses to start them (a limit on tasks, as
 /// on a host in trouble): the report is the same, only slower.
 pub fn threads(threads: usize) -> Analyzer {
-    static WARNED: std::sync::Once = std::sync::Once::new();
     Analyzer::new()
         .try_threads(threads)
         .unwrap_or_else(|error| {
-            // Once, for the commands that read several passes (`diff`).
-            WARNED.call_once(|| say!("ctreport: warning: {error}; reading on one thread"));
+            warn_one_thread(error);
             Analyzer::new().threads(1)
         })
+}
+
+/// Says that threads could not start (`error`) and the reading goes on
+/// one thread: once, for the commands that read several passes (`diff`).
+pub fn warn_one_thread(error: impl std::fmt::Display) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| say!("ctreport: warning: {error}; reading on one thread"));
 }
 
 /// Analyzes every input. A file that cannot be opened is fatal; one whose

@@ -533,9 +533,7 @@ fn pool(threads: usize) -> Option<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| {
-            say!("ctreport: warning: cannot start {threads} threads: {e}; reading on one thread")
-        })
+        .map_err(|e| analysis::warn_one_thread(format!("cannot start {threads} threads: {e}")))
         .ok()
 }
 
