@@ -330,13 +330,11 @@ fn closed_tcp_entries_give_their_ports_to_new_connections() {
     }
     let ns = Namespaces::new("t");
     // The server reads each connection to its end and closes it; at most
-    // 611 connections, 30 s without one, 60 s in all.
-    let mut server = Command::new("ip")
-        .args([
-            "netns", "exec", &ns.server, "timeout", "60", "python3", "-c",
-        ])
-        .arg(
-            "
+    // 611 connections, 30 s without one, and ended, by its pid, as soon as
+    // the connections are made or the test fails.
+    let server = netns::Background::python(
+        &ns.server,
+        "
 import socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -356,9 +354,7 @@ for _ in range(611):
         pass
     c.close()
 ",
-        )
-        .spawn()
-        .unwrap();
+    );
     // Connections from `addr`, ports `first..=last`: each sends a byte,
     // closes first (so its entry ends in TIME_WAIT) and reads to the end.
     // How many were made, and what the others met.
@@ -409,8 +405,7 @@ print(ok)
     let before = netns::ok(&ns.router, "sleep 0.5; conntrack -L -p tcp 2>/dev/null");
     let again = connect("192.0.2.3", 1, 100);
     let (stats, _) = Stats::parse(&netns::ok(&ns.router, "conntrack -S"));
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(made.0, 511, "{}", made.1);
     assert_eq!(
         (again.0, stats.get("insert_failed")),

@@ -18,11 +18,9 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-
 use ctanalyze::Analyzer;
 use ctanalyze::doctor::{Breakdown, Doctor};
-use support::netns::{self, Pair, run};
+use support::netns::{self, Background, Pair, run};
 
 /// The client and server namespaces, the server with a route back to the
 /// spoofed sources and conntrack running.
@@ -101,13 +99,11 @@ fn half_open(ns: &Pair) -> usize {
 }
 
 /// A listener on 192.0.2.2:443 that answers each connection with `ok`,
-/// for up to 60 s without one; ended by its pid on drop (`ip netns exec`
-/// runs it in its own process).
-fn listen(ns: &Pair) -> Listener {
-    let child = Command::new("ip")
-        .args(["netns", "exec", &ns.server, "python3", "-c"])
-        .arg(
-            "
+/// for up to 60 s without one; ended on drop.
+fn listen(ns: &Pair) -> Background {
+    Background::python(
+        &ns.server,
+        "
 import socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -119,22 +115,7 @@ while True:
     c.sendall(b'ok')
     c.close()
 ",
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    Listener(child)
-}
-
-/// The server's listener process.
-struct Listener(Child);
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    )
 }
 
 #[test]

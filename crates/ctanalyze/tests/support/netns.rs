@@ -1,6 +1,6 @@
 //! Network namespaces a kernel test makes for itself.
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `argv`, which must succeed.
 pub fn run(argv: &[&str]) {
@@ -97,5 +97,32 @@ impl Pair {
             run(&["ip", "-n", name, "link", "set", dev, "up"]);
         }
         pair
+    }
+}
+
+/// A process in a namespace, in the background, ended by its pid on
+/// drop: `ip netns exec` execs it, so the pid is the process's own (a
+/// wrapper such as `timeout` would be killed in its place and leave it
+/// running).
+pub struct Background(Child);
+
+impl Background {
+    /// `python3 -c script` in namespace `name`; its standard input and
+    /// output go nowhere (a test harness waits for whoever holds them).
+    pub fn python(name: &str, script: &str) -> Background {
+        let child = Command::new("ip")
+            .args(["netns", "exec", name, "python3", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Background(child)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
