@@ -9,6 +9,8 @@
 #   benches/compare.sh --flows N  # another size
 #   benches/compare.sh --pairs N  # N paired rounds for the ratios (default 8, 0: none)
 #   benches/compare.sh --baseline BIN  # also pair this build against another ctreport
+#   benches/compare.sh --pgo      # time the PGO build (benches/pgo.sh), paired
+#                                 # against the plain release build unless --baseline
 #
 # On a noisy machine (a VM with other tenants) medians taken minutes apart
 # move more than the ratios they are compared by, so the ratios are also
@@ -26,6 +28,7 @@ flows=4000000
 short=false
 pairs=8
 baseline=
+pgo=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --short) short=true; flows=100000 ;;
@@ -34,7 +37,8 @@ while [ $# -gt 0 ]; do
         --baseline) # relative to where the script was started
             case "$2" in /*) baseline="$2" ;; *) baseline="$OLDPWD/$2" ;; esac
             shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        --pgo) pgo=true ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -49,6 +53,12 @@ fi
 
 cargo build --release --quiet -p ctreport-cli -p ctgen
 ctreport=target/release/ctreport
+if $pgo; then
+    benches/pgo.sh
+    ctreport=target/pgo/ctreport
+    baseline=${baseline:-$PWD/target/release/ctreport}
+fi
+echo "ctreport under test: $ctreport${baseline:+, baseline: $baseline}"
 dir=target/bench
 mkdir -p "$dir"
 dump="$dir/dump-$flows.txt"
