@@ -1,6 +1,5 @@
 //! Every aggregate of one pass, and how a flow feeds them.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ctparse::{
@@ -10,7 +9,7 @@ use ctparse::{
 
 use crate::doctor::Breakdown;
 use crate::filter::Filter;
-use crate::merge::{Counter, Hasher, Merge, merge_maps};
+use crate::merge::{Counter, Merge, Sharded};
 
 /// Line and flow counts, and the first malformed lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -410,11 +409,12 @@ pub struct Summary {
 
 /// Flows and bytes per source, in one map per family: an IPv4 key is a
 /// `u32`, so its bucket is 32 bytes instead of the 48 an `IpAddr` key
-/// takes, and it hashes as one integer.
+/// takes, and it hashes as one integer. Sharded: a flood of random
+/// sources puts millions of keys in each thread's map.
 #[derive(Clone, Default, PartialEq, Eq)]
 struct BySource {
-    v4: HashMap<u32, SourceTally, Hasher>,
-    v6: HashMap<u128, SourceTally, Hasher>,
+    v4: Sharded<u32, SourceTally>,
+    v6: Sharded<u128, SourceTally>,
 }
 
 /// Keys shown as the addresses they are.
@@ -428,8 +428,8 @@ impl BySource {
     #[inline]
     fn add(&mut self, addr: IpAddr, tally: SourceTally) {
         match addr {
-            IpAddr::V4(addr) => self.v4.entry(addr.to_bits()).or_default().add(tally),
-            IpAddr::V6(addr) => self.v6.entry(addr.to_bits()).or_default().add(tally),
+            IpAddr::V4(addr) => self.v4.entry(addr.to_bits()).add(tally),
+            IpAddr::V6(addr) => self.v6.entry(addr.to_bits()).add(tally),
         }
     }
 
@@ -449,8 +449,8 @@ impl BySource {
     }
 
     fn merge(&mut self, other: BySource) {
-        merge_maps(&mut self.v4, other.v4, SourceTally::add);
-        merge_maps(&mut self.v6, other.v6, SourceTally::add);
+        self.v4.merge(other.v4, SourceTally::add);
+        self.v6.merge(other.v6, SourceTally::add);
     }
 }
 

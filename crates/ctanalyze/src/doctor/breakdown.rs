@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::snat::SnatPorts;
 use crate::feed::LineFeed;
-use crate::merge::{Counter, Hasher, Merge};
+use crate::merge::{Counter, Hasher, Merge, Sharded};
 
 /// Counts a [`Summary`](crate::Summary) does not keep, made in the same
 /// kind of pass: which UDP timer each entry runs on, which traffic is not
@@ -90,11 +90,12 @@ impl PortAddresses {
 /// Entries per (source, destination) address pair, in one map per family:
 /// a full table has millions of pairs (1.8 million in the 4M-entry
 /// benchmark dump), and an IPv4 pair as one `u64` key takes a 16-byte
-/// bucket where an `(IpAddr, IpAddr)` key took 48.
+/// bucket where an `(IpAddr, IpAddr)` key took 48. Sharded: a flood of
+/// random sources puts millions of pairs in each thread's map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressPairs {
-    v4: Counter<u64>,
-    v6: Counter<(u128, u128)>,
+    v4: Sharded<u64, u64>,
+    v6: Sharded<(u128, u128), u64>,
     /// A pair across families (never printed by the kernel, but a flow
     /// can hold one).
     mixed: Counter<(IpAddr, IpAddr)>,
@@ -103,30 +104,34 @@ pub struct AddressPairs {
 impl AddressPairs {
     /// Counts the pair once.
     pub fn add(&mut self, source: IpAddr, destination: IpAddr) {
-        match (source, destination) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => self.v4.add(v4_key(s, d)),
-            (IpAddr::V6(s), IpAddr::V6(d)) => self.v6.add((s.to_bits(), d.to_bits())),
-            pair => self.mixed.add(pair),
-        }
+        let count = match (source, destination) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.v4.entry(v4_key(s, d)),
+            (IpAddr::V6(s), IpAddr::V6(d)) => self.v6.entry((s.to_bits(), d.to_bits())),
+            pair => return self.mixed.add(pair),
+        };
+        *count = count.saturating_add(1);
     }
 
     /// The count of the pair (0 when never counted).
     pub fn get(&self, source: IpAddr, destination: IpAddr) -> u64 {
         match (source, destination) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => self.v4.get(&v4_key(s, d)),
-            (IpAddr::V6(s), IpAddr::V6(d)) => self.v6.get(&(s.to_bits(), d.to_bits())),
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.v4.get(&v4_key(s, d)).copied().unwrap_or(0),
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                let key = (s.to_bits(), d.to_bits());
+                self.v6.get(&key).copied().unwrap_or(0)
+            }
             pair => self.mixed.get(&pair),
         }
     }
 
     /// Every pair with its count, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = ((IpAddr, IpAddr), u64)> + '_ {
-        let v4 = self.v4.iter().map(|(&bits, n)| {
+        let v4 = self.v4.iter().map(|(&bits, &n)| {
             let source = std::net::Ipv4Addr::from_bits((bits >> 32) as u32);
             let destination = std::net::Ipv4Addr::from_bits(bits as u32);
             ((source.into(), destination.into()), n)
         });
-        let v6 = self.v6.iter().map(|(&(s, d), n)| {
+        let v6 = self.v6.iter().map(|(&(s, d), &n)| {
             let pair = (
                 std::net::Ipv6Addr::from_bits(s).into(),
                 std::net::Ipv6Addr::from_bits(d).into(),
@@ -149,10 +154,8 @@ impl AddressPairs {
 
     /// The sum of all counts.
     pub fn total(&self) -> u64 {
-        self.v4
-            .total()
-            .saturating_add(self.v6.total())
-            .saturating_add(self.mixed.total())
+        let sharded = self.v4.values().chain(self.v6.values());
+        (sharded.fold(0, |sum: u64, &n| sum.saturating_add(n))).saturating_add(self.mixed.total())
     }
 }
 
@@ -163,8 +166,9 @@ fn v4_key(source: std::net::Ipv4Addr, destination: std::net::Ipv4Addr) -> u64 {
 
 impl Merge for AddressPairs {
     fn merge(&mut self, other: Self) {
-        self.v4.merge(other.v4);
-        self.v6.merge(other.v6);
+        let add = |count: &mut u64, n: u64| *count = count.saturating_add(n);
+        self.v4.merge(other.v4, add);
+        self.v6.merge(other.v6, add);
         self.mixed.merge(other.mixed);
     }
 }
