@@ -18,7 +18,9 @@
 //!   streams read in bounded batches; [`SummaryFeed`] for bytes pushed in
 //!   pieces instead.
 //! - [`Counter`]: exact counts over open key sets with deterministic top-N
-//!   (count descending, then key ascending; `0` means all).
+//!   (count descending, then key ascending; `0` means all);
+//!   [`AddressCounter`], the same for addresses in half the memory of a
+//!   `Counter<IpAddr>` for IPv4 ones.
 //! - [`Networks`]: per-address counts grouped by [`Prefixes`] (IPv4 /24,
 //!   IPv6 /64, ...) after the pass, with the addresses each network holds.
 //!
@@ -60,7 +62,7 @@ mod summary;
 pub use driver::{Analyzer, DEFAULT_CHUNK_SIZE, Progress, ReadError, ThreadsError};
 pub use feed::SummaryFeed;
 pub use filter::{Cidr, Filter, FilterError, MarkMatch, Nat, StatusMatch};
-pub use merge::{Counter, Merge};
+pub use merge::{AddressCounter, Counter, Counts, Merge};
 pub use networks::{NetworkRow, Networks, Prefixes};
 pub use report::{
     AccountingRow, AddressBytesRow, AddressRow, EventRow, FamilyRow, FlagsRow, MarkRow, NO_STATE,

@@ -9,7 +9,7 @@ use ctparse::{
 
 use crate::doctor::Breakdown;
 use crate::filter::Filter;
-use crate::merge::{Counter, Merge, Sharded};
+use crate::merge::{AddressCounter, Counter, Merge, Sharded};
 
 /// Line and flow counts, and the first malformed lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -378,9 +378,9 @@ pub struct Summary {
     /// Per-state counts of stateful protocols.
     pub states: StateCounts,
     /// Flows per original source address.
-    pub sources: Counter<IpAddr>,
+    pub sources: AddressCounter,
     /// Flows per original destination address.
-    pub destinations: Counter<IpAddr>,
+    pub destinations: AddressCounter,
     /// Flows per (protocol, original destination port), for protocols with ports.
     pub destination_ports: Counter<(Protocol, u16)>,
     /// Destination-NATed flows per (original destination, translated).
@@ -394,7 +394,7 @@ pub struct Summary {
     /// Accounting totals.
     pub accounting: Accounting,
     /// Bytes (both directions) per original source, when counters are present.
-    pub source_bytes: Counter<IpAddr>,
+    pub source_bytes: AddressCounter,
     /// Flows per (protocol, state, remaining timeout).
     pub timeouts: Counter<TimeoutKey>,
     /// The doctor's counts (UDP timers, NOTRACK candidates, what early
@@ -433,10 +433,12 @@ impl BySource {
         }
     }
 
-    /// How many sources have a tally for which `counted` holds.
-    fn count(&self, counted: impl Fn(&SourceTally) -> bool) -> usize {
-        let tallies = self.v4.values().chain(self.v6.values());
-        tallies.filter(|tally| counted(tally)).count()
+    /// How many IPv4 and IPv6 sources have a tally for which `counted`
+    /// holds.
+    fn count(&self, counted: impl Fn(&SourceTally) -> bool) -> (usize, usize) {
+        let v4 = self.v4.values().filter(|tally| counted(tally)).count();
+        let v6 = self.v6.values().filter(|tally| counted(tally)).count();
+        (v4, v6)
     }
 
     /// Every source with its tally.
@@ -621,10 +623,11 @@ impl Summary {
         // One counter from the tallies: of each source, the count `value`
         // takes from its tally, when it has one.
         let counter = |value: fn(&SourceTally) -> Option<u64>| {
-            let mut counter = Counter::default();
+            let mut counter = AddressCounter::default();
             // Room for every key at once: a map of 99,392 sources grown
             // step by step is rehashed 17 times.
-            counter.reserve(by_source.count(|tally| value(tally).is_some()));
+            let (v4, v6) = by_source.count(|tally| value(tally).is_some());
+            counter.reserve(v4, v6);
             for (addr, tally) in by_source.iter() {
                 if let Some(n) = value(tally) {
                     counter.add_n(addr, n);

@@ -635,7 +635,7 @@ pub fn dominant_network(
         .sources
         .iter()
         .filter(|(addr, _)| cidr.contains(addr))
-        .min_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        .min_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let busiest = match inside {
         Some((addr, n)) => format!(
             "; the busiest of them, {addr}, holds {} ({})",

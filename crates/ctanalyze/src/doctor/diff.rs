@@ -1,13 +1,9 @@
 //! What changed between two snapshots of a table.
 
-use std::hash::Hash;
-
 use ctparse::{DccpState, Protocol, SctpState, State, TcpState};
 use serde::Serialize;
 
-use std::net::IpAddr;
-
-use crate::merge::Counter;
+use crate::merge::{AddressCounter, Counts};
 use crate::{Networks, Prefixes, Summary};
 
 /// A count before and after.
@@ -107,16 +103,12 @@ fn delta(before: u64, after: u64) -> i64 {
 
 /// The keys whose count grew, with before and after, by growth descending
 /// then key ascending, at most `top` (0: all).
-pub fn grown<K: Eq + Hash + Ord + Clone>(
-    before: &Counter<K>,
-    after: &Counter<K>,
-    top: usize,
-) -> Vec<(K, u64, u64)> {
-    let mut rows: Vec<(K, u64, u64)> = after
-        .iter()
+pub fn grown<C: Counts>(before: &C, after: &C, top: usize) -> Vec<(C::Key, u64, u64)> {
+    let mut rows: Vec<(C::Key, u64, u64)> = after
+        .counts()
         .filter_map(|(key, now)| {
-            let was = before.get(key);
-            (now > was).then(|| (key.clone(), was, now))
+            let was = before.count_of(&key);
+            (now > was).then_some((key, was, now))
         })
         .collect();
     rows.sort_by(|a, b| (b.2 - b.1).cmp(&(a.2 - a.1)).then_with(|| a.0.cmp(&b.0)));
@@ -128,11 +120,7 @@ pub fn grown<K: Eq + Hash + Ord + Clone>(
 
 /// The keys whose count shrank, with before and after, by drop descending
 /// then key ascending, at most `top` (0: all): [`grown`] the other way.
-pub fn shrunk<K: Eq + Hash + Ord + Clone>(
-    before: &Counter<K>,
-    after: &Counter<K>,
-    top: usize,
-) -> Vec<(K, u64, u64)> {
+pub fn shrunk<C: Counts>(before: &C, after: &C, top: usize) -> Vec<(C::Key, u64, u64)> {
     grown(after, before, top)
         .into_iter()
         .map(|(key, now, was)| (key, was, now))
@@ -239,8 +227,8 @@ pub fn diff_grouped(
 
 /// The addresses (or their networks) that grew and those that shrank.
 fn address_lists(
-    before: &Counter<IpAddr>,
-    after: &Counter<IpAddr>,
+    before: &AddressCounter,
+    after: &AddressCounter,
     top: usize,
     prefixes: Option<Prefixes>,
 ) -> (Vec<AddressChange>, Vec<AddressChange>) {
@@ -304,6 +292,7 @@ fn by_delta(mut rows: Vec<Change>) -> Vec<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Counter;
 
     #[test]
     fn grown_keeps_growth_only_ordered_and_bounded() {
