@@ -22,7 +22,8 @@
 # `hyperfine` and `time`), and uses vmtouch (package `vmtouch`) to keep
 # the dump in page cache; --short needs none of them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 
 flows=4000000
 short=false
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
             case "$2" in /*) baseline="$2" ;; *) baseline="$OLDPWD/$2" ;; esac
             shift ;;
         --pgo) pgo=true ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$self"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift

@@ -167,10 +167,17 @@ impl<K: Eq + Hash + Ord + Clone> Counter<K> {
 /// A flood of random IPv4 sources has millions of them: the counter of
 /// sources made from the analyzer's per-source tallies then takes half
 /// the memory it took as a `Counter<IpAddr>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct AddressCounter {
     v4: Map<u32>,
     v6: Map<u128>,
+}
+
+/// Keys shown as the addresses they are.
+impl std::fmt::Debug for AddressCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 impl AddressCounter {
@@ -242,9 +249,20 @@ impl AddressCounter {
     /// count descending, then address ascending (IPv4 before IPv6), as
     /// [`Counter::top`].
     pub fn top(&self, n: usize) -> Vec<(IpAddr, u64)> {
+        // Ranked per family on the map's own keys (16 bytes an entry,
+        // where an `IpAddr` makes it 32: millions in a flood), then the
+        // two tops together: the keys rank as the addresses do.
+        fn top_keys<K: Ord>(map: &Map<K>, n: usize) -> Vec<(&K, u64)> {
+            let order = |a: &(&K, u64), b: &(&K, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+            first_n(map.iter().map(|(key, &n)| (key, n)).collect(), n, order)
+        }
+        let v4 = (top_keys(&self.v4, n).into_iter())
+            .map(|(&bits, count)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), count));
+        let v6 = (top_keys(&self.v6, n).into_iter())
+            .map(|(&bits, count)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), count));
         let order =
             |a: &(IpAddr, u64), b: &(IpAddr, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
-        first_n(self.iter().collect(), n, order)
+        first_n(v4.chain(v6).collect(), n, order)
     }
 }
 

@@ -408,7 +408,7 @@ pub struct Summary {
 }
 
 /// Flows and bytes per source, in one map per family: an IPv4 key is a
-/// `u32`, so its bucket is 32 bytes instead of the 48 an `IpAddr` key
+/// `u32`, so its bucket is 24 bytes instead of the 40 an `IpAddr` key
 /// takes, and it hashes as one integer. Sharded: a flood of random
 /// sources puts millions of keys in each thread's map.
 #[derive(Clone, Default, PartialEq, Eq)]
