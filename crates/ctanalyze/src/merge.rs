@@ -106,11 +106,7 @@ impl<K: Eq + Hash> Counter<K> {
     where
         K: Clone,
     {
-        for run in keys.chunk_by(|a, b| a == b) {
-            if let Some(key) = run.first() {
-                self.add_n(key.clone(), run.len() as u64);
-            }
-        }
+        for_runs(keys, |key, n| self.add_n(key.clone(), n));
     }
 
     /// Makes room for `more` keys beyond those counted.
@@ -200,11 +196,7 @@ impl AddressCounter {
     /// Counts every address of `addrs`, one map update per run of equal
     /// neighbours.
     pub(crate) fn add_runs(&mut self, addrs: &[IpAddr]) {
-        for run in addrs.chunk_by(|a, b| a == b) {
-            if let Some(&addr) = run.first() {
-                self.add_n(addr, run.len() as u64);
-            }
-        }
+        for_runs(addrs, |&addr, n| self.add_n(addr, n));
     }
 
     /// Makes room for `v4` more IPv4 and `v6` more IPv6 addresses.
@@ -240,29 +232,16 @@ impl AddressCounter {
 
     /// Every address with its count, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (IpAddr, u64)> {
-        let v4 = (self.v4.iter()).map(|(&bits, &n)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), n));
-        let v6 = (self.v6.iter()).map(|(&bits, &n)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), n));
-        v4.chain(v6)
+        addresses(self.v4.iter(), self.v6.iter()).map(|(addr, &n)| (addr, n))
     }
 
     /// The `n` largest counts (all of them when `n` is 0), ordered by
     /// count descending, then address ascending (IPv4 before IPv6), as
     /// [`Counter::top`].
     pub fn top(&self, n: usize) -> Vec<(IpAddr, u64)> {
-        // Ranked per family on the map's own keys (16 bytes an entry,
-        // where an `IpAddr` makes it 32: millions in a flood), then the
-        // two tops together: the keys rank as the addresses do.
-        fn top_keys<K: Ord>(map: &Map<K>, n: usize) -> Vec<(&K, u64)> {
-            let order = |a: &(&K, u64), b: &(&K, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
-            first_n(map.iter().map(|(key, &n)| (key, n)).collect(), n, order)
-        }
-        let v4 = (top_keys(&self.v4, n).into_iter())
-            .map(|(&bits, count)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), count));
-        let v6 = (top_keys(&self.v6, n).into_iter())
-            .map(|(&bits, count)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), count));
-        let order =
-            |a: &(IpAddr, u64), b: &(IpAddr, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0));
-        first_n(v4.chain(v6).collect(), n, order)
+        (top_addresses(&self.v4, &self.v6, n, |&n| n).into_iter())
+            .map(|(addr, &n)| (addr, n))
+            .collect()
     }
 }
 
@@ -320,6 +299,57 @@ impl FromIterator<IpAddr> for AddressCounter {
         }
         counter
     }
+}
+
+/// Each run of equal neighbours of `keys`, once, with its length.
+fn for_runs<K: PartialEq>(keys: &[K], mut add: impl FnMut(&K, u64)) {
+    for run in keys.chunk_by(|a, b| a == b) {
+        if let Some(key) = run.first() {
+            add(key, run.len() as u64);
+        }
+    }
+}
+
+/// The entries of a map of IPv4 keys (`u32`) and one of IPv6 keys
+/// (`u128`), as the addresses they are: what every map kept per family
+/// ([`AddressCounter`], the per-source tallies, the networks) iterates.
+pub(crate) fn addresses<'a, V>(
+    v4: impl Iterator<Item = (&'a u32, V)>,
+    v6: impl Iterator<Item = (&'a u128, V)>,
+) -> impl Iterator<Item = (IpAddr, V)> {
+    let v4 = v4.map(|(&bits, value)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), value));
+    let v6 = v6.map(|(&bits, value)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), value));
+    v4.chain(v6)
+}
+
+/// The `n` entries of two per-family maps with the largest `count` (all
+/// when `n` is 0), then address ascending (IPv4 before IPv6). Each
+/// family is ranked on its map's own keys (16 bytes an entry, where an
+/// `IpAddr` makes it 32: millions in a flood), and addresses are made for
+/// the kept ones only; the keys rank as the addresses do.
+pub(crate) fn top_addresses<'a, V>(
+    v4: &'a HashMap<u32, V, Hasher>,
+    v6: &'a HashMap<u128, V, Hasher>,
+    n: usize,
+    count: impl Fn(&V) -> u64,
+) -> Vec<(IpAddr, &'a V)> {
+    fn top_keys<'a, K: Ord, V>(
+        map: &'a HashMap<K, V, Hasher>,
+        n: usize,
+        count: &impl Fn(&V) -> u64,
+    ) -> Vec<(&'a K, &'a V)> {
+        let order =
+            |a: &(&K, &V), b: &(&K, &V)| count(b.1).cmp(&count(a.1)).then_with(|| a.0.cmp(b.0));
+        first_n(map.iter().collect(), n, order)
+    }
+    let tops = addresses(
+        top_keys(v4, n, &count).into_iter(),
+        top_keys(v6, n, &count).into_iter(),
+    );
+    let order = |a: &(IpAddr, &V), b: &(IpAddr, &V)| {
+        count(b.1).cmp(&count(a.1)).then_with(|| a.0.cmp(&b.0))
+    };
+    first_n(tops.collect(), n, order)
 }
 
 /// The `n` first of `all` in `order` (all of them when `n` is 0), sorted:

@@ -7,13 +7,13 @@
 //! ranks the networks, with how many of their addresses had entries.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::filter::{Cidr, FilterError};
-use crate::merge::{AddressCounter, Counter, Hasher, first_n};
+use crate::merge::{AddressCounter, Counter, Hasher, addresses, top_addresses};
 
 /// The prefix lengths to group IPv4 and IPv6 addresses by.
 ///
@@ -180,13 +180,9 @@ impl Networks {
 
     /// Every network with what it holds.
     fn iter(&self) -> impl Iterator<Item = (Cidr, &NetworkCount)> {
-        let v4 =
-            (self.v4.iter()).map(|(&bits, count)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), count));
-        let v6 =
-            (self.v6.iter()).map(|(&bits, count)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), count));
+        let networks = addresses(self.v4.iter(), self.v6.iter());
         // The network of a network is itself, with its length.
-        v4.chain(v6)
-            .map(|(network, count)| (self.prefixes.network(network), count))
+        networks.map(|(network, count)| (self.prefixes.network(network), count))
     }
 
     /// Flows per network.
@@ -212,42 +208,18 @@ impl Networks {
     /// The `n` networks with the most flows (all when `n` is 0): count
     /// descending, then network ascending (IPv4 before IPv6).
     pub fn top_rows(&self, n: usize) -> Vec<NetworkRow> {
-        // Ranked per family on the map's own keys (16 bytes an entry,
-        // where a `Cidr` makes it 32: millions in a flood), then the two
-        // tops together. The networks of a family share their length
-        // (an IPv4-mapped one is apart from the others by its address),
-        // so the keys rank as the prefixes do, IPv4 before IPv6.
-        let v4 = top_keys(&self.v4, n)
-            .map(|(&bits, count)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), count));
-        let v6 = top_keys(&self.v6, n)
-            .map(|(&bits, count)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), count));
-        let tops = v4
-            .chain(v6)
-            .map(|(network, count)| (self.prefixes.network(network), count));
-        let order = |a: &(Cidr, &NetworkCount), b: &(Cidr, &NetworkCount)| {
-            b.1.flows.cmp(&a.1.flows).then_with(|| a.0.cmp(&b.0))
-        };
-        first_n(tops.collect(), n, order)
+        // The networks of a family share their length (an IPv4-mapped
+        // one is apart from the others by its address), so their
+        // addresses rank as the prefixes do, IPv4 before IPv6.
+        top_addresses(&self.v4, &self.v6, n, |count| count.flows)
             .into_iter()
             .map(|(network, count)| NetworkRow {
-                network: network.to_string(),
+                network: self.prefixes.network(network).to_string(),
                 addresses: count.addresses,
                 count: count.flows,
             })
             .collect()
     }
-}
-
-/// The `n` networks of one map with the most flows (all when `n` is 0),
-/// network ascending among equals.
-fn top_keys<K: Ord>(
-    map: &HashMap<K, NetworkCount, Hasher>,
-    n: usize,
-) -> impl Iterator<Item = (&K, &NetworkCount)> {
-    let order = |a: &(&K, &NetworkCount), b: &(&K, &NetworkCount)| {
-        b.1.flows.cmp(&a.1.flows).then_with(|| a.0.cmp(b.0))
-    };
-    first_n(map.iter().collect(), n, order).into_iter()
 }
 
 #[cfg(test)]

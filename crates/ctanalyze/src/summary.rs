@@ -1,6 +1,6 @@
 //! Every aggregate of one pass, and how a flow feeds them.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use ctparse::{
     DccpState, Family, Flow, L4, ParseError, ParseStats, Protocol, SctpState, State, Status,
@@ -9,7 +9,7 @@ use ctparse::{
 
 use crate::doctor::Breakdown;
 use crate::filter::Filter;
-use crate::merge::{AddressCounter, Counter, Merge, Sharded};
+use crate::merge::{AddressCounter, Counter, Merge, Sharded, addresses};
 
 /// Line and flow counts, and the first malformed lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -443,11 +443,7 @@ impl BySource {
 
     /// Every source with its tally.
     fn iter(&self) -> impl Iterator<Item = (IpAddr, &SourceTally)> {
-        let v4 =
-            (self.v4.iter()).map(|(&bits, tally)| (IpAddr::V4(Ipv4Addr::from_bits(bits)), tally));
-        let v6 =
-            (self.v6.iter()).map(|(&bits, tally)| (IpAddr::V6(Ipv6Addr::from_bits(bits)), tally));
-        v4.chain(v6)
+        addresses(self.v4.iter(), self.v6.iter())
     }
 
     fn merge(&mut self, other: BySource) {
