@@ -96,8 +96,7 @@ impl<K: Eq + Hash> Counter<K> {
     /// come from the dump, and a hostile one can sum past `u64::MAX`.
     #[inline]
     pub fn add_n(&mut self, key: K, n: u64) {
-        let count = self.counts.entry(key).or_insert(0);
-        *count = count.saturating_add(n);
+        add_count(self.counts.entry(key).or_insert(0), n);
     }
 
     /// Counts every key of `keys`, with one map update per run of equal
@@ -131,9 +130,7 @@ impl<K: Eq + Hash> Counter<K> {
 
     /// The sum of all counts.
     pub fn total(&self) -> u64 {
-        self.counts
-            .values()
-            .fold(0, |sum, &n| sum.saturating_add(n))
+        sum_counts(self.counts.values())
     }
 
     /// Every key with its count, in no particular order.
@@ -190,7 +187,7 @@ impl AddressCounter {
             IpAddr::V4(addr) => self.v4.entry(addr.to_bits()).or_insert(0),
             IpAddr::V6(addr) => self.v6.entry(addr.to_bits()).or_insert(0),
         };
-        *count = count.saturating_add(n);
+        add_count(count, n);
     }
 
     /// Counts every address of `addrs`, one map update per run of equal
@@ -226,8 +223,7 @@ impl AddressCounter {
 
     /// The sum of all counts.
     pub fn total(&self) -> u64 {
-        let counts = self.v4.values().chain(self.v6.values());
-        counts.fold(0, |sum, &n| sum.saturating_add(n))
+        sum_counts(self.v4.values().chain(self.v6.values()))
     }
 
     /// Every address with its count, in no particular order.
@@ -247,9 +243,8 @@ impl AddressCounter {
 
 impl Merge for AddressCounter {
     fn merge(&mut self, other: Self) {
-        let add = |count: &mut u64, n: u64| *count = count.saturating_add(n);
-        merge_maps(&mut self.v4, other.v4, add);
-        merge_maps(&mut self.v6, other.v6, add);
+        merge_maps(&mut self.v4, other.v4, add_count);
+        merge_maps(&mut self.v6, other.v6, add_count);
     }
 }
 
@@ -299,6 +294,18 @@ impl FromIterator<IpAddr> for AddressCounter {
         }
         counter
     }
+}
+
+/// Adds `n` to a count, saturating rather than wrapping (see
+/// [`Counter::add_n`]): how every count of a map is added to and merged.
+#[inline]
+pub(crate) fn add_count(count: &mut u64, n: u64) {
+    *count = count.saturating_add(n);
+}
+
+/// The sum of `counts`, saturating.
+pub(crate) fn sum_counts<'a>(counts: impl Iterator<Item = &'a u64>) -> u64 {
+    counts.fold(0, |sum, &n| sum.saturating_add(n))
 }
 
 /// Each run of equal neighbours of `keys`, once, with its length.
@@ -369,9 +376,7 @@ pub(crate) fn first_n<T>(mut all: Vec<T>, n: usize, order: impl Fn(&T, &T) -> Or
 
 impl<K: Eq + Hash> Merge for Counter<K> {
     fn merge(&mut self, other: Self) {
-        merge_maps(&mut self.counts, other.counts, |count, n| {
-            *count = count.saturating_add(n);
-        });
+        merge_maps(&mut self.counts, other.counts, add_count);
     }
 }
 

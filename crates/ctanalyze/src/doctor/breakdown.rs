@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::snat::SnatPorts;
 use crate::feed::LineFeed;
-use crate::merge::{Counter, Hasher, Merge, Sharded};
+use crate::merge::{Counter, Hasher, Merge, Sharded, add_count, sum_counts};
 
 /// Counts a [`Summary`](crate::Summary) does not keep, made in the same
 /// kind of pass: which UDP timer each entry runs on, which traffic is not
@@ -109,7 +109,7 @@ impl AddressPairs {
             (IpAddr::V6(s), IpAddr::V6(d)) => self.v6.entry((s.to_bits(), d.to_bits())),
             pair => return self.mixed.add(pair),
         };
-        *count = count.saturating_add(1);
+        add_count(count, 1);
     }
 
     /// The count of the pair (0 when never counted).
@@ -154,8 +154,8 @@ impl AddressPairs {
 
     /// The sum of all counts.
     pub fn total(&self) -> u64 {
-        let sharded = self.v4.values().chain(self.v6.values());
-        (sharded.fold(0, |sum: u64, &n| sum.saturating_add(n))).saturating_add(self.mixed.total())
+        let sharded = sum_counts(self.v4.values().chain(self.v6.values()));
+        sharded.saturating_add(self.mixed.total())
     }
 }
 
@@ -166,9 +166,8 @@ fn v4_key(source: std::net::Ipv4Addr, destination: std::net::Ipv4Addr) -> u64 {
 
 impl Merge for AddressPairs {
     fn merge(&mut self, other: Self) {
-        let add = |count: &mut u64, n: u64| *count = count.saturating_add(n);
-        self.v4.merge(other.v4, add);
-        self.v6.merge(other.v6, add);
+        self.v4.merge(other.v4, add_count);
+        self.v6.merge(other.v6, add_count);
         self.mixed.merge(other.mixed);
     }
 }
