@@ -1,11 +1,18 @@
-//! A SYN flood against the live kernel. A client namespace sends 1,000
+//! SYN floods against the live kernel. A client namespace sends 1,000
 //! SYNs from spoofed sources (198.18.0.0/15) to a server namespace's
-//! listening port 443; the server answers each, and its table fills with
-//! SYN_RECV entries that never complete. The doctor, given that table,
-//! must name the flood and recommend SYNPROXY; the SYNPROXY commands it
-//! prints (commented out, with the sysctls they need) must then load, a
-//! second flood must make no entry, and a real connection must still
-//! reach the server through the proxy.
+//! listening port 443.
+//!
+//! - The server answers each, and its table fills with SYN_RECV entries
+//!   that never complete. The doctor, given that table, must name the
+//!   flood and recommend SYNPROXY; the SYNPROXY commands it prints
+//!   (commented out, with the sysctls they need) must then load, a second
+//!   flood must make no entry, and a real connection must still reach the
+//!   server through the proxy.
+//! - The server's listener never accepts, and its accept queue is full:
+//!   the kernel drops each SYN, and the table fills with SYN_SENT entries.
+//!   The doctor must send that flood to its checks, and the checks it
+//!   prints, run in the server's namespace, must show the entries, the
+//!   address as the server's own, the full queue and the drops counted.
 //!
 //! Needs root, network namespaces, nftables, conntrack-tools and python3.
 //! Without them it skips with a loud message, except under CI (`CI=true`),
@@ -19,13 +26,13 @@
 mod support;
 
 use ctanalyze::Analyzer;
-use ctanalyze::doctor::{Breakdown, Doctor};
+use ctanalyze::doctor::{Breakdown, Diagnosis, Doctor};
 use support::netns::{self, Background, Pair, run};
 
-/// The client and server namespaces, the server with a route back to the
-/// spoofed sources and conntrack running.
-fn namespaces() -> Pair {
-    let ns = Pair::new("ctr-sf");
+/// The client and server namespaces (named from `prefix`), the server
+/// with a route back to the spoofed sources and conntrack running.
+fn namespaces(prefix: &str) -> Pair {
+    let ns = Pair::new(prefix);
     // The answers to the spoofed sources go back to the client, which
     // does not forward them: they end there, unanswered.
     run(&[
@@ -75,15 +82,15 @@ for i in range({first}, {first} + {count}):
     );
 }
 
-/// The server's TCP entries of the spoofed sources in SYN_RECV, once
-/// their count stops growing (the answers go out as the SYNs arrive; at
+/// The server's TCP entries of the spoofed sources in `state`, once
+/// their count stops growing (the entries are made as the SYNs arrive; at
 /// most 5 s).
-fn half_open(ns: &Pair) -> usize {
+fn half_open(ns: &Pair, state: &str) -> usize {
     let count = || {
         let out = netns::ok(&ns.server, "conntrack -L -p tcp 2>/dev/null");
         String::from_utf8_lossy(&out)
             .lines()
-            .filter(|l| l.contains(" SYN_RECV ") && l.contains("src=198.18."))
+            .filter(|l| l.contains(&format!(" {state} ")) && l.contains("src=198.18."))
             .count()
     };
     let mut last = count();
@@ -98,23 +105,40 @@ fn half_open(ns: &Pair) -> usize {
     last
 }
 
-/// A listener on 192.0.2.2:443 that answers each connection with `ok`,
-/// for up to 60 s without one; ended on drop.
-fn listen(ns: &Pair) -> Background {
+/// The doctor's diagnosis of the server's table, taken as full (at its
+/// limit: under pressure), and its finding of half-open handshakes.
+fn diagnosed(ns: &Pair) -> (Diagnosis, String) {
+    let dump = netns::ok(&ns.server, "conntrack -L 2>/dev/null");
+    let summary = Analyzer::new().analyze_bytes(&dump);
+    assert_eq!(summary.totals.errors, 0);
+    let breakdown = Breakdown::from_bytes(&dump);
+    let d = Doctor::new()
+        .max(Some(summary.totals.matched))
+        .diagnose(&summary, &breakdown, None, None);
+    let finding = d
+        .findings
+        .iter()
+        .find(|f| f.contains("are TCP handshakes that never completed"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{:#?}", d.findings));
+    (d, finding)
+}
+
+/// A listener on 192.0.2.2:443 with `backlog`, then `serve` (Python, the
+/// socket `s`); ended on drop.
+fn listen(ns: &Pair, backlog: u32, serve: &str) -> Background {
     Background::python(
         &ns.server,
-        "
-import socket
+        &format!(
+            "
+import socket, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('192.0.2.2', 443))
-s.listen(16)
-s.settimeout(60)
-while True:
-    c, _ = s.accept()
-    c.sendall(b'ok')
-    c.close()
-",
+s.listen({backlog})
+{serve}
+"
+        ),
     )
 }
 
@@ -126,8 +150,18 @@ fn a_syn_flood_is_named_and_the_printed_synproxy_keeps_it_out() {
     ) else {
         return;
     };
-    let ns = namespaces();
-    let _listener = listen(&ns);
+    let ns = namespaces("ctr-sf");
+    // It answers each connection with `ok`, for up to 60 s without one.
+    let _listener = listen(
+        &ns,
+        16,
+        "
+s.settimeout(60)
+while True:
+    c, _ = s.accept()
+    c.sendall(b'ok')
+    c.close()",
+    );
     // The listener is up when a connection gets its answer (at most 5 s).
     let connect = || {
         netns::sh(
@@ -147,21 +181,9 @@ for _ in range(50):
     assert_eq!(String::from_utf8_lossy(&connect().stdout), "ok");
 
     flood(&ns, 0, 1000);
-    let answered = half_open(&ns);
+    let answered = half_open(&ns, "SYN_RECV");
     assert!(answered >= 990, "{answered} of 1,000 SYNs answered");
-    let dump = netns::ok(&ns.server, "conntrack -L 2>/dev/null");
-    let summary = Analyzer::new().analyze_bytes(&dump);
-    assert_eq!(summary.totals.errors, 0);
-    let breakdown = Breakdown::from_bytes(&dump);
-    // The table at its limit: under pressure.
-    let d = Doctor::new()
-        .max(Some(summary.totals.matched))
-        .diagnose(&summary, &breakdown, None, None);
-    let finding = d
-        .findings
-        .iter()
-        .find(|f| f.contains("are TCP handshakes that never completed"))
-        .unwrap_or_else(|| panic!("{:#?}", d.findings));
+    let (d, finding) = diagnosed(&ns);
     assert!(
         finding.contains("Most were answered") && finding.contains("port is 443"),
         "{finding}"
@@ -187,7 +209,11 @@ for _ in range(50):
     }
     netns::ok(&ns.server, "conntrack -F 2>/dev/null");
     flood(&ns, 1000, 1000);
-    assert_eq!(half_open(&ns), 0, "behind SYNPROXY a flood makes no entry");
+    assert_eq!(
+        half_open(&ns, "SYN_RECV"),
+        0,
+        "behind SYNPROXY a flood makes no entry"
+    );
     // A real client still gets through, and only its connection is in
     // the table.
     assert_eq!(String::from_utf8_lossy(&connect().stdout), "ok");
@@ -213,4 +239,94 @@ for _ in range(50):
         .map(|hex| u64::from_str_radix(hex, 16).unwrap())
         .sum();
     assert!(valid >= 1, "{stat}");
+}
+
+#[test]
+fn an_unanswered_flood_gets_checks_that_find_the_full_accept_queue() {
+    let Some(_lock) = support::kernel::require(
+        "unanswered SYN flood kernel test",
+        &["nft", "ip", "ss", "nstat", "conntrack", "python3"],
+    ) else {
+        return;
+    };
+    let ns = namespaces("ctr-su");
+    // A listener with a backlog of 1 that never accepts, for up to 60 s.
+    let _listener = listen(&ns, 1, "time.sleep(60)");
+    // Two connections fill its accept queue (the kernel takes one more
+    // than the backlog); the first is retried until the listener is up
+    // (at most 5 s).
+    let queued = netns::sh(
+        &ns.client,
+        "python3 -c \"
+import socket, sys, time
+def connect():
+    for _ in range(50):
+        try:
+            return socket.create_connection(('192.0.2.2', 443), timeout=2)
+        except OSError:
+            time.sleep(0.1)
+held = [connect(), connect()]
+sys.stdout.write(str(sum(s is not None for s in held)))
+\"",
+    );
+    assert_eq!(String::from_utf8_lossy(&queued.stdout), "2");
+
+    flood(&ns, 0, 1000);
+    let unanswered = half_open(&ns, "SYN_SENT");
+    assert!(
+        unanswered >= 990,
+        "{unanswered} of 1,000 SYNs tracked unanswered"
+    );
+    let (d, finding) = diagnosed(&ns);
+    assert!(finding.contains("Most got no answer"), "{finding}");
+    assert!(d.recommendation("syn-flood").is_none());
+    let r = d
+        .recommendation("unanswered-syns")
+        .unwrap_or_else(|| panic!("{:#?}", d.recommendations));
+    assert_eq!(r.title, "Find why SYNs to 192.0.2.2 port 443 get no answer");
+
+    // The printed checks, run in the server's namespace.
+    let command = |start: &str| -> String {
+        let command = r
+            .commands
+            .iter()
+            .find(|c| c.starts_with(start))
+            .unwrap_or_else(|| panic!("{start}: {:?}", r.commands));
+        String::from_utf8_lossy(&netns::ok(&ns.server, command)).into_owned()
+    };
+    // The entries, by conntrack's own filter (the part before the pipe:
+    // ctreport is this crate's binary's job, tested on its own).
+    let listed = r.commands[0].split(" | ").next().unwrap();
+    let listed = String::from_utf8_lossy(&netns::ok(&ns.server, &format!("{listed} 2>/dev/null")))
+        .lines()
+        .filter(|l| l.contains("src=198.18.") && l.contains("[UNREPLIED]"))
+        .count();
+    assert!(listed >= 990, "{listed}");
+    // The address is the server's own.
+    assert!(command("ip -br addr").contains("192.0.2.2/24"));
+    // Its listener's accept queue is full: Recv-Q above Send-Q (the
+    // backlog), in the state LISTEN.
+    let ss = command("ss -ltn");
+    let (recv_q, send_q) = ss
+        .lines()
+        .find_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            (fields.first() == Some(&"LISTEN") && l.contains("192.0.2.2:443")).then(|| {
+                (
+                    fields[1].parse::<u32>().unwrap(),
+                    fields[2].parse::<u32>().unwrap(),
+                )
+            })
+        })
+        .unwrap_or_else(|| panic!("{ss}"));
+    assert!(recv_q > send_q, "{ss}");
+    // And the kernel counted the SYNs it dropped for it.
+    let nstat = command("nstat -az");
+    let overflows: u64 = nstat
+        .lines()
+        .find_map(|l| l.strip_prefix("TcpExtListenOverflows"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{nstat}"));
+    assert!(overflows >= 990, "{nstat}");
 }

@@ -31,7 +31,8 @@ pub const BUCKET_BYTES: u64 = 8;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recommendation {
     /// A stable identifier (`raise-max`, `buckets`, `timeout`, `notrack`,
-    /// `dominant-source`, `snat-ports`, `persist`).
+    /// `dominant-source`, `dominant-network`, `syn-flood`,
+    /// `unanswered-syns`, `snat-ports`, `persist`).
     pub id: &'static str,
     /// What to do, in one line.
     pub title: String,

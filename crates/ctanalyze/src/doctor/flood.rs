@@ -52,6 +52,21 @@ pub struct HalfOpen {
     /// Entries destination-NATed from that port (on any address): SYNs
     /// to it are translated before they reach a server.
     pub dnat: u64,
+    /// The server behind this host that port is destination-NATed to
+    /// most often, when it is: where unanswered SYNs go unanswered.
+    pub backend: Option<Backend>,
+}
+
+/// A server a flooded port is destination-NATed to, with the entries
+/// translated to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Backend {
+    /// Its address.
+    pub address: IpAddr,
+    /// Its port.
+    pub port: u16,
+    /// The entries of the flooded port translated to it.
+    pub entries: u64,
 }
 
 /// A TCP destination port and its entries (of every state).
@@ -92,16 +107,27 @@ impl HalfOpen {
             .first()
             .filter(|&&(_, n)| n * 2 >= half)
             .map(|&(address, _)| address);
-        let dnat = port.map_or(0, |p| {
-            summary
-                .dnat
-                .iter()
-                .filter(|(key, _)| {
-                    key.protocol == Protocol::TCP && key.original.port == Some(p.port)
-                })
-                .map(|(_, n)| n)
-                .sum()
-        });
+        // The port's DNAT pairs (on any address): how many, and the
+        // server most of them go to.
+        let mut servers: std::collections::HashMap<(IpAddr, u16), u64> = Default::default();
+        if let Some(p) = port {
+            for (key, entries) in summary.dnat.iter() {
+                if key.protocol == Protocol::TCP && key.original.port == Some(p.port) {
+                    let server = (key.translated.addr, key.translated.port.unwrap_or(p.port));
+                    crate::merge::add_count(servers.entry(server).or_default(), entries);
+                }
+            }
+        }
+        let dnat = crate::merge::sum_counts(servers.values());
+        // The busiest; on a tie, the lowest address and port.
+        let backend = servers
+            .into_iter()
+            .max_by_key(|&(server, entries)| (entries, std::cmp::Reverse(server)))
+            .map(|((address, port), entries)| Backend {
+                address,
+                port,
+                entries,
+            });
         Some(HalfOpen {
             syn_sent,
             syn_recv,
@@ -111,6 +137,7 @@ impl HalfOpen {
             port,
             address,
             dnat,
+            backend,
         })
     }
 
@@ -139,7 +166,7 @@ impl HalfOpen {
         let pattern = if self.answered() {
             "Most were answered, and the clients never finished them: the pattern of a SYN flood from spoofed sources (the answers go to addresses that never asked) or from many hosts"
         } else {
-            "Most got no answer through this host: a server that does not answer (down, or its listen queue full with net.ipv4.tcp_syncookies = 0, which drops SYNs silently), SYNs that a filter after conntrack drops, or answers that take another path (asymmetric routing: conntrack sees one direction only)"
+            "Most got no answer through this host: a server that does not answer (down, or a listener whose accept queue is full, or whose SYN queue is full with net.ipv4.tcp_syncookies = 0: the kernel then drops SYNs silently), SYNs dropped after they left this host, or answers that take another path (asymmetric routing: conntrack sees one direction only)"
         };
         // SYNPROXY's rules here are for this host's own services: say why
         // there are none for a port NATed to servers behind it.
@@ -216,6 +243,84 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
     })
 }
 
+/// The checks for a flood of unanswered SYNs to one address and port,
+/// when the table is under pressure: SYN_SENT entries are SYNs that went
+/// through this host (to a local socket or on toward a server) with no
+/// answer seen, so the cause is where they went, and no rule here removes
+/// it. For a local address, a listener that drops SYNs (its accept queue
+/// full, or its SYN queue full without syncookies: the kernel answers a
+/// port without one with a reset, which is an answer); for a forwarded
+/// one, or the server a port is destination-NATed to, a server that does
+/// not answer or answers that take another path. None for a flood of no
+/// one address and port.
+pub fn unanswered(flood: &HalfOpen) -> Option<Recommendation> {
+    let (Some(FloodedPort { port, .. }), Some(address)) = (flood.port, flood.address) else {
+        return None;
+    };
+    if flood.answered() {
+        return None;
+    }
+    let half = flood.half_open();
+    let mut rationale = format!(
+        "{} ({}) are handshakes whose SYN got no answer through this host (SYN_SENT), from {} sources. Each entry waits for one (tcp_timeout_syn_sent, 120 s by default) and clients that retry make more, so they fill a table of any size; they are not ASSURED, so when it is full early drop evicts them first, and new connections compete with them for room. An entry is only kept for a SYN this host delivered or forwarded (one its filter drops makes none), so the cause is where the SYNs went, not a rule here. ",
+        super::entries(half),
+        share(half, flood.entries),
+        group(flood.sources),
+    );
+    let conntrack =
+        format!("conntrack -L -p tcp --state SYN_SENT --dport {port} | ctreport summary -n 5 -");
+    let (title, commands) = match flood.backend {
+        Some(Backend {
+            address: server,
+            port: server_port,
+            entries,
+        }) => {
+            rationale.push_str(&format!(
+                "{} to port {port} are destination-NATed, {} of them to {server} port {server_port}: that server, or the path to it and back, does not answer. The commands show the entries, the route the SYNs leave by, and, for a few seconds, whether answers (SYN-ACKs, flags [S.]) come back at all: none is a server down, its listener dropping SYNs (on the server, `ss -ltn` shows its accept queue full, Recv-Q above Send-Q) or a filter between; answers on the wire that conntrack does not see take another path back (asymmetric routing: the server's route to the clients must go through this host). A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
+                super::entries(flood.dnat),
+                group(entries),
+            ));
+            (
+                format!(
+                    "Find why SYNs to {address} port {port} (NATed to {server} port {server_port}) get no answer"
+                ),
+                vec![
+                    conntrack,
+                    format!("ip route get {server}"),
+                    format!(
+                        "timeout 10 tcpdump -ni any -c 40 'host {server} and tcp port {server_port}'"
+                    ),
+                ],
+            )
+        }
+        None => {
+            rationale.push_str(&format!(
+                "The first commands show the entries and whether {address} is this host's. If it is, a socket listens on port {port} and drops the SYNs (without one, the kernel would answer with a reset): its accept queue is full (`ss -ltn`: Recv-Q above its Send-Q, the backlog; nstat's ListenOverflows grows), so the service does not accept connections as fast as they come and needs more workers or a larger backlog (listen()'s, capped by net.core.somaxconn); or its SYN queue is full with net.ipv4.tcp_syncookies = 0 (TCPReqQFullDrop grows): then syncookies, the commented line, answer the SYNs without queueing them. A SYN whose answer finds no route back is unanswered too (`ip route get` a source). If it is not this host's, the SYNs are forwarded: the route shows where they leave, and tcpdump, for a few seconds, whether answers (SYN-ACKs, flags [S.]) come back at all: none is a server down or a filter on the way; answers on the wire that conntrack does not see take another path back (asymmetric routing). A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
+            ));
+            (
+                format!("Find why SYNs to {address} port {port} get no answer"),
+                vec![
+                    conntrack,
+                    format!("ip -br addr | grep -wF {address}"),
+                    format!("ss -ltn '( sport = :{port} )'"),
+                    "nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop TcpExtTCPReqQFullDoCookies".to_owned(),
+                    "sysctl net.ipv4.tcp_syncookies net.ipv4.tcp_max_syn_backlog net.core.somaxconn".to_owned(),
+                    format!("ip route get {address}"),
+                    format!("timeout 10 tcpdump -ni any -c 40 'host {address} and tcp port {port}'"),
+                    "# only where TCPReqQFullDrop grows and tcp_syncookies is 0:".to_owned(),
+                    "# sysctl -w net.ipv4.tcp_syncookies=1".to_owned(),
+                ],
+            )
+        }
+    };
+    Some(Recommendation {
+        id: "unanswered-syns",
+        title,
+        rationale,
+        commands,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +356,17 @@ mod tests {
             30_000 + i,
             30_000 + i
         )
+    }
+
+    /// The doctor's diagnosis of `dump`, with `max` as nf_conntrack_max.
+    fn diagnosed(dump: &str, max: Option<u64>) -> crate::doctor::Diagnosis {
+        let summary = crate::Analyzer::new()
+            .threads(1)
+            .analyze_bytes(dump.as_bytes());
+        let breakdown = Breakdown::from_bytes(dump.as_bytes());
+        Doctor::new()
+            .max(max)
+            .diagnose(&summary, &breakdown, None, None)
     }
 
     fn of(dump: &str) -> Option<HalfOpen> {
@@ -382,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn unanswered_handshakes_get_the_finding_only() {
+    fn unanswered_handshakes_get_checks_not_synproxy() {
         let flood = of(&dump(600, "SYN_SENT", 300, 0)).unwrap();
         assert!(!flood.answered());
         assert!(
@@ -391,18 +507,136 @@ mod tests {
                 .contains("Most got no answer through this host")
         );
         assert_eq!(recommendation(&flood), None);
+        let r = unanswered(&flood).unwrap();
+        assert_eq!(r.id, "unanswered-syns");
+        assert_eq!(
+            r.title,
+            "Find why SYNs to 198.51.100.2 port 443 get no answer"
+        );
+        assert!(
+            r.rationale
+                .starts_with("600 entries (100.0%) are handshakes whose SYN got no answer through this host (SYN_SENT), from 300 sources."),
+            "{}",
+            r.rationale
+        );
+        // The listener of that port and the counters of its drops, the
+        // way out and back: commands to run, not commented.
+        for command in [
+            "conntrack -L -p tcp --state SYN_SENT --dport 443 | ctreport summary -n 5 -",
+            "ip -br addr | grep -wF 198.51.100.2",
+            "ss -ltn '( sport = :443 )'",
+            "ip route get 198.51.100.2",
+            "timeout 10 tcpdump -ni any -c 40 'host 198.51.100.2 and tcp port 443'",
+        ] {
+            assert!(
+                r.commands.contains(&command.to_owned()),
+                "{command}: {:?}",
+                r.commands
+            );
+        }
+        assert!(
+            r.commands
+                .iter()
+                .any(|c| c.starts_with("nstat -az TcpExtListenOverflows"))
+        );
+        // The one change is conditional, so commented out.
+        assert!(
+            r.commands
+                .contains(&"# sysctl -w net.ipv4.tcp_syncookies=1".to_owned())
+        );
+        // Answered handshakes get SYNPROXY instead; no one address, nothing.
+        assert_eq!(
+            unanswered(&of(&dump(600, "SYN_RECV", 300, 0)).unwrap()),
+            None
+        );
+        let mut spread = flood.clone();
+        spread.address = None;
+        assert_eq!(unanswered(&spread), None);
+    }
+
+    #[test]
+    fn unanswered_handshakes_to_a_nated_port_name_the_busiest_server() {
+        // 400 of the SYNs are translated to 192.0.2.80:8443, 200 to
+        // 192.0.2.81:8443: the checks are of the first.
+        let dnat = dump(600, "SYN_SENT", 300, 0)
+            .lines()
+            .enumerate()
+            .map(|(i, line)| {
+                let server = if i % 3 == 2 {
+                    "192.0.2.81"
+                } else {
+                    "192.0.2.80"
+                };
+                line.replace(
+                    "src=198.51.100.2 dst=198.18.",
+                    &format!("src={server} dst=198.18."),
+                )
+                .replace("sport=443 dport=", "sport=8443 dport=")
+                    + "\n"
+            })
+            .collect::<String>();
+        let flood = of(&dnat).unwrap();
+        assert_eq!(
+            (flood.dnat, flood.address),
+            (600, "198.51.100.2".parse().ok())
+        );
+        assert_eq!(
+            flood.backend,
+            Some(Backend {
+                address: "192.0.2.80".parse().unwrap(),
+                port: 8443,
+                entries: 400
+            })
+        );
+        let r = unanswered(&flood).unwrap();
+        assert_eq!(
+            r.title,
+            "Find why SYNs to 198.51.100.2 port 443 (NATed to 192.0.2.80 port 8443) get no answer"
+        );
+        assert!(
+            r.rationale.contains(
+                "600 entries to port 443 are destination-NATed, 400 of them to 192.0.2.80 port 8443"
+            ),
+            "{}",
+            r.rationale
+        );
+        assert_eq!(
+            r.commands[1..],
+            [
+                "ip route get 192.0.2.80",
+                "timeout 10 tcpdump -ni any -c 40 'host 192.0.2.80 and tcp port 8443'"
+            ]
+        );
+        // Without NAT, no server behind.
+        assert_eq!(of(&dump(600, "SYN_SENT", 300, 0)).unwrap().backend, None);
+    }
+
+    #[test]
+    fn the_doctor_sends_an_unanswered_flood_to_its_checks() {
+        let text = dump(900, "SYN_SENT", 900, 100);
+        let d = diagnosed(&text, Some(1000));
+        let ids: Vec<&str> = d.recommendations.iter().map(|r| r.id).collect();
+        assert_eq!(&ids[..2], ["raise-max", "unanswered-syns"], "{ids:?}");
+        assert!(!ids.contains(&"syn-flood"), "{ids:?}");
+        assert!(
+            d.recommendations[0]
+                .rationale
+                .contains("see \"Find why SYNs to 198.51.100.2 port 443 get no answer\" below"),
+            "{}",
+            d.recommendations[0].rationale
+        );
+        // Not under pressure: the finding alone.
+        assert!(
+            diagnosed(&text, None)
+                .recommendation("unanswered-syns")
+                .is_none()
+        );
     }
 
     #[test]
     fn the_doctor_names_the_flood_as_what_fills_the_table() {
         let text = dump(900, "SYN_RECV", 900, 100);
-        let summary = crate::Analyzer::new()
-            .threads(1)
-            .analyze_bytes(text.as_bytes());
-        let breakdown = Breakdown::from_bytes(text.as_bytes());
-        let d = Doctor::new()
-            .max(Some(1000))
-            .diagnose(&summary, &breakdown, None, None);
+        let d = diagnosed(&text, Some(1000));
         assert!(
             d.findings
                 .iter()
@@ -436,7 +670,7 @@ mod tests {
             Some((900, 1000))
         );
         // Not under pressure: the finding alone.
-        let d = Doctor::new().diagnose(&summary, &breakdown, None, None);
+        let d = diagnosed(&text, None);
         assert!(
             d.findings
                 .iter()

@@ -648,6 +648,7 @@ fn recommend(
         .into_iter()
         .chain(advice::dominant_network(summary, networks, pressure))
         .chain(syn_proxy)
+        .chain(flood.and_then(flood::unanswered))
         .collect();
     let cause = causes.first().map(|r| r.title.as_str());
     if let Some((r, new)) = advice::raise_max(fill, stats, cause) {
