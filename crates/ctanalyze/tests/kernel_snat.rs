@@ -28,59 +28,36 @@ use std::process::Command;
 
 use ctanalyze::Analyzer;
 use ctanalyze::doctor::{Breakdown, Doctor, Stats};
-use support::netns::{self, Made, run};
+use support::netns::{self, Routed, run};
 
-/// Client, router and server namespaces in a line, deleted on drop.
-struct Namespaces {
-    client: String,
-    router: String,
-    server: String,
-    _made: Made,
+/// Client, router and server namespaces in a line ([`Routed`]), deleted
+/// on drop; the client has a second address, 192.0.2.3, and the router
+/// masquerades what it sends to the server.
+struct Namespaces(Routed);
+
+impl std::ops::Deref for Namespaces {
+    type Target = Routed;
+
+    fn deref(&self) -> &Routed {
+        &self.0
+    }
 }
 
 impl Namespaces {
     /// The namespaces of the test `tag` (the tests of this file run in one
     /// process).
     fn new(tag: &str) -> Namespaces {
-        let id = std::process::id();
-        let [client, router, server] =
-            ["c", "r", "s"].map(|role| format!("ctr-sn{tag}-{role}-{id}"));
-        let ns = Namespaces {
-            _made: Made::new(&[&client, &router, &server]),
-            client,
-            router,
-            server,
-        };
-        run(&[
-            "ip", "-n", &ns.client, "link", "add", "vc", "type", "veth", "peer", "name", "vrc",
-            "netns", &ns.router,
-        ]);
-        run(&[
-            "ip", "-n", &ns.router, "link", "add", "vrs", "type", "veth", "peer", "name", "vs",
-            "netns", &ns.server,
-        ]);
-        for (name, addr, dev) in [
-            (&ns.client, "192.0.2.1/24", "vc"),
-            (&ns.client, "192.0.2.3/24", "vc"),
-            (&ns.router, "192.0.2.254/24", "vrc"),
-            (&ns.router, "198.51.100.1/24", "vrs"),
-            (&ns.server, "198.51.100.2/24", "vs"),
-        ] {
-            run(&["ip", "-n", name, "addr", "add", addr, "dev", dev]);
-            run(&["ip", "-n", name, "link", "set", dev, "up"]);
-        }
+        let ns = Namespaces(Routed::new(&format!("ctr-sn{tag}")));
         run(&[
             "ip",
             "-n",
             &ns.client,
-            "route",
+            "addr",
             "add",
-            "default",
-            "via",
-            "192.0.2.254",
+            "192.0.2.3/24",
+            "dev",
+            "vc",
         ]);
-        // The router's own namespace only.
-        netns::ok(&ns.router, "sysctl -qw net.ipv4.ip_forward=1");
         netns::ok(
             &ns.router,
             "nft add table ip snat_test && nft add chain ip snat_test post \

@@ -1,6 +1,6 @@
 //! SYN floods against the live kernel. A client namespace sends 1,000
-//! SYNs from spoofed sources (198.18.0.0/15) to a server namespace's
-//! listening port 443.
+//! SYNs from spoofed sources (198.18.0.0/15) to a server's listening port
+//! 443.
 //!
 //! - The server answers each, and its table fills with SYN_RECV entries
 //!   that never complete. The doctor, given that table, must name the
@@ -8,57 +8,68 @@
 //!   (commented out, with the sysctls they need) must then load, a second
 //!   flood must make no entry, and a real connection must still reach the
 //!   server through the proxy.
+//! - The same with a router between client and server: the router's
+//!   table fills, and the same printed commands, loaded in the router,
+//!   must keep the second flood out of its table (their forward chain)
+//!   while a real connection gets through to the server.
 //! - The server's listener never accepts, and its accept queue is full:
 //!   the kernel drops each SYN, and the table fills with SYN_SENT entries.
 //!   The doctor must send that flood to its checks, and the checks it
 //!   prints, run in the server's namespace, must show the entries, the
 //!   address as the server's own, the full queue and the drops counted.
 //!
-//! Needs root, network namespaces, nftables, conntrack-tools and python3.
-//! Without them it skips with a loud message, except under CI (`CI=true`),
-//! where a skip is a failure. It holds the kernel-test lock. Traffic stays
-//! between two namespaces it makes (192.0.2.1 and 192.0.2.2, sources
-//! spoofed from 198.18.0.0/15, the documentation and benchmark ranges),
-//! 2,000 SYNs and one connection, every wait bounded; the server process
-//! is ended by its pid, and the namespaces are deleted however the test
-//! ends.
+//! Needs root, network namespaces, nftables, conntrack-tools, iproute2 and
+//! python3. Without them each test skips with a loud message, except under
+//! CI (`CI=true`), where a skip is a failure. Each holds the kernel-test
+//! lock. Traffic stays between the namespaces a test makes (192.0.2.0/24
+//! and 198.51.100.0/24, sources spoofed from 198.18.0.0/15, the
+//! documentation and benchmark ranges), at most 2,000 SYNs and three
+//! connections a test, every wait bounded; the server process is ended
+//! by its pid, and the namespaces are deleted however the test ends.
 
 mod support;
 
 use ctanalyze::Analyzer;
-use ctanalyze::doctor::{Breakdown, Diagnosis, Doctor};
-use support::netns::{self, Background, Pair, run};
+use ctanalyze::doctor::{Breakdown, Diagnosis, Doctor, Recommendation};
+use support::netns::{self, Background, Pair, Routed, run};
 
-/// The client and server namespaces (named from `prefix`), the server
-/// with a route back to the spoofed sources and conntrack running.
-fn namespaces(prefix: &str) -> Pair {
-    let ns = Pair::new(prefix);
-    // The answers to the spoofed sources go back to the client, which
-    // does not forward them: they end there, unanswered.
+/// The tools every test here needs.
+const TOOLS: [&str; 6] = ["nft", "ip", "ss", "nstat", "conntrack", "python3"];
+
+/// Makes conntrack run in namespace `name` (it does once a rule there
+/// uses it), and sends the answers to the spoofed sources to `via`, which
+/// does not forward them: they end there, unanswered.
+fn track(name: &str, via: &str) {
     run(&[
         "ip",
         "-n",
-        &ns.server,
+        name,
         "route",
         "add",
         "198.18.0.0/15",
         "via",
-        "192.0.2.1",
+        via,
     ]);
-    // Conntrack runs in a namespace once a rule there uses it.
     netns::ok(
-        &ns.server,
-        "nft add table inet probe && nft add chain inet probe input \
-         '{ type filter hook input priority 0; }' && nft add rule inet probe input ct state new counter",
+        name,
+        "nft add table inet probe && nft add chain inet probe pre \
+         '{ type filter hook prerouting priority 0; }' && nft add rule inet probe pre ct state new counter",
     );
+}
+
+/// Client and server namespaces side by side, the server tracking.
+fn pair(prefix: &str) -> Pair {
+    let ns = Pair::new(prefix);
+    track(&ns.server, "192.0.2.1");
     ns
 }
 
-/// `count` SYNs to 192.0.2.2:443 from spoofed sources, numbered from
-/// `first` (198.18.0.1 on), written whole with a raw socket.
-fn flood(ns: &Pair, first: u32, count: u32) {
+/// `count` SYNs from namespace `client` to `dst`:443 from spoofed
+/// sources, numbered from `first` (198.18.0.1 on), written whole with a
+/// raw socket.
+fn flood(client: &str, dst: &str, first: u32, count: u32) {
     netns::ok(
-        &ns.client,
+        client,
         &format!(
             "python3 -c \"
 import socket, struct
@@ -67,7 +78,7 @@ def checksum(b):
     while s >> 16:
         s = (s & 0xffff) + (s >> 16)
     return ~s & 0xffff
-dst = socket.inet_aton('192.0.2.2')
+dst = socket.inet_aton('{dst}')
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 for i in range({first}, {first} + {count}):
     src = socket.inet_aton('198.18.%d.%d' % (i // 250, i % 250 + 1))
@@ -76,18 +87,18 @@ for i in range({first}, {first} + {count}):
     pseudo = src + dst + struct.pack('!BBH', 0, 6, len(tcp))
     tcp = tcp[:16] + struct.pack('!H', checksum(pseudo + tcp)) + tcp[18:]
     ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), i & 0xffff, 0, 64, 6, 0, src, dst)
-    raw.sendto(ip + tcp, ('192.0.2.2', 0))
+    raw.sendto(ip + tcp, ('{dst}', 0))
 \""
         ),
     );
 }
 
-/// The server's TCP entries of the spoofed sources in `state`, once
-/// their count stops growing (the entries are made as the SYNs arrive; at
-/// most 5 s).
-fn half_open(ns: &Pair, state: &str) -> usize {
+/// The TCP entries of the spoofed sources in `state` in namespace
+/// `name`'s table, once their count stops growing (the entries are made
+/// as the SYNs arrive; at most 5 s).
+fn half_open(name: &str, state: &str) -> usize {
     let count = || {
-        let out = netns::ok(&ns.server, "conntrack -L -p tcp 2>/dev/null");
+        let out = netns::ok(name, "conntrack -L -p tcp 2>/dev/null");
         String::from_utf8_lossy(&out)
             .lines()
             .filter(|l| l.contains(&format!(" {state} ")) && l.contains("src=198.18."))
@@ -105,10 +116,10 @@ fn half_open(ns: &Pair, state: &str) -> usize {
     last
 }
 
-/// The doctor's diagnosis of the server's table, taken as full (at its
-/// limit: under pressure), and its finding of half-open handshakes.
-fn diagnosed(ns: &Pair) -> (Diagnosis, String) {
-    let dump = netns::ok(&ns.server, "conntrack -L 2>/dev/null");
+/// The doctor's diagnosis of namespace `name`'s table, taken as full (at
+/// its limit: under pressure), and its finding of half-open handshakes.
+fn diagnosed(name: &str) -> (Diagnosis, String) {
+    let dump = netns::ok(name, "conntrack -L 2>/dev/null");
     let summary = Analyzer::new().analyze_bytes(&dump);
     assert_eq!(summary.totals.errors, 0);
     let breakdown = Breakdown::from_bytes(&dump);
@@ -124,17 +135,17 @@ fn diagnosed(ns: &Pair) -> (Diagnosis, String) {
     (d, finding)
 }
 
-/// A listener on 192.0.2.2:443 with `backlog`, then `serve` (Python, the
-/// socket `s`); ended on drop.
-fn listen(ns: &Pair, backlog: u32, serve: &str) -> Background {
+/// A listener on `addr`:443 in namespace `name` with `backlog`, then
+/// `serve` (Python, the socket `s`); ended on drop.
+fn listen(name: &str, addr: &str, backlog: u32, serve: &str) -> Background {
     Background::python(
-        &ns.server,
+        name,
         &format!(
             "
 import socket, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('192.0.2.2', 443))
+s.bind(('{addr}', 443))
 s.listen({backlog})
 {serve}
 "
@@ -142,18 +153,12 @@ s.listen({backlog})
     )
 }
 
-#[test]
-fn a_syn_flood_is_named_and_the_printed_synproxy_keeps_it_out() {
-    let Some(_lock) = support::kernel::require(
-        "SYN flood kernel test",
-        &["nft", "ip", "conntrack", "python3"],
-    ) else {
-        return;
-    };
-    let ns = namespaces("ctr-sf");
-    // It answers each connection with `ok`, for up to 60 s without one.
-    let _listener = listen(
-        &ns,
+/// A listener on `addr`:443 that answers each connection with `ok`, for
+/// up to 60 s without one.
+fn answer(name: &str, addr: &str) -> Background {
+    listen(
+        name,
+        addr,
         16,
         "
 s.settimeout(60)
@@ -161,29 +166,41 @@ while True:
     c, _ = s.accept()
     c.sendall(b'ok')
     c.close()",
-    );
-    // The listener is up when a connection gets its answer (at most 5 s).
-    let connect = || {
-        netns::sh(
-            &ns.client,
+    )
+}
+
+/// What a connection from namespace `client` to `addr`:443 reads, retried
+/// until the listener is up (at most 5 s).
+fn connect(client: &str, addr: &str) -> String {
+    let out = netns::sh(
+        client,
+        &format!(
             "python3 -c \"
 import socket, sys, time
 for _ in range(50):
     try:
-        s = socket.create_connection(('192.0.2.2', 443), timeout=2)
+        s = socket.create_connection(('{addr}', 443), timeout=2)
         sys.stdout.write(s.recv(10).decode())
         break
     except OSError:
         time.sleep(0.1)
-\"",
-        )
-    };
-    assert_eq!(String::from_utf8_lossy(&connect().stdout), "ok");
+\""
+        ),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
-    flood(&ns, 0, 1000);
-    let answered = half_open(&ns, "SYN_RECV");
+/// Floods `server`:443 from namespace `client` through namespace
+/// `tracker`'s table (the server's own, or a router's); the doctor must
+/// recommend SYNPROXY, whose printed commands, loaded in `tracker`, must
+/// keep a second flood out of its table while a real connection gets
+/// through.
+fn synproxy_keeps_a_flood_out(client: &str, tracker: &str, server: &str) {
+    assert_eq!(connect(client, server), "ok");
+    flood(client, server, 0, 1000);
+    let answered = half_open(tracker, "SYN_RECV");
     assert!(answered >= 990, "{answered} of 1,000 SYNs answered");
-    let (d, finding) = diagnosed(&ns);
+    let (d, finding) = diagnosed(tracker);
     assert!(
         finding.contains("Most were answered") && finding.contains("port is 443"),
         "{finding}"
@@ -191,8 +208,12 @@ for _ in range(50):
     let r = d
         .recommendation("syn-flood")
         .unwrap_or_else(|| panic!("{:#?}", d.recommendations));
+    assert_eq!(
+        r.title,
+        format!("Keep the SYN flood to {server} port 443 out of the table")
+    );
 
-    // The printed commands, left commented out, in the server's namespace.
+    // The printed commands, left commented out, in the tracking namespace.
     let commands: Vec<&str> = r
         .commands
         .iter()
@@ -200,58 +221,81 @@ for _ in range(50):
         .filter(|c| c.starts_with("sysctl -w") || c.starts_with("nft add"))
         .collect();
     assert!(
-        commands.len() >= 7 && commands.iter().any(|c| c.contains("synproxy mss")),
+        commands.len() >= 10 && commands.iter().any(|c| c.contains("synproxy mss")),
         "{:?}",
         r.commands
     );
     for command in &commands {
-        netns::ok(&ns.server, command);
+        netns::ok(tracker, command);
     }
-    netns::ok(&ns.server, "conntrack -F 2>/dev/null");
-    flood(&ns, 1000, 1000);
+    netns::ok(tracker, "conntrack -F 2>/dev/null");
+    flood(client, server, 1000, 1000);
     assert_eq!(
-        half_open(&ns, "SYN_RECV"),
+        half_open(tracker, "SYN_RECV") + half_open(tracker, "SYN_SENT"),
         0,
         "behind SYNPROXY a flood makes no entry"
     );
     // A real client still gets through, and only its connection is in
     // the table.
-    assert_eq!(String::from_utf8_lossy(&connect().stdout), "ok");
-    let table = netns::ok(&ns.server, "conntrack -L -p tcp 2>/dev/null");
+    assert_eq!(connect(client, server), "ok");
+    let table = netns::ok(tracker, "conntrack -L -p tcp 2>/dev/null");
     let table = String::from_utf8_lossy(&table);
     assert!(
         table.lines().any(|l| l.contains("src=192.0.2.1 ")) && !table.contains("src=198.18."),
         "{table}"
     );
-    // The printed check: SYNPROXY counted the client's valid cookie
-    // (cookie_valid, the fourth column, in hex, one line a CPU).
+    assert!(cookies_valid(r, tracker) >= 1);
+}
+
+/// What the printed check reads: the cookies SYNPROXY found valid
+/// (cookie_valid, the fourth column, in hex, one line a CPU).
+fn cookies_valid(r: &Recommendation, name: &str) -> u64 {
     let check = r
         .commands
         .iter()
         .find_map(|c| c.strip_prefix("# then: "))
         .and_then(|c| c.split("   #").next())
         .unwrap_or_else(|| panic!("{:?}", r.commands));
-    let stat = String::from_utf8_lossy(&netns::ok(&ns.server, check)).into_owned();
-    let valid: u64 = stat
-        .lines()
+    let stat = String::from_utf8_lossy(&netns::ok(name, check)).into_owned();
+    stat.lines()
         .skip(1)
         .filter_map(|l| l.split_whitespace().nth(3))
         .map(|hex| u64::from_str_radix(hex, 16).unwrap())
-        .sum();
-    assert!(valid >= 1, "{stat}");
+        .sum()
+}
+
+#[test]
+fn a_syn_flood_is_named_and_the_printed_synproxy_keeps_it_out() {
+    let Some(_lock) = support::kernel::require("SYN flood kernel test", &TOOLS) else {
+        return;
+    };
+    let ns = pair("ctr-sf");
+    let _listener = answer(&ns.server, "192.0.2.2");
+    synproxy_keeps_a_flood_out(&ns.client, &ns.server, "192.0.2.2");
+}
+
+#[test]
+fn the_printed_synproxy_keeps_a_flood_out_of_a_router() {
+    let Some(_lock) = support::kernel::require("routed SYN flood kernel test", &TOOLS) else {
+        return;
+    };
+    let ns = Routed::new("ctr-sr");
+    track(&ns.router, "192.0.2.1");
+    let _listener = answer(&ns.server, "198.51.100.2");
+    synproxy_keeps_a_flood_out(&ns.client, &ns.router, "198.51.100.2");
+    // The server's own namespace tracks nothing: the proxy was the
+    // router's.
+    assert!(netns::ok(&ns.server, "conntrack -L 2>/dev/null").is_empty());
 }
 
 #[test]
 fn an_unanswered_flood_gets_checks_that_find_the_full_accept_queue() {
-    let Some(_lock) = support::kernel::require(
-        "unanswered SYN flood kernel test",
-        &["nft", "ip", "ss", "nstat", "conntrack", "python3"],
-    ) else {
+    let Some(_lock) = support::kernel::require("unanswered SYN flood kernel test", &TOOLS) else {
         return;
     };
-    let ns = namespaces("ctr-su");
+    let ns = pair("ctr-su");
     // A listener with a backlog of 1 that never accepts, for up to 60 s.
-    let _listener = listen(&ns, 1, "time.sleep(60)");
+    let _listener = listen(&ns.server, "192.0.2.2", 1, "time.sleep(60)");
     // Two connections fill its accept queue (the kernel takes one more
     // than the backlog); the first is retried until the listener is up
     // (at most 5 s).
@@ -271,13 +315,13 @@ sys.stdout.write(str(sum(s is not None for s in held)))
     );
     assert_eq!(String::from_utf8_lossy(&queued.stdout), "2");
 
-    flood(&ns, 0, 1000);
-    let unanswered = half_open(&ns, "SYN_SENT");
+    flood(&ns.client, "192.0.2.2", 0, 1000);
+    let unanswered = half_open(&ns.server, "SYN_SENT");
     assert!(
         unanswered >= 990,
         "{unanswered} of 1,000 SYNs tracked unanswered"
     );
-    let (d, finding) = diagnosed(&ns);
+    let (d, finding) = diagnosed(&ns.server);
     assert!(finding.contains("Most got no answer"), "{finding}");
     assert!(d.recommendation("syn-flood").is_none());
     let r = d

@@ -194,7 +194,8 @@ impl HalfOpen {
 /// SYNPROXY against a flood of answered SYNs to one address and port,
 /// when the table is under pressure: it answers SYNs itself, with
 /// syncookies, and lets a connection through (making its entry) only once
-/// the client completes the handshake. None for unanswered SYNs (the
+/// the client completes the handshake. The same rules in hooks input and
+/// forward serve a service of this host and a server it routes to. None for unanswered SYNs (the
 /// answer may be missing for reasons SYNPROXY does not change), for a
 /// flood of no one address and port (rules for a whole port would take
 /// this host's own and forwarded connections to it too), and for a port
@@ -217,7 +218,7 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
         id: "syn-flood",
         title: format!("Keep the SYN flood to {address} port {port} out of the table"),
         rationale: format!(
-            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. Before the rules: the first commands check that {address} is this host's (the rules are for hook input; for a server behind this host, use hook forward), that the filter does not drop untracked SYNs or invalid ACKs before SYNPROXY takes them (its chain runs at priority filter - 10, before chains at filter), and read the server's MSS (advmss) and window scale (wscale's second number) from its connections, for the rule's mss and wscale (wrong values cost the connections throughput). nf_conntrack_tcp_loose = 0 lets the clients' ACKs reach SYNPROXY; it holds for the whole namespace: a connection whose entry is deleted or flushed is then no longer picked up again and breaks. The last lines check it works and undo it. The NOTRACK candidate of this port, if any, is an alternative, not an addition: SYNPROXY needs the connections it lets through tracked, so it is left out of the NOTRACK recommendation. A shorter tcp_timeout_syn_recv (where the what-if shows relief) shrinks what each SYN holds; a flood larger than the link needs filtering upstream.",
+            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. The rules serve {address} whether it is this host's (its packets go through hook input) or a server behind it that it routes to without NAT (hook forward): each packet takes one of the two chains, which hold the same rules. Before the rules: the first commands check whether {address} is this host's, that the filter does not drop untracked SYNs or invalid ACKs before SYNPROXY takes them (its chains run at priority filter - 10, before chains at filter), and read the server's MSS (advmss) and window scale (wscale's second number) from its connections, for the rules' mss and wscale (wrong values cost the connections throughput; for a server behind this host, run that `ss` on the server). nf_conntrack_tcp_loose = 0 lets the clients' ACKs reach SYNPROXY; it holds for the whole namespace: a connection whose entry is deleted or flushed is then no longer picked up again and breaks. The last lines check it works and undo it. The NOTRACK candidate of this port, if any, is an alternative, not an addition: SYNPROXY needs the connections it lets through tracked, so it is left out of the NOTRACK recommendation. A shorter tcp_timeout_syn_recv (where the what-if shows relief) shrinks what each SYN holds; a flood larger than the link needs filtering upstream.",
             super::entries(half),
             share(half, flood.entries),
             group(flood.sources),
@@ -237,6 +238,9 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
             "# nft add chain inet syn_proxy input '{ type filter hook input priority filter - 10; policy accept; }'".to_owned(),
             format!("# nft add rule inet syn_proxy input {matched} ct state invalid,untracked synproxy mss {mss} wscale 7 timestamp sack-perm"),
             format!("# nft add rule inet syn_proxy input {matched} ct state invalid drop"),
+            "# nft add chain inet syn_proxy forward '{ type filter hook forward priority filter - 10; policy accept; }'".to_owned(),
+            format!("# nft add rule inet syn_proxy forward {matched} ct state invalid,untracked synproxy mss {mss} wscale 7 timestamp sack-perm"),
+            format!("# nft add rule inet syn_proxy forward {matched} ct state invalid drop"),
             "# then: cat /proc/net/stat/synproxy   # cookie_valid grows as clients complete their handshakes".to_owned(),
             "# to undo: nft delete table inet syn_proxy; sysctl -w net.netfilter.nf_conntrack_tcp_loose=1".to_owned(),
         ],
@@ -423,6 +427,8 @@ mod tests {
                 "# nft add rule inet syn_proxy prerouting ip daddr 198.51.100.2 tcp dport 443 'tcp flags & (fin|syn|rst|ack) == syn' notrack",
                 "# nft add rule inet syn_proxy input ip daddr 198.51.100.2 tcp dport 443 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm",
                 "# nft add rule inet syn_proxy input ip daddr 198.51.100.2 tcp dport 443 ct state invalid drop",
+                "# nft add rule inet syn_proxy forward ip daddr 198.51.100.2 tcp dport 443 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm",
+                "# nft add rule inet syn_proxy forward ip daddr 198.51.100.2 tcp dport 443 ct state invalid drop",
             ]
         );
         assert!(

@@ -100,6 +100,55 @@ impl Pair {
     }
 }
 
+/// Three namespaces in a line, deleted on drop: `client` (192.0.2.1/24 on
+/// `vc`, its default route via the router), `router` (192.0.2.254/24 on
+/// `vrc`, 198.51.100.1/24 on `vrs`, forwarding) and `server`
+/// (198.51.100.2/24 on `vs`, its default route via the router).
+pub struct Routed {
+    pub client: String,
+    pub router: String,
+    pub server: String,
+    _made: Made,
+}
+
+impl Routed {
+    /// The three, named `{prefix}-c-{pid}`, `{prefix}-r-{pid}` and
+    /// `{prefix}-s-{pid}`.
+    pub fn new(prefix: &str) -> Routed {
+        let id = std::process::id();
+        let [client, router, server] = ["c", "r", "s"].map(|role| format!("{prefix}-{role}-{id}"));
+        let ns = Routed {
+            _made: Made::new(&[&client, &router, &server]),
+            client,
+            router,
+            server,
+        };
+        run(&[
+            "ip", "-n", &ns.client, "link", "add", "vc", "type", "veth", "peer", "name", "vrc",
+            "netns", &ns.router,
+        ]);
+        run(&[
+            "ip", "-n", &ns.router, "link", "add", "vrs", "type", "veth", "peer", "name", "vs",
+            "netns", &ns.server,
+        ]);
+        for (name, addr, dev) in [
+            (&ns.client, "192.0.2.1/24", "vc"),
+            (&ns.router, "192.0.2.254/24", "vrc"),
+            (&ns.router, "198.51.100.1/24", "vrs"),
+            (&ns.server, "198.51.100.2/24", "vs"),
+        ] {
+            run(&["ip", "-n", name, "addr", "add", addr, "dev", dev]);
+            run(&["ip", "-n", name, "link", "set", dev, "up"]);
+        }
+        for (name, via) in [(&ns.client, "192.0.2.254"), (&ns.server, "198.51.100.1")] {
+            run(&["ip", "-n", name, "route", "add", "default", "via", via]);
+        }
+        // The router's own namespace only.
+        ok(&ns.router, "sysctl -qw net.ipv4.ip_forward=1");
+        ns
+    }
+}
+
 /// A process in a namespace, in the background, ended by its pid on
 /// drop: `ip netns exec` execs it, so the pid is the process's own (a
 /// wrapper such as `timeout` would be killed in its place and leave it
