@@ -52,8 +52,11 @@ pub struct HalfOpen {
     /// Entries destination-NATed from that port (on any address): SYNs
     /// to it are translated before they reach a server.
     pub dnat: u64,
-    /// The server behind this host that port is destination-NATed to
-    /// most often, when it is: where unanswered SYNs go unanswered.
+    /// The server behind this host that the flooded address and port are
+    /// destination-NATed to most often, when its entries (of any state)
+    /// are at least half as many as the SYN_SENT ones: then it is where
+    /// the unanswered SYNs may go. (A REDIRECT to a port of this host
+    /// names this host.)
     pub backend: Option<Backend>,
 }
 
@@ -107,19 +110,24 @@ impl HalfOpen {
             .first()
             .filter(|&&(_, n)| n * 2 >= half)
             .map(|&(address, _)| address);
-        // The port's DNAT pairs (on any address): how many, and the
-        // server most of them go to.
+        // The port's DNAT pairs: how many (on any address), and the
+        // servers the flooded address's go to.
+        let mut dnat = 0;
         let mut servers: std::collections::HashMap<(IpAddr, u16), u64> = Default::default();
         if let Some(p) = port {
             for (key, entries) in summary.dnat.iter() {
-                if key.protocol == Protocol::TCP && key.original.port == Some(p.port) {
+                if key.protocol != Protocol::TCP || key.original.port != Some(p.port) {
+                    continue;
+                }
+                crate::merge::add_count(&mut dnat, entries);
+                if Some(key.original.addr) == address {
                     let server = (key.translated.addr, key.translated.port.unwrap_or(p.port));
                     crate::merge::add_count(servers.entry(server).or_default(), entries);
                 }
             }
         }
-        let dnat = crate::merge::sum_counts(servers.values());
-        // The busiest; on a tie, the lowest address and port.
+        // The busiest (on a tie, the lowest address and port), when it
+        // could hold most of the unanswered SYNs.
         let backend = servers
             .into_iter()
             .max_by_key(|&(server, entries)| (entries, std::cmp::Reverse(server)))
@@ -127,7 +135,8 @@ impl HalfOpen {
                 address,
                 port,
                 entries,
-            });
+            })
+            .filter(|b| b.entries.saturating_mul(2) >= syn_sent);
         Some(HalfOpen {
             syn_sent,
             syn_recv,
@@ -172,7 +181,7 @@ impl HalfOpen {
         // there are none for a port NATed to servers behind it.
         let nated = if self.dnat > 0 {
             format!(
-                " {} to that port are destination-NATed to servers behind this host: SYNPROXY for them belongs on the forward path, after the translation, and the doctor writes no rules for it.",
+                " {} to that port are destination-NATed to servers behind this host: untracked SYNs are not translated, so SYNPROXY here would open the connections it lets through to the address the clients used, not to a server; the doctor writes no rules for it (SYNPROXY on the servers themselves works as for a service of this host).",
                 super::entries(self.dnat)
             )
         } else {
@@ -218,14 +227,14 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
         id: "syn-flood",
         title: format!("Keep the SYN flood to {address} port {port} out of the table"),
         rationale: format!(
-            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. The rules serve {address} whether it is this host's (its packets go through hook input) or a server behind it that it routes to without NAT (hook forward): each packet takes one of the two chains, which hold the same rules. Before the rules: the first commands check whether {address} is this host's, that the filter does not drop untracked SYNs or invalid ACKs before SYNPROXY takes them (its chains run at priority filter - 10, before chains at filter), and read the server's MSS (advmss) and window scale (wscale's second number) from its connections, for the rules' mss and wscale (wrong values cost the connections throughput; for a server behind this host, run that `ss` on the server). nf_conntrack_tcp_loose = 0 lets the clients' ACKs reach SYNPROXY; it holds for the whole namespace: a connection whose entry is deleted or flushed is then no longer picked up again and breaks. The last lines check it works and undo it. The NOTRACK candidate of this port, if any, is an alternative, not an addition: SYNPROXY needs the connections it lets through tracked, so it is left out of the NOTRACK recommendation. A shorter tcp_timeout_syn_recv (where the what-if shows relief) shrinks what each SYN holds; a flood larger than the link needs filtering upstream.",
+            "{} ({}) are handshakes answered but never completed, from {} sources. Every SYN makes an entry that waits for the client's ACK (tcp_timeout_syn_recv, 60 s by default), so a flood fills any limit; they are not ASSURED, so when the table is full early drop evicts them first, and real clients' new connections compete with the flood for their room. SYNPROXY answers the SYNs itself with syncookies, makes no entry for them, and lets a connection reach the service (and the table) only when its client completes the handshake: spoofed sources never do. The rules serve {address} whether it is this host's (its packets go through hook input) or a server behind it that it routes to without NAT (hook forward): each packet takes one of the two chains, which hold the same rules. Before the rules: the first commands check whether {address} is this host's, that the filter does not drop untracked SYNs or invalid ACKs before SYNPROXY takes them (its chains run at priority filter - 10, before chains at filter), and read the server's MSS (advmss) and window scale (wscale's second number) from its connections, for the rules' mss and wscale (wrong values cost the connections throughput; for a server behind this host, run that `ss` on the server, whose own options the rules must match). For a server behind this host, its answers must come back through this host, and SYNPROXY sends its own packets to the server from this host (through hook output: a policy drop there stops them). nf_conntrack_tcp_loose = 0 lets the clients' ACKs reach SYNPROXY; it holds for the whole namespace: a connection whose entry is deleted or flushed is then no longer picked up again and breaks. The last lines check it works and undo it. The NOTRACK candidate of this port, if any, is an alternative, not an addition: SYNPROXY needs the connections it lets through tracked, so it is left out of the NOTRACK recommendation. A shorter tcp_timeout_syn_recv (where the what-if shows relief) shrinks what each SYN holds; a flood larger than the link needs filtering upstream.",
             super::entries(half),
             share(half, flood.entries),
             group(flood.sources),
         ),
         commands: vec![
             "conntrack -L -p tcp --state SYN_RECV | ctreport summary -n 5 -".to_owned(),
-            format!("ip -br addr | grep -wF {address}"),
+            format!("ip -br addr | grep -F ' {address}/'"),
             "nft list ruleset | grep -nE 'ct state|policy drop'".to_owned(),
             format!("ss -tni state established '( sport = :{port} )' | grep -oE 'advmss:[0-9]+|wscale:[0-9]+,[0-9]+' | sort | uniq -c"),
             format!("# SYNPROXY for {address} port {port} (nft; set mss and wscale to the server's first):"),
@@ -253,10 +262,11 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
 /// answer seen, so the cause is where they went, and no rule here removes
 /// it. For a local address, a listener that drops SYNs (its accept queue
 /// full, or its SYN queue full without syncookies: the kernel answers a
-/// port without one with a reset, which is an answer); for a forwarded
-/// one, or the server a port is destination-NATed to, a server that does
-/// not answer or answers that take another path. None for a flood of no
-/// one address and port.
+/// port without one with a reset, which is an answer) or answers with no
+/// route back; for a forwarded one, or the server most of them are
+/// destination-NATed to ([`HalfOpen::backend`]), a server that does not
+/// answer, or answers that are lost on the way or take another path.
+/// None for a flood of no one address and port.
 pub fn unanswered(flood: &HalfOpen) -> Option<Recommendation> {
     let (Some(FloodedPort { port, .. }), Some(address)) = (flood.port, flood.address) else {
         return None;
@@ -264,13 +274,18 @@ pub fn unanswered(flood: &HalfOpen) -> Option<Recommendation> {
     if flood.answered() {
         return None;
     }
-    let half = flood.half_open();
     let mut rationale = format!(
-        "{} ({}) are handshakes whose SYN got no answer through this host (SYN_SENT), from {} sources. Each entry waits for one (tcp_timeout_syn_sent, 120 s by default) and clients that retry make more, so they fill a table of any size; they are not ASSURED, so when it is full early drop evicts them first, and new connections compete with them for room. An entry is only kept for a SYN this host delivered or forwarded (one its filter drops makes none), so the cause is where the SYNs went, not a rule here. ",
-        super::entries(half),
-        share(half, flood.entries),
+        "{} ({}) are handshakes whose SYN got no answer through this host (SYN_SENT), from {} sources. Each entry waits for one (tcp_timeout_syn_sent, 120 s by default; a retransmitted SYN restarts its timer), and every new connection adds one, so they fill a table of any size; they are not ASSURED, so when it is full early drop evicts them first, and new connections compete with them for room. An entry is only kept for a SYN this host delivered or forwarded (one its own filter drops makes none), so the cause is where the SYNs went, not a rule here. ",
+        super::entries(flood.syn_sent),
+        share(flood.syn_sent, flood.entries),
         group(flood.sources),
     );
+    // What the capture of answers tells, for the address they come from.
+    let answers = |from: &str| {
+        format!(
+            "tcpdump shows, for ten seconds, whether answers from {from} (SYN-ACKs, flags [S.]) reach this host at all: none is a server that is down or does not answer, a filter on the way, or answers that go back another way (asymmetric routing); answers shown while the entries stay SYN_SENT are dropped or untracked before conntrack sees them (raw or ingress rules), or found invalid by it (`conntrack -S`: invalid)."
+        )
+    };
     let conntrack =
         format!("conntrack -L -p tcp --state SYN_SENT --dport {port} | ctreport summary -n 5 -");
     let (title, commands) = match flood.backend {
@@ -280,9 +295,9 @@ pub fn unanswered(flood: &HalfOpen) -> Option<Recommendation> {
             entries,
         }) => {
             rationale.push_str(&format!(
-                "{} to port {port} are destination-NATed, {} of them to {server} port {server_port}: that server, or the path to it and back, does not answer. The commands show the entries, the route the SYNs leave by, and, for a few seconds, whether answers (SYN-ACKs, flags [S.]) come back at all: none is a server down, its listener dropping SYNs (on the server, `ss -ltn` shows its accept queue full, Recv-Q above Send-Q) or a filter between; answers on the wire that conntrack does not see take another path back (asymmetric routing: the server's route to the clients must go through this host). A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
-                super::entries(flood.dnat),
-                group(entries),
+                "{} to {address} port {port} are destination-NATed to {server} port {server_port}: that server, or the path to it and back, does not answer. The commands show the entries, the route the SYNs leave by, and {} On the server, `ss -ltn` shows whether its listener's accept queue is full (Recv-Q above Send-Q). A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
+                super::entries(entries),
+                answers(&format!("{server} port {server_port}")),
             ));
             (
                 format!(
@@ -292,26 +307,27 @@ pub fn unanswered(flood: &HalfOpen) -> Option<Recommendation> {
                     conntrack,
                     format!("ip route get {server}"),
                     format!(
-                        "timeout 10 tcpdump -ni any -c 40 'host {server} and tcp port {server_port}'"
+                        "timeout 10 tcpdump -ni any -c 20 'src host {server} and tcp src port {server_port}'"
                     ),
                 ],
             )
         }
         None => {
             rationale.push_str(&format!(
-                "The first commands show the entries and whether {address} is this host's. If it is, a socket listens on port {port} and drops the SYNs (without one, the kernel would answer with a reset): its accept queue is full (`ss -ltn`: Recv-Q above its Send-Q, the backlog; nstat's ListenOverflows grows), so the service does not accept connections as fast as they come and needs more workers or a larger backlog (listen()'s, capped by net.core.somaxconn); or its SYN queue is full with net.ipv4.tcp_syncookies = 0 (TCPReqQFullDrop grows): then syncookies, the commented line, answer the SYNs without queueing them. A SYN whose answer finds no route back is unanswered too (`ip route get` a source). If it is not this host's, the SYNs are forwarded: the route shows where they leave, and tcpdump, for a few seconds, whether answers (SYN-ACKs, flags [S.]) come back at all: none is a server down or a filter on the way; answers on the wire that conntrack does not see take another path back (asymmetric routing). A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
+                "The first commands show the entries and whether {address} is this host's. If it is, a socket listens on port {port} and drops the SYNs (without one, the kernel answers with a reset, which is an answer), or its answers find no route back (`ip route get` one of the sources the first command lists). A listener drops SYNs when its accept queue is full (`ss -ltn`: Recv-Q above its Send-Q, the backlog; nstat's ListenOverflows grows): the service does not accept connections as fast as they come, and needs more workers or a larger backlog (listen()'s, capped by net.core.somaxconn); or, with net.ipv4.tcp_syncookies = 0, when its SYN queue is full or nearly (TCPReqQFullDrop grows, or ListenDrops grows faster than ListenOverflows): then syncookies, the commented line, answer the SYNs without queueing them. nstat prints the counters since boot: run it twice, a few seconds apart. If {address} is not this host's, the SYNs are forwarded: the route shows where they leave, and {} A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
+                answers(&format!("{address} port {port}")),
             ));
             (
                 format!("Find why SYNs to {address} port {port} get no answer"),
                 vec![
                     conntrack,
-                    format!("ip -br addr | grep -wF {address}"),
+                    format!("ip -br addr | grep -F ' {address}/'"),
                     format!("ss -ltn '( sport = :{port} )'"),
                     "nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop TcpExtTCPReqQFullDoCookies".to_owned(),
                     "sysctl net.ipv4.tcp_syncookies net.ipv4.tcp_max_syn_backlog net.core.somaxconn".to_owned(),
                     format!("ip route get {address}"),
-                    format!("timeout 10 tcpdump -ni any -c 40 'host {address} and tcp port {port}'"),
-                    "# only where TCPReqQFullDrop grows and tcp_syncookies is 0:".to_owned(),
+                    format!("timeout 10 tcpdump -ni any -c 20 'src host {address} and tcp src port {port}'"),
+                    "# only where tcp_syncookies is 0 and TCPReqQFullDrop grows, or ListenDrops faster than ListenOverflows:".to_owned(),
                     "# sysctl -w net.ipv4.tcp_syncookies=1".to_owned(),
                 ],
             )
@@ -433,7 +449,7 @@ mod tests {
         );
         assert!(
             r.commands
-                .contains(&"ip -br addr | grep -wF 198.51.100.2".to_owned())
+                .contains(&"ip -br addr | grep -F ' 198.51.100.2/'".to_owned())
         );
         assert!(r.rationale.contains("it holds for the whole namespace"));
     }
@@ -466,7 +482,7 @@ mod tests {
         assert_eq!(flood.dnat, 600);
         assert_eq!(recommendation(&flood), None);
         assert!(
-            flood.finding().ends_with(" 600 entries to that port are destination-NATed to servers behind this host: SYNPROXY for them belongs on the forward path, after the translation, and the doctor writes no rules for it."),
+            flood.finding().ends_with(" 600 entries to that port are destination-NATed to servers behind this host: untracked SYNs are not translated, so SYNPROXY here would open the connections it lets through to the address the clients used, not to a server; the doctor writes no rules for it (SYNPROXY on the servers themselves works as for a service of this host)."),
             "{}",
             flood.finding()
         );
@@ -529,10 +545,10 @@ mod tests {
         // way out and back: commands to run, not commented.
         for command in [
             "conntrack -L -p tcp --state SYN_SENT --dport 443 | ctreport summary -n 5 -",
-            "ip -br addr | grep -wF 198.51.100.2",
+            "ip -br addr | grep -F ' 198.51.100.2/'",
             "ss -ltn '( sport = :443 )'",
             "ip route get 198.51.100.2",
-            "timeout 10 tcpdump -ni any -c 40 'host 198.51.100.2 and tcp port 443'",
+            "timeout 10 tcpdump -ni any -c 20 'src host 198.51.100.2 and tcp src port 443'",
         ] {
             assert!(
                 r.commands.contains(&command.to_owned()),
@@ -601,7 +617,7 @@ mod tests {
         );
         assert!(
             r.rationale.contains(
-                "600 entries to port 443 are destination-NATed, 400 of them to 192.0.2.80 port 8443"
+                "400 entries to 198.51.100.2 port 443 are destination-NATed to 192.0.2.80 port 8443: that server"
             ),
             "{}",
             r.rationale
@@ -610,11 +626,72 @@ mod tests {
             r.commands[1..],
             [
                 "ip route get 192.0.2.80",
-                "timeout 10 tcpdump -ni any -c 40 'host 192.0.2.80 and tcp port 8443'"
+                "timeout 10 tcpdump -ni any -c 20 'src host 192.0.2.80 and tcp src port 8443'"
             ]
         );
         // Without NAT, no server behind.
         assert_eq!(of(&dump(600, "SYN_SENT", 300, 0)).unwrap().backend, None);
+    }
+
+    #[test]
+    fn a_server_behind_is_named_only_for_most_of_the_flooded_address() {
+        // `nat` of every `every` SYNs to `original`:443 translated to
+        // 192.0.2.80:8443; the others not.
+        let nated = |every: usize, nat: usize, original: &str| -> String {
+            dump(600, "SYN_SENT", 300, 0)
+                .lines()
+                .enumerate()
+                .map(|(i, line)| {
+                    let line = line.replace("198.51.100.2 ", &format!("{original} "));
+                    let line = if i % every < nat {
+                        line.replace(
+                            &format!("src={original} dst=198.18."),
+                            "src=192.0.2.80 dst=198.18.",
+                        )
+                        .replace("sport=443 dport=", "sport=8443 dport=")
+                    } else {
+                        line
+                    };
+                    line + "\n"
+                })
+                .collect()
+        };
+        // Half: named (300 of 600 SYN_SENT).
+        let half = of(&nated(2, 1, "198.51.100.2")).unwrap();
+        assert_eq!(
+            (half.dnat, half.backend.map(|b| b.entries)),
+            (300, Some(300))
+        );
+        // A third: the SYNs are mostly this host's or forwarded; the local
+        // checks stay.
+        let third = of(&nated(3, 1, "198.51.100.2")).unwrap();
+        assert_eq!((third.dnat, third.backend), (200, None));
+        let r = unanswered(&third).unwrap();
+        assert_eq!(
+            r.title,
+            "Find why SYNs to 198.51.100.2 port 443 get no answer"
+        );
+        assert!(r.commands.iter().any(|c| c.starts_with("ss -ltn")));
+        // NAT of the port on another address is not the flooded one's.
+        let elsewhere = nated(1, 1, "198.51.100.9") + &dump(700, "SYN_SENT", 350, 0);
+        let flood = of(&elsewhere).unwrap();
+        assert_eq!(flood.address, "198.51.100.2".parse().ok());
+        assert_eq!((flood.dnat, flood.backend), (600, None));
+    }
+
+    #[test]
+    fn only_the_syn_sent_entries_are_counted_unanswered() {
+        let mixed = dump(700, "SYN_SENT", 350, 0) + &dump(300, "SYN_RECV", 350, 0);
+        let flood = of(&mixed).unwrap();
+        assert_eq!((flood.syn_sent, flood.syn_recv), (700, 300));
+        let r = unanswered(&flood).unwrap();
+        assert!(
+            r.rationale.starts_with(
+                "700 entries (70.0%) are handshakes whose SYN got no answer through this host (SYN_SENT), from 350 sources."
+            ),
+            "{}",
+            r.rationale
+        );
     }
 
     #[test]
@@ -630,6 +707,13 @@ mod tests {
                 .contains("see \"Find why SYNs to 198.51.100.2 port 443 get no answer\" below"),
             "{}",
             d.recommendations[0].rationale
+        );
+        // Port 443 may still be untracked, but that hides the flood.
+        let notrack = d.recommendation("notrack").unwrap();
+        assert!(
+            notrack.rationale.ends_with(" Port 443 is the port of the unanswered SYNs above: untracking it keeps them out of the table, but does not answer them; find out why they get no answer first."),
+            "{}",
+            notrack.rationale
         );
         // Not under pressure: the finding alone.
         assert!(
