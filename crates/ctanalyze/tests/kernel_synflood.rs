@@ -1,6 +1,6 @@
 //! SYN floods against the live kernel. A client namespace sends 1,000
-//! SYNs from spoofed sources (198.18.0.0/15) to a server's listening port
-//! 443.
+//! SYNs from spoofed sources (198.18.0.0/15, or 2001:db8:1::/48) to a
+//! server's listening port 443.
 //!
 //! - The server answers each, and its table fills with SYN_RECV entries
 //!   that never complete. The doctor, given that table, must name the
@@ -8,6 +8,7 @@
 //!   (commented out, with the sysctls they need) must then load, a second
 //!   flood must make no entry, and a real connection must still reach the
 //!   server through the proxy.
+//! - The same over IPv6: the printed `ip6` rules.
 //! - The same with a router between client and server: the router's
 //!   table fills, and the same printed commands, loaded in the router,
 //!   must keep the second flood out of its table (their forward chain)
@@ -21,11 +22,12 @@
 //! Needs root, network namespaces, nftables, conntrack-tools, iproute2 and
 //! python3. Without them each test skips with a loud message, except under
 //! CI (`CI=true`), where a skip is a failure. Each holds the kernel-test
-//! lock. Traffic stays between the namespaces a test makes (192.0.2.0/24
-//! and 198.51.100.0/24, sources spoofed from 198.18.0.0/15, the
-//! documentation and benchmark ranges), at most 2,000 SYNs and three
-//! connections a test, every wait bounded; the server process is ended
-//! by its pid, and the namespaces are deleted however the test ends.
+//! lock. Traffic stays between the namespaces a test makes (192.0.2.0/24,
+//! 198.51.100.0/24 and 2001:db8::/64, sources spoofed from 198.18.0.0/15
+//! and 2001:db8:1::/48, the documentation and benchmark ranges), at most
+//! 2,000 SYNs and three connections a test, every wait bounded; the
+//! server process is ended by its pid, and the namespaces are deleted
+//! however the test ends.
 
 mod support;
 
@@ -36,20 +38,23 @@ use support::netns::{self, Background, Pair, Routed, run};
 /// The tools every test here needs.
 const TOOLS: [&str; 6] = ["nft", "ip", "ss", "nstat", "conntrack", "python3"];
 
+/// Whether a line of `conntrack -L` has a spoofed source (198.18.0.0/15,
+/// 2001:db8:1::/48).
+fn spoofed(line: &str) -> bool {
+    line.contains("src=198.18.") || line.contains("src=2001:db8:1:")
+}
+
 /// Makes conntrack run in namespace `name` (it does once a rule there
-/// uses it), and sends the answers to the spoofed sources to `via`, which
-/// does not forward them: they end there, unanswered.
+/// uses it), and sends the answers to the spoofed sources to `via` (an
+/// IPv4 or an IPv6 address), which does not forward them: they end
+/// there, unanswered.
 fn track(name: &str, via: &str) {
-    run(&[
-        "ip",
-        "-n",
-        name,
-        "route",
-        "add",
-        "198.18.0.0/15",
-        "via",
-        via,
-    ]);
+    let spoofed = if via.contains(':') {
+        "2001:db8:1::/48"
+    } else {
+        "198.18.0.0/15"
+    };
+    run(&["ip", "-n", name, "route", "add", spoofed, "via", via]);
     netns::ok(
         name,
         "nft add table inet probe && nft add chain inet probe pre \
@@ -65,8 +70,8 @@ fn pair(prefix: &str) -> Pair {
 }
 
 /// `count` SYNs from namespace `client` to `dst`:443 from spoofed
-/// sources, numbered from `first` (198.18.0.1 on), written whole with a
-/// raw socket.
+/// sources, numbered from `first` (198.18.0.1 on, or 2001:db8:1::0:1 on
+/// when `dst` is IPv6), written whole with a raw socket.
 fn flood(client: &str, dst: &str, first: u32, count: u32) {
     netns::ok(
         client,
@@ -78,15 +83,26 @@ def checksum(b):
     while s >> 16:
         s = (s & 0xffff) + (s >> 16)
     return ~s & 0xffff
-dst = socket.inet_aton('{dst}')
-raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+v6 = ':' in '{dst}'
+family = socket.AF_INET6 if v6 else socket.AF_INET
+dst = socket.inet_pton(family, '{dst}')
+raw = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
 for i in range({first}, {first} + {count}):
-    src = socket.inet_aton('198.18.%d.%d' % (i // 250, i % 250 + 1))
+    if v6:
+        src = socket.inet_pton(family, '2001:db8:1::%x:%x' % (i // 250, i % 250 + 1))
+    else:
+        src = socket.inet_aton('198.18.%d.%d' % (i // 250, i % 250 + 1))
     sport = 1024 + i % 60000
     tcp = struct.pack('!HHIIBBHHH', sport, 443, i * 7919, 0, 5 << 4, 2, 64240, 0, 0)
-    pseudo = src + dst + struct.pack('!BBH', 0, 6, len(tcp))
+    if v6:
+        pseudo = src + dst + struct.pack('!I3xB', len(tcp), 6)
+    else:
+        pseudo = src + dst + struct.pack('!BBH', 0, 6, len(tcp))
     tcp = tcp[:16] + struct.pack('!H', checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), i & 0xffff, 0, 64, 6, 0, src, dst)
+    if v6:
+        ip = struct.pack('!IHBB16s16s', 6 << 28, len(tcp), 6, 64, src, dst)
+    else:
+        ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), i & 0xffff, 0, 64, 6, 0, src, dst)
     raw.sendto(ip + tcp, ('{dst}', 0))
 \""
         ),
@@ -98,10 +114,13 @@ for i in range({first}, {first} + {count}):
 /// as the SYNs arrive; at most 5 s).
 fn half_open(name: &str, state: &str) -> usize {
     let count = || {
-        let out = netns::ok(name, "conntrack -L -p tcp 2>/dev/null");
+        let out = netns::ok(
+            name,
+            "conntrack -L -f ipv4 -p tcp 2>/dev/null; conntrack -L -f ipv6 -p tcp 2>/dev/null",
+        );
         String::from_utf8_lossy(&out)
             .lines()
-            .filter(|l| l.contains(&format!(" {state} ")) && l.contains("src=198.18."))
+            .filter(|l| l.contains(&format!(" {state} ")) && spoofed(l))
             .count()
     };
     let mut last = count();
@@ -119,7 +138,10 @@ fn half_open(name: &str, state: &str) -> usize {
 /// The doctor's diagnosis of namespace `name`'s table, taken as full (at
 /// its limit: under pressure), and its finding of half-open handshakes.
 fn diagnosed(name: &str) -> (Diagnosis, String) {
-    let dump = netns::ok(name, "conntrack -L 2>/dev/null");
+    let dump = netns::ok(
+        name,
+        "conntrack -L -f ipv4 2>/dev/null; conntrack -L -f ipv6 2>/dev/null",
+    );
     let summary = Analyzer::new().analyze_bytes(&dump);
     assert_eq!(summary.totals.errors, 0);
     let breakdown = Breakdown::from_bytes(&dump);
@@ -143,7 +165,7 @@ fn listen(name: &str, addr: &str, backlog: u32, serve: &str) -> Background {
         &format!(
             "
 import socket, time
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ':' in '{addr}' else socket.AF_INET)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('{addr}', 443))
 s.listen({backlog})
@@ -190,12 +212,12 @@ for _ in range(50):
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Floods `server`:443 from namespace `client` through namespace
-/// `tracker`'s table (the server's own, or a router's); the doctor must
-/// recommend SYNPROXY, whose printed commands, loaded in `tracker`, must
-/// keep a second flood out of its table while a real connection gets
-/// through.
-fn synproxy_keeps_a_flood_out(client: &str, tracker: &str, server: &str) {
+/// Floods `server`:443 from namespace `client` (whose own address is
+/// `from`) through namespace `tracker`'s table (the server's own, or a
+/// router's); the doctor must recommend SYNPROXY, whose printed
+/// commands, loaded in `tracker`, must keep a second flood out of its
+/// table while a real connection gets through.
+fn synproxy_keeps_a_flood_out(client: &str, from: &str, tracker: &str, server: &str) {
     assert_eq!(connect(client, server), "ok");
     flood(client, server, 0, 1000);
     let answered = half_open(tracker, "SYN_RECV");
@@ -228,7 +250,10 @@ fn synproxy_keeps_a_flood_out(client: &str, tracker: &str, server: &str) {
     for command in &commands {
         netns::ok(tracker, command);
     }
-    netns::ok(tracker, "conntrack -F 2>/dev/null");
+    netns::ok(
+        tracker,
+        "conntrack -F -f ipv4 2>/dev/null; conntrack -F -f ipv6 2>/dev/null",
+    );
     flood(client, server, 1000, 1000);
     assert_eq!(
         half_open(tracker, "SYN_RECV") + half_open(tracker, "SYN_SENT"),
@@ -238,10 +263,13 @@ fn synproxy_keeps_a_flood_out(client: &str, tracker: &str, server: &str) {
     // A real client still gets through, and only its connection is in
     // the table.
     assert_eq!(connect(client, server), "ok");
-    let table = netns::ok(tracker, "conntrack -L -p tcp 2>/dev/null");
+    let table = netns::ok(
+        tracker,
+        "conntrack -L -f ipv4 -p tcp 2>/dev/null; conntrack -L -f ipv6 -p tcp 2>/dev/null",
+    );
     let table = String::from_utf8_lossy(&table);
     assert!(
-        table.lines().any(|l| l.contains("src=192.0.2.1 ")) && !table.contains("src=198.18."),
+        table.lines().any(|l| l.contains(&format!("src={from} "))) && !table.lines().any(spoofed),
         "{table}"
     );
     assert!(cookies_valid(r, tracker) >= 1);
@@ -271,7 +299,7 @@ fn a_syn_flood_is_named_and_the_printed_synproxy_keeps_it_out() {
     };
     let ns = pair("ctr-sf");
     let _listener = answer(&ns.server, "192.0.2.2");
-    synproxy_keeps_a_flood_out(&ns.client, &ns.server, "192.0.2.2");
+    synproxy_keeps_a_flood_out(&ns.client, "192.0.2.1", &ns.server, "192.0.2.2");
 }
 
 #[test]
@@ -282,7 +310,25 @@ fn the_printed_synproxy_keeps_a_flood_out_of_a_router() {
     let ns = Routed::new("ctr-sr");
     track(&ns.router, "192.0.2.1");
     let _listener = answer(&ns.server, "198.51.100.2");
-    synproxy_keeps_a_flood_out(&ns.client, &ns.router, "198.51.100.2");
+    synproxy_keeps_a_flood_out(&ns.client, "192.0.2.1", &ns.router, "198.51.100.2");
+}
+
+#[test]
+fn the_printed_ip6_synproxy_keeps_an_ipv6_flood_out() {
+    let Some(_lock) = support::kernel::require("IPv6 SYN flood kernel test", &TOOLS) else {
+        return;
+    };
+    let ns = Pair::new("ctr-s6");
+    // Without duplicate address detection, usable at once.
+    for (name, addr, dev) in [
+        (&ns.client, "2001:db8::1/64", "veth0"),
+        (&ns.server, "2001:db8::2/64", "veth1"),
+    ] {
+        run(&["ip", "-n", name, "addr", "add", addr, "dev", dev, "nodad"]);
+    }
+    track(&ns.server, "2001:db8::1");
+    let _listener = answer(&ns.server, "2001:db8::2");
+    synproxy_keeps_a_flood_out(&ns.client, "2001:db8::1", &ns.server, "2001:db8::2");
 }
 
 #[test]
@@ -340,7 +386,7 @@ sys.stdout.write(str(sum(s is not None for s in held)))
     let listed = r.commands[0].split(" | ").next().unwrap();
     let listed = String::from_utf8_lossy(&netns::ok(&ns.server, &format!("{listed} 2>/dev/null")))
         .lines()
-        .filter(|l| l.contains("src=198.18.") && l.contains("[UNREPLIED]"))
+        .filter(|l| spoofed(l) && l.contains("[UNREPLIED]"))
         .count();
     assert!(listed >= 990, "{listed}");
     // The address is the server's own.
