@@ -116,7 +116,7 @@ fn half_open(name: &str, state: &str) -> usize {
     let count = || {
         let out = netns::ok(
             name,
-            "conntrack -L -f ipv4 -p tcp 2>/dev/null; conntrack -L -f ipv6 -p tcp 2>/dev/null",
+            "conntrack -L -f ipv4 -p tcp 2>/dev/null && conntrack -L -f ipv6 -p tcp 2>/dev/null",
         );
         String::from_utf8_lossy(&out)
             .lines()
@@ -140,7 +140,7 @@ fn half_open(name: &str, state: &str) -> usize {
 fn diagnosed(name: &str) -> (Diagnosis, String) {
     let dump = netns::ok(
         name,
-        "conntrack -L -f ipv4 2>/dev/null; conntrack -L -f ipv6 2>/dev/null",
+        "conntrack -L -f ipv4 2>/dev/null && conntrack -L -f ipv6 2>/dev/null",
     );
     let summary = Analyzer::new().analyze_bytes(&dump);
     assert_eq!(summary.totals.errors, 0);
@@ -242,8 +242,17 @@ fn synproxy_keeps_a_flood_out(client: &str, from: &str, tracker: &str, server: &
         .filter_map(|c| c.strip_prefix("# "))
         .filter(|c| c.starts_with("sysctl -w") || c.starts_with("nft add"))
         .collect();
+    // Scoped to the server, with the family's MSS (IPv6's header is 20
+    // bytes longer).
+    let (ip, mss) = if server.contains(':') {
+        ("ip6", 1440)
+    } else {
+        ("ip", 1460)
+    };
+    let proxied =
+        format!("{ip} daddr {server} tcp dport 443 ct state invalid,untracked synproxy mss {mss} ");
     assert!(
-        commands.len() >= 10 && commands.iter().any(|c| c.contains("synproxy mss")),
+        commands.len() >= 10 && commands.iter().any(|c| c.contains(&proxied)),
         "{:?}",
         r.commands
     );
@@ -252,7 +261,7 @@ fn synproxy_keeps_a_flood_out(client: &str, from: &str, tracker: &str, server: &
     }
     netns::ok(
         tracker,
-        "conntrack -F -f ipv4 2>/dev/null; conntrack -F -f ipv6 2>/dev/null",
+        "conntrack -F -f ipv4 2>/dev/null && conntrack -F -f ipv6 2>/dev/null",
     );
     flood(client, server, 1000, 1000);
     assert_eq!(
@@ -265,7 +274,7 @@ fn synproxy_keeps_a_flood_out(client: &str, from: &str, tracker: &str, server: &
     assert_eq!(connect(client, server), "ok");
     let table = netns::ok(
         tracker,
-        "conntrack -L -f ipv4 -p tcp 2>/dev/null; conntrack -L -f ipv6 -p tcp 2>/dev/null",
+        "conntrack -L -f ipv4 -p tcp 2>/dev/null && conntrack -L -f ipv6 -p tcp 2>/dev/null",
     );
     let table = String::from_utf8_lossy(&table);
     assert!(
