@@ -12,7 +12,8 @@
 //! - The same with a router between client and server: the router's
 //!   table fills, and the same printed commands, loaded in the router,
 //!   must keep the second flood out of its table (their forward chain)
-//!   while a real connection gets through to the server.
+//!   while a real connection gets through to the server; over IPv4 and
+//!   over IPv6.
 //! - The server's listener never accepts, and its accept queue is full:
 //!   the kernel drops each SYN, and the table fills with SYN_SENT entries.
 //!   The doctor must send that flood to its checks, and the checks it
@@ -23,11 +24,11 @@
 //! python3. Without them each test skips with a loud message, except under
 //! CI (`CI=true`), where a skip is a failure. Each holds the kernel-test
 //! lock. Traffic stays between the namespaces a test makes (192.0.2.0/24,
-//! 198.51.100.0/24 and 2001:db8::/64, sources spoofed from 198.18.0.0/15
-//! and 2001:db8:1::/48, the documentation and benchmark ranges), at most
-//! 2,000 SYNs and three connections a test, every wait bounded; the
-//! server process is ended by its pid, and the namespaces are deleted
-//! however the test ends.
+//! 198.51.100.0/24, 2001:db8::/64, 2001:db8:a::/64 and 2001:db8:b::/64,
+//! sources spoofed from 198.18.0.0/15 and 2001:db8:1::/48, the
+//! documentation and benchmark ranges), at most 2,000 SYNs and three
+//! connections a test, every wait bounded; the server process is ended
+//! by its pid, and the namespaces are deleted however the test ends.
 
 mod support;
 
@@ -320,6 +321,36 @@ fn the_printed_synproxy_keeps_a_flood_out_of_a_router() {
     track(&ns.router, "192.0.2.1");
     let _listener = answer(&ns.server, "198.51.100.2");
     synproxy_keeps_a_flood_out(&ns.client, "192.0.2.1", &ns.router, "198.51.100.2");
+}
+
+#[test]
+fn the_printed_ip6_synproxy_keeps_an_ipv6_flood_out_of_a_router() {
+    let Some(_lock) = support::kernel::require("routed IPv6 SYN flood kernel test", &TOOLS) else {
+        return;
+    };
+    let ns = Routed::new("ctr-s7");
+    // The same line over IPv6 (without duplicate address detection,
+    // usable at once), the router forwarding.
+    for (name, addr, dev) in [
+        (&ns.client, "2001:db8:a::1/64", "vc"),
+        (&ns.router, "2001:db8:a::fe/64", "vrc"),
+        (&ns.router, "2001:db8:b::1/64", "vrs"),
+        (&ns.server, "2001:db8:b::2/64", "vs"),
+    ] {
+        run(&["ip", "-n", name, "addr", "add", addr, "dev", dev, "nodad"]);
+    }
+    for (name, via) in [
+        (&ns.client, "2001:db8:a::fe"),
+        (&ns.server, "2001:db8:b::1"),
+    ] {
+        run(&[
+            "ip", "-n", name, "-6", "route", "add", "default", "via", via,
+        ]);
+    }
+    netns::ok(&ns.router, "sysctl -qw net.ipv6.conf.all.forwarding=1");
+    track(&ns.router, "2001:db8:a::1");
+    let _listener = answer(&ns.server, "2001:db8:b::2");
+    synproxy_keeps_a_flood_out(&ns.client, "2001:db8:a::1", &ns.router, "2001:db8:b::2");
 }
 
 #[test]
