@@ -19,6 +19,10 @@
 //!   The doctor must send that flood to its checks, and the checks it
 //!   prints, run in the server's namespace, must show the entries, the
 //!   address as the server's own, the full queue and the drops counted.
+//! - A router destination-NATs its port 443 to a server whose filter
+//!   drops the SYNs: the router's table fills with SYN_SENT entries, and
+//!   the doctor's checks must name that server; run in the router, they
+//!   must list the entries and the route to it.
 //!
 //! Needs root, network namespaces, nftables, conntrack-tools, iproute2 and
 //! python3. Without them each test skips with a loud message, except under
@@ -459,4 +463,63 @@ sys.stdout.write(str(sum(s is not None for s in held)))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{nstat}"));
     assert!(overflows >= 990, "{nstat}");
+}
+
+#[test]
+fn an_unanswered_flood_to_a_nated_port_gets_the_checks_of_its_server() {
+    let Some(_lock) = support::kernel::require("unanswered NATed SYN flood kernel test", &TOOLS)
+    else {
+        return;
+    };
+    let ns = Routed::new("ctr-sd");
+    // The router translates its port 443 to the server's 8443, whose
+    // filter drops every SYN: the server never answers.
+    netns::ok(
+        &ns.router,
+        "nft add table ip nat_test && nft add chain ip nat_test pre \
+         '{ type nat hook prerouting priority dstnat; }' && \
+         nft add rule ip nat_test pre ip daddr 192.0.2.254 tcp dport 443 dnat to 198.51.100.2:8443",
+    );
+    netns::ok(
+        &ns.server,
+        "nft add table inet drop_test && nft add chain inet drop_test input \
+         '{ type filter hook input priority 0; }' && nft add rule inet drop_test input tcp dport 8443 drop",
+    );
+    track(&ns.router, "192.0.2.1");
+
+    flood(&ns.client, "192.0.2.254", 0, 1000);
+    let unanswered = half_open(&ns.router, "SYN_SENT");
+    assert!(
+        unanswered >= 990,
+        "{unanswered} of 1,000 SYNs tracked unanswered"
+    );
+    let (d, finding) = diagnosed(&ns.router);
+    assert!(finding.contains("Most got no answer"), "{finding}");
+    let flood = d.composition.syn_flood.as_ref().unwrap();
+    assert_eq!(
+        flood.backend.map(|b| (b.address.to_string(), b.port)),
+        Some(("198.51.100.2".to_owned(), 8443))
+    );
+    let r = d
+        .recommendation("unanswered-syns")
+        .unwrap_or_else(|| panic!("{:#?}", d.recommendations));
+    assert_eq!(
+        r.title,
+        "Find why SYNs to 192.0.2.254 port 443 (NATed to 198.51.100.2 port 8443) get no answer"
+    );
+    // The printed checks, run in the router: the entries by conntrack's
+    // own filter, and the route to the server.
+    let listed = r.commands[0].split(" | ").next().unwrap();
+    let listed = String::from_utf8_lossy(&netns::ok(&ns.router, &format!("{listed} 2>/dev/null")))
+        .lines()
+        .filter(|l| spoofed(l) && l.contains("src=198.51.100.2 ") && l.contains("[UNREPLIED]"))
+        .count();
+    assert!(listed >= 990, "{listed}");
+    let route = r
+        .commands
+        .iter()
+        .find(|c| c.starts_with("ip route get "))
+        .unwrap_or_else(|| panic!("{:?}", r.commands));
+    let route = String::from_utf8_lossy(&netns::ok(&ns.router, route)).into_owned();
+    assert!(route.contains("dev vrs"), "{route}");
 }
