@@ -200,12 +200,20 @@ impl HalfOpen {
     }
 }
 
+/// The command that prints `address` when it is one of this host's (`ip
+/// -br addr` lists each as `address/prefix` after a space; `grep -w`
+/// would also match a longer IPv6 address that starts with it).
+fn is_local(address: IpAddr) -> String {
+    format!("ip -br addr | grep -F ' {address}/'")
+}
+
 /// SYNPROXY against a flood of answered SYNs to one address and port,
 /// when the table is under pressure: it answers SYNs itself, with
 /// syncookies, and lets a connection through (making its entry) only once
 /// the client completes the handshake. The same rules in hooks input and
-/// forward serve a service of this host and a server it routes to. None for unanswered SYNs (the
-/// answer may be missing for reasons SYNPROXY does not change), for a
+/// forward serve a service of this host and a server it routes to. None
+/// for unanswered SYNs (the answer may be missing for reasons SYNPROXY
+/// does not change), for a
 /// flood of no one address and port (rules for a whole port would take
 /// this host's own and forwarded connections to it too), and for a port
 /// destination-NATed (untracked SYNs are not translated: they would reach
@@ -232,9 +240,9 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
             share(half, flood.entries),
             group(flood.sources),
         ),
-        commands: vec![
+        commands: [
             "conntrack -L -p tcp --state SYN_RECV | ctreport summary -n 5 -".to_owned(),
-            format!("ip -br addr | grep -F ' {address}/'"),
+            is_local(address),
             "nft list ruleset | grep -nE 'ct state|policy drop'".to_owned(),
             format!("ss -tni state established '( sport = :{port} )' | grep -oE 'advmss:[0-9]+|wscale:[0-9]+,[0-9]+' | sort | uniq -c"),
             format!("# SYNPROXY for {address} port {port} (nft; set mss and wscale to the server's first):"),
@@ -244,15 +252,22 @@ pub fn recommendation(flood: &HalfOpen) -> Option<Recommendation> {
             "# nft add chain inet syn_proxy prerouting '{ type filter hook prerouting priority raw; policy accept; }'".to_owned(),
             // SYNs only (ECN's flags allowed): not the server's SYN-ACKs.
             format!("# nft add rule inet syn_proxy prerouting {matched} 'tcp flags & (fin|syn|rst|ack) == syn' notrack"),
-            "# nft add chain inet syn_proxy input '{ type filter hook input priority filter - 10; policy accept; }'".to_owned(),
-            format!("# nft add rule inet syn_proxy input {matched} ct state invalid,untracked synproxy mss {mss} wscale 7 timestamp sack-perm"),
-            format!("# nft add rule inet syn_proxy input {matched} ct state invalid drop"),
-            "# nft add chain inet syn_proxy forward '{ type filter hook forward priority filter - 10; policy accept; }'".to_owned(),
-            format!("# nft add rule inet syn_proxy forward {matched} ct state invalid,untracked synproxy mss {mss} wscale 7 timestamp sack-perm"),
-            format!("# nft add rule inet syn_proxy forward {matched} ct state invalid drop"),
+        ]
+        .into_iter()
+        // The same chain and rules for this host's services (input) and
+        // the servers it routes to (forward).
+        .chain(["input", "forward"].into_iter().flat_map(|hook| {
+            [
+                format!("# nft add chain inet syn_proxy {hook} '{{ type filter hook {hook} priority filter - 10; policy accept; }}'"),
+                format!("# nft add rule inet syn_proxy {hook} {matched} ct state invalid,untracked synproxy mss {mss} wscale 7 timestamp sack-perm"),
+                format!("# nft add rule inet syn_proxy {hook} {matched} ct state invalid drop"),
+            ]
+        }))
+        .chain([
             "# then: cat /proc/net/stat/synproxy   # cookie_valid grows as clients complete their handshakes".to_owned(),
             "# to undo: nft delete table inet syn_proxy; sysctl -w net.netfilter.nf_conntrack_tcp_loose=1".to_owned(),
-        ],
+        ])
+        .collect(),
     })
 }
 
@@ -295,7 +310,7 @@ pub fn unanswered(flood: &HalfOpen) -> Option<Recommendation> {
             entries,
         }) => {
             rationale.push_str(&format!(
-                "{} to {address} port {port} are destination-NATed to {server} port {server_port}: that server, or the path to it and back, does not answer. The commands show the entries, the route the SYNs leave by, and {} On the server, `ss -ltn` shows whether its listener's accept queue is full (Recv-Q above Send-Q). A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
+                "{} to {address} port {port} are destination-NATed to {server} port {server_port}: that server, or the path to it and back, does not answer. The commands show the entries, the route the SYNs leave by, and {} On the server, `ss -ltn` shows whether its listener's accept queue is full (Recv-Q above Send-Q). ",
                 super::entries(entries),
                 answers(&format!("{server} port {server_port}")),
             ));
@@ -314,14 +329,14 @@ pub fn unanswered(flood: &HalfOpen) -> Option<Recommendation> {
         }
         None => {
             rationale.push_str(&format!(
-                "The first commands show the entries and whether {address} is this host's. If it is, a socket listens on port {port} and drops the SYNs (without one, the kernel answers with a reset, which is an answer), or its answers find no route back (`ip route get` one of the sources the first command lists). A listener drops SYNs when its accept queue is full (`ss -ltn`: Recv-Q above its Send-Q, the backlog; nstat's ListenOverflows grows): the service does not accept connections as fast as they come, and needs more workers or a larger backlog (listen()'s, capped by net.core.somaxconn); or, with net.ipv4.tcp_syncookies = 0, when its SYN queue is full or nearly (TCPReqQFullDrop grows, or ListenDrops grows faster than ListenOverflows): then syncookies, the commented line, answer the SYNs without queueing them. nstat prints the counters since boot: run it twice, a few seconds apart. If {address} is not this host's, the SYNs are forwarded: the route shows where they leave, and {} A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
+                "The first commands show the entries and whether {address} is this host's. If it is, a socket listens on port {port} and drops the SYNs (without one, the kernel answers with a reset, which is an answer), or its answers find no route back (`ip route get` one of the sources the first command lists). A listener drops SYNs when its accept queue is full (`ss -ltn`: Recv-Q above its Send-Q, the backlog; nstat's ListenOverflows grows): the service does not accept connections as fast as they come, and needs more workers or a larger backlog (listen()'s, capped by net.core.somaxconn); or, with net.ipv4.tcp_syncookies = 0, when its SYN queue is full or nearly (TCPReqQFullDrop grows, or ListenDrops grows faster than ListenOverflows): then syncookies, the commented line, answer the SYNs without queueing them. nstat prints the counters since boot: run it twice, a few seconds apart. If {address} is not this host's, the SYNs are forwarded: the route shows where they leave, and {} ",
                 answers(&format!("{address} port {port}")),
             ));
             (
                 format!("Find why SYNs to {address} port {port} get no answer"),
                 vec![
                     conntrack,
-                    format!("ip -br addr | grep -F ' {address}/'"),
+                    is_local(address),
                     format!("ss -ltn '( sport = :{port} )'"),
                     "nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop TcpExtTCPReqQFullDoCookies".to_owned(),
                     "sysctl net.ipv4.tcp_syncookies net.ipv4.tcp_max_syn_backlog net.core.somaxconn".to_owned(),
@@ -333,6 +348,9 @@ pub fn unanswered(flood: &HalfOpen) -> Option<Recommendation> {
             )
         }
     };
+    rationale.push_str(
+        "A shorter tcp_timeout_syn_sent (where the what-if shows relief) shrinks what each unanswered SYN holds.",
+    );
     Some(Recommendation {
         id: "unanswered-syns",
         title,
@@ -378,23 +396,22 @@ mod tests {
         )
     }
 
+    fn summary(dump: &str) -> Summary {
+        crate::Analyzer::new()
+            .threads(1)
+            .analyze_bytes(dump.as_bytes())
+    }
+
     /// The doctor's diagnosis of `dump`, with `max` as nf_conntrack_max.
     fn diagnosed(dump: &str, max: Option<u64>) -> crate::doctor::Diagnosis {
-        let summary = crate::Analyzer::new()
-            .threads(1)
-            .analyze_bytes(dump.as_bytes());
         let breakdown = Breakdown::from_bytes(dump.as_bytes());
         Doctor::new()
             .max(max)
-            .diagnose(&summary, &breakdown, None, None)
+            .diagnose(&summary(dump), &breakdown, None, None)
     }
 
     fn of(dump: &str) -> Option<HalfOpen> {
-        HalfOpen::of(
-            &crate::Analyzer::new()
-                .threads(1)
-                .analyze_bytes(dump.as_bytes()),
-        )
+        HalfOpen::of(&summary(dump))
     }
 
     #[test]

@@ -637,16 +637,18 @@ fn recommend(
     let proxied = syn_proxy.as_ref().and(flood.and_then(|f| f.port));
     let notrack: Vec<notrack::Candidate> = notrack
         .iter()
-        .filter(|c| {
-            !matches!(&c.target, notrack::Target::Port { protocol: "tcp", port, .. }
-                if proxied.is_some_and(|p| p.port == *port))
-        })
+        .filter(|c| !proxied.is_some_and(|p| c.is_tcp_port(p.port)))
         .cloned()
         .collect();
     let notrack = &notrack[..];
     let unanswered = flood.and_then(flood::unanswered);
-    // The port of the unanswered SYNs, when they are checked above.
-    let unanswered_port = unanswered.as_ref().and(flood.and_then(|f| f.port));
+    // The port of the unanswered SYNs, when they are checked above and
+    // it is a NOTRACK candidate.
+    let unanswered_port = unanswered
+        .as_ref()
+        .and(flood.and_then(|f| f.port))
+        .map(|p| p.port)
+        .filter(|&port| notrack.iter().any(|c| c.is_tcp_port(port)));
     let causes: Vec<Recommendation> = advice::dominant_source(summary, pressure)
         .into_iter()
         .chain(advice::dominant_network(summary, networks, pressure))
@@ -704,18 +706,13 @@ fn recommend(
     }
     // Rules to save only where some are printed (not templates alone).
     let rules = notrack.iter().any(advice::gets_rules);
-    let unanswered_port = unanswered_port.filter(|p| {
-        notrack.iter().any(|c| {
-            matches!(&c.target, notrack::Target::Port { protocol: "tcp", port, .. } if *port == p.port)
-        })
-    });
     let mut notrack = advice::notrack(notrack, pressure);
     let rules = rules && notrack.is_some();
     if let (Some(r), Some(source)) = (notrack.as_mut(), candidate_of_cause) {
         r.rationale.push_str(&format!(" {source} is a source to look at above: find out what it is before untracking its pairs; untracking a scan or a flood hides it, and does not stop it."));
     }
-    if let (Some(r), Some(p)) = (notrack.as_mut(), unanswered_port) {
-        r.rationale.push_str(&format!(" Port {} is the port of the unanswered SYNs above: untracking it keeps them out of the table, but does not answer them; find out why they get no answer first.", p.port));
+    if let (Some(r), Some(port)) = (notrack.as_mut(), unanswered_port) {
+        r.rationale.push_str(&format!(" Port {port} is the port of the unanswered SYNs above: untracking it keeps them out of the table, but does not answer them; find out why they get no answer first."));
     }
     recommendations.extend(notrack);
     recommendations.extend(advice::persist(&changed, hashsize, rules));

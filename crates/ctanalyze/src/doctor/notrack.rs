@@ -59,6 +59,13 @@ pub struct Candidate {
     pub inside_pairs: Vec<Pair>,
 }
 
+impl Candidate {
+    /// True when it is TCP destination port `port`.
+    pub fn is_tcp_port(&self, port: u16) -> bool {
+        matches!(self.target, Target::Port { protocol: "tcp", port: p, .. } if p == port)
+    }
+}
+
 /// An (original source, original destination) address pair; reports
 /// name it `source -> destination`, JSON gives both fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
