@@ -67,6 +67,14 @@ fn track(name: &str, via: &str) {
     );
 }
 
+/// Adds each `(namespace, address/prefix, device)`, without duplicate
+/// address detection (an IPv6 address is then usable at once).
+fn add_addresses(addresses: &[(&String, &str, &str)]) {
+    for &(name, addr, dev) in addresses {
+        run(&["ip", "-n", name, "addr", "add", addr, "dev", dev, "nodad"]);
+    }
+}
+
 /// Client and server namespaces side by side, the server tracking.
 fn pair(prefix: &str) -> Pair {
     let ns = Pair::new(prefix);
@@ -114,16 +122,22 @@ for i in range({first}, {first} + {count}):
     );
 }
 
+/// `conntrack ARGS` in namespace `name` for each family in turn (`-f
+/// ipv4`, then `-f ipv6`); what they print.
+fn conntrack(name: &str, args: &str) -> String {
+    let out = netns::ok(
+        name,
+        &format!("conntrack {args} -f ipv4 2>/dev/null && conntrack {args} -f ipv6 2>/dev/null"),
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The TCP entries of the spoofed sources in `state` in namespace
 /// `name`'s table, once their count stops growing (the entries are made
 /// as the SYNs arrive; at most 5 s).
 fn half_open(name: &str, state: &str) -> usize {
     let count = || {
-        let out = netns::ok(
-            name,
-            "conntrack -L -f ipv4 -p tcp 2>/dev/null && conntrack -L -f ipv6 -p tcp 2>/dev/null",
-        );
-        String::from_utf8_lossy(&out)
+        conntrack(name, "-L -p tcp")
             .lines()
             .filter(|l| l.contains(&format!(" {state} ")) && spoofed(l))
             .count()
@@ -143,10 +157,7 @@ fn half_open(name: &str, state: &str) -> usize {
 /// The doctor's diagnosis of namespace `name`'s table, taken as full (at
 /// its limit: under pressure), and its finding of half-open handshakes.
 fn diagnosed(name: &str) -> (Diagnosis, String) {
-    let dump = netns::ok(
-        name,
-        "conntrack -L -f ipv4 2>/dev/null && conntrack -L -f ipv6 2>/dev/null",
-    );
+    let dump = conntrack(name, "-L").into_bytes();
     let summary = Analyzer::new().analyze_bytes(&dump);
     assert_eq!(summary.totals.errors, 0);
     let breakdown = Breakdown::from_bytes(&dump);
@@ -264,10 +275,7 @@ fn synproxy_keeps_a_flood_out(client: &str, from: &str, tracker: &str, server: &
     for command in &commands {
         netns::ok(tracker, command);
     }
-    netns::ok(
-        tracker,
-        "conntrack -F -f ipv4 2>/dev/null && conntrack -F -f ipv6 2>/dev/null",
-    );
+    conntrack(tracker, "-F");
     flood(client, server, 1000, 1000);
     assert_eq!(
         half_open(tracker, "SYN_RECV") + half_open(tracker, "SYN_SENT"),
@@ -277,16 +285,36 @@ fn synproxy_keeps_a_flood_out(client: &str, from: &str, tracker: &str, server: &
     // A real client still gets through, and only its connection is in
     // the table.
     assert_eq!(connect(client, server), "ok");
-    let table = netns::ok(
-        tracker,
-        "conntrack -L -f ipv4 -p tcp 2>/dev/null && conntrack -L -f ipv6 -p tcp 2>/dev/null",
-    );
-    let table = String::from_utf8_lossy(&table);
+    let table = conntrack(tracker, "-L -p tcp");
     assert!(
         table.lines().any(|l| l.contains(&format!("src={from} "))) && !table.lines().any(spoofed),
         "{table}"
     );
     assert!(cookies_valid(r, tracker) >= 1);
+}
+
+/// What the printed command of `r` that starts with `start` prints, run
+/// in namespace `name`.
+fn printed(r: &Recommendation, name: &str, start: &str) -> String {
+    let command = r
+        .commands
+        .iter()
+        .find(|c| c.starts_with(start))
+        .unwrap_or_else(|| panic!("{start}: {:?}", r.commands));
+    String::from_utf8_lossy(&netns::ok(name, command)).into_owned()
+}
+
+/// The UNREPLIED entries of spoofed sources that the first printed
+/// command of `r` lists by conntrack's own filter (the part before the
+/// pipe: ctreport is this crate's binary's job, tested on its own), run
+/// in namespace `name`.
+fn listed_unreplied(r: &Recommendation, name: &str) -> Vec<String> {
+    let listed = r.commands[0].split(" | ").next().unwrap();
+    String::from_utf8_lossy(&netns::ok(name, &format!("{listed} 2>/dev/null")))
+        .lines()
+        .filter(|l| spoofed(l) && l.contains("[UNREPLIED]"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// What the printed check reads: the cookies SYNPROXY found valid
@@ -333,16 +361,13 @@ fn the_printed_ip6_synproxy_keeps_an_ipv6_flood_out_of_a_router() {
         return;
     };
     let ns = Routed::new("ctr-s7");
-    // The same line over IPv6 (without duplicate address detection,
-    // usable at once), the router forwarding.
-    for (name, addr, dev) in [
+    // The same line over IPv6, the router forwarding.
+    add_addresses(&[
         (&ns.client, "2001:db8:a::1/64", "vc"),
         (&ns.router, "2001:db8:a::fe/64", "vrc"),
         (&ns.router, "2001:db8:b::1/64", "vrs"),
         (&ns.server, "2001:db8:b::2/64", "vs"),
-    ] {
-        run(&["ip", "-n", name, "addr", "add", addr, "dev", dev, "nodad"]);
-    }
+    ]);
     for (name, via) in [
         (&ns.client, "2001:db8:a::fe"),
         (&ns.server, "2001:db8:b::1"),
@@ -363,13 +388,10 @@ fn the_printed_ip6_synproxy_keeps_an_ipv6_flood_out() {
         return;
     };
     let ns = Pair::new("ctr-s6");
-    // Without duplicate address detection, usable at once.
-    for (name, addr, dev) in [
+    add_addresses(&[
         (&ns.client, "2001:db8::1/64", "veth0"),
         (&ns.server, "2001:db8::2/64", "veth1"),
-    ] {
-        run(&["ip", "-n", name, "addr", "add", addr, "dev", dev, "nodad"]);
-    }
+    ]);
     track(&ns.server, "2001:db8::1");
     let _listener = answer(&ns.server, "2001:db8::2");
     synproxy_keeps_a_flood_out(&ns.client, "2001:db8::1", &ns.server, "2001:db8::2");
@@ -417,21 +439,9 @@ sys.stdout.write(str(sum(s is not None for s in held)))
     assert_eq!(r.title, "Find why SYNs to 192.0.2.2 port 443 get no answer");
 
     // The printed checks, run in the server's namespace.
-    let command = |start: &str| -> String {
-        let command = r
-            .commands
-            .iter()
-            .find(|c| c.starts_with(start))
-            .unwrap_or_else(|| panic!("{start}: {:?}", r.commands));
-        String::from_utf8_lossy(&netns::ok(&ns.server, command)).into_owned()
-    };
-    // The entries, by conntrack's own filter (the part before the pipe:
-    // ctreport is this crate's binary's job, tested on its own).
-    let listed = r.commands[0].split(" | ").next().unwrap();
-    let listed = String::from_utf8_lossy(&netns::ok(&ns.server, &format!("{listed} 2>/dev/null")))
-        .lines()
-        .filter(|l| spoofed(l) && l.contains("[UNREPLIED]"))
-        .count();
+    let command = |start: &str| printed(r, &ns.server, start);
+    // The entries.
+    let listed = listed_unreplied(r, &ns.server).len();
     assert!(listed >= 990, "{listed}");
     // The address is the server's own.
     assert!(command("ip -br addr").contains("192.0.2.2/24"));
@@ -509,17 +519,11 @@ fn an_unanswered_flood_to_a_nated_port_gets_the_checks_of_its_server() {
     );
     // The printed checks, run in the router: the entries by conntrack's
     // own filter, and the route to the server.
-    let listed = r.commands[0].split(" | ").next().unwrap();
-    let listed = String::from_utf8_lossy(&netns::ok(&ns.router, &format!("{listed} 2>/dev/null")))
-        .lines()
-        .filter(|l| spoofed(l) && l.contains("src=198.51.100.2 ") && l.contains("[UNREPLIED]"))
+    let listed = listed_unreplied(r, &ns.router)
+        .iter()
+        .filter(|l| l.contains("src=198.51.100.2 "))
         .count();
     assert!(listed >= 990, "{listed}");
-    let route = r
-        .commands
-        .iter()
-        .find(|c| c.starts_with("ip route get "))
-        .unwrap_or_else(|| panic!("{:?}", r.commands));
-    let route = String::from_utf8_lossy(&netns::ok(&ns.router, route)).into_owned();
+    let route = printed(r, &ns.router, "ip route get ");
     assert!(route.contains("dev vrs"), "{route}");
 }

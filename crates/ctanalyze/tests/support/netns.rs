@@ -56,6 +56,25 @@ impl Drop for Made {
     }
 }
 
+/// Namespace names of this process, `{prefix}-{role}-{pid}`, one a role.
+fn names<const N: usize>(prefix: &str, roles: [&str; N]) -> [String; N] {
+    let id = std::process::id();
+    roles.map(|role| format!("{prefix}-{role}-{id}"))
+}
+
+/// Joins two namespaces with a veth pair; each end `(namespace, device,
+/// address/prefix)` gets its address and is brought up.
+fn link(ends: [(&str, &str, &str); 2]) {
+    let [(a, a_dev, _), (b, b_dev, _)] = ends;
+    run(&[
+        "ip", "-n", a, "link", "add", a_dev, "type", "veth", "peer", "name", b_dev, "netns", b,
+    ]);
+    for (name, dev, addr) in ends {
+        run(&["ip", "-n", name, "addr", "add", addr, "dev", dev]);
+        run(&["ip", "-n", name, "link", "set", dev, "up"]);
+    }
+}
+
 /// Two namespaces joined by a veth pair: `client` with 192.0.2.1/24 on
 /// `veth0`, `server` with 192.0.2.2/24 on `veth1`; deleted on drop.
 pub struct Pair {
@@ -67,35 +86,16 @@ pub struct Pair {
 impl Pair {
     /// The pair, named `{prefix}-a-{pid}` and `{prefix}-b-{pid}`.
     pub fn new(prefix: &str) -> Pair {
-        let id = std::process::id();
-        let [client, server] = ["a", "b"].map(|side| format!("{prefix}-{side}-{id}"));
+        let [client, server] = names(prefix, ["a", "b"]);
         let pair = Pair {
             _made: Made::new(&[&client, &server]),
             client,
             server,
         };
-        run(&[
-            "ip",
-            "-n",
-            &pair.client,
-            "link",
-            "add",
-            "veth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "veth1",
-            "netns",
-            &pair.server,
+        link([
+            (&pair.client, "veth0", "192.0.2.1/24"),
+            (&pair.server, "veth1", "192.0.2.2/24"),
         ]);
-        for (name, addr, dev) in [
-            (&pair.client, "192.0.2.1/24", "veth0"),
-            (&pair.server, "192.0.2.2/24", "veth1"),
-        ] {
-            run(&["ip", "-n", name, "addr", "add", addr, "dev", dev]);
-            run(&["ip", "-n", name, "link", "set", dev, "up"]);
-        }
         pair
     }
 }
@@ -115,31 +115,21 @@ impl Routed {
     /// The three, named `{prefix}-c-{pid}`, `{prefix}-r-{pid}` and
     /// `{prefix}-s-{pid}`.
     pub fn new(prefix: &str) -> Routed {
-        let id = std::process::id();
-        let [client, router, server] = ["c", "r", "s"].map(|role| format!("{prefix}-{role}-{id}"));
+        let [client, router, server] = names(prefix, ["c", "r", "s"]);
         let ns = Routed {
             _made: Made::new(&[&client, &router, &server]),
             client,
             router,
             server,
         };
-        run(&[
-            "ip", "-n", &ns.client, "link", "add", "vc", "type", "veth", "peer", "name", "vrc",
-            "netns", &ns.router,
+        link([
+            (&ns.client, "vc", "192.0.2.1/24"),
+            (&ns.router, "vrc", "192.0.2.254/24"),
         ]);
-        run(&[
-            "ip", "-n", &ns.router, "link", "add", "vrs", "type", "veth", "peer", "name", "vs",
-            "netns", &ns.server,
+        link([
+            (&ns.router, "vrs", "198.51.100.1/24"),
+            (&ns.server, "vs", "198.51.100.2/24"),
         ]);
-        for (name, addr, dev) in [
-            (&ns.client, "192.0.2.1/24", "vc"),
-            (&ns.router, "192.0.2.254/24", "vrc"),
-            (&ns.router, "198.51.100.1/24", "vrs"),
-            (&ns.server, "198.51.100.2/24", "vs"),
-        ] {
-            run(&["ip", "-n", name, "addr", "add", addr, "dev", dev]);
-            run(&["ip", "-n", name, "link", "set", dev, "up"]);
-        }
         for (name, via) in [(&ns.client, "192.0.2.254"), (&ns.server, "198.51.100.1")] {
             run(&["ip", "-n", name, "route", "add", "default", "via", via]);
         }
